@@ -1,0 +1,1 @@
+"""PySide6 + pyqtgraph desktop workbench over the headless widedeep_core."""

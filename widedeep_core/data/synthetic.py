@@ -28,7 +28,10 @@ OCCUPATIONS_100K = (
 _WORDS = (
     "Night", "River", "Dream", "Stone", "Silent", "Red", "City", "Last", "Garden", "Winter",
     "Shadow", "Golden", "Lost", "Star", "Ocean", "Iron", "Paper", "Glass", "Wild", "Secret",
+    "Été", "Misérables", "Café", "Noël",
 )  # fmt: skip
+_CHUNK = 1 << 21  # rows per chunk when scoring pairs
+_MAX_ROUNDS = 12
 
 
 def make_synthetic(
@@ -74,46 +77,36 @@ def make_synthetic(
     g_taste = rng.normal(0, 0.8, (2, n_genres))
     a_taste = rng.normal(0, 0.6, (len(ML1M_AGES), n_genres))
 
-    # popularity-skewed sampling of (user, item) pairs without duplicates
+    # popularity-skewed sampling of distinct (user, item) pairs
     item_pop = rng.zipf(1.6, n_items).astype(float)
     item_pop = np.minimum(item_pop, 50.0) + i_bias.clip(0) * 3 + 1
     user_act = rng.lognormal(0, 0.8, n_users) + 0.2
-    pairs: set[int] = set()
-    us: list[np.ndarray] = []
-    its: list[np.ndarray] = []
-    pu, pi = user_act / user_act.sum(), item_pop / item_pop.sum()
-    need = n_ratings
-    while need > 0:
-        m = int(need * 1.3) + 16
-        cu = rng.choice(n_users, size=m, p=pu)
-        ci = rng.choice(n_items, size=m, p=pi)
-        key = cu.astype(np.int64) * n_items + ci
-        _, first_idx = np.unique(key, return_index=True)
-        first_idx.sort()
-        fresh = [j for j in first_idx if int(key[j]) not in pairs][:need]
-        if not fresh and len(pairs) >= n_users * n_items:
-            break
-        for j in fresh:
-            pairs.add(int(key[j]))
-        us.append(cu[fresh])
-        its.append(ci[fresh])
-        need -= len(fresh)
-        if not fresh:  # sampling is saturated: fill uniformly from what is left
-            pu = np.full(n_users, 1 / n_users)
-            pi = np.full(n_items, 1 / n_items)
-    u = np.concatenate(us)
-    i = np.concatenate(its)
+    keys = _sample_pairs(rng, user_act, item_pop, n_ratings)
+    u = (keys // n_items).astype(np.intp)
+    i = (keys % n_items).astype(np.intp)
+    del keys
 
-    gi = item_genre[i].astype(float)
-    gcount = gi.sum(1)
-    taste = (g_taste[(gender[u] == "F").astype(int)] * gi).sum(1) / gcount
-    age_idx = np.searchsorted(np.array(ML1M_AGES), age_code[u])
-    taste += (a_taste[age_idx] * gi).sum(1) / gcount
-    score = (u_f[u] * i_f[i]).sum(1) / np.sqrt(dim) + u_bias[u] + i_bias[i] + taste
+    # per-(demographic group, item) genre taste, so no (n_ratings x n_genres) array is built
+    gcount = item_genre.sum(1)
+    taste_g = (g_taste @ item_genre.T) / gcount  # (2, n_items)
+    taste_a = (a_taste @ item_genre.T) / gcount  # (n_ages, n_items)
+    is_f = (gender == "F").astype(np.intp)
+    age_idx = np.searchsorted(np.array(ML1M_AGES), age_code)
+    score = np.empty(len(u))
+    for lo in range(0, len(u), _CHUNK):  # chunks bound the memory of the factor products
+        cu, ci = u[lo : lo + _CHUNK], i[lo : lo + _CHUNK]
+        score[lo : lo + _CHUNK] = (
+            np.einsum("ij,ij->i", u_f[cu], i_f[ci]) / np.sqrt(dim)
+            + u_bias[cu]
+            + i_bias[ci]
+            + taste_g[is_f[cu], ci]
+            + taste_a[age_idx[cu], ci]
+        )
     score += rng.normal(0, 0.5, len(score))
     # map the score to the 1..5 scale with the usual MovieLens skew towards 3-4
     quant = np.quantile(score, [0.06, 0.17, 0.43, 0.78])
     rating = 1.0 + np.searchsorted(quant, score).astype(np.float32)
+    del score
     if half_stars:
         rating = np.clip(rating - 0.5 * (rng.random(len(rating)) < 0.3), 0.5, 5.0)
 
@@ -131,7 +124,7 @@ def make_synthetic(
     movies = pd.DataFrame(
         {
             "item": item_ids,
-            "title": [_title(rng, k, int(y)) for k, y in enumerate(years)],
+            "title": _titles(rng, years),
             "year": years.astype(np.float64),
             "genres": [tuple(GENRES[g] for g in np.flatnonzero(row)) for row in item_genre],
         }
@@ -145,7 +138,8 @@ def make_synthetic(
             "zip": zips.astype(object),
         }
     )
-    fp = hashlib.sha256(f"synthetic:{n_users}:{n_items}:{n_ratings}:{seed}".encode()).hexdigest()
+    spec = f"synthetic:{n_users}:{n_items}:{n_ratings}:{seed}:{half_stars}:{dim}"
+    fp = hashlib.sha256(spec.encode()).hexdigest()
     return MovieLensData(
         layout="ml-1m",
         ratings=ratings,
@@ -158,6 +152,65 @@ def make_synthetic(
     )
 
 
-def _title(rng: np.random.Generator, k: int, year: int) -> str:
-    a, b = rng.choice(len(_WORDS), size=2, replace=False)
-    return f"{_WORDS[a]} {_WORDS[b]} {k + 1} ({year})"
+def _sample_pairs(
+    rng: np.random.Generator, user_act: np.ndarray, item_pop: np.ndarray, n: int
+) -> np.ndarray:
+    """Draw ``n`` distinct pair keys ``user * n_items + item``, skewed by activity/popularity.
+
+    Vectorised for ML-25M sizes: counts come from one multinomial per side (no per-sample
+    search), duplicates are removed by sorting, and later rounds only top up what is missing.
+    """
+    n_users, n_items = len(user_act), len(item_pop)
+    space = n_users * n_items
+    pu, pi = user_act / user_act.sum(), item_pop / item_pop.sum()
+    keys = np.empty(0, dtype=np.int64)  # sorted, distinct
+    for _ in range(_MAX_ROUNDS):
+        need = n - len(keys)
+        if need <= 0 or need > 0.5 * (space - len(keys)):
+            break  # done, or so dense that rejection sampling would crawl
+        m = need if not len(keys) else int(need * 1.3) + 16
+        cu = np.repeat(np.arange(n_users, dtype=np.int64), rng.multinomial(m, pu))
+        ci = rng.permutation(np.repeat(np.arange(n_items, dtype=np.int64), rng.multinomial(m, pi)))
+        fresh = _sorted_unique(cu * n_items + ci)
+        if len(keys):
+            pos = np.searchsorted(keys, fresh).clip(max=len(keys) - 1)
+            fresh = fresh[keys[pos] != fresh]
+        if len(fresh) > need:  # a random subset, so no user range is favoured
+            fresh = np.sort(rng.choice(fresh, size=need, replace=False))
+        keys = np.insert(keys, np.searchsorted(keys, fresh), fresh)
+        if len(fresh) < need // 20:  # popular pairs are exhausted: draw the rest uniformly
+            pu, pi = np.full(n_users, 1 / n_users), np.full(n_items, 1 / n_items)
+    need = n - len(keys)
+    if need > 0:  # dense request: pick the rest from the unused pairs directly
+        free = np.ones(space, dtype=bool)
+        free[keys] = False
+        extra = rng.choice(np.flatnonzero(free), size=need, replace=False)
+        keys = np.sort(np.concatenate([keys, extra]))
+    return keys
+
+
+def _sorted_unique(keys: np.ndarray) -> np.ndarray:
+    """Sorted distinct values; sort + mask, as np.unique's hash path is slow on large arrays."""
+    keys = np.sort(keys)
+    if len(keys) < 2:
+        return keys
+    keep = np.empty(len(keys), dtype=bool)
+    keep[0] = True
+    np.not_equal(keys[1:], keys[:-1], out=keep[1:])
+    return keys[keep]
+
+
+def _titles(rng: np.random.Generator, years: np.ndarray) -> list[str]:
+    """Movie titles in MovieLens style: some "X, The (1990)", some quoted, some accented."""
+    n_words = len(_WORDS)
+    a = rng.integers(0, n_words, size=len(years))
+    b = (a + rng.integers(1, n_words, size=len(years))) % n_words
+    titles = []
+    for k, (wa, wb, year) in enumerate(zip(a.tolist(), b.tolist(), years.tolist(), strict=True)):
+        name = f"{_WORDS[wa]} {_WORDS[wb]} {k + 1}"
+        if k % 7 == 3:  # the trailing article puts a comma in the title, as in "Shining, The"
+            name += ", The"
+        elif k % 13 == 5:
+            name = f'"{_WORDS[wa]}" {_WORDS[wb]} {k + 1}'
+        titles.append(f"{name} ({year})")
+    return titles

@@ -1,0 +1,82 @@
+"""Top-N recommendations: unseen only, ordered, parts add up, clear errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from widedeep_core.config import preset
+from widedeep_core.data.synthetic import make_synthetic
+from widedeep_core.errors import DataError, RunError
+from widedeep_core.recommend import COLUMNS, Recommender
+from widedeep_core.training import train
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    data = make_synthetic(n_users=120, n_items=150, n_ratings=6000, seed=1)
+    cfg = preset("full").replace(epochs=2, device="cpu", patience=None)
+    result = train(cfg, data, runs_dir=tmp_path_factory.mktemp("runs"))
+    return data, result
+
+
+def test_top_n_unseen_sorted_and_parts_add_up(trained_run):
+    data, result = trained_run
+    rec = Recommender.from_run(result.run_dir, data)
+    user = int(data.ratings["user"].iloc[0])
+    table = rec.recommend(user, n=7)
+    assert list(table.columns) == COLUMNS
+    assert len(table) == 7 and list(table["rank"]) == list(range(1, 8))
+    rated = set(data.ratings.loc[data.ratings["user"] == user, "item"])
+    assert not rated & set(table["item"])
+    assert table["probability"].is_monotonic_decreasing
+    logit = table["wide_logit"] + table["deep_logit"]
+    np.testing.assert_allclose(table["probability"], 1 / (1 + np.exp(-logit)), rtol=1e-5)
+    titles = data.movies.set_index("item").loc[table["item"], "title"]
+    assert list(titles) == list(table["title"])
+
+
+def test_scores_match_model_on_the_same_pairs(trained_run):
+    data, result = trained_run
+    rec = Recommender.from_run(result.run_dir, data)
+    user = int(data.ratings["user"].iloc[3])
+    items = rec.candidates(user)
+    wide, deep = rec.score(user, items)
+    best = items[np.argmax(wide + deep)]
+    assert rec.recommend(user, n=1)["item"].iloc[0] == best
+
+
+def test_genre_filter_and_profile(trained_run):
+    data, result = trained_run
+    rec = Recommender.from_run(result.run_dir, data)
+    user = int(data.ratings["user"].iloc[5])
+    table = rec.recommend(user, n=5, genre="Drama")
+    assert len(table) > 0 and all("Drama" in g for g in table["genres"])
+    profile = rec.user_profile(user)
+    assert profile["n_ratings"] == int((data.ratings["user"] == user).sum())
+    assert profile["gender"] in ("M", "F")
+    top = rec.top_rated(user, n=3)
+    assert top["rating"].is_monotonic_decreasing
+
+
+def test_unknown_user_and_bad_genre_are_clear_errors(trained_run):
+    data, result = trained_run
+    rec = Recommender.from_run(result.run_dir, data)
+    with pytest.raises(DataError, match="user 999999 is not in the data"):
+        rec.recommend(999999)
+    with pytest.raises(DataError, match="unknown genre 'Cooking'"):
+        rec.recommend(int(data.users["user"].iloc[0]), genre="Cooking")
+    with pytest.raises(DataError, match="at least 1"):
+        rec.recommend(int(data.users["user"].iloc[0]), n=0)
+
+
+def test_run_refuses_other_data(trained_run):
+    _, result = trained_run
+    other = make_synthetic(n_users=50, n_items=60, n_ratings=1000, seed=9)
+    with pytest.raises(RunError, match="not the data this run was trained on"):
+        Recommender.from_run(result.run_dir, other)
+
+
+def test_missing_run_folder(tmp_path):
+    with pytest.raises(RunError, match="no such run folder"):
+        Recommender.from_run(tmp_path / "nope")

@@ -1,0 +1,178 @@
+"""Trainer: events, run folder, determinism, cancel, pause, early stopping, failures."""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import pytest
+import torch
+
+from widedeep_core.config import preset
+from widedeep_core.errors import DeviceError, TrainingError
+from widedeep_core.runs import Run
+from widedeep_core.trained import evaluate_run
+from widedeep_core.training import (
+    BatchEvent,
+    EpochEvent,
+    FailedEvent,
+    FinishedEvent,
+    Trainer,
+    train,
+)
+
+
+def small_config(**kw):
+    base = dict(epochs=2, device="cpu", batch_size=256, log_every=5)
+    base.update(kw)
+    return preset("reference").replace(**base)
+
+
+def test_events_and_run_folder(small_data, tmp_path):
+    events = []
+    result = train(small_config(), small_data, runs_dir=tmp_path, callback=events.append)
+    kinds = [type(e) for e in events]
+    assert kinds[-1] is FinishedEvent
+    assert kinds.count(EpochEvent) == 2
+    assert BatchEvent in kinds
+    batch = next(e for e in events if isinstance(e, BatchEvent))
+    assert batch.n_batches == math.ceil(len(small_data.ratings) * 0.8 / 256)
+    assert math.isfinite(batch.loss) and batch.samples_per_s > 0
+    assert result.status == "finished" and result.epochs_run == 2
+    run = Run(result.run_dir)
+    for name in ("config.json", "data.json", "split.json", "encoder.json", "epochs.jsonl",
+                 "batches.jsonl", "test_metrics.json", "environment.json",
+                 "weights_best.pt", "weights_last.pt"):  # fmt: skip
+        assert (run.path / name).is_file(), name
+    assert run.status == "finished"
+    assert len(run.read_epoch_metrics()) == 2
+    assert run.read_data_info()["fingerprint"] == small_data.fingerprint
+    test = run.read_test_metrics()
+    for key in ("auc", "logloss", "accuracy", "gauc", "hr@10", "ndcg@10", "precision@10",
+                "recall@10"):  # fmt: skip
+        assert key in test and math.isfinite(test[key]), key
+    assert 0.5 < test["auc"] <= 1.0
+
+
+def test_same_seed_same_metrics_different_seed_differs(small_data):
+    a = train(small_config(seed=3), small_data, save_run=False)
+    b = train(small_config(seed=3), small_data, save_run=False)
+    c = train(small_config(seed=4), small_data, save_run=False)
+    assert a.history == [{**h, "seconds": a.history[i]["seconds"]} for i, h in
+                         enumerate(b.history)]  # fmt: skip
+    assert a.test == b.test
+    assert a.test["auc"] != c.test["auc"]
+
+
+def test_early_stopping_restores_best_weights(small_data, tmp_path):
+    cfg = small_config(epochs=60, patience=2, lr=0.05, dropout=0.0)
+    result = train(cfg, small_data, runs_dir=tmp_path)
+    assert result.epochs_run < 60
+    assert result.best_epoch == result.epochs_run - 2
+    # the stored best weights give the reported test metrics again
+    again = evaluate_run(result.run_dir, small_data)
+    assert again["auc"] == pytest.approx(result.test["auc"], abs=1e-12)
+
+
+def test_cancel_mid_epoch_keeps_best_weights(small_data, tmp_path):
+    trainer = None
+    epochs_seen = []
+
+    def on_event(e):
+        if isinstance(e, EpochEvent):
+            epochs_seen.append(e.epoch)
+        if isinstance(e, BatchEvent) and e.epoch == 2 and e.batch >= 5:
+            trainer.request_cancel()
+
+    trainer = Trainer(small_config(epochs=10), small_data, runs_dir=tmp_path, callback=on_event)
+    result = trainer.fit()
+    assert result.status == "cancelled"
+    assert result.epochs_run == 1 and epochs_seen == [1]
+    run = Run(result.run_dir)
+    assert run.status == "cancelled"
+    assert run.has_weights("best")
+    assert math.isfinite(result.test["auc"])
+
+
+def test_cancel_before_first_epoch(small_data, tmp_path):
+    trainer = Trainer(small_config(), small_data, runs_dir=tmp_path)
+    trainer.request_cancel()
+    result = trainer.fit()
+    assert result.status == "cancelled" and result.epochs_run == 0 and result.test == {}
+
+
+def test_pause_and_resume_between_batches(small_data):
+    paused_at = threading.Event()
+    trainer = None
+    seen = []
+
+    def on_event(e):
+        seen.append(e)
+        if isinstance(e, BatchEvent) and not paused_at.is_set():
+            trainer.request_pause(True)
+            paused_at.set()
+
+    trainer = Trainer(small_config(epochs=1), small_data, save_run=False, callback=on_event)
+    worker = threading.Thread(target=trainer.fit)
+    worker.start()
+    assert paused_at.wait(30)
+    worker.join(0.3)
+    assert worker.is_alive(), "training went on while paused"
+    n_paused = len(seen)
+    trainer.request_pause(False)
+    worker.join(60)
+    assert not worker.is_alive()
+    assert len(seen) > n_paused and isinstance(seen[-1], FinishedEvent)
+
+
+def test_non_finite_loss_names_epoch_and_batch(small_data, tmp_path, monkeypatch):
+    real = torch.nn.BCEWithLogitsLoss
+    calls = {"n": 0}
+
+    class NanAfterSomeBatches(real):
+        def forward(self, logits, target):
+            calls["n"] += 1
+            loss = super().forward(logits, target)
+            return loss * float("nan") if calls["n"] == 22 else loss
+
+    monkeypatch.setattr(torch.nn, "BCEWithLogitsLoss", NanAfterSomeBatches)
+    events = []
+    n_batches = math.ceil(len(small_data.ratings) * 0.8 / 256)
+    with pytest.raises(TrainingError, match=r"epoch 2, batch 3\b"):
+        train(small_config(epochs=3), small_data, runs_dir=tmp_path, callback=events.append)
+    assert n_batches == 19
+    failed = events[-1]
+    assert isinstance(failed, FailedEvent) and failed.epoch == 2 and failed.batch == 3
+    run = Run(failed.run_dir)
+    assert run.status == "failed"
+    assert "non-finite" in run.read_meta().get("message", "")
+    assert run.has_weights("best")  # the last good weights (epoch 1) stay
+
+
+def test_unavailable_device_is_a_clear_error(small_data):
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device exists here")
+    events = []
+    with pytest.raises(DeviceError, match="cuda"):
+        train(small_config(device="cuda"), small_data, save_run=False, callback=events.append)
+    assert isinstance(events[-1], FailedEvent)
+
+
+def test_side_features_and_crosses_train(small_data):
+    cfg = preset("full").replace(epochs=2, device="cpu", batch_size=512, patience=None)
+    result = train(cfg, small_data, save_run=False)
+    assert result.test["auc"] > 0.55
+    wide_names = {s.name for s in result.encoder.specs}
+    assert "gender x genres" in wide_names
+
+
+def test_paper_preset_uses_ftrl_on_wide_part(small_data):
+    from widedeep_core.optim import FTRL, build_optimizers
+    from widedeep_core.training import build_model
+
+    cfg = preset("paper").replace(epochs=1, device="cpu")
+    result = train(cfg, small_data, save_run=False)
+    assert math.isfinite(result.test["auc"])
+    opts = build_optimizers(build_model(cfg, result.encoder), cfg)
+    assert any(isinstance(o, FTRL) for o in opts)
+    assert any(isinstance(o, torch.optim.Adagrad) for o in opts)

@@ -1,0 +1,101 @@
+"""GUI fixtures: isolated QSettings, a main window that is always closed cleanly, tiny data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QSettings, QThread, QTimer  # noqa: E402
+from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
+
+TINY = {"n_users": 60, "n_items": 80, "n_ratings": 2500, "seed": 3}
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> QSettings:
+    """A fresh INI file per test; the default location is redirected too."""
+    for scope in (QSettings.Scope.UserScope, QSettings.Scope.SystemScope):
+        QSettings.setPath(QSettings.Format.IniFormat, scope, str(tmp_path / "qsettings"))
+    return QSettings(str(tmp_path / "wdgui.ini"), QSettings.Format.IniFormat)
+
+
+def _active_timers() -> list[QTimer]:
+    app = QApplication.instance()
+    timers = []
+    for widget in app.topLevelWidgets() if app else []:
+        timers += [t for t in widget.findChildren(QTimer) if t.isActive()]
+    return timers
+
+
+@pytest.fixture(autouse=True)
+def no_leftovers(qapp):
+    """Fail a test that leaves a worker thread or a timer running."""
+    yield
+    from wdgui.workers import live_threads
+
+    running = live_threads()
+    for thread in running:  # do not poison the next test: stop, then report
+        thread.quit()
+        thread.wait(5000)
+    assert not running, f"worker threads left running: {[t.objectName() for t in running]}"
+    # every QThread that is still a child of a live widget must have stopped too
+    for widget in qapp.topLevelWidgets():
+        assert not [t for t in widget.findChildren(QThread) if t.isRunning()]
+    timers = _active_timers()
+    assert not timers, f"timers left running: {[t.objectName() or t for t in timers]}"
+
+
+def close_window(window: QWidget) -> None:
+    """Close without the training question and wait for every worker."""
+    window.confirm_close = False
+    window.close()
+
+
+@pytest.fixture
+def make_window(qtbot, settings, tmp_path):
+    """Build MainWindows on isolated settings and runs; all are closed at teardown."""
+    from wdgui import MainWindow
+
+    made = []
+
+    def make(**kwargs):
+        kwargs.setdefault("settings", settings)
+        kwargs.setdefault("runs_dir", tmp_path / "runs")
+        window = MainWindow(**kwargs)
+        qtbot.addWidget(window)
+        made.append(window)
+        return window
+
+    yield make
+    for window in made:
+        close_window(window)
+
+
+@pytest.fixture
+def window(make_window):
+    """One main window."""
+    return make_window()
+
+
+@pytest.fixture(scope="session")
+def tiny_folder(tmp_path_factory) -> Path:
+    """A small synthetic ml-1m folder on disk (official layout)."""
+    from widedeep_core.data import write_synthetic
+
+    return write_synthetic(tmp_path_factory.mktemp("tiny") / "ml-1m", layout="ml-1m", **TINY)
+
+
+@pytest.fixture(scope="session")
+def tiny_config():
+    """Two quick epochs on the CPU with many batch events."""
+    from widedeep_core.config import preset
+
+    return preset("reference").replace(epochs=2, batch_size=64, log_every=2, device="cpu")
+
+
+def wait_data(qtbot, window, timeout: int = 20000) -> None:
+    """Wait until the Data page is idle again."""
+    qtbot.waitUntil(lambda: not window.data_page.is_busy(), timeout=timeout)

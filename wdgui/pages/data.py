@@ -1,0 +1,446 @@
+"""Data page: open, download or generate a MovieLens folder; show its summary and problems."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QMenu,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTextBrowser,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from widedeep_core import data as core_data
+
+from ..plotting import color, make_plot
+from ..settings import push_recent
+from ..widgets import message_label, show_message
+from ..workers import JobWorker, Report, Task
+
+DEMO_SIZE = {"n_users": 200, "n_items": 300, "n_ratings": 8000, "seed": 0}
+
+
+def demo_folder() -> Path:
+    """Where "Demo data" writes its synthetic ml-1m folder (inside the core's cache)."""
+    return core_data.default_cache_dir() / "demo" / "ml-1m-synthetic"
+
+
+def _load_job(path: str, report: Report) -> tuple[Any, Any]:
+    """Worker thread: load and summarise a folder or zip."""
+    data = core_data.load_movielens(path, progress=_progress_adapter(report, "Loading"))
+    report(0.99, "Summarising")
+    return data, core_data.summarize(data)
+
+
+def _demo_job(folder: Path, report: Report) -> tuple[Any, Any]:
+    """Worker thread: write the synthetic demo folder (offline), then load it."""
+    report(0.0, "Writing demo data")
+    core_data.write_synthetic(folder, layout="ml-1m", **DEMO_SIZE)
+    return _load_job(str(folder), report)
+
+
+def _download_job(name: str, report: Report) -> tuple[Any, Any]:
+    """Worker thread: download a release, then load it."""
+    path = core_data.download_release(name, progress=_progress_adapter(report, "Downloading"))
+    return _load_job(str(path), report)
+
+
+def _progress_adapter(report: Report, verb: str):
+    """Turn the core's progress callback into ``report(fraction, message)``."""
+
+    def progress(*args: Any, **kwargs: Any) -> None:
+        fraction, message = _read_progress(args, kwargs)
+        report(fraction, f"{verb}: {message}" if message else verb)
+
+    return progress
+
+
+def _read_progress(args: tuple, kwargs: dict) -> tuple[float, str]:
+    """Accept (fraction, message) or (done, total[, message])."""
+    values = list(args) + list(kwargs.values())
+    numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    text = " ".join(str(v) for v in values if isinstance(v, str))
+    if len(numbers) >= 2 and numbers[1]:
+        return float(numbers[0]) / float(numbers[1]), text
+    if numbers:
+        return float(numbers[0]), text
+    return -1.0, text
+
+
+class DataPage(QWidget):
+    """Loads data in a worker thread; shows counts, histograms and the loader's problems."""
+
+    dataLoaded = Signal(object)  # MovieLensData
+    stateChanged = Signal(str)
+    recentChanged = Signal(list)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.data: Any = None
+        self.summary: Any = None
+        self.recent: list[str] = []
+        self.last_error = ""
+        self._task: Task | None = None
+        self._worker: JobWorker | None = None
+        self.setAcceptDrops(True)
+        self._build()
+
+    # ---------------------------------------------------------------- layout
+    def _build(self) -> None:
+        self.dataPathEdit = QLineEdit()
+        self.dataPathEdit.setObjectName("dataPathEdit")
+        self.dataPathEdit.setPlaceholderText(
+            "A MovieLens folder or official .zip (ml-100k, ml-1m, ml-10m, ml-latest, ...);"
+            " drop one here"
+        )
+        self.dataPathEdit.returnPressed.connect(self._on_path_entered)
+        self.openDataButton = QPushButton("Open folder...")
+        self.openDataButton.setObjectName("openDataButton")
+        self.openDataButton.setToolTip("Open a MovieLens folder (Ctrl+O)")
+        self.openDataButton.clicked.connect(self.choose_folder)
+        self.openZipButton = QPushButton("Open zip...")
+        self.openZipButton.setObjectName("openZipButton")
+        self.openZipButton.clicked.connect(self.choose_zip)
+        self.recentButton = QToolButton()
+        self.recentButton.setObjectName("recentButton")
+        self.recentButton.setText("Recent")
+        self.recentButton.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.recentMenu = QMenu(self.recentButton)
+        self.recentButton.setMenu(self.recentMenu)
+        self.downloadButton = QToolButton()
+        self.downloadButton.setObjectName("downloadButton")
+        self.downloadButton.setText("Download...")
+        self.downloadButton.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(self.downloadButton)
+        for name in core_data.RELEASES:
+            action = QAction(name, menu)
+            action.setData(name)
+            menu.addAction(action)
+        menu.triggered.connect(self._on_download_chosen)
+        self.downloadButton.setMenu(menu)
+        self.demoDataButton = QPushButton("Demo data")
+        self.demoDataButton.setObjectName("demoDataButton")
+        self.demoDataButton.setToolTip("Generate a small synthetic MovieLens-like folder offline")
+        self.demoDataButton.clicked.connect(self.load_demo)
+
+        top = QHBoxLayout()
+        top.addWidget(self.dataPathEdit, 1)
+        for w in (
+            self.openDataButton,
+            self.openZipButton,
+            self.recentButton,
+            self.downloadButton,
+            self.demoDataButton,
+        ):
+            top.addWidget(w)
+
+        self.progress = QProgressBar()
+        self.progress.setObjectName("dataProgress")
+        self.progress.setRange(0, 1000)
+        self.progressLabel = QLabel("")
+        self.cancelButton = QPushButton("Cancel")
+        self.cancelButton.setObjectName("cancelDataButton")
+        self.cancelButton.clicked.connect(self.cancel)
+        prow = QHBoxLayout()
+        prow.addWidget(self.progress, 1)
+        prow.addWidget(self.progressLabel, 2)
+        prow.addWidget(self.cancelButton)
+        self.progressRow = QWidget()
+        self.progressRow.setLayout(prow)
+        self.progressRow.setVisible(False)
+
+        self.errorLabel = message_label("dataError")
+
+        self.dataSummary = QTextBrowser()
+        self.dataSummary.setObjectName("dataSummary")
+        self.dataSummary.setPlaceholderText(
+            "No data loaded. Open a MovieLens folder, download a release or click Demo data."
+        )
+        self.problemsList = QListWidget()
+        self.problemsList.setObjectName("problemsList")
+        left = QSplitter(Qt.Orientation.Vertical)
+        left.setObjectName("dataLeftSplitter")
+        left.addWidget(self.dataSummary)
+        problems_box = QWidget()
+        pv = QVBoxLayout(problems_box)
+        pv.setContentsMargins(0, 0, 0, 0)
+        pv.addWidget(QLabel("Problems the loader reported:"))
+        pv.addWidget(self.problemsList)
+        left.addWidget(problems_box)
+
+        self.ratingPlot = make_plot("ratingHistogram", "Ratings", "rating", "count")
+        self.userPlot = make_plot(
+            "ratingsPerUserPlot", "Ratings per user", "ratings per user (log10)", "users"
+        )
+        self.ratingBars = pg.BarGraphItem(x=[], height=[], width=0.4, brush=color(0))
+        self.ratingPlot.addItem(self.ratingBars)
+        self.userBars = pg.BarGraphItem(x=[], height=[], width=0.1, brush=color(2))
+        self.userPlot.addItem(self.userBars)
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.setObjectName("dataPlotSplitter")
+        right.addWidget(self.ratingPlot)
+        right.addWidget(self.userPlot)
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setObjectName("dataSplitter")
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(right)
+        self.splitter.setStretchFactor(0, 1)
+        self.splitter.setStretchFactor(1, 1)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.progressRow)
+        layout.addWidget(self.errorLabel)
+        layout.addWidget(self.splitter, 1)
+
+    # ---------------------------------------------------------------- public API
+    def is_busy(self) -> bool:
+        """True while loading, generating or downloading."""
+        return self._task is not None
+
+    def open_path(self, path: str | Path) -> None:
+        """Load a folder or zip in a worker thread (ignored while busy)."""
+        text = str(path).strip()
+        self.dataPathEdit.setText(text)
+        if not text:
+            self._show_error("Enter or choose a MovieLens folder or .zip first.")
+            return
+        self._start(lambda report: _load_job(text, report), f"Loading {text}")
+
+    @Slot()
+    def load_demo(self) -> None:
+        """Generate the synthetic demo folder offline and load it (no dialog)."""
+        folder = demo_folder()
+        self.dataPathEdit.setText(str(folder))
+        self._start(lambda report: _demo_job(folder, report), "Generating demo data")
+
+    def download(self, name: str) -> None:
+        """Download an official release (with progress and Cancel), then load it."""
+        self._start(lambda report: _download_job(name, report), f"Downloading {name}")
+
+    @Slot()
+    def cancel(self) -> None:
+        """Stop the current load or download at its next progress report."""
+        if self._worker is not None:
+            self._worker.cancel()
+            self.progressLabel.setText("Cancelling...")
+
+    def shutdown(self) -> None:
+        """Cancel and wait for the worker (window closing)."""
+        if self._task is not None:
+            self._worker.cancel()  # type: ignore[union-attr]
+            self._task.wait()
+            self._on_task_done()
+
+    def set_recent(self, paths: list[str]) -> None:
+        """Fill the Recent menu (from the settings)."""
+        self.recent = [p for p in paths if isinstance(p, str) and p][:8]
+        self.recentMenu.clear()
+        for p in self.recent:
+            action = self.recentMenu.addAction(p)
+            action.setData(p)
+            action.triggered.connect(self._on_recent)
+        self.recentButton.setEnabled(bool(self.recent))
+
+    # ---------------------------------------------------------------- dialogs and drops
+    @Slot()
+    def choose_folder(self) -> None:
+        """Ask for a folder with a dialog, then load it."""
+        path = QFileDialog.getExistingDirectory(self, "Open a MovieLens folder")
+        if path:
+            self.open_path(path)
+
+    @Slot()
+    def choose_zip(self) -> None:
+        """Ask for an official .zip with a dialog, then load it."""
+        path, _ = QFileDialog.getOpenFileName(self, "Open a MovieLens zip", "", "Zip (*.zip)")
+        if path:
+            self.open_path(path)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if _dropped_path(event) is not None:
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        path = _dropped_path(event)
+        if path is not None:
+            event.acceptProposedAction()
+            self.open_path(path)
+
+    @Slot()
+    def _on_path_entered(self) -> None:
+        self.open_path(self.dataPathEdit.text())
+
+    @Slot()
+    def _on_recent(self) -> None:
+        action = self.sender()
+        if isinstance(action, QAction):
+            self.open_path(str(action.data()))
+
+    @Slot(QAction)
+    def _on_download_chosen(self, action: QAction) -> None:
+        self.download(str(action.data()))
+
+    # ---------------------------------------------------------------- worker
+    def _start(self, job, what: str) -> None:
+        if self._task is not None:
+            return
+        show_message(self.errorLabel, "")
+        self.last_error = ""
+        worker = JobWorker(job)
+        worker.progress.connect(self._on_progress)
+        worker.succeeded.connect(self._on_loaded)
+        worker.failed.connect(self._show_error)
+        worker.cancelled.connect(self._on_cancelled)
+        self._worker = worker
+        self._task = Task(worker, self)
+        self._task.finished.connect(self._on_task_done)
+        self.progress.setRange(0, 0)  # busy until the first report
+        self.progressLabel.setText(what)
+        self.progressRow.setVisible(True)
+        self._set_inputs_enabled(False)
+        self.stateChanged.emit(what)
+        self._task.start()
+
+    def _set_inputs_enabled(self, on: bool) -> None:
+        for w in (
+            self.dataPathEdit,
+            self.openDataButton,
+            self.openZipButton,
+            self.recentButton,
+            self.downloadButton,
+            self.demoDataButton,
+        ):
+            w.setEnabled(on)
+        if on:
+            self.recentButton.setEnabled(bool(self.recent))
+
+    @Slot(float, str)
+    def _on_progress(self, fraction: float, message: str) -> None:
+        if fraction < 0:
+            self.progress.setRange(0, 0)
+        else:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(round(min(fraction, 1.0) * 1000))
+        if message:
+            self.progressLabel.setText(message)
+
+    @Slot(object)
+    def _on_loaded(self, result: tuple[Any, Any]) -> None:
+        self.data, self.summary = result
+        self.show_summary(self.data, self.summary)
+        source = str(self.data.source)
+        self.dataPathEdit.setText(source)
+        self.set_recent(push_recent(self.recent, source))
+        self.recentChanged.emit(self.recent)
+        self.dataLoaded.emit(self.data)
+
+    @Slot(str)
+    def _show_error(self, message: str) -> None:
+        self.last_error = message
+        show_message(self.errorLabel, message)
+
+    @Slot()
+    def _on_cancelled(self) -> None:
+        show_message(self.errorLabel, "Cancelled.")
+
+    @Slot()
+    def _on_task_done(self) -> None:
+        if self._task is None:
+            return
+        self._task = None
+        self._worker = None
+        self.progressRow.setVisible(False)
+        self._set_inputs_enabled(True)
+        self.stateChanged.emit("")
+
+    # ---------------------------------------------------------------- summary
+    def show_summary(self, data: Any, summary: Any) -> None:
+        """Fill the summary text, the problem list and both histograms."""
+        self.dataSummary.setHtml(summary_html(data, summary))
+        self.problemsList.clear()
+        for p in data.problems:
+            self.problemsList.addItem(str(p))
+        if not data.problems:
+            self.problemsList.addItem("none")
+        values, counts = rating_histogram(data)
+        width = 0.4 if len(values) < 2 else 0.8 * float(np.min(np.diff(values)))
+        self.ratingBars.setOpts(x=values, height=counts, width=width)
+        centres, users = per_user_histogram(data)
+        step = float(centres[1] - centres[0]) if len(centres) > 1 else 0.1
+        self.userBars.setOpts(x=centres, height=users, width=step * 0.9)
+        self.ratingPlot.getPlotItem().autoRange()
+        self.userPlot.getPlotItem().autoRange()
+
+
+def _dropped_path(event: QDragEnterEvent | QDropEvent) -> str | None:
+    """The first dropped local folder or .zip, else None."""
+    mime = event.mimeData()
+    if not mime.hasUrls():
+        return None
+    for url in mime.urls():
+        path = Path(url.toLocalFile())
+        if url.isLocalFile() and (path.is_dir() or path.suffix.lower() == ".zip"):
+            return str(path)
+    return None
+
+
+def rating_histogram(data: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rating values and how often each occurs."""
+    values, counts = np.unique(data.ratings["rating"].to_numpy(), return_counts=True)
+    return values.astype(float), counts.astype(float)
+
+
+def per_user_histogram(data: Any, bins: int = 30) -> tuple[np.ndarray, np.ndarray]:
+    """Histogram of log10(ratings per user): bin centres and user counts."""
+    per_user = np.bincount(data.ratings["user"].to_numpy() - data.ratings["user"].min())
+    per_user = per_user[per_user > 0]
+    if len(per_user) == 0:
+        return np.zeros(0), np.zeros(0)
+    counts, edges = np.histogram(np.log10(per_user), bins=bins)
+    return (edges[:-1] + edges[1:]) / 2, counts.astype(float)
+
+
+def summary_html(data: Any, summary: Any) -> str:
+    """The summary as an HTML table: layout, counts, sparsity, scale and demographics."""
+    rows = [(k, v) for k, v in _summary_items(data, summary)]
+    body = "".join(
+        f"<tr><td><b>{html.escape(str(k))}</b></td><td>{html.escape(str(v))}</td></tr>"
+        for k, v in rows
+    )
+    return f"<h3>{html.escape(data.name)}</h3><table cellspacing='4'>{body}</table>"
+
+
+def _summary_items(data: Any, summary: Any) -> list[tuple[str, str]]:
+    n_users = data.ratings["user"].nunique()
+    n_items = data.ratings["item"].nunique()
+    n = data.n_ratings
+    items = [
+        ("Source", str(data.source)),
+        ("Layout", data.layout),
+        ("Ratings", f"{n:,}"),
+        ("Users", f"{n_users:,}"),
+        ("Movies", f"{n_items:,} rated of {len(data.movies):,}"),
+        ("Sparsity", f"{1 - n / max(n_users * n_items, 1):.4%}"),
+        ("Rating scale", f"{data.rating_scale[0]:g} to {data.rating_scale[1]:g}"),
+        ("Demographics", "yes" if data.has_demographics else "no"),
+        ("Genres", ", ".join(data.genres) or "none"),
+    ]
+    return items

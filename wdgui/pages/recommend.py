@@ -1,0 +1,330 @@
+"""Recommend page: a finished run, a user, the top-N unseen movies and the user's favourites."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from PySide6.QtCore import QStringListModel, Qt, Signal, Slot
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QCompleter,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from widedeep_core.errors import WideDeepError
+from widedeep_core.runs import Run, RunStore
+
+from ..widgets import DataFrameModel, message_label, show_message
+from ..workers import JobWorker, Report, Task
+
+ALL_GENRES = "All genres"
+USABLE_STATUSES = ("finished", "cancelled")
+REC_HEADERS = {
+    "rank": "#",
+    "title": "Title",
+    "year": "Year",
+    "genres": "Genres",
+    "probability": "P(like)",
+    "wide_logit": "Wide",
+    "deep_logit": "Deep",
+}
+RATED_HEADERS = {"title": "Title", "year": "Year", "genres": "Genres", "rating": "Rating"}
+
+
+def _open_recommender(run_dir: str, data: Any, report: Report) -> Any:
+    """Worker thread: load the model (and, without matching data, the run's data set)."""
+    from widedeep_core.recommend import Recommender
+
+    report(-1.0, "Loading the run" if data is not None else "Loading the run and its data")
+    return Recommender.from_run(run_dir, data=data)
+
+
+def _matching_data(run_dir: str, data: Any) -> Any:
+    """The loaded data when the run was trained on it (same fingerprint), else None."""
+    if data is None:
+        return None
+    try:
+        info = Run(run_dir).read_data_info()
+    except (WideDeepError, OSError):
+        return None
+    return data if info.get("fingerprint") == data.fingerprint else None
+
+
+class RecommendPage(QWidget):
+    """Shows a run's recommendations for one user; problems are explained in the page."""
+
+    stateChanged = Signal(str)
+
+    def __init__(self, store: RunStore, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.store = store
+        self.data: Any = None
+        self.recommender: Any = None
+        self._run_dir: str | None = None
+        self._task: Task | None = None
+        self._pending_run: str | None = None
+        self._build()
+        self.refresh_runs()
+
+    # ---------------------------------------------------------------- layout
+    def _build(self) -> None:
+        self.runCombo = QComboBox()
+        self.runCombo.setObjectName("runCombo")
+        self.runCombo.setMinimumContentsLength(30)
+        self.runCombo.activated.connect(self._on_run_chosen)
+        self.refreshButton = QPushButton("Refresh")
+        self.refreshButton.clicked.connect(self.refresh_runs)
+
+        self.userSelector = QComboBox()
+        self.userSelector.setObjectName("userSelector")
+        self.userSelector.setEditable(True)
+        self.userSelector.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        self.userSelector.setMinimumContentsLength(8)
+        self._user_model = QStringListModel()
+        self.userSelector.setModel(self._user_model)
+        completer = QCompleter(self._user_model, self.userSelector)
+        completer.setFilterMode(Qt.MatchFlag.MatchStartsWith)
+        completer.setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
+        self.userSelector.setCompleter(completer)
+        self.userSelector.lineEdit().setPlaceholderText("user id")
+        self.userSelector.lineEdit().editingFinished.connect(self.update_recommendations)
+        self.userSelector.activated.connect(self.update_recommendations)
+
+        self.topNSpin = QSpinBox()
+        self.topNSpin.setObjectName("topNSpin")
+        self.topNSpin.setRange(1, 500)
+        self.topNSpin.setValue(10)
+        self.topNSpin.valueChanged.connect(self.update_recommendations)
+        self.genreCombo = QComboBox()
+        self.genreCombo.setObjectName("genreCombo")
+        self.genreCombo.addItem(ALL_GENRES, None)
+        self.genreCombo.currentIndexChanged.connect(self.update_recommendations)
+
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Run:"))
+        row.addWidget(self.runCombo, 2)
+        row.addWidget(self.refreshButton)
+        row.addSpacing(12)
+        row.addWidget(QLabel("User:"))
+        row.addWidget(self.userSelector)
+        row.addWidget(QLabel("Top N:"))
+        row.addWidget(self.topNSpin)
+        row.addWidget(QLabel("Genre:"))
+        row.addWidget(self.genreCombo)
+        row.addStretch(1)
+
+        self.profileLabel = QLabel("")
+        self.profileLabel.setObjectName("userProfile")
+        self.profileLabel.setWordWrap(True)
+        self.errorLabel = message_label("recommendError")
+
+        self.recModel = DataFrameModel(headers=REC_HEADERS)
+        self.recommendationsTable = _table("recommendationsTable", self.recModel)
+        self.ratedModel = DataFrameModel(headers=RATED_HEADERS)
+        self.topRatedTable = _table("topRatedTable", self.ratedModel)
+
+        left = QWidget()
+        lv = QVBoxLayout(left)
+        lv.setContentsMargins(0, 0, 0, 0)
+        lv.addWidget(QLabel("<b>Recommended (unseen movies)</b>"))
+        lv.addWidget(self.recommendationsTable)
+        right = QWidget()
+        rv = QVBoxLayout(right)
+        rv.setContentsMargins(0, 0, 0, 0)
+        rv.addWidget(QLabel("<b>The user's highest-rated movies</b>"))
+        rv.addWidget(self.topRatedTable)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setObjectName("recommendSplitter")
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(right)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(row)
+        layout.addWidget(self.profileLabel)
+        layout.addWidget(self.errorLabel)
+        layout.addWidget(self.splitter, 1)
+
+    # ---------------------------------------------------------------- runs
+    @Slot()
+    def refresh_runs(self) -> None:
+        """List the runs that have weights (finished or cancelled), newest first."""
+        current = self.runCombo.currentData()
+        self.runCombo.blockSignals(True)
+        self.runCombo.clear()
+        try:
+            runs = self.store.list()
+        except (WideDeepError, OSError):
+            runs = []
+        for info in runs:
+            if info.status in USABLE_STATUSES and info.epochs_run > 0:
+                auc = f" · val AUC {info.best_val_auc:.3f}" if info.best_val_auc else ""
+                label = f"{info.name} ({info.data_name or '?'}, {info.status}{auc})"
+                self.runCombo.addItem(label, str(info.path))
+        if self.runCombo.count() == 0:
+            self.runCombo.addItem("No finished runs yet: train one on the Train page", None)
+        i = self.runCombo.findData(current) if current else -1
+        self.runCombo.setCurrentIndex(max(i, 0))
+        self.runCombo.blockSignals(False)
+
+    def select_run(self, run_dir: str) -> None:
+        """Choose a run (e.g. the one just trained) and load it."""
+        self.refresh_runs()
+        i = self.runCombo.findData(str(run_dir))
+        if i >= 0:
+            self.runCombo.setCurrentIndex(i)
+            self.load_run(str(run_dir))
+
+    def set_data(self, data: Any) -> None:
+        """The Data page's data set: used when a run was trained on it (no reload)."""
+        self.data = data
+        genres = list(getattr(data, "genres", ()) or ())
+        self.genreCombo.blockSignals(True)
+        self.genreCombo.clear()
+        self.genreCombo.addItem(ALL_GENRES, None)
+        for g in genres:
+            self.genreCombo.addItem(g, g)
+        self.genreCombo.blockSignals(False)
+
+    @Slot()
+    def _on_run_chosen(self) -> None:
+        run_dir = self.runCombo.currentData()
+        if run_dir:
+            self.load_run(run_dir)
+
+    def load_run(self, run_dir: str) -> None:
+        """Open the run's recommender in a worker thread."""
+        if self._task is not None:
+            self._pending_run = run_dir  # load it when the current one is done
+            return
+        self._run_dir = run_dir
+        self.recommender = None
+        show_message(self.errorLabel, "")
+        data = _matching_data(run_dir, self.data)
+        worker = JobWorker(lambda report: _open_recommender(run_dir, data, report))
+        worker.succeeded.connect(self._on_recommender)
+        worker.failed.connect(self._on_load_failed)
+        self._task = Task(worker, self)
+        self._task.finished.connect(self._on_task_done)
+        self.profileLabel.setText(f"Loading {Path(run_dir).name} ...")
+        self.stateChanged.emit("Loading run for recommendations")
+        self._task.start()
+
+    def is_busy(self) -> bool:
+        """True while a run is being opened."""
+        return self._task is not None
+
+    def shutdown(self) -> None:
+        """Wait for a run being opened (window closing)."""
+        if self._task is not None:
+            self._task.wait()
+            self._on_task_done()
+
+    @Slot(object)
+    def _on_recommender(self, rec: Any) -> None:
+        self.recommender = rec
+        users = [str(int(u)) for u in rec.users]
+        current = self.userSelector.currentText().strip()
+        self._user_model.setStringList(users)
+        if current in users:
+            self.userSelector.setCurrentIndex(users.index(current))
+        elif users:
+            self.userSelector.setCurrentIndex(0)
+        self.profileLabel.setText("")
+        self.update_recommendations()
+
+    @Slot(str)
+    def _on_load_failed(self, message: str) -> None:
+        self.recommender = None
+        self.profileLabel.setText("")
+        show_message(self.errorLabel, f"Cannot use this run: {message}")
+        self.recModel.set_frame(pd.DataFrame())
+        self.ratedModel.set_frame(pd.DataFrame())
+
+    @Slot()
+    def _on_task_done(self) -> None:
+        if self._task is None:
+            return
+        self._task = None
+        self.stateChanged.emit("")
+        pending, self._pending_run = self._pending_run, None
+        if pending and pending != self._run_dir:
+            self.load_run(pending)
+
+    # ---------------------------------------------------------------- recommendations
+    def current_user(self) -> int | None:
+        """The user id typed or chosen; None when it is not a whole number."""
+        text = self.userSelector.currentText().strip()
+        try:
+            return int(text)
+        except ValueError:
+            return None
+
+    @Slot()
+    def update_recommendations(self) -> None:
+        """Recompute the top-N list and the user's favourites (fast: one user)."""
+        rec = self.recommender
+        if rec is None:
+            return
+        text = self.userSelector.currentText().strip()
+        user = self.current_user()
+        if user is None:
+            self._clear(f"{text!r} is not a user id: type a whole number." if text else "")
+            return
+        try:
+            recs = rec.recommend(user, n=self.topNSpin.value(), genre=self.genreCombo.currentData())
+            rated = rec.top_rated(user, n=self.topNSpin.value())
+            profile = rec.user_profile(user)
+        except WideDeepError as exc:
+            self._clear(str(exc))
+            return
+        show_message(self.errorLabel, "")
+        self.recModel.set_frame(recs[[c for c in REC_HEADERS if c in recs.columns]])
+        self.ratedModel.set_frame(rated[[c for c in RATED_HEADERS if c in rated.columns]])
+        for table in (self.recommendationsTable, self.topRatedTable):
+            table.resizeColumnsToContents()
+        self.profileLabel.setText(profile_text(user, profile))
+        if len(recs) == 0 and self.genreCombo.currentData():
+            show_message(self.errorLabel, "No unseen movie of this genre for this user.")
+
+    def _clear(self, message: str) -> None:
+        show_message(self.errorLabel, message)
+        self.profileLabel.setText("")
+        self.recModel.set_frame(pd.DataFrame())
+        self.ratedModel.set_frame(pd.DataFrame())
+
+
+def profile_text(user: int, profile: dict[str, Any]) -> str:
+    """One line about a user: demographics where the data has them, and rating count."""
+    parts = [f"<b>User {user}</b>"]
+    for key in ("gender", "age", "occupation", "zip"):
+        if profile.get(key) not in (None, ""):
+            parts.append(f"{key}: {profile[key]}")
+    if "n_ratings" in profile:
+        parts.append(f"{int(profile['n_ratings'])} ratings")
+    return " · ".join(parts)
+
+
+def _table(name: str, model: DataFrameModel) -> QTableView:
+    view = QTableView()
+    view.setObjectName(name)
+    view.setModel(model)
+    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    view.setAlternatingRowColors(True)
+    view.verticalHeader().setVisible(False)
+    view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+    view.horizontalHeader().setStretchLastSection(True)
+    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    return view

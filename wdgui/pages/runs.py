@@ -1,0 +1,493 @@
+"""Runs page: a sortable, filterable table of the run store and overlaid metric curves."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pyqtgraph as pg
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QItemSelectionModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+    Signal,
+    Slot,
+)
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from widedeep_core.errors import WideDeepError
+from widedeep_core.runs import Run, RunInfo, RunStore
+
+from ..plotting import color, export_png, make_plot
+from ..widgets import format_cell, message_label, show_message
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+def _hp(name: str) -> Callable[[RunInfo], Any]:
+    def get(info: RunInfo) -> Any:
+        value = info.hyperparameters.get(name)
+        return tuple(value) if isinstance(value, list) else value
+
+    return get
+
+
+def _created(info: RunInfo) -> datetime | None:
+    return info.created
+
+
+# (header, getter): the columns of the table, in order
+COLUMNS: list[tuple[str, Callable[[RunInfo], Any]]] = [
+    ("Name", lambda r: r.name),
+    ("Created", _created),
+    ("Data", lambda r: r.data_name),
+    ("Preset", lambda r: r.preset),
+    ("Status", lambda r: r.status),
+    ("Epochs", lambda r: r.epochs_run),
+    ("Best val AUC", lambda r: r.best_val_auc),
+    ("Test AUC", lambda r: r.test_auc),
+    ("Duration", lambda r: r.duration_s),
+    ("Embed", _hp("embed_dim")),
+    ("Hidden", _hp("hidden")),
+    ("Dropout", _hp("dropout")),
+    ("Optimizer", _hp("optimizer")),
+    ("LR", _hp("lr")),
+    ("Batch", _hp("batch_size")),
+    ("Crosses", _hp("crosses")),
+]
+STATUS_COLORS = {"failed": "#b00020", "cancelled": "#b36b00", "damaged": "#b00020"}
+# What the overlay plot can show: (label, file, column)
+METRICS: list[tuple[str, str, str]] = [
+    ("Validation AUC", "epochs", "val_auc"),
+    ("Validation logloss", "epochs", "val_logloss"),
+    ("Train loss (epoch)", "epochs", "train_loss"),
+    ("Train loss (batches)", "batches", "loss"),
+]
+
+
+def _display(column: int, value: Any) -> str:
+    header = COLUMNS[column][0]
+    if value is None:
+        return ""
+    if header == "Created" and isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if header == "Duration":
+        s = round(float(value))
+        return f"{s // 60}:{s % 60:02d}" if s < 3600 else f"{s // 3600}h{s % 3600 // 60:02d}"
+    if header == "LR":
+        return f"{float(value):g}"
+    if isinstance(value, tuple):
+        sep = ", " if header == "Crosses" else "-"
+        return sep.join(str(v) for v in value)
+    return format_cell(value)
+
+
+def _sort_value(value: Any) -> Any:
+    """A value the proxy can compare: numbers stay numbers, the rest becomes text."""
+    if value is None:
+        return float("-inf")
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return _display_text(value)
+
+
+def _display_text(value: Any) -> str:
+    return "-".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
+class RunsTableModel(QAbstractTableModel):
+    """A table of ``RunInfo``; ``UserRole`` gives a sortable value, ``UserRole + 1`` the run."""
+
+    RunRole = Qt.ItemDataRole.UserRole + 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._runs: list[RunInfo] = []
+
+    def set_runs(self, runs: Sequence[RunInfo]) -> None:
+        """Replace the listed runs."""
+        self.beginResetModel()
+        self._runs = list(runs)
+        self.endResetModel()
+
+    def run(self, row: int) -> RunInfo:
+        """The run of a source row."""
+        return self._runs[row]
+
+    def runs(self) -> list[RunInfo]:
+        """Every listed run."""
+        return list(self._runs)
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._runs)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        info = self._runs[index.row()]
+        value = COLUMNS[index.column()][1](info)
+        if role == Qt.ItemDataRole.DisplayRole:
+            return _display(index.column(), value)
+        if role == Qt.ItemDataRole.UserRole:
+            return _sort_value(value)
+        if role == self.RunRole:
+            return info
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return info.message or str(info.path)
+        if role == Qt.ItemDataRole.ForegroundRole and COLUMNS[index.column()][0] == "Status":
+            c = STATUS_COLORS.get(info.status)
+            return QColor(c) if c else None
+        if role == Qt.ItemDataRole.TextAlignmentRole and isinstance(value, (int, float)):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return COLUMNS[section][0]
+        return None
+
+
+def read_curve(path: Path, source: str, column: str) -> tuple[list[float], list[float]]:
+    """x and y of one metric of a run (epochs or global batch steps); missing values skipped."""
+    run = Run(path)
+    rows = run.read_epoch_metrics() if source == "epochs" else run.read_batch_metrics()
+    xkey = "epoch" if source == "epochs" else "step"
+    xs, ys = [], []
+    for i, row in enumerate(rows, start=1):
+        y = row.get(column)
+        if isinstance(y, (int, float)):
+            xs.append(float(row.get(xkey, i)))
+            ys.append(float(y))
+    return xs, ys
+
+
+def write_metrics_csv(path: str | Path, runs: Sequence[RunInfo]) -> int:
+    """Write every epoch row of ``runs`` to one CSV (run id and name first); returns rows."""
+    rows: list[dict[str, Any]] = []
+    for info in runs:
+        for row in Run(info.path).read_epoch_metrics():
+            rows.append({"run_id": info.id, "run_name": info.name, **row})
+    fields: list[str] = []
+    for row in rows:
+        fields += [k for k in row if k not in fields]
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields or ["run_id", "run_name"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return len(rows)
+
+
+class RunsPage(QWidget):
+    """Lists the runs of a ``RunStore``; overlays the selected runs' curves."""
+
+    loadConfigRequested = Signal(object)  # Config
+    runsChanged = Signal()
+
+    def __init__(self, store: RunStore, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.store = store
+        self.ask_confirmation = True  # tests switch the delete question off
+        self._curves: dict[str, pg.PlotDataItem] = {}
+        self._build()
+        self.refresh()
+
+    def _build(self) -> None:
+        self.model = RunsTableModel()
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setSortRole(Qt.ItemDataRole.UserRole)
+        self.proxy.setFilterKeyColumn(-1)
+        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+
+        self.filterEdit = QLineEdit()
+        self.filterEdit.setObjectName("runsFilter")
+        self.filterEdit.setPlaceholderText("Filter runs (any column)")
+        self.filterEdit.setClearButtonEnabled(True)
+        self.filterEdit.textChanged.connect(self.proxy.setFilterFixedString)
+
+        self.runsTable = QTableView()
+        self.runsTable.setObjectName("runsTable")
+        self.runsTable.setModel(self.proxy)
+        self.runsTable.setSortingEnabled(True)
+        self.runsTable.sortByColumn(1, Qt.SortOrder.DescendingOrder)
+        self.runsTable.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.runsTable.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.runsTable.setAlternatingRowColors(True)
+        self.runsTable.verticalHeader().setVisible(False)
+        self.runsTable.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.runsTable.horizontalHeader().setStretchLastSection(True)
+        self.runsTable.selectionModel().selectionChanged.connect(self._on_selection)
+        self.runsTable.doubleClicked.connect(self._on_double_click)
+
+        buttons = QHBoxLayout()
+        self.refreshButton = QPushButton("Refresh")
+        self.renameButton = QPushButton("Rename...")
+        self.deleteButton = QPushButton("Delete...")
+        self.loadButton = QPushButton("Load into form")
+        self.csvButton = QPushButton("Export CSV...")
+        self.pngButton = QPushButton("Export PNG...")
+        for name, b, slot in (
+            ("refreshRunsButton", self.refreshButton, self.refresh),
+            ("renameRunButton", self.renameButton, self._on_rename),
+            ("deleteRunButton", self.deleteButton, self._on_delete),
+            ("loadRunButton", self.loadButton, self.load_selected_into_form),
+            ("exportCsvButton", self.csvButton, self._on_export_csv),
+            ("exportPngButton", self.pngButton, self._on_export_png),
+        ):
+            b.setObjectName(name)
+            b.clicked.connect(slot)
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        buttons.addWidget(self.filterEdit, 2)
+
+        self.metricCombo = QComboBox()
+        self.metricCombo.setObjectName("runsMetricCombo")
+        for label, source, column in METRICS:
+            self.metricCombo.addItem(label, (source, column))
+        self.metricCombo.currentIndexChanged.connect(self._redraw_all)
+        self.logCheck = QCheckBox("Log y")
+        self.logCheck.setObjectName("runsLogCheck")
+        self.logCheck.toggled.connect(self._on_log)
+        self.runsPlot = make_plot("runsPlot", "Selected runs", "epoch", "value")
+        self.runsPlot.getPlotItem().setClipToView(True)
+        self.runsPlot.getPlotItem().setDownsampling(auto=True, mode="peak")
+
+        plot_box = QWidget()
+        pv = QVBoxLayout(plot_box)
+        pv.setContentsMargins(0, 0, 0, 0)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Metric:"))
+        row.addWidget(self.metricCombo)
+        row.addWidget(self.logCheck)
+        row.addStretch(1)
+        pv.addLayout(row)
+        pv.addWidget(self.runsPlot, 1)
+
+        self.errorLabel = message_label("runsError")
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.setObjectName("runsSplitter")
+        self.splitter.addWidget(self.runsTable)
+        self.splitter.addWidget(plot_box)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(buttons)
+        layout.addWidget(self.errorLabel)
+        layout.addWidget(self.splitter, 1)
+        self._update_buttons()
+
+    # ---------------------------------------------------------------- selection
+    def selected_runs(self) -> list[RunInfo]:
+        """The selected runs, in table order."""
+        rows = sorted(i.row() for i in self.runsTable.selectionModel().selectedRows())
+        return [self.proxy.index(r, 0).data(RunsTableModel.RunRole) for r in rows]
+
+    def select_runs(self, ids: Sequence[str]) -> None:
+        """Select the runs with these ids (replacing the selection)."""
+        sel = self.runsTable.selectionModel()
+        sel.clearSelection()
+        flags = QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows
+        for r in range(self.proxy.rowCount()):
+            idx = self.proxy.index(r, 0)
+            if idx.data(RunsTableModel.RunRole).id in ids:
+                sel.select(idx, flags)
+
+    @Slot()
+    def refresh(self) -> None:
+        """Reread the store, keeping the selection."""
+        keep = [r.id for r in self.selected_runs()] if self.model.rowCount() else []
+        try:
+            runs = self.store.list()
+        except (WideDeepError, OSError) as exc:
+            show_message(self.errorLabel, f"Cannot list runs in {self.store.root}: {exc}")
+            runs = []
+        else:
+            show_message(self.errorLabel, "")
+        plot = self.runsPlot.getPlotItem()
+        for curve in self._curves.values():  # names may have changed: rebuild the legend
+            plot.removeItem(curve)
+        self._curves.clear()
+        self.model.set_runs(runs)
+        self.runsTable.resizeColumnsToContents()
+        self.select_runs(keep)
+        self._redraw_all()
+        self.runsChanged.emit()
+
+    @Slot()
+    def _on_selection(self) -> None:
+        self._redraw_all()
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        n = len(self.selected_runs())
+        self.renameButton.setEnabled(n == 1)
+        self.loadButton.setEnabled(n == 1)
+        self.deleteButton.setEnabled(n >= 1)
+        self.csvButton.setEnabled(n >= 1)
+
+    # ---------------------------------------------------------------- plot
+    @Slot()
+    def _redraw_all(self) -> None:
+        """One curve per selected run: created once, then only ``setData``."""
+        source, column = self.metricCombo.currentData()
+        plot = self.runsPlot.getPlotItem()
+        plot.setLabel("bottom", "epoch" if source == "epochs" else "batch")
+        plot.setLabel("left", self.metricCombo.currentText())
+        selected = self.selected_runs()
+        wanted = {r.id for r in selected}
+        for rid in [k for k in self._curves if k not in wanted]:
+            plot.removeItem(self._curves.pop(rid))
+        for i, info in enumerate(selected):
+            try:
+                xs, ys = read_curve(info.path, source, column)
+            except (WideDeepError, OSError) as exc:
+                show_message(self.errorLabel, str(exc))
+                xs, ys = [], []
+            curve = self._curves.get(info.id)
+            if curve is None:
+                curve = self.runsPlot.plot(name=info.name)
+                self._curves[info.id] = curve
+            symbol = "o" if source == "epochs" else None
+            curve.setPen(pg.mkPen(color(i), width=2))
+            curve.setSymbol(symbol)
+            curve.setSymbolBrush(color(i))
+            curve.setSymbolSize(5)
+            curve.setData(xs, ys)
+
+    @Slot(bool)
+    def _on_log(self, on: bool) -> None:
+        self.runsPlot.getPlotItem().setLogMode(x=False, y=on)
+
+    def curve_data(self) -> dict[str, tuple[Any, Any]]:
+        """run id -> (x, y) currently drawn (for tests and exports)."""
+        return {rid: c.getData() for rid, c in self._curves.items()}
+
+    # ---------------------------------------------------------------- actions
+    @Slot()
+    def _on_double_click(self) -> None:
+        self.load_selected_into_form()
+
+    @Slot()
+    def load_selected_into_form(self) -> None:
+        """Send the selected run's configuration to the Configure page."""
+        runs = self.selected_runs()
+        if len(runs) != 1:
+            return
+        try:
+            cfg = Run(runs[0].path).read_config()
+        except WideDeepError as exc:
+            show_message(self.errorLabel, str(exc))
+            return
+        self.loadConfigRequested.emit(cfg)
+
+    @Slot()
+    def _on_rename(self) -> None:
+        runs = self.selected_runs()
+        if len(runs) != 1:
+            return
+        name, ok = QInputDialog.getText(self, "Rename run", "New name:", text=runs[0].name)
+        if ok:
+            self.rename_selected(name)
+
+    def rename_selected(self, name: str) -> bool:
+        """Rename the one selected run; errors show in the page."""
+        runs = self.selected_runs()
+        if len(runs) != 1:
+            return False
+        try:
+            self.store.rename(runs[0].path, name)
+        except (WideDeepError, OSError) as exc:
+            show_message(self.errorLabel, str(exc))
+            return False
+        self.refresh()
+        return True
+
+    @Slot()
+    def _on_delete(self) -> None:
+        runs = self.selected_runs()
+        if not runs:
+            return
+        if self.ask_confirmation:
+            names = "\n".join(f"  {r.name}" for r in runs[:10])
+            more = f"\n  ... and {len(runs) - 10} more" if len(runs) > 10 else ""
+            answer = QMessageBox.question(
+                self,
+                "Delete runs",
+                f"Delete {len(runs)} run(s) and their files?\n{names}{more}",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                QMessageBox.StandardButton.No,
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        self.delete_selected()
+
+    def delete_selected(self) -> int:
+        """Delete the selected runs without asking; returns how many were deleted."""
+        done = 0
+        errors = []
+        for info in self.selected_runs():
+            try:
+                self.store.delete(info.path)
+                done += 1
+            except (WideDeepError, OSError) as exc:
+                errors.append(str(exc))
+        self.refresh()
+        show_message(self.errorLabel, "\n".join(errors))
+        return done
+
+    @Slot()
+    def _on_export_csv(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export metrics", "runs.csv", "CSV (*.csv)")
+        if path:
+            self.export_csv(path)
+
+    def export_csv(self, path: str | Path) -> int:
+        """Write the selected runs' epoch metrics to a CSV file; returns the row count."""
+        try:
+            return write_metrics_csv(path, self.selected_runs())
+        except (WideDeepError, OSError) as exc:
+            show_message(self.errorLabel, f"Cannot write {path}: {exc}")
+            return 0
+
+    @Slot()
+    def _on_export_png(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export plot", "runs.png", "PNG (*.png)")
+        if path:
+            self.export_png(path)
+
+    def export_png(self, path: str | Path) -> Path | None:
+        """Write the overlay plot to a PNG file."""
+        try:
+            return export_png(self.runsPlot, path)
+        except Exception as exc:  # exporter errors are not domain errors: show, don't crash
+            show_message(self.errorLabel, f"Cannot write {path}: {exc}")
+            return None

@@ -1,0 +1,363 @@
+"""Train page: Start / Pause / Stop, live loss and validation plots, progress and a log."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..plotting import color, ema, make_plot
+from ..widgets import error_box, format_cell
+from ..workers import Task, TrainWorker
+
+
+def format_eta(seconds: float) -> str:
+    """``1:02:03`` / ``2:03`` style duration; ``--`` when unknown."""
+    if not math.isfinite(seconds) or seconds < 0:
+        return "--"
+    s = round(seconds)
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def overall_fraction(epoch: int, epochs: int, batch: int, n_batches: int) -> float:
+    """Share of the whole training done after ``batch`` of ``epoch`` (1-based)."""
+    if epochs <= 0 or n_batches <= 0:
+        return 0.0
+    return min(1.0, ((epoch - 1) + batch / n_batches) / epochs)
+
+
+def eta_seconds(
+    epoch: int, epochs: int, batch: int, n_batches: int, batch_size: int, samples_per_s: float
+) -> float:
+    """Seconds left at the current speed (validation time not counted)."""
+    if samples_per_s <= 0:
+        return math.inf
+    left = (epochs - epoch) * n_batches + (n_batches - batch)
+    return left * batch_size / samples_per_s
+
+
+def _build_trainer(config: Any, data: Any, runs_dir: Path | None, callback: Callable) -> Any:
+    """Runs in the worker thread: the only place the GUI creates a Trainer."""
+    from widedeep_core.training import Trainer
+
+    return Trainer(config, data, runs_dir=runs_dir, callback=callback)
+
+
+class TrainPage(QWidget):
+    """Drives one training at a time through a :class:`TrainWorker` in a QThread."""
+
+    startRequested = Signal()  # the main window answers with start(config, data)
+    runFinished = Signal(object)  # FinishedEvent
+    runFailed = Signal(str)
+    stateChanged = Signal(str)  # short text for the status bar ("" when idle)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._task: Task | None = None
+        self._worker: TrainWorker | None = None
+        self._config: Any = None
+        self.error_dialog: QMessageBox | None = None
+        self.last_finished: Any = None
+        self._build()
+        self._reset_series()
+        self.set_can_start(False, "Load data first (Data page).")
+
+    # ---------------------------------------------------------------- layout
+    def _build(self) -> None:
+        self.startButton = QPushButton("Start")
+        self.startButton.setObjectName("startButton")
+        self.startButton.setToolTip("Start training with the Configure page's settings (F5)")
+        self.pauseButton = QPushButton("Pause")
+        self.pauseButton.setObjectName("pauseButton")
+        self.pauseButton.setCheckable(True)
+        self.stopButton = QPushButton("Stop")
+        self.stopButton.setObjectName("stopButton")
+        self.stopButton.setToolTip("Stop and keep the best weights as a cancelled run (Shift+F5)")
+        self.startButton.clicked.connect(self.startRequested)
+        self.pauseButton.toggled.connect(self.set_paused)
+        self.stopButton.clicked.connect(self.stop)
+
+        self.trainProgress = QProgressBar()
+        self.trainProgress.setObjectName("trainProgress")
+        self.trainProgress.setRange(0, 1000)
+        self.trainProgress.setValue(0)
+        self.trainProgress.setTextVisible(True)
+        self.trainProgress.setFormat("idle")
+        self.progressLabel = QLabel("")
+        self.progressLabel.setObjectName("progressLabel")
+        self.hintLabel = QLabel("")
+        self.hintLabel.setObjectName("trainHint")
+        self.hintLabel.setStyleSheet("color: #a0522d;")
+
+        top = QHBoxLayout()
+        for b in (self.startButton, self.pauseButton, self.stopButton):
+            top.addWidget(b)
+        top.addWidget(self.trainProgress, 1)
+        top.addWidget(self.progressLabel)
+
+        self.lossPlot = make_plot("lossPlot", "Training loss", "batch", "loss")
+        loss_item = self.lossPlot.getPlotItem()
+        # long curves: draw only what is visible, downsample automatically
+        loss_item.setClipToView(True)
+        loss_item.setDownsampling(auto=True, mode="peak")
+        self.rawLossCurve = self.lossPlot.plot([], [], pen=pg.mkPen(color(0), width=1), name="loss")
+        self.smoothLossCurve = self.lossPlot.plot(
+            [], [], pen=pg.mkPen(color(1), width=2), name="smoothed"
+        )
+        self.smoothCheck = QCheckBox("Smooth")
+        self.smoothCheck.setObjectName("smoothCheck")
+        self.smoothCheck.setChecked(True)
+        self.smoothSpin = QDoubleSpinBox()
+        self.smoothSpin.setObjectName("smoothSpin")
+        self.smoothSpin.setRange(0.0, 0.99)
+        self.smoothSpin.setSingleStep(0.05)
+        self.smoothSpin.setValue(0.8)
+        self.smoothSpin.setToolTip("EMA weight: 0 = raw, 0.99 = very smooth")
+        self.smoothCheck.toggled.connect(self._redraw_smoothed)
+        self.smoothSpin.valueChanged.connect(self._redraw_smoothed)
+
+        self.aucPlot = make_plot("aucPlot", "Validation per epoch", "epoch", "value")
+        self.aucCurve = self.aucPlot.plot(
+            [], [], pen=pg.mkPen(color(2), width=2), symbol="o", symbolSize=6, name="val AUC"
+        )
+        self.loglossCurve = self.aucPlot.plot(
+            [], [], pen=pg.mkPen(color(3), width=2), symbol="s", symbolSize=6, name="val logloss"
+        )
+        self.bestLine = pg.InfiniteLine(
+            angle=90, movable=False, pen=pg.mkPen("#888", style=Qt.PenStyle.DashLine),
+            label="best", labelOpts={"position": 0.95, "color": "#555"},
+        )  # fmt: skip
+        self.bestLine.setVisible(False)
+        self.aucPlot.addItem(self.bestLine)
+
+        smooth_row = QHBoxLayout()
+        smooth_row.addWidget(self.smoothCheck)
+        smooth_row.addWidget(self.smoothSpin)
+        smooth_row.addStretch(1)
+        loss_box = QWidget()
+        lb = QVBoxLayout(loss_box)
+        lb.setContentsMargins(0, 0, 0, 0)
+        lb.addWidget(self.lossPlot, 1)
+        lb.addLayout(smooth_row)
+
+        self.plotSplitter = QSplitter(Qt.Orientation.Horizontal)
+        self.plotSplitter.setObjectName("trainPlotSplitter")
+        self.plotSplitter.addWidget(loss_box)
+        self.plotSplitter.addWidget(self.aucPlot)
+
+        self.logView = QPlainTextEdit()
+        self.logView.setObjectName("trainLog")
+        self.logView.setReadOnly(True)
+        self.logView.setMaximumBlockCount(5000)
+
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.setObjectName("trainSplitter")
+        self.splitter.addWidget(self.plotSplitter)
+        self.splitter.addWidget(self.logView)
+        self.splitter.setStretchFactor(0, 4)
+        self.splitter.setStretchFactor(1, 1)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.hintLabel)
+        layout.addWidget(self.splitter, 1)
+        self._update_buttons()
+
+    # ---------------------------------------------------------------- state
+    def _reset_series(self) -> None:
+        self.steps: list[float] = []
+        self.losses: list[float] = []
+        self.smoothed: list[float] = []
+        self.epochs: list[float] = []
+        self.val_auc: list[float] = []
+        self.val_logloss: list[float] = []
+        for curve in (self.rawLossCurve, self.smoothLossCurve, self.aucCurve, self.loglossCurve):
+            curve.setData([], [])
+        self.bestLine.setVisible(False)
+
+    def is_training(self) -> bool:
+        """True while a worker thread runs."""
+        return self._task is not None and self._task.is_running()
+
+    def set_can_start(self, ok: bool, reason: str = "") -> None:
+        """Enable Start when the main window says data and configuration are ready."""
+        self._can_start = ok
+        self.hintLabel.setText("" if ok else reason)
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        busy = self._task is not None
+        self.startButton.setEnabled(getattr(self, "_can_start", False) and not busy)
+        self.pauseButton.setEnabled(busy)
+        self.stopButton.setEnabled(busy)
+
+    def log(self, text: str) -> None:
+        """Append one line to the log area."""
+        self.logView.appendPlainText(text)
+
+    # ---------------------------------------------------------------- control
+    def start(self, config: Any, data: Any, runs_dir: Path | None = None) -> None:
+        """Train ``config`` on ``data`` in a worker thread (ignored while one runs)."""
+        if self._task is not None:
+            return
+        self._config = config
+        self.last_finished = None
+        self._reset_series()
+        self.trainProgress.setValue(0)
+        self.trainProgress.setFormat("preparing...")
+        self.progressLabel.setText("")
+        self.log(f"Training on {getattr(data, 'name', 'data')}: {_config_line(config)}")
+        worker = TrainWorker(partial(_build_trainer, config, data, runs_dir))
+        worker.batches.connect(self._on_batches)
+        worker.epoch.connect(self._on_epoch)
+        worker.finished_run.connect(self._on_finished)
+        worker.failed.connect(self._on_failed)
+        self._worker = worker
+        self._task = Task(worker, self)
+        self._task.finished.connect(self._on_task_done)
+        self.pauseButton.setChecked(False)
+        self._task.start()
+        self._update_buttons()
+        self.stateChanged.emit("Training: preparing")
+
+    @Slot()
+    def stop(self) -> None:
+        """Ask the trainer to stop between batches; it keeps the best weights."""
+        if self._worker is not None:
+            self._worker.request_cancel()
+            self.log("Stop requested: finishing the current batch.")
+            self.stateChanged.emit("Training: stopping")
+
+    @Slot(bool)
+    def set_paused(self, paused: bool) -> None:
+        """Pause or resume the trainer between batches."""
+        self.pauseButton.setText("Resume" if paused else "Pause")
+        if self._worker is not None:
+            self._worker.request_pause(paused)
+            self.log("Paused." if paused else "Resumed.")
+            self.stateChanged.emit("Training: paused" if paused else "Training")
+
+    def shutdown(self) -> None:
+        """Cancel any training and wait for its thread (window closing)."""
+        if self._task is None:
+            return
+        self._worker.request_cancel()  # type: ignore[union-attr]
+        self._worker.request_pause(False)  # type: ignore[union-attr]  # a paused loop must see it
+        self._task.wait()
+        self._on_task_done()
+
+    # ---------------------------------------------------------------- events (GUI thread)
+    @Slot(list)
+    def _on_batches(self, events: list) -> None:
+        last = events[-1]
+        self.steps.extend(float(e.step) for e in events)
+        new = [float(e.loss) for e in events]
+        self.losses.extend(new)
+        prev = self.smoothed[-1] if self.smoothed else None
+        self.smoothed.extend(ema(new, self.smoothSpin.value(), prev))
+        self.rawLossCurve.setData(self.steps, self.losses)
+        if self.smoothCheck.isChecked():
+            self.smoothLossCurve.setData(self.steps, self.smoothed)
+        epochs = getattr(self._config, "epochs", last.epoch)
+        frac = overall_fraction(last.epoch, epochs, last.batch, last.n_batches)
+        self.trainProgress.setValue(round(frac * 1000))
+        self.trainProgress.setFormat(f"epoch {last.epoch}/{epochs} · {frac:.0%}")
+        eta = eta_seconds(
+            last.epoch, epochs, last.batch, last.n_batches,
+            getattr(self._config, "batch_size", 1), last.samples_per_s,
+        )  # fmt: skip
+        self.progressLabel.setText(
+            f"batch {last.batch}/{last.n_batches} · {last.samples_per_s:,.0f} samples/s"
+            f" · ETA {format_eta(eta)}"
+        )
+        self.stateChanged.emit(f"Training: epoch {last.epoch}/{epochs}")
+
+    @Slot()
+    def _redraw_smoothed(self) -> None:
+        self.smoothed = ema(self.losses, self.smoothSpin.value())
+        self.smoothSpin.setEnabled(self.smoothCheck.isChecked())
+        if self.smoothCheck.isChecked():
+            self.smoothLossCurve.setData(self.steps, self.smoothed)
+        else:
+            self.smoothLossCurve.setData([], [])
+
+    @Slot(object)
+    def _on_epoch(self, ev: Any) -> None:
+        self.epochs.append(float(ev.epoch))
+        self.val_auc.append(float(ev.val.get("auc", math.nan)))
+        self.val_logloss.append(float(ev.val.get("logloss", math.nan)))
+        self.aucCurve.setData(self.epochs, self.val_auc)
+        self.loglossCurve.setData(self.epochs, self.val_logloss)
+        if ev.best_epoch:
+            self.bestLine.setPos(ev.best_epoch)
+            self.bestLine.label.setFormat(f"best {ev.best_epoch}")
+            self.bestLine.setVisible(True)
+        vals = _metrics_text(ev.val)
+        self.log(
+            f"epoch {ev.epoch}/{ev.epochs}: train loss {ev.train_loss:.4f} · val {vals}"
+            f" · best {ev.best_epoch} ({ev.best_val_auc:.4f}) · {ev.seconds:.1f}s · lr {ev.lr:g}"
+        )
+        frac = ev.epoch / max(ev.epochs, 1)
+        self.trainProgress.setValue(round(frac * 1000))
+        self.trainProgress.setFormat(f"epoch {ev.epoch}/{ev.epochs} · {frac:.0%}")
+
+    @Slot(object)
+    def _on_finished(self, ev: Any) -> None:
+        self.last_finished = ev
+        test = _metrics_text(ev.test)
+        self.log(
+            f"{ev.status}: {ev.epochs_run} epochs in {format_eta(ev.train_seconds)},"
+            f" best epoch {ev.best_epoch} (val AUC {ev.best_val_auc:.4f}) · test {test}"
+        )
+        if ev.run_dir is not None:
+            self.log(f"Saved run: {ev.run_dir}")
+        self.trainProgress.setFormat(ev.status)
+        if ev.status == "finished":
+            self.trainProgress.setValue(1000)
+        self.runFinished.emit(ev)
+
+    @Slot(str)
+    def _on_failed(self, message: str) -> None:
+        self.log(f"FAILED: {message}")
+        self.trainProgress.setFormat("failed")
+        self.error_dialog = error_box(self, "Training failed", message)
+        self.runFailed.emit(message)
+
+    @Slot()
+    def _on_task_done(self) -> None:
+        if self._task is None:
+            return
+        self._task = None
+        self._worker = None
+        self.pauseButton.setChecked(False)
+        self._update_buttons()
+        self.stateChanged.emit("")
+
+
+def _metrics_text(metrics: dict[str, float]) -> str:
+    return " ".join(f"{k}={format_cell(v)}" for k, v in metrics.items())
+
+
+def _config_line(config: Any) -> str:
+    keys = ("epochs", "batch_size", "lr", "embed_dim", "hidden", "device")
+    return ", ".join(f"{k}={getattr(config, k)}" for k in keys if hasattr(config, k))

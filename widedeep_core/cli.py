@@ -1,0 +1,341 @@
+"""The ``widedeep`` command line: the core's jobs without a window.
+
+Every failure exits non-zero with one line on stderr (a traceback only with --debug).
+With --json exactly one JSON object (or list, for ``runs``) goes to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from . import __version__
+from .errors import WideDeepError
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def _print_json(obj: Any) -> None:
+    from .io import dumps
+
+    sys.stdout.write(dumps(obj, indent=None) + "\n")
+
+
+def _load(path: str):
+    from .data import load_movielens
+
+    return load_movielens(path)
+
+
+# ---------------------------------------------------------------- commands
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    """Layout, counts, rating histogram and problems of a data folder."""
+    from .data import summarize
+
+    data = _load(args.path)
+    summary = summarize(data).to_dict()
+    summary.update(layout=data.layout, path=str(data.source), fingerprint=data.fingerprint)
+    if args.json:
+        _print_json(summary)
+        return 0
+    print(f"{data.name}: layout {data.layout}, fingerprint {data.fingerprint[:12]}")
+    for key in ("n_ratings", "n_users", "n_movies", "sparsity"):
+        if key in summary:
+            print(f"  {key.replace('n_', '').replace('_', ' '):<10} {summary[key]}")
+    hist = summary.get("rating_histogram") or {}
+    if hist:
+        print("  ratings   " + "  ".join(f"{k}: {v}" for k, v in hist.items()))
+    problems = summary.get("problems") or []
+    print(f"  problems  {len(problems) if problems else 'none'}")
+    for p in problems:
+        print(f"    - {p if isinstance(p, str) else p.get('message', p)}")
+    return 0
+
+
+def _config_from_args(args: argparse.Namespace, data) -> tuple[Any, list[str]]:
+    from .config import adapt_to_data, fields_available, from_strings, parse_assignments, preset
+
+    cfg = preset(args.preset)
+    cfg = from_strings(cfg, parse_assignments(args.set or []))
+    return adapt_to_data(cfg, fields_available(data))
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train a preset (with overrides) on a data folder and store the run."""
+    from .training import BatchEvent, EpochEvent, Trainer
+
+    data = _load(args.data)
+    cfg, notes = _config_from_args(args, data)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    bar = None
+    quiet = args.quiet
+
+    def on_event(event: object) -> None:
+        nonlocal bar
+        if quiet:
+            return
+        from tqdm import tqdm
+
+        if isinstance(event, BatchEvent):
+            if bar is None:
+                bar = tqdm(
+                    total=event.n_batches,
+                    desc=f"epoch {event.epoch}/{cfg.epochs}",
+                    unit="batch",
+                    file=sys.stderr,
+                    leave=False,
+                    dynamic_ncols=True,
+                )
+            bar.update(event.batch - bar.n)
+            bar.set_postfix(loss=f"{event.loss:.4f}", refresh=False)
+        elif isinstance(event, EpochEvent):
+            if bar is not None:
+                bar.close()
+                bar = None
+            v = event.val
+            print(
+                f"epoch {event.epoch}/{event.epochs}: train loss {event.train_loss:.4f}  "
+                f"val auc {v['auc']:.4f}  logloss {v['logloss']:.4f}  ({event.seconds:.1f} s)",
+                file=sys.stderr,
+            )
+
+    trainer = Trainer(cfg, data, runs_dir=args.runs_dir, callback=on_event)
+    try:
+        result = trainer.fit()
+    finally:
+        if bar is not None:
+            bar.close()
+    summary = result.summary()
+    summary["preset"] = cfg.preset
+    if args.json:
+        _print_json(summary)
+    else:
+        print(f"run {result.status}: {result.run_dir}")
+        print(
+            f"  epochs {result.epochs_run} (best {result.best_epoch}), "
+            f"best val AUC {result.best_val_auc:.4f}, {result.train_seconds:.1f} s"
+        )
+        print("  test " + _format_metrics(result.test))
+    return 0
+
+
+def _format_metrics(metrics: dict[str, float]) -> str:
+    return "  ".join(
+        f"{k} {v:.4f}" if isinstance(v, float) and k != "ranking_users" else f"{k} {v:g}"
+        for k, v in metrics.items()
+    )
+
+
+def _data_for_run(args: argparse.Namespace):
+    return _load(args.data) if getattr(args, "data", None) else None
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Test metrics of a stored run, ranking metrics included."""
+    from .trained import evaluate_run
+
+    metrics = evaluate_run(args.run_dir, _data_for_run(args), part=args.part)
+    if args.json:
+        _print_json({"run_dir": args.run_dir, "part": args.part, **metrics})
+    else:
+        print(f"{args.part} metrics of {args.run_dir}:")
+        for key, value in metrics.items():
+            print(
+                f"  {key:<14} {value:.4f}" if key != "ranking_users" else f"  {key:<14} {value:g}"
+            )
+    return 0
+
+
+def cmd_recommend(args: argparse.Namespace) -> int:
+    """Top-N unseen movies for one user."""
+    from .recommend import Recommender
+
+    rec = Recommender.from_run(args.run_dir, _data_for_run(args))
+    table = rec.recommend(args.user, args.n, genre=args.genre)
+    if args.json:
+        rows = table.to_dict(orient="records")
+        for row in rows:
+            row["genres"] = list(row["genres"]) if isinstance(row["genres"], tuple) else []
+        _print_json({"run_dir": args.run_dir, "user": args.user, "items": rows})
+        return 0
+    print(f"top {len(table)} for user {args.user}:")
+    for row in table.itertuples():
+        year = "" if row.year != row.year else f" [{int(row.year)}]"
+        genres = "|".join(row.genres) if isinstance(row.genres, tuple) else ""
+        print(
+            f"{row.rank:>3}. {row.title}{year}  p={row.probability:.3f} "
+            f"(wide {row.wide_logit:+.2f}, deep {row.deep_logit:+.2f})  {genres}"
+        )
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    """List the stored runs, newest first."""
+    from .runs import RunStore
+
+    store = RunStore(args.runs_dir)
+    infos = store.list()
+    if args.json:
+        _print_json([_run_json(i) for i in infos])
+        return 0
+    if not infos:
+        print(f"no runs in {store.root}")
+        return 0
+    for i in infos:
+        auc = f"{i.test_auc:.4f}" if i.test_auc is not None else "-"
+        best = f"{i.best_val_auc:.4f}" if i.best_val_auc is not None else "-"
+        print(
+            f"{i.id}  {i.status:<11} {i.preset or '-':<10} {i.data_name or '-':<14} "
+            f"epochs {i.epochs_run:<4} val {best}  test {auc}  {i.name}"
+        )
+    return 0
+
+
+def _run_json(info) -> dict[str, Any]:
+    return {
+        "id": info.id,
+        "path": str(info.path),
+        "name": info.name,
+        "created": info.created.isoformat() if info.created else None,
+        "status": info.status,
+        "message": info.message,
+        "preset": info.preset,
+        "data": info.data_name,
+        "layout": info.data_layout,
+        "hyperparameters": info.hyperparameters,
+        "best_val_auc": info.best_val_auc,
+        "test_auc": info.test_auc,
+        "duration_s": info.duration_s,
+        "epochs_run": info.epochs_run,
+    }
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Write a synthetic MovieLens-like folder (offline demo data)."""
+    from .data import write_synthetic
+
+    path = write_synthetic(
+        args.folder,
+        args.layout,
+        n_users=args.users,
+        n_items=args.items,
+        n_ratings=args.ratings,
+        seed=args.seed,
+    )
+    print(path)
+    return 0
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    """The compute devices this machine really has."""
+    from .devices import available_devices
+
+    devices = available_devices()
+    if args.json:
+        _print_json([{"key": d.key, "name": d.name} for d in devices])
+    else:
+        for d in devices:
+            print(f"{d.key:<8} {d.name}")
+    return 0
+
+
+# ---------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    p = argparse.ArgumentParser(prog="widedeep", description=__doc__.splitlines()[0])
+    p.add_argument("--version", action="version", version=f"widedeep {__version__}")
+    p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("info", help="describe a MovieLens folder or zip")
+    s.add_argument("path")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_info)
+
+    s = sub.add_parser("train", help="train a preset on a data folder")
+    s.add_argument("--data", required=True, help="MovieLens folder or official zip")
+    s.add_argument("--preset", default="reference", help="reference, paper or full")
+    s.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="override a configuration field"
+    )
+    s.add_argument("--runs-dir", default=None, help="where runs are stored")
+    s.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
+    s.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("evaluate", help="test metrics of a stored run")
+    s.add_argument("run_dir")
+    s.add_argument("--data", default=None, help="data folder (default: the run's own)")
+    s.add_argument("--part", choices=("test", "val"), default="test")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("recommend", help="top-N unseen movies for a user")
+    s.add_argument("run_dir")
+    s.add_argument("--user", type=int, required=True)
+    s.add_argument("-n", type=int, default=10)
+    s.add_argument("--genre", default=None)
+    s.add_argument("--data", default=None, help="data folder (default: the run's own)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_recommend)
+
+    s = sub.add_parser("runs", help="list stored runs")
+    s.add_argument("--runs-dir", default=None)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_runs)
+
+    s = sub.add_parser("demo", help="write a synthetic MovieLens-like folder")
+    s.add_argument("folder")
+    s.add_argument("--layout", default="ml-1m", choices=("ml-100k", "ml-1m", "ml-10m", "csv"))
+    s.add_argument("--users", type=int, default=300)
+    s.add_argument("--items", type=int, default=400)
+    s.add_argument("--ratings", type=int, default=30000)
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("devices", help="list the compute devices available here")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_devices)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``widedeep``; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("widedeep: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except WideDeepError as exc:
+        if args.debug:
+            raise
+        print(f"widedeep: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as exc:  # a bug: still one line unless --debug
+        if args.debug:
+            raise
+        print(
+            f"widedeep: internal error: {type(exc).__name__}: {_one_line(exc)} "
+            "(rerun with --debug for a traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

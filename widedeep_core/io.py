@@ -1,0 +1,207 @@
+"""Crash-safe file helpers: atomic writes, JSON with finite numbers, append-only JSON lines.
+
+Every file a run keeps is written through here, so a crash or a full disk leaves
+either the old file or the new one, never half of one (temp file in the same
+folder, fsync, ``os.replace``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+from widedeep_core.errors import DataError, RunError, WideDeepError
+
+ErrorClass = type[WideDeepError]
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Persist the rename itself; directories cannot be opened on Windows, so skip there."""
+    if os.name == "nt":
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems (e.g. network mounts) refuse fsync on a directory
+    finally:
+        os.close(fd)
+
+
+def _atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
+    """Call ``write`` on a temp file beside ``path``, then move it over ``path`` atomically."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+        raise
+    _fsync_dir(target.parent)
+    return target
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` so readers see the old or the new content, never a mix."""
+    return _atomic_write(path, lambda handle: handle.write(data))
+
+
+def atomic_write_text(path: str | Path, text: str, encoding: str = "utf-8") -> Path:
+    """Write ``text`` to ``path`` atomically (temp file, fsync, rename)."""
+    return atomic_write_bytes(path, text.encode(encoding))
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Return ``obj`` as plain JSON types: tuples to lists, numpy to Python, NaN/inf to None.
+
+    Non-finite floats become ``null`` because standard JSON has no NaN and other
+    tools (browsers, jq) reject Python's ``NaN`` token.
+    """
+    if obj is None or isinstance(obj, (bool, str)):
+        return obj
+    if isinstance(obj, int):
+        return int(obj)
+    if isinstance(obj, float):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, Mapping):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, (set, frozenset)):
+        return sorted(to_jsonable(v) for v in obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    # numpy / torch scalars and arrays, without importing either here
+    if hasattr(obj, "tolist"):
+        return to_jsonable(obj.tolist())
+    if hasattr(obj, "item"):
+        return to_jsonable(obj.item())
+    raise TypeError(f"cannot store a {type(obj).__name__} as JSON: {obj!r}")
+
+
+def dumps(obj: Any, indent: int | None = 2) -> str:
+    """Serialize ``obj`` (after ``to_jsonable``) as strict JSON text."""
+    return json.dumps(to_jsonable(obj), indent=indent, ensure_ascii=False, allow_nan=False)
+
+
+def atomic_write_json(path: str | Path, obj: Any, indent: int | None = 2) -> Path:
+    """Write ``obj`` as JSON to ``path`` atomically; serialized before any file is touched."""
+    return atomic_write_text(path, dumps(obj, indent) + "\n")
+
+
+def atomic_torch_save(path: str | Path, obj: Any) -> Path:
+    """``torch.save`` ``obj`` to ``path`` atomically (temp file, fsync, rename)."""
+    import torch  # local: keeps this module cheap for callers that never save tensors
+
+    return _atomic_write(path, lambda handle: torch.save(obj, handle))
+
+
+def _error(
+    error_cls: ErrorClass, path: Path, message: str, line: int | None = None
+) -> WideDeepError:
+    """Build ``error_cls`` naming the file (and line), whatever its constructor takes."""
+    if issubclass(error_cls, DataError):
+        return error_cls(message, path=path, line=line)
+    where = f"{path}, line {line}" if line is not None else f"{path}"
+    return error_cls(f"{where}: {message}")
+
+
+def read_json(path: str | Path, error_cls: ErrorClass = RunError) -> Any:
+    """Read a JSON file; a missing, unreadable or malformed file raises ``error_cls`` naming it."""
+    source = Path(path)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise _error(error_cls, source, "file is missing") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _error(error_cls, source, f"cannot be read ({exc})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _error(error_cls, source, f"is not valid JSON ({exc.msg})", exc.lineno) from None
+
+
+def _drop_partial_tail(handle: IO[bytes]) -> None:
+    """Cut a last line left without its newline by a crash, so the next row starts cleanly."""
+    handle.seek(0, os.SEEK_END)
+    size = handle.tell()
+    if size == 0:
+        return
+    handle.seek(size - 1)
+    if handle.read(1) == b"\n":
+        return
+    # Walk back in blocks to the last complete line; the partial row is lost anyway.
+    pos = size
+    while pos > 0:
+        start = max(0, pos - 65536)
+        handle.seek(start)
+        block = handle.read(pos - start)
+        cut = block.rfind(b"\n")
+        if cut >= 0:
+            handle.truncate(start + cut + 1)
+            return
+        pos = start
+    handle.truncate(0)
+
+
+def append_jsonl(path: str | Path, rows: Iterable[Mapping[str, Any]], fsync: bool = False) -> int:
+    """Append ``rows`` as JSON lines and flush them (and fsync when asked); returns the count."""
+    lines = [dumps(row, indent=None) + "\n" for row in rows]
+    if not lines:
+        return 0
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target, "a+b") as handle:
+        _drop_partial_tail(handle)
+        handle.seek(0, os.SEEK_END)
+        handle.write("".join(lines).encode("utf-8"))
+        handle.flush()
+        if fsync:
+            os.fsync(handle.fileno())
+    return len(lines)
+
+
+def iter_jsonl(path: str | Path, error_cls: ErrorClass = RunError) -> Iterator[dict[str, Any]]:
+    """Yield the rows of a JSON-lines file; a truncated last line is skipped, bad lines raise."""
+    source = Path(path)
+    try:
+        data = source.read_bytes()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise _error(error_cls, source, f"cannot be read ({exc})") from None
+    lines = data.split(b"\n")
+    complete = data.endswith(b"\n")
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        is_last = number == len(lines)
+        try:
+            row = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            if is_last and not complete:
+                return  # written while a crash cut the process short: keep what came before
+            raise _error(error_cls, source, "is not a valid JSON line", number) from None
+        if not isinstance(row, dict):
+            raise _error(error_cls, source, "expected a JSON object on this line", number)
+        yield row
+
+
+def read_jsonl(path: str | Path, error_cls: ErrorClass = RunError) -> list[dict[str, Any]]:
+    """Read every row of a JSON-lines file (empty list when the file does not exist)."""
+    return list(iter_jsonl(path, error_cls))

@@ -1,0 +1,234 @@
+"""The Wide & Deep model (Cheng et al., 2016) over encoded categorical fields.
+
+wide: a linear model, ONE ``nn.Embedding(total, 1)`` over its fields with per-field
+  offsets, plus a bias; multi-valued fields add the weights of their non-pad entries.
+deep: ONE ``nn.Embedding(total, embed_dim)`` with offsets; single-valued fields give one
+  vector each, multi-valued fields the masked mean of theirs; the vectors are
+  concatenated (single-valued fields first, then multi-valued) and fed to an MLP
+  (Linear, [BatchNorm1d], activation, Dropout per hidden size) ending in Linear(..., 1).
+
+With the fields ``user`` and ``item`` in both parts, embed 16, MLP (16, 16) with
+batch-norm, ReLU and dropout 0.5 this is the structure of the reference implementation
+(pytorch-fm's ``WideAndDeepModel``: ``FeaturesLinear`` + ``FeaturesEmbedding`` +
+``MultiLayerPerceptron``), except that ``forward`` returns logits: train with
+``BCEWithLogitsLoss`` and apply the sigmoid only to report probabilities.
+
+When a part has multi-valued fields its table gets one extra all-zero row, the pad, and
+pooling uses ``F.embedding_bag(..., padding_idx=pad)`` so that padding is masked in one op.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import ConfigError
+from .features import Encoded, FieldSpec
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "sigmoid": nn.Sigmoid,
+    "tanh": nn.Tanh,
+    "gelu": nn.GELU,
+}
+
+
+class _Part(nn.Module):
+    """One embedding table over a set of fields, with offsets and a pad row if needed."""
+
+    def __init__(self, specs: Sequence[FieldSpec], names: Sequence[str], dim: int):
+        super().__init__()
+        by_name = {s.name: s for s in specs}
+        single_cols = {s.name: i for i, s in enumerate(s for s in specs if not s.multi)}
+        n_single_total = len(single_cols)
+        self.singles = [n for n in names if not by_name[n].multi]
+        self.multis = [n for n in names if by_name[n].multi]
+        # singles first, then multis: their rows of the table follow in that order
+        ordered = self.singles + self.multis
+        sizes = [by_name[n].size for n in ordered]
+        starts = [sum(sizes[:i]) for i in range(len(sizes))]
+        self.total = sum(sizes)
+        self.pad = self.total if self.multis else None
+        rows = self.total + (1 if self.multis else 0)
+        self.embedding = nn.Embedding(rows, dim)
+        self.offsets_by_name = dict(zip(ordered, starts, strict=True))
+        cols = [single_cols[n] for n in self.singles]
+        # when the part reads every single column in order, skip the column gather
+        self.all_columns = cols == list(range(n_single_total))
+        self.register_buffer("cols", torch.tensor(cols, dtype=torch.long), persistent=False)
+        self.register_buffer(
+            "single_offsets",
+            torch.tensor([self.offsets_by_name[n] for n in self.singles], dtype=torch.long),
+            persistent=False,
+        )
+
+    @property
+    def n_fields(self) -> int:
+        return len(self.singles) + len(self.multis)
+
+    def single_ids(self, x: Encoded) -> torch.Tensor:
+        """[b, S] table rows of the single-valued fields."""
+        ids = x.single if self.all_columns else x.single.index_select(1, self.cols)
+        return ids + self.single_offsets
+
+    def multi_ids(self, x: Encoded, name: str) -> torch.Tensor:
+        """[b, k] table rows of a multi-valued field, pad entries mapped to the pad row."""
+        ids = x.multi[name]
+        return torch.where(ids > 0, ids + self.offsets_by_name[name], self.pad)
+
+    def zero_pad(self) -> None:
+        if self.pad is not None:
+            with torch.no_grad():
+                self.embedding.weight[self.pad].zero_()
+
+
+class WideDeep(nn.Module):
+    """Wide (linear) and deep (embedding MLP) parts trained jointly; logits add up."""
+
+    def __init__(
+        self,
+        specs: Sequence[FieldSpec],
+        wide_fields: Sequence[str],
+        deep_fields: Sequence[str],
+        embed_dim: int = 16,
+        hidden: Sequence[int] = (16, 16),
+        activation: str = "relu",
+        dropout: float = 0.5,
+        batch_norm: bool = True,
+    ):
+        super().__init__()
+        specs = list(specs)
+        wide_fields = _check_fields(specs, wide_fields, "wide_fields")
+        deep_fields = _check_fields(specs, deep_fields, "deep_fields")
+        if not wide_fields and not deep_fields:
+            raise ConfigError("deep_fields", "the wide and the deep part cannot both be empty")
+        hidden = tuple(int(h) for h in hidden)
+        if int(embed_dim) < 1:
+            raise ConfigError("embed_dim", f"must be at least 1, got {embed_dim}")
+        if deep_fields and not hidden:
+            raise ConfigError("hidden", "the deep part needs at least one hidden layer")
+        if any(h < 1 for h in hidden):
+            raise ConfigError("hidden", f"layer sizes must be at least 1, got {hidden}")
+        if activation not in ACTIVATIONS:
+            raise ConfigError(
+                "activation", f"unknown {activation!r}; choose one of {', '.join(ACTIVATIONS)}"
+            )
+        if not 0.0 <= float(dropout) < 1.0:
+            raise ConfigError("dropout", f"must lie in [0, 1), got {dropout}")
+        self.specs = specs
+        self.wide_fields = list(wide_fields)
+        self.deep_fields = list(deep_fields)
+        self.embed_dim = int(embed_dim)
+
+        self.wide: _Part | None = None
+        self.wide_bias: nn.Parameter | None = None
+        if wide_fields:
+            self.wide = _Part(specs, wide_fields, 1)
+            # a linear model starts at zero (as FTRL's closed form does); the bias learns
+            # the base rate
+            nn.init.zeros_(self.wide.embedding.weight)
+            self.wide_bias = nn.Parameter(torch.zeros(1))
+
+        self.deep: _Part | None = None
+        self.mlp: nn.Sequential | None = None
+        if deep_fields:
+            self.deep = _Part(specs, deep_fields, self.embed_dim)
+            nn.init.xavier_uniform_(self.deep.embedding.weight)  # as pytorch-fm
+            self.deep.zero_pad()
+            layers: list[nn.Module] = []
+            width = self.deep.n_fields * self.embed_dim
+            for h in hidden:
+                layers.append(nn.Linear(width, h))
+                if batch_norm:
+                    layers.append(nn.BatchNorm1d(h))
+                layers.append(ACTIVATIONS[activation]())
+                if dropout > 0:
+                    layers.append(nn.Dropout(float(dropout)))
+                width = h
+            layers.append(nn.Linear(width, 1))
+            self.mlp = nn.Sequential(*layers)
+
+    # ------------------------------------------------------------ parts
+
+    def wide_logit(self, x: Encoded) -> torch.Tensor:
+        """[b] logit of the wide part (bias included)."""
+        part = self.wide
+        assert part is not None and self.wide_bias is not None
+        w = part.embedding.weight
+        out = self.wide_bias.expand(len(x))
+        if part.singles:
+            out = out + F.embedding(part.single_ids(x), w).sum((1, 2))
+        for name in part.multis:
+            ids = part.multi_ids(x, name)
+            out = out + F.embedding_bag(ids, w, mode="sum", padding_idx=part.pad).squeeze(1)
+        return out
+
+    def deep_logit(self, x: Encoded) -> torch.Tensor:
+        """[b] logit of the deep part."""
+        part, mlp = self.deep, self.mlp
+        assert part is not None and mlp is not None
+        w = part.embedding.weight
+        b = len(x)
+        pieces = []
+        if part.singles:
+            pieces.append(F.embedding(part.single_ids(x), w).reshape(b, -1))
+        for name in part.multis:
+            ids = part.multi_ids(x, name)
+            pieces.append(F.embedding_bag(ids, w, mode="mean", padding_idx=part.pad))
+        h = pieces[0] if len(pieces) == 1 else torch.cat(pieces, 1)
+        return mlp(h).squeeze(1)
+
+    def forward(self, x: Encoded) -> torch.Tensor:
+        """[b] logits (no sigmoid)."""
+        if self.wide is None:
+            return self.deep_logit(x)
+        if self.deep is None:
+            return self.wide_logit(x)
+        return self.wide_logit(x) + self.deep_logit(x)
+
+    def forward_parts(self, x: Encoded) -> tuple[torch.Tensor, torch.Tensor]:
+        """(wide logit, deep logit), each [b]; an absent part gives zeros."""
+        wide = self.wide_logit(x) if self.wide is not None else None
+        deep = self.deep_logit(x) if self.deep is not None else None
+        if wide is None:
+            assert deep is not None
+            wide = torch.zeros_like(deep)
+        if deep is None:
+            deep = torch.zeros_like(wide)
+        return wide, deep
+
+    def wide_parameters(self) -> Iterator[nn.Parameter]:
+        """Parameters of the wide part (table and bias)."""
+        if self.wide is not None and self.wide_bias is not None:
+            yield self.wide.embedding.weight
+            yield self.wide_bias
+
+    def deep_parameters(self) -> Iterator[nn.Parameter]:
+        """Parameters of the deep part (table and MLP)."""
+        if self.deep is not None and self.mlp is not None:
+            yield self.deep.embedding.weight
+            yield from self.mlp.parameters()
+
+    def field_rows(self, part: str, name: str) -> tuple[int, int]:
+        """[start, stop) rows of field ``name`` in the ``part`` ("wide"/"deep") table."""
+        p = self.wide if part == "wide" else self.deep
+        if p is None or name not in p.offsets_by_name:
+            raise ConfigError(f"{part}_fields", f"no field {name!r} in the {part} part")
+        size = next(s.size for s in self.specs if s.name == name)
+        start = p.offsets_by_name[name]
+        return start, start + size
+
+
+def _check_fields(specs: Sequence[FieldSpec], names: Sequence[str], what: str) -> list[str]:
+    known = [s.name for s in specs]
+    out: list[str] = []
+    for n in names:
+        if n not in known:
+            raise ConfigError(what, f"no encoded field {n!r}; encoded: {', '.join(known)}")
+        if n not in out:
+            out.append(n)
+    # the spec order, so that the table layout does not depend on how fields were listed
+    return sorted(out, key=known.index)

@@ -1,0 +1,99 @@
+"""The evaluation protocol in one place: labels, split, encoder and encoded tensors.
+
+The trainer, the evaluator and the recommender all go through ``prepare`` so that a
+reloaded run sees exactly the rows, labels and vocabulary it was trained with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .config import Config
+from .data.types import MovieLensData
+from .errors import ConfigError, RunError
+from .features import Encoded, FeatureEncoder, available_fields, cross_name
+from .splits import Split, SplitRecord, binary_labels, make_split
+
+
+@dataclass
+class Prepared:
+    """Everything derived from (config, data) before the model sees it."""
+
+    config: Config
+    data: MovieLensData
+    split: Split
+    labels: np.ndarray  # float32 per rating row; NaN where the row is left out
+    encoder: FeatureEncoder
+
+    def encoded(self, part: str) -> tuple[Encoded, torch.Tensor]:
+        """Encoded features and float labels of ``part`` ("train", "val" or "test")."""
+        rows = getattr(self.split, part)
+        return self.encoder.transform(self.data, rows), torch.from_numpy(self.labels[rows])
+
+
+def check_fields(config: Config, data: MovieLensData) -> None:
+    """Raise a ConfigError naming every field the configuration needs but the data lacks."""
+    have = set(available_fields(data))
+    missing = [f for f in config.all_fields if f not in have]
+    if missing:
+        raise ConfigError(
+            "wide_fields" if set(missing) & set(config.wide_fields) else "deep_fields",
+            f"the {data.layout} data has no {', '.join(missing)}; "
+            f"available fields: {', '.join(sorted(have))}",
+        )
+
+
+def make_labels(config: Config, data: MovieLensData) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row float32 labels (NaN for dropped rows) and the kept row positions."""
+    y, keep = binary_labels(data.ratings, config.threshold, config.drop_neutral)
+    labels = np.full(data.n_ratings, np.nan, dtype=np.float32)
+    labels[keep] = y
+    return labels, keep
+
+
+def prepare(
+    config: Config,
+    data: MovieLensData,
+    *,
+    encoder: FeatureEncoder | None = None,
+    split_record: SplitRecord | None = None,
+) -> Prepared:
+    """Labels, the seeded split and an encoder fitted on the training rows only.
+
+    With ``encoder`` and ``split_record`` (a reloaded run) the split is recomputed and
+    its hash checked, so a run is never evaluated on rows it was trained on.
+    """
+    check_fields(config, data)
+    labels, keep = make_labels(config, data)
+    if len(keep) == 0:
+        raise ConfigError("threshold", "no rating is left once neutral ratings are dropped")
+    split = make_split(
+        data.ratings, config.split, tuple(config.split_fractions), config.seed, rows=keep
+    )
+    if split_record is not None and split_record.hash != split.record.hash:
+        raise RunError(
+            "the data no longer gives the split this run was trained on "
+            f"(hash {split.record.hash[:12]} != recorded {split_record.hash[:12]}); "
+            "open the same data folder the run used"
+        )
+    if len(split.train) == 0:
+        raise ConfigError("split_fractions", "the training split is empty")
+    if encoder is None:
+        crosses = config.cross_pairs
+        encoder = FeatureEncoder.fit(data, split.train, _encoder_fields(config), crosses)
+    return Prepared(config, data, split, labels, encoder)
+
+
+def _encoder_fields(config: Config) -> list[str]:
+    """Base fields the model reads directly (crosses are added by the encoder)."""
+    used = set(config.wide_fields) | set(config.deep_fields)
+    return [f for f in config.all_fields if f in used]
+
+
+def model_fields(config: Config) -> tuple[list[str], list[str]]:
+    """Spec names of the wide and deep parts: crosses feed the wide part, as in the paper."""
+    wide = [*config.wide_fields, *(cross_name(a, b) for a, b in config.cross_pairs)]
+    return wide, list(config.deep_fields)

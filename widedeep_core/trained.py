@@ -1,0 +1,102 @@
+"""A finished run loaded back from its folder: configuration, data, encoder and model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .config import Config
+from .data.types import MovieLensData
+from .devices import resolve_device
+from .errors import RunError, WideDeepError
+from .evaluation import evaluate_split
+from .features import FeatureEncoder
+from .model import WideDeep
+from .protocol import Prepared, prepare
+from .runs import Run
+from .splits import SplitRecord
+from .training import build_model
+
+
+@dataclass
+class Trained:
+    """A run's model in eval mode, with the encoder and data it was trained on."""
+
+    run: Run
+    config: Config
+    data: MovieLensData
+    encoder: FeatureEncoder
+    model: WideDeep
+
+    def prepared(self) -> Prepared:
+        """The run's split and labels recomputed (and hash-checked) on its data."""
+        record = SplitRecord.from_dict(self.run.read_split())
+        return prepare(self.config, self.data, encoder=self.encoder, split_record=record)
+
+
+def load_data_for_run(run: Run) -> MovieLensData:
+    """Open the data folder a run recorded, checking it is still the same content."""
+    from .data import load_movielens  # the loader pulls in pyarrow; only load it here
+
+    info = run.read_data_info()
+    path = info.get("path")
+    if not path or not Path(path).exists():
+        raise RunError(
+            f"{run.path}: the data this run was trained on ({path or 'unknown path'}) "
+            "is not available; open that folder and pass it explicitly"
+        )
+    data = load_movielens(path)
+    check_same_data(run, data)
+    return data
+
+
+def check_same_data(run: Run, data: MovieLensData) -> None:
+    """Raise RunError when ``data`` is not the content the run was trained on."""
+    want = run.read_data_info().get("fingerprint")
+    if want and data.fingerprint != want:
+        raise RunError(
+            f"{run.path}: the loaded data ({data.name}, fingerprint {data.fingerprint[:12]}) "
+            f"is not the data this run was trained on (fingerprint {str(want)[:12]})"
+        )
+
+
+def load_trained(
+    run_dir: str | Path | Run,
+    data: MovieLensData | None = None,
+    *,
+    which: str = "best",
+    device: str | torch.device = "cpu",
+) -> Trained:
+    """Load a run's weights into a fresh model; ``data`` None reloads the recorded folder."""
+    run = run_dir if isinstance(run_dir, Run) else Run(run_dir)
+    if not run.path.is_dir():
+        raise RunError(f"{run.path}: no such run folder")
+    config = run.read_config()
+    if data is None:
+        data = load_data_for_run(run)
+    else:
+        check_same_data(run, data)
+    try:
+        encoder = FeatureEncoder.from_json(run.read_encoder())
+        model = build_model(config, encoder)
+        model.load_state_dict(run.load_weights(which))
+    except RunError:
+        raise
+    except (WideDeepError, RuntimeError, KeyError, ValueError) as exc:
+        raise RunError(f"{run.path}: the stored model cannot be rebuilt: {exc}") from exc
+    model.to(resolve_device(device)).eval()
+    return Trained(run, config, data, encoder, model)
+
+
+def evaluate_run(
+    run_dir: str | Path | Run,
+    data: MovieLensData | None = None,
+    *,
+    part: str = "test",
+    device: str | torch.device = "cpu",
+) -> dict[str, float]:
+    """Every metric of a stored run's best weights on its own test (or validation) split."""
+    trained = load_trained(run_dir, data, device=device)
+    return evaluate_split(trained.model, trained.prepared(), part, resolve_device(device))

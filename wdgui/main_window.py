@@ -218,6 +218,7 @@ class MainWindow(QMainWindow):
     def _on_run_finished(self, event: Any) -> None:
         self.runs_page.refresh()
         if event.run_dir is not None:
+            self.runs_page.select_runs([Path(event.run_dir).name])
             self.recommend_page.select_run(str(event.run_dir))
 
     @Slot(str)

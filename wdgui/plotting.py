@@ -31,6 +31,8 @@ def make_plot(name: str, title: str, x_label: str, y_label: str) -> pg.PlotWidge
     item.setLabel("bottom", x_label)
     item.setLabel("left", y_label)
     item.showGrid(x=True, y=True, alpha=0.25)
+    for axis in ("left", "bottom"):  # "loss (x0.001)" confuses more than it helps
+        item.getAxis(axis).enableAutoSIPrefix(False)
     item.addLegend(offset=(-10, 10))
     return widget
 

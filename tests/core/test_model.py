@@ -10,7 +10,7 @@ from torch import nn
 from widedeep_core.errors import ConfigError
 from widedeep_core.features import Encoded, FeatureEncoder, FieldSpec
 from widedeep_core.metrics import auc
-from widedeep_core.model import WideDeep
+from widedeep_core.model import FastDropout, WideDeep, gather_rows
 from widedeep_core.optim import make_optimizer
 from widedeep_core.splits import binary_labels, make_split
 
@@ -40,10 +40,11 @@ def test_reference_layout_matches_pytorch_fm_structure():
     assert m.deep.embedding.weight.shape == (6041 + 3707, 16)
     kinds = [type(layer) for layer in m.mlp]
     assert kinds == [
-        nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Dropout,
-        nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Dropout,
+        nn.Linear, nn.BatchNorm1d, nn.ReLU, FastDropout,
+        nn.Linear, nn.BatchNorm1d, nn.ReLU, FastDropout,
         nn.Linear,
     ]  # fmt: skip
+    assert issubclass(FastDropout, nn.Dropout)
     assert m.mlp[0].in_features == 32 and m.mlp[-1].out_features == 1
     assert m.mlp[3].p == 0.5
     # pytorch-fm WideAndDeepModel parameter count for field_dims (6041, 3707), 16, (16, 16)
@@ -190,3 +191,27 @@ def test_training_a_few_epochs_beats_chance():
         scores = model(x_test)
     assert np.isfinite(scores.numpy()).all()
     assert auc(labels[split.test], scores) > 0.7
+
+
+def test_gather_rows_matches_embedding_forward_and_backward():
+    g = torch.Generator().manual_seed(0)
+    w1 = torch.randn(50, 4, generator=g, requires_grad=True)
+    w2 = w1.detach().clone().requires_grad_(True)
+    ids = torch.randint(0, 50, (64, 3), generator=g)
+    ids[0, :] = 7  # repeated ids accumulate
+    up = torch.randn(64, 3, 4, generator=g)
+    (gather_rows(w1, ids) * up).sum().backward()
+    (torch.nn.functional.embedding(ids, w2) * up).sum().backward()
+    torch.testing.assert_close(gather_rows(w1, ids), torch.nn.functional.embedding(ids, w2))
+    torch.testing.assert_close(w1.grad, w2.grad)
+
+
+def test_fast_dropout_keeps_expectation_and_is_identity_in_eval():
+    torch.manual_seed(0)
+    d = FastDropout(0.5)
+    x = torch.ones(200_000)
+    y = d(x)
+    assert set(torch.unique(y).tolist()) == {0.0, 2.0}
+    assert abs(float((y == 0).float().mean()) - 0.5) < 0.01
+    d.eval()
+    assert torch.equal(d(x), x)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from widedeep_core import data as core_data
+from widedeep_core.data import MovieLensData, load_movielens, user_cache_dir, write_synthetic
+from widedeep_core.data.download import BASE_URL, RELEASES, download_release
+from widedeep_core.data.summary import DataSummary, summarize
 
 from ..plotting import color, make_plot
 from ..settings import push_recent
@@ -38,49 +42,45 @@ DEMO_SIZE = {"n_users": 200, "n_items": 300, "n_ratings": 8000, "seed": 0}
 
 def demo_folder() -> Path:
     """Where "Demo data" writes its synthetic ml-1m folder (inside the core's cache)."""
-    return core_data.default_cache_dir() / "demo" / "ml-1m-synthetic"
+    return user_cache_dir() / "demo" / "ml-1m-synthetic"
 
 
-def _load_job(path: str, report: Report) -> tuple[Any, Any]:
-    """Worker thread: load and summarise a folder or zip."""
-    data = core_data.load_movielens(path, progress=_progress_adapter(report, "Loading"))
+@dataclass(frozen=True)
+class Loaded:
+    """What a load job hands to the GUI thread."""
+
+    data: MovieLensData
+    summary: DataSummary
+    per_user: tuple[np.ndarray, np.ndarray]  # histogram of log10(ratings per user)
+
+
+def _load_job(path: str, report: Report) -> Loaded:
+    """Worker thread: load and summarise a folder or zip (nothing heavy left for the GUI)."""
+
+    def progress(fraction: float, what: str) -> None:
+        report(fraction, f"Loading: {what}")
+
+    data = load_movielens(path, progress=progress)
     report(0.99, "Summarising")
-    return data, core_data.summarize(data)
+    return Loaded(data, summarize(data), per_user_histogram(data))
 
 
-def _demo_job(folder: Path, report: Report) -> tuple[Any, Any]:
+def _demo_job(folder: Path, report: Report) -> Loaded:
     """Worker thread: write the synthetic demo folder (offline), then load it."""
-    report(0.0, "Writing demo data")
-    core_data.write_synthetic(folder, layout="ml-1m", **DEMO_SIZE)
+    report(-1.0, "Writing demo data")
+    write_synthetic(folder, layout="ml-1m", **DEMO_SIZE)
     return _load_job(str(folder), report)
 
 
-def _download_job(name: str, report: Report) -> tuple[Any, Any]:
-    """Worker thread: download a release, then load it."""
-    path = core_data.download_release(name, progress=_progress_adapter(report, "Downloading"))
+def _download_job(name: str, base_url: str, report: Report) -> Loaded:
+    """Worker thread: download a release (reused when already there), then load it."""
+
+    def progress(done: int, total: int | None) -> None:
+        size = f"{done / 1e6:.1f} MB" + (f" of {total / 1e6:.1f} MB" if total else "")
+        report(done / total if total else -1.0, f"Downloading {name}: {size}")
+
+    path = download_release(name, progress=progress, base_url=base_url)
     return _load_job(str(path), report)
-
-
-def _progress_adapter(report: Report, verb: str):
-    """Turn the core's progress callback into ``report(fraction, message)``."""
-
-    def progress(*args: Any, **kwargs: Any) -> None:
-        fraction, message = _read_progress(args, kwargs)
-        report(fraction, f"{verb}: {message}" if message else verb)
-
-    return progress
-
-
-def _read_progress(args: tuple, kwargs: dict) -> tuple[float, str]:
-    """Accept (fraction, message) or (done, total[, message])."""
-    values = list(args) + list(kwargs.values())
-    numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
-    text = " ".join(str(v) for v in values if isinstance(v, str))
-    if len(numbers) >= 2 and numbers[1]:
-        return float(numbers[0]) / float(numbers[1]), text
-    if numbers:
-        return float(numbers[0]), text
-    return -1.0, text
 
 
 class DataPage(QWidget):
@@ -96,6 +96,7 @@ class DataPage(QWidget):
         self.summary: Any = None
         self.recent: list[str] = []
         self.last_error = ""
+        self.base_url = BASE_URL  # the GroupLens server; a mirror (or a test server) may replace it
         self._task: Task | None = None
         self._worker: JobWorker | None = None
         self.setAcceptDrops(True)
@@ -128,7 +129,7 @@ class DataPage(QWidget):
         self.downloadButton.setText("Download...")
         self.downloadButton.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         menu = QMenu(self.downloadButton)
-        for name in core_data.RELEASES:
+        for name in RELEASES:
             action = QAction(name, menu)
             action.setData(name)
             menu.addAction(action)
@@ -233,7 +234,8 @@ class DataPage(QWidget):
 
     def download(self, name: str) -> None:
         """Download an official release (with progress and Cancel), then load it."""
-        self._start(lambda report: _download_job(name, report), f"Downloading {name}")
+        url = self.base_url
+        self._start(lambda report: _download_job(name, url, report), f"Downloading {name}")
 
     @Slot()
     def cancel(self) -> None:
@@ -343,9 +345,9 @@ class DataPage(QWidget):
             self.progressLabel.setText(message)
 
     @Slot(object)
-    def _on_loaded(self, result: tuple[Any, Any]) -> None:
-        self.data, self.summary = result
-        self.show_summary(self.data, self.summary)
+    def _on_loaded(self, result: Loaded) -> None:
+        self.data, self.summary = result.data, result.summary
+        self.show_summary(result)
         source = str(self.data.source)
         self.dataPathEdit.setText(source)
         self.set_recent(push_recent(self.recent, source))
@@ -372,18 +374,20 @@ class DataPage(QWidget):
         self.stateChanged.emit("")
 
     # ---------------------------------------------------------------- summary
-    def show_summary(self, data: Any, summary: Any) -> None:
+    def show_summary(self, loaded: Loaded) -> None:
         """Fill the summary text, the problem list and both histograms."""
-        self.dataSummary.setHtml(summary_html(data, summary))
+        summary = loaded.summary
+        self.dataSummary.setHtml(summary_html(loaded.data, summary))
         self.problemsList.clear()
-        for p in data.problems:
+        for p in summary.problems:
             self.problemsList.addItem(str(p))
-        if not data.problems:
+        if not summary.problems:
             self.problemsList.addItem("none")
-        values, counts = rating_histogram(data)
+        values = np.array(sorted(summary.rating_histogram), dtype=float)
+        counts = np.array([summary.rating_histogram[v] for v in values], dtype=float)
         width = 0.4 if len(values) < 2 else 0.8 * float(np.min(np.diff(values)))
         self.ratingBars.setOpts(x=values, height=counts, width=width)
-        centres, users = per_user_histogram(data)
+        centres, users = loaded.per_user
         step = float(centres[1] - centres[0]) if len(centres) > 1 else 0.1
         self.userBars.setOpts(x=centres, height=users, width=step * 0.9)
         self.ratingPlot.getPlotItem().autoRange()
@@ -402,45 +406,47 @@ def _dropped_path(event: QDragEnterEvent | QDropEvent) -> str | None:
     return None
 
 
-def rating_histogram(data: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct rating values and how often each occurs."""
-    values, counts = np.unique(data.ratings["rating"].to_numpy(), return_counts=True)
-    return values.astype(float), counts.astype(float)
-
-
-def per_user_histogram(data: Any, bins: int = 30) -> tuple[np.ndarray, np.ndarray]:
-    """Histogram of log10(ratings per user): bin centres and user counts."""
-    per_user = np.bincount(data.ratings["user"].to_numpy() - data.ratings["user"].min())
-    per_user = per_user[per_user > 0]
+def per_user_histogram(data: MovieLensData, bins: int = 30) -> tuple[np.ndarray, np.ndarray]:
+    """Histogram of log10(ratings per user): bin centres and user counts (for the plot)."""
+    _, per_user = np.unique(data.ratings["user"].to_numpy(), return_counts=True)
     if len(per_user) == 0:
         return np.zeros(0), np.zeros(0)
     counts, edges = np.histogram(np.log10(per_user), bins=bins)
     return (edges[:-1] + edges[1:]) / 2, counts.astype(float)
 
 
-def summary_html(data: Any, summary: Any) -> str:
-    """The summary as an HTML table: layout, counts, sparsity, scale and demographics."""
-    rows = [(k, v) for k, v in _summary_items(data, summary)]
-    body = "".join(
-        f"<tr><td><b>{html.escape(str(k))}</b></td><td>{html.escape(str(v))}</td></tr>"
-        for k, v in rows
-    )
-    return f"<h3>{html.escape(data.name)}</h3><table cellspacing='4'>{body}</table>"
-
-
-def _summary_items(data: Any, summary: Any) -> list[tuple[str, str]]:
-    n_users = data.ratings["user"].nunique()
-    n_items = data.ratings["item"].nunique()
-    n = data.n_ratings
-    items = [
+def summary_html(data: MovieLensData, s: DataSummary) -> str:
+    """The summary as an HTML table: layout, counts, sparsity, scale, activity, time range."""
+    rows = [
         ("Source", str(data.source)),
-        ("Layout", data.layout),
-        ("Ratings", f"{n:,}"),
-        ("Users", f"{n_users:,}"),
-        ("Movies", f"{n_items:,} rated of {len(data.movies):,}"),
-        ("Sparsity", f"{1 - n / max(n_users * n_items, 1):.4%}"),
-        ("Rating scale", f"{data.rating_scale[0]:g} to {data.rating_scale[1]:g}"),
-        ("Demographics", "yes" if data.has_demographics else "no"),
-        ("Genres", ", ".join(data.genres) or "none"),
+        ("Layout", s.layout),
+        ("Ratings", f"{s.n_ratings:,}"),
+        ("Users", f"{s.n_users:,}" + _listed(s.users_listed)),
+        ("Movies", f"{s.n_movies:,}" + _listed(s.movies_listed)),
+        ("Sparsity", f"{s.sparsity:.2%} of the user x movie matrix is empty"),
+        ("Rating scale", f"{s.rating_scale[0]:g} to {s.rating_scale[1]:g}"),
+        ("Mean rating", f"{s.mean_rating:.2f}"),
+        ("Ratings per user", _quantile_text(s.ratings_per_user)),
+        ("Ratings per movie", _quantile_text(s.ratings_per_movie)),
+        ("Time range", " to ".join(_day(t) for t in s.time_range)),
+        ("Demographics", "yes" if s.has_demographics else "no (ids, years and genres only)"),
+        ("Genres", str(s.n_genres)),
+        ("Problems", str(len(s.problems)) if s.problems else "none"),
+        ("Fingerprint", s.fingerprint[:16]),
     ]
-    return items
+    body = "".join(
+        f"<tr><td><b>{html.escape(k)}</b></td><td>{html.escape(v)}</td></tr>" for k, v in rows
+    )
+    return f"<h3>{html.escape(s.name)}</h3><table cellspacing='4'>{body}</table>"
+
+
+def _listed(n: int | None) -> str:
+    return "" if n is None else f" rated ({n:,} listed)"
+
+
+def _quantile_text(q: dict[str, float]) -> str:
+    return " · ".join(f"{k} {v:,.0f}" for k, v in q.items())
+
+
+def _day(t: int) -> str:
+    return datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%d")

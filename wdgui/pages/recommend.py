@@ -294,7 +294,7 @@ class RecommendPage(QWidget):
         self.recModel.set_frame(recs[[c for c in REC_HEADERS if c in recs.columns]])
         self.ratedModel.set_frame(rated[[c for c in RATED_HEADERS if c in rated.columns]])
         for table in (self.recommendationsTable, self.topRatedTable):
-            table.resizeColumnsToContents()
+            _fit_columns(table)
         self.profileLabel.setText(profile_text(user, profile))
         if len(recs) == 0 and self.genreCombo.currentData():
             show_message(self.errorLabel, "No unseen movie of this genre for this user.")
@@ -317,6 +317,17 @@ def profile_text(user: int, profile: dict[str, Any]) -> str:
     return " · ".join(parts)
 
 
+def _fit_columns(view: QTableView) -> None:
+    """Size columns to their content, then give the spare width to the title."""
+    header = view.horizontalHeader()
+    view.resizeColumnsToContents()
+    model = view.model()
+    for c in range(model.columnCount()):
+        title = model.headerData(c, Qt.Orientation.Horizontal) == "Title"
+        mode = QHeaderView.ResizeMode.Stretch if title else QHeaderView.ResizeMode.Interactive
+        header.setSectionResizeMode(c, mode)
+
+
 def _table(name: str, model: DataFrameModel) -> QTableView:
     view = QTableView()
     view.setObjectName(name)
@@ -325,6 +336,5 @@ def _table(name: str, model: DataFrameModel) -> QTableView:
     view.setAlternatingRowColors(True)
     view.verticalHeader().setVisible(False)
     view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-    view.horizontalHeader().setStretchLastSection(True)
     view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
     return view

@@ -145,7 +145,7 @@ class TrainPage(QWidget):
         )
         self.bestLine = pg.InfiniteLine(
             angle=90, movable=False, pen=pg.mkPen("#888", style=Qt.PenStyle.DashLine),
-            label="best", labelOpts={"position": 0.95, "color": "#555"},
+            label="best", labelOpts={"position": 0.06, "color": "#555"},
         )  # fmt: skip
         self.bestLine.setVisible(False)
         self.aucPlot.addItem(self.bestLine)

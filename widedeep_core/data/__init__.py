@@ -1,6 +1,27 @@
 """MovieLens readers, validation, cache, download and the synthetic generator."""
 
+from .cache import data_cache_dir, user_cache_dir
+from .download import RELEASES, download_release, open_release
+from .loader import load_movielens
+from .summary import DataSummary, summarize
 from .synthetic import make_synthetic
 from .types import LAYOUTS, MovieLensData, Problem
+from .writers import write_movielens, write_synthetic, write_synthetic_zip
 
-__all__ = ["LAYOUTS", "MovieLensData", "Problem", "make_synthetic"]
+__all__ = [
+    "LAYOUTS",
+    "RELEASES",
+    "DataSummary",
+    "MovieLensData",
+    "Problem",
+    "data_cache_dir",
+    "download_release",
+    "load_movielens",
+    "make_synthetic",
+    "open_release",
+    "summarize",
+    "user_cache_dir",
+    "write_movielens",
+    "write_synthetic",
+    "write_synthetic_zip",
+]

@@ -66,7 +66,7 @@ class RatingsText:
 
 def parse_ratings(data: bytes, fmt: RatingsFormat, label: str) -> RatingsText:
     """Parse a ratings file into user/item/rating/timestamp columns; DataError on a bad line."""
-    if not data.strip():
+    if not data or data.isspace():  # isspace stops at the first character; strip would copy
         raise DataError("the file is empty: expected lines like " + fmt.fields, path=label)
     skip = 0
     if fmt.header is not None:

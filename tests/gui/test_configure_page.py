@@ -1,0 +1,104 @@
+"""Configure page: generated from the Config fields, presets, devices, inline core errors."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from widedeep_core.config import PRESETS, config_fields, preset
+from widedeep_core.devices import available_devices
+from wdgui.pages.configure import ConfigurePage
+
+
+@pytest.fixture
+def page(qtbot):
+    p = ConfigurePage()
+    qtbot.addWidget(p)
+    return p
+
+
+def test_form_has_an_editor_for_every_config_field(page):
+    names = {info.name for info in config_fields()}
+    assert set(page.editors) == names - {"preset"}
+    for name in ("epochsSpin", "batchSizeSpin", "learningRateSpin", "deviceCombo", "presetCombo"):
+        assert page.findChild(object, name) is not None, name
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_every_preset_round_trips_through_the_form(page, name):
+    page.set_config(PRESETS[name])
+    assert page.is_valid(), page.errors()
+    assert page.config() == PRESETS[name]
+    # and through the saved strings (what QSettings keeps between sessions)
+    strings = page.strings()
+    page.set_config(preset("reference"))
+    page.set_strings(strings, name)
+    assert page.config() == PRESETS[name]
+
+
+def test_invalid_values_are_marked_with_the_core_message(page):
+    page.editors["lr"].spin.setValue(0.0)
+    assert not page.is_valid() and page.config() is None
+    label = page.error_labels["lr"]
+    assert not label.isHidden()
+    assert label.text() == page.errors()["lr"]
+    assert "(0, 10]" in label.text()  # the core's range text
+
+    page.editors["lr"].spin.setValue(0.01)
+    page.editors["hidden"].edit.setText("64,abc")
+    assert page.errors().keys() == {"hidden"}
+    assert "64,abc" in page.error_labels["hidden"].text()
+    assert page.error_labels["lr"].isHidden()
+
+    page.editors["hidden"].edit.setText("64,32")
+    page.editors["split_fractions"].edit.setText("0.5,0.2,0.2")
+    assert "sum to 1" in page.errors()["split_fractions"]
+    page.editors["split_fractions"].edit.setText("0.8,0.1,0.1")
+    assert page.is_valid()
+    assert page.config().hidden == (64, 32) and page.config().lr == pytest.approx(0.01)
+
+
+def test_validity_signal(page, qtbot):
+    with qtbot.waitSignal(page.validityChanged) as blocker:
+        page.editors["dropout"].spin.setValue(1.0)  # max is exclusive
+    assert blocker.args == [False]
+    assert "dropout" in page.errors()
+    with qtbot.waitSignal(page.validityChanged) as blocker:
+        page.editors["dropout"].spin.setValue(0.3)
+    assert blocker.args == [True]
+
+
+def test_preset_selector_loads_the_preset(page):
+    i = page.presetCombo.findData("paper")
+    page.presetCombo.setCurrentIndex(i)
+    page.presetCombo.activated.emit(i)
+    cfg = page.config()
+    assert cfg == PRESETS["paper"]
+    assert page.findChild(object, "epochsSpin").value() == PRESETS["paper"].epochs
+
+
+def test_device_chooser_lists_only_existing_devices(page):
+    combo = page.findChild(object, "deviceCombo")
+    keys = [combo.itemData(i) for i in range(combo.count())]
+    assert keys == ["auto"] + [d.key for d in available_devices()]
+    assert "cpu" in keys
+
+
+def test_a_device_that_is_not_here_is_marked(page):
+    if any(d.key.startswith("cuda") for d in available_devices()):
+        pytest.skip("this machine has a GPU")
+    page.set_config(preset("reference").replace(device="cuda"))
+    assert not page.is_valid()
+    assert "cuda" in page.errors()["device"]
+
+
+def test_data_without_demographics_adapts_the_form(page, small_data):
+    page.set_data(dataclasses.replace(small_data, users=None))
+    page.presetCombo.setCurrentIndex(page.presetCombo.findData("paper"))
+    page.presetCombo.activated.emit(page.presetCombo.currentIndex())
+    cfg = page.config()
+    assert cfg is not None
+    assert "gender" not in cfg.wide_fields and cfg.crosses == ()
+    assert "dropped" in page.notesLabel.text()
+    assert not page.editors["wide_fields"].checks["age"].isEnabled()

@@ -1,0 +1,120 @@
+"""Pure helpers of the GUI: smoothing, throttling, formatting, workers, settings."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import pytest
+
+from wdgui.pages.train import eta_seconds, format_eta, overall_fraction
+from wdgui.plotting import ema
+from wdgui.settings import push_recent
+from wdgui.widgets import format_cell
+from wdgui.workers import JobWorker, Task, Throttle, error_text
+
+
+def test_import_wdgui_is_light():
+    code = "import sys, wdgui; bad = [m for m in ('PySide6', 'torch', 'pyqtgraph') if m in sys.modules]; assert not bad, bad"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_ema_continues_where_it_left_off():
+    values = [1.0, 3.0, 2.0, 5.0, 4.0]
+    whole = ema(values, 0.6)
+    first = ema(values[:2], 0.6)
+    assert ema(values[2:], 0.6, last=first[-1]) == pytest.approx(whole[2:])
+    assert whole[0] == 1.0 and whole[1] == pytest.approx(0.6 * 1 + 0.4 * 3)
+    assert ema(values, 0.0) == values
+
+
+def test_throttle_lets_one_call_per_interval_through():
+    now = [0.0]
+    t = Throttle(0.05, clock=lambda: now[0])
+    assert t.ready()
+    assert not t.ready()
+    now[0] = 0.049
+    assert not t.ready()
+    now[0] = 0.051
+    assert t.ready()
+
+
+def test_progress_and_eta():
+    assert overall_fraction(1, 4, 5, 10) == pytest.approx(0.125)
+    assert overall_fraction(4, 4, 10, 10) == 1.0
+    assert eta_seconds(2, 2, 5, 10, 100, 500.0) == pytest.approx(1.0)
+    assert math.isinf(eta_seconds(1, 2, 1, 10, 100, 0.0))
+    assert format_eta(3725) == "1:02:05"
+    assert format_eta(65) == "1:05"
+    assert format_eta(math.inf) == "--"
+
+
+def test_format_cell_and_recent():
+    assert format_cell(1995.0) == "1995"
+    assert format_cell(0.123456) == "0.1235"
+    assert format_cell(float("nan")) == ""
+    assert format_cell(("Comedy", "Drama")) == "Comedy, Drama"
+    assert push_recent(["a", "b", "c"], "b") == ["b", "a", "c"]
+    assert push_recent([str(i) for i in range(10)], "x", limit=3) == ["x", "0", "1"]
+
+
+def test_error_text_keeps_domain_messages():
+    from widedeep_core.errors import DataError
+
+    assert error_text(DataError("bad", path="/x", line=3)) == "/x, line 3: bad"
+    assert error_text(ValueError("boom")) == "ValueError: boom"
+
+
+class _Sink:
+    """Collects a worker's outcome in the test thread."""
+
+    def __init__(self):
+        self.results, self.errors, self.cancelled = [], [], 0
+
+
+def _run_job(qtbot, job, cancel_first=False):
+    from PySide6.QtCore import QObject, Slot
+
+    class Receiver(QObject):
+        def __init__(self):
+            super().__init__()
+            self.sink = _Sink()
+
+        @Slot(object)
+        def ok(self, value):
+            self.sink.results.append(value)
+
+        @Slot(str)
+        def fail(self, message):
+            self.sink.errors.append(message)
+
+        @Slot()
+        def cancel(self):
+            self.sink.cancelled += 1
+
+    receiver = Receiver()
+    worker = JobWorker(job)
+    worker.succeeded.connect(receiver.ok)
+    worker.failed.connect(receiver.fail)
+    worker.cancelled.connect(receiver.cancel)
+    task = Task(worker)
+    if cancel_first:
+        worker.cancel()
+    with qtbot.waitSignal(task.finished, timeout=10000):
+        task.start()
+    return receiver.sink
+
+
+def test_job_worker_result_error_and_cancel(qtbot):
+    def ok(report):
+        report(0.5, "half")
+        return 42
+
+    def boom(report):
+        raise ValueError("broken input")
+
+    assert _run_job(qtbot, ok).results == [42]
+    assert _run_job(qtbot, boom).errors == ["ValueError: broken input"]
+    sink = _run_job(qtbot, ok, cancel_first=True)
+    assert sink.cancelled == 1 and not sink.results

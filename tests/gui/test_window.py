@@ -1,0 +1,98 @@
+"""Main window: pages, names other checks rely on, status bar, settings, About, shortcuts."""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import QWidget
+
+from wdgui.app import main, parse_args
+
+CONTRACT_NAMES = (
+    "dataPathEdit", "openDataButton", "demoDataButton", "dataSummary", "presetCombo",
+    "deviceCombo", "epochsSpin", "batchSizeSpin", "learningRateSpin", "startButton",
+    "pauseButton", "stopButton", "trainProgress", "lossPlot", "aucPlot", "runsTable",
+    "userSelector", "topNSpin", "recommendationsTable",
+)  # fmt: skip
+
+
+def test_window_has_every_page_and_contract_name(window):
+    titles = [window.pages.tabText(i) for i in range(window.pages.count())]
+    assert titles == ["Data", "Configure", "Train", "Runs", "Recommend"]
+    for name in CONTRACT_NAMES:
+        found = window.findChildren(QWidget, name)
+        assert len(found) == 1, name
+    assert not window.windowIcon().isNull()
+    assert window.dataStatus.text() == "No data"
+    assert window.deviceStatus.text().startswith("Device: ")
+    # nothing to train on yet: Start is off and says why
+    assert not window.train_page.startButton.isEnabled()
+    assert "Load data" in window.train_page.hintLabel.text()
+
+
+def test_shortcuts_for_open_start_stop(window):
+    assert QKeySequence(QKeySequence.StandardKey.Open) in window.openAction.shortcuts()
+    assert QKeySequence("F5") in window.startAction.shortcuts()
+    assert QKeySequence("Shift+F5") in window.stopAction.shortcuts()
+    assert all(a in window.actions() for a in (window.openAction, window.startAction))
+
+
+def test_about_lists_versions_and_devices(window, qtbot):
+    import pyqtgraph
+    import torch
+    from PySide6.QtCore import qVersion
+
+    window.show_about()  # open(), not exec(): returns at once
+    dialog = window.about_dialog
+    qtbot.waitUntil(dialog.isVisible)
+    text = dialog.label.text()
+    for needle in (torch.__version__, qVersion(), pyqtgraph.__version__, "cpu"):
+        assert needle in text
+    dialog.close()
+
+
+def test_state_persists_across_restarts(make_window, tiny_folder, qtbot):
+    first = make_window()
+    first.resize(701, 501)  # inside the 800x600 offscreen screen
+    first.pages.setCurrentIndex(3)
+    first.configure_page.findChild(QWidget, "epochsSpin").setValue(7)
+    first.configure_page.editors["hidden"].edit.setText("48,24")
+    first.train_page.smoothSpin.setValue(0.5)
+    first.data_page.set_recent([str(tiny_folder)])
+    first.train_page.splitter.setSizes([300, 200])
+    sizes = first.train_page.splitter.sizes()
+    first.confirm_close = False
+    first.close()
+
+    second = make_window()
+    assert second.pages.currentIndex() == 3
+    assert (second.size().width(), second.size().height()) == (701, 501)
+    cfg = second.configure_page.config()
+    assert cfg.epochs == 7 and cfg.hidden == (48, 24)
+    assert second.train_page.smoothSpin.value() == 0.5
+    assert second.data_page.recent == [str(tiny_folder)]
+    assert second.train_page.splitter.sizes() == sizes
+
+
+def test_parse_args():
+    args = parse_args(["--data", "/x/ml-1m", "--runs-dir", "/r"])
+    assert args.data == "/x/ml-1m" and args.runs_dir == "/r"
+    assert parse_args([]).data is None
+
+
+def test_main_opens_the_data_folder(monkeypatch, qtbot, tiny_folder, settings):
+    import wdgui.main_window as mw
+    from PySide6.QtWidgets import QApplication
+
+    shown = []
+    monkeypatch.setattr(mw.MainWindow, "show", lambda self: shown.append(self))
+    monkeypatch.setattr(QApplication, "exec", lambda self: 0)
+    assert main(["--data", str(tiny_folder)]) == 0
+    (window,) = shown
+    qtbot.addWidget(window)
+    try:
+        qtbot.waitUntil(lambda: window.data_page.data is not None, timeout=20000)
+        assert window.data_page.dataPathEdit.text() == str(tiny_folder)
+        assert "ml-1m" in window.dataStatus.text()
+    finally:
+        window.confirm_close = False
+        window.close()

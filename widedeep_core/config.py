@@ -224,6 +224,20 @@ class Config:
     epochs: int = _f(
         100, "Maximum passes over the training set.", group="training", min=1, max=100_000
     )
+    shuffle: bool = _f(
+        False,
+        "Draw a new seeded order of the training rows every epoch. Off, one seeded order "
+        "is kept for all epochs, as the reference implementation's DataLoader did.",
+        group="training",
+        label="reshuffle every epoch",
+    )
+    restore_best: bool = _f(
+        False,
+        "Report test metrics (and serve recommendations) with the weights of the best "
+        "validation epoch. Off, the last epoch's weights are used, as the reference did.",
+        group="training",
+        label="restore best weights",
+    )
     patience: int | None = _f(
         None,
         "Stop after this many epochs without improvement of monitor; empty or 0 disables "
@@ -714,6 +728,8 @@ PRESETS: dict[str, Config] = {
         ftrl_l2=0.0,
         batch_size=512,
         epochs=100,
+        shuffle=False,
+        restore_best=False,
         patience=None,
         monitor="val_auc",
         lr_schedule="none",
@@ -752,6 +768,8 @@ PRESETS: dict[str, Config] = {
         ftrl_l2=0.0,
         batch_size=1024,
         epochs=30,
+        shuffle=True,
+        restore_best=True,
         patience=3,
         monitor="val_auc",
         preset="paper",
@@ -772,6 +790,8 @@ PRESETS: dict[str, Config] = {
         weight_decay=1e-5,
         batch_size=2048,
         epochs=30,
+        shuffle=True,
+        restore_best=True,
         patience=3,
         monitor="val_auc",
         preset="full",

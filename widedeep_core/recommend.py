@@ -154,6 +154,54 @@ class Recommender:
             }
         )
 
-    def recommend_many(self, user_ids, n: int = 10) -> dict[int, pd.DataFrame]:
-        """Top-``n`` lists for several users."""
-        return {int(u): self.recommend(int(u), n) for u in user_ids}
+    @torch.no_grad()
+    def recommend_many(self, user_ids, n: int = 10, *, users_per_call: int = 0) -> pd.DataFrame:
+        """Top-``n`` unseen movies for many users, scored in batches of users.
+
+        Returns one long table with a ``user`` column in front of the usual columns.
+        """
+        ids = np.asarray(list(user_ids), dtype=np.int64)
+        for uid in ids:
+            self._user_rows(int(uid))  # unknown users fail before any scoring
+        items = self._items
+        per_call = users_per_call or max(1, (1 << 18) // max(len(items), 1))
+        k = min(int(n), len(items))
+        model = self.trained.model
+        device = next(model.parameters()).device
+        pos = {int(v): j for j, v in enumerate(items)}
+        frames = []
+        for start in range(0, len(ids), per_call):
+            batch = ids[start : start + per_call]
+            x = self.trained.encoder.transform_pairs(
+                self.data, np.repeat(batch, len(items)), np.tile(items, len(batch))
+            )
+            wide, deep = model.forward_parts(x.to(device))
+            wide = wide.float().cpu().reshape(len(batch), -1)
+            deep = deep.float().cpu().reshape(len(batch), -1)
+            logit = wide + deep
+            for r, uid in enumerate(batch):
+                seen = [pos[int(i)] for i in self.seen_items(int(uid)) if int(i) in pos]
+                logit[r, seen] = -torch.inf
+            top = torch.topk(logit, k, dim=1).indices.numpy()
+            for r, uid in enumerate(batch):
+                cols = top[r][np.isfinite(logit[r, top[r]].numpy())]
+                meta = self._movies.reindex(items[cols])
+                lg = logit[r, cols].numpy().astype(np.float64)
+                frames.append(
+                    pd.DataFrame(
+                        {
+                            "user": int(uid),
+                            "rank": np.arange(1, len(cols) + 1),
+                            "item": items[cols],
+                            "title": meta["title"].to_numpy(),
+                            "year": meta["year"].to_numpy(),
+                            "genres": meta["genres"].to_numpy(),
+                            "probability": 1.0 / (1.0 + np.exp(-lg)),
+                            "wide_logit": wide[r, cols].numpy(),
+                            "deep_logit": deep[r, cols].numpy(),
+                        }
+                    )
+                )
+        if not frames:
+            return pd.DataFrame(columns=["user", *COLUMNS])
+        return pd.concat(frames, ignore_index=True)

@@ -66,10 +66,14 @@ def load_trained(
     run_dir: str | Path | Run,
     data: MovieLensData | None = None,
     *,
-    which: str = "best",
+    which: str | None = None,
     device: str | torch.device = "cpu",
 ) -> Trained:
-    """Load a run's weights into a fresh model; ``data`` None reloads the recorded folder."""
+    """Load a run's weights into a fresh model; ``data`` None reloads the recorded folder.
+
+    ``which`` None takes the weights the run reported its test metrics with: the best
+    epoch's when the config restores them, else the last epoch's.
+    """
     run = run_dir if isinstance(run_dir, Run) else Run(run_dir)
     if not run.path.is_dir():
         raise RunError(f"{run.path}: no such run folder")
@@ -81,6 +85,8 @@ def load_trained(
     try:
         encoder = FeatureEncoder.from_json(run.read_encoder())
         model = build_model(config, encoder)
+        if which is None:
+            which = "best" if config.restore_best else "last"
         model.load_state_dict(run.load_weights(which))
     except RunError:
         raise

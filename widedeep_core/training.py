@@ -8,7 +8,6 @@ interface the GUI worker uses.
 
 from __future__ import annotations
 
-import copy
 import math
 import random
 import threading
@@ -246,7 +245,7 @@ class Trainer:
         higher_is_better = cfg.monitor != "val_logloss"
         best_score = -math.inf
         best_epoch, best_auc = 0, float("nan")
-        best_state = copy.deepcopy(model.state_dict())
+        best_state = last_state = _cpu_state(model)
         history: list[dict[str, Any]] = []
         step = 0
         stale = 0
@@ -257,7 +256,8 @@ class Trainer:
             where["epoch"] = epoch
             model.train()
             t_epoch = time.perf_counter()
-            perm = torch.randperm(n, generator=gen).to(device)
+            if cfg.shuffle or epoch == 1:
+                perm = torch.randperm(n, generator=gen).to(device)
             epoch_loss = torch.zeros((), device=device)
             window_loss = torch.zeros((), device=device)
             window_n, window_t, batch_rows = 0, time.perf_counter(), []
@@ -310,7 +310,6 @@ class Trainer:
             improved = score > best_score
             if improved:
                 best_score, best_epoch, best_auc = score, epoch, val["auc"]
-                best_state = copy.deepcopy(model.state_dict())
                 stale = 0
             else:
                 stale += 1
@@ -324,11 +323,14 @@ class Trainer:
                 "best_epoch": best_epoch,
             }
             history.append(row)
+            last_state = _cpu_state(model)
+            if improved:
+                best_state = last_state
             if run is not None:
                 run.append_epoch_metrics(row)
-                run.save_weights(_cpu_state(model), "last")
+                run.save_weights(last_state, "last")
                 if improved:
-                    run.save_weights(_cpu_state(model), "best")
+                    run.save_weights(best_state, "best")
             self._emit(
                 EpochEvent(
                     epoch, cfg.epochs, train_loss, val, best_epoch, best_auc, row["seconds"], lr
@@ -346,7 +348,8 @@ class Trainer:
         train_seconds = time.perf_counter() - started
         epochs_run = len(history)
         where["batch"] = None
-        model.load_state_dict(best_state)
+        # a cancel mid-epoch leaves half-trained weights: go back to a finished epoch
+        model.load_state_dict(best_state if cfg.restore_best else last_state)
         test: dict[str, float] = {}
         if epochs_run:
             test = evaluate_split(model, prep, "test", device)

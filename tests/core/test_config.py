@@ -64,6 +64,8 @@ REFERENCE = {
     "log_every": 20,
     "ranking_k": 10,
     "preset": "reference",
+    "shuffle": False,
+    "restore_best": False,
     "name": None,
 }
 

@@ -12,10 +12,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from widedeep_core.data import load_movielens, make_synthetic, write_movielens, write_synthetic
+from widedeep_core.data import (
+    load_movielens,
+    make_synthetic,
+    write_movielens,
+    write_synthetic,
+    write_synthetic_zip,
+)
 from widedeep_core.errors import DataError
 
 SIZE = {"n_users": 40, "n_items": 50, "n_ratings": 600, "seed": 5}
+DAT = "UserID::MovieID::Rating::Timestamp"
+USERS = "UserID::Gender::Age::Occupation::Zip-code"
 
 
 def _folder(tmp_path: Path, layout: str = "ml-1m", name: str = "d") -> Path:
@@ -102,12 +110,12 @@ def test_empty_ratings_file(tmp_path, layout, name):
 @pytest.mark.parametrize(
     ("layout", "name", "line", "text", "expect"),
     [
-        ("ml-1m", "ratings.dat", 57, b"12::34::5", "expected 4 fields (UserID::MovieID::Rating::Timestamp), found 3"),
-        ("ml-1m", "ratings.dat", 3, b"12::abc::5::978300760", "movie id 'abc' is not a whole number"),
-        ("ml-1m", "ratings.dat", 8, b"x1::3::5::978300760", "user id 'x1' is not a whole number"),
-        ("ml-1m", "ratings.dat", 9, b"1::3::five::978300760", "rating 'five' is not a number"),
+        ("ml-1m", "ratings.dat", 57, b"12::34::5", f"expected 4 fields ({DAT}), found 3"),
+        ("ml-1m", "ratings.dat", 3, b"12::abc::5::97830", "movie id 'abc' is not a whole number"),
+        ("ml-1m", "ratings.dat", 8, b"x1::3::5::97830", "user id 'x1' is not a whole number"),
+        ("ml-1m", "ratings.dat", 9, b"1::3::five::97830", "rating 'five' is not a number"),
         ("ml-1m", "ratings.dat", 10, b"1::3::4::soon", "timestamp 'soon' is not a whole number"),
-        ("ml-1m", "ratings.dat", 11, b"1:::3::4::978300760", "expected 4 fields"),
+        ("ml-1m", "ratings.dat", 11, b"1:::3::4::97830", "movie id ':3' is not"),
         ("ml-100k", "u.data", 400, b"1\t2\t3", "expected 4 fields"),
         ("csv", "ratings.csv", 2, b"1,2,3.5", "found 3"),
         ("csv", "ratings.csv", 300, b"1,2,,978300760", "rating '' is not a number"),
@@ -126,7 +134,7 @@ def test_malformed_ratings_line(tmp_path, layout, name, line, text, expect):
 
 def test_bad_line_far_into_a_large_file_is_found_exactly(tmp_path):
     folder = write_synthetic(tmp_path / "big", "ml-1m", n_users=300, n_items=400, n_ratings=90_000)
-    assert (folder / "ratings.dat").stat().st_size > 2 * (1 << 20)  # several scan chunks
+    assert (folder / "ratings.dat").stat().st_size > 1.5 * (1 << 20)  # several scan chunks
     _set_line(folder / "ratings.dat", 81_234, b"1::2::3::4::5")
     err = _load_error(folder)
     assert err.line == 81_234 and "found 5" in str(err)
@@ -135,8 +143,9 @@ def test_bad_line_far_into_a_large_file_is_found_exactly(tmp_path):
 @pytest.mark.parametrize(
     ("layout", "name", "line", "text", "expect"),
     [
-        ("ml-1m", "ratings.dat", 20, b"1::2::6::978300760", "rating 6 is outside the ml-1m scale: expected 1 to 5"),
-        ("ml-1m", "ratings.dat", 21, b"1::2::3.5::978300760", "rating 3.5 is outside the ml-1m scale"),
+        ("ml-1m", "ratings.dat", 20, b"1::2::6::97830", "rating 6 is outside the ml-1m scale: "
+         "expected 1 to 5 in whole stars"),
+        ("ml-1m", "ratings.dat", 21, b"1::2::3.5::97830", "rating 3.5 is outside the ml-1m scale"),
         ("ml-100k", "u.data", 22, b"1\t2\t0\t978300760", "rating 0 is outside the ml-100k scale"),
         ("csv", "ratings.csv", 23, b"1,2,5.5,978300760", "expected 0.5 to 5 in half stars"),
         ("ml-10m", "ratings.dat", 24, b"1::2::3.25::978300760", "outside the ml-10m scale"),
@@ -200,13 +209,13 @@ def test_missing_movies_file_gives_minimal_movies(tmp_path):
 @pytest.mark.parametrize(
     ("layout", "name", "line", "text", "expect"),
     [
-        ("ml-1m", "users.dat", 4, "4::M::25", "expected 5 fields (UserID::Gender::Age::Occupation::Zip-code), found 3"),
+        ("ml-1m", "users.dat", 4, "4::M::25", f"expected 5 fields ({USERS}), found 3"),
         ("ml-1m", "users.dat", 6, "6::F::old::3::12345", "age 'old' is not a whole number"),
-        ("ml-1m", "movies.dat", 7, "x7::Title (1999)::Drama", "movie id 'x7' is not a whole number"),
+        ("ml-1m", "movies.dat", 7, "x7::Title (1999)::Drama", "movie id 'x7' is not a whole"),
         ("ml-100k", "u.user", 3, "3|23|M|writer", "expected 5 fields"),
-        ("ml-100k", "u.item", 2, "2|T (1995)|01-Jan-1995||url" + "|0" * 18 + "|2", "genre flag '2' for Western"),
+        ("ml-100k", "u.item", 2, "2|T (1995)|1995||url" + "|0" * 18 + "|2", "flag '2' for Western"),
         ("csv", "movies.csv", 1, "id,title,genres", "expected the header 'movieId,title,genres'"),
-        ("csv", "movies.csv", 5, '5,"Unclosed (1990),Drama', "expected 3 fields"),
+        ("csv", "movies.csv", 5, '5,"Unclosed (1990),Drama', "malformed CSV"),
     ],
 )  # fmt: skip
 def test_malformed_companion_line(tmp_path, layout, name, line, text, expect):
@@ -239,7 +248,7 @@ def test_duplicates_keep_the_latest_rating(tmp_path):
     data = load_movielens(folder, cache=False)
     (problem,) = data.problems
     assert problem.kind == "duplicates" and problem.count == 3
-    assert problem.line == 601  # the first dropped line is the first repeated (user, movie)
+    assert problem.line == 1  # the first line dropped: the oldest rating of the first pair
     assert "kept the latest" in problem.message
     assert data.n_ratings == 600
     got = data.ratings.set_index(["user", "item"])["rating"]
@@ -299,3 +308,24 @@ def test_any_corrupted_line_gives_data_error_or_a_valid_load(tmp_path, line, jun
             assert np.isin(r, [1, 2, 3, 4, 5]).all()
     finally:
         path.write_bytes(original)
+
+
+def test_read_failure_becomes_data_error(tmp_path, monkeypatch):
+    folder = _folder(tmp_path)
+    real = Path.read_bytes
+
+    def deny(self):
+        if self.name == "ratings.dat":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", deny)
+    err = _load_error(folder)
+    assert "Permission denied" in str(err) and err.path.endswith("ratings.dat")
+
+
+def test_truncated_zip(tmp_path):
+    archive = write_synthetic_zip(tmp_path / "ml-1m.zip", "ml-1m", **SIZE)
+    archive.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
+    err = _load_error(archive)
+    assert "zip" in str(err) and err.path.endswith("ml-1m.zip")

@@ -80,3 +80,18 @@ def test_run_refuses_other_data(trained_run):
 def test_missing_run_folder(tmp_path):
     with pytest.raises(RunError, match="no such run folder"):
         Recommender.from_run(tmp_path / "nope")
+
+
+def test_batched_scoring_agrees_with_one_user_at_a_time(trained_run):
+    data, result = trained_run
+    rec = Recommender.from_run(result.run_dir, data)
+    users = [int(u) for u in data.users["user"].iloc[:5]]
+    many = rec.recommend_many(users, n=4, users_per_call=2)
+    assert list(many.columns) == ["user", *COLUMNS]
+    for uid in users:
+        one = rec.recommend(uid, n=4)
+        mine = many[many["user"] == uid]
+        assert list(mine["item"]) == list(one["item"])
+        np.testing.assert_allclose(mine["probability"], one["probability"], rtol=1e-5)
+    with pytest.raises(DataError, match="user 424242"):
+        rec.recommend_many([users[0], 424242])

@@ -71,6 +71,7 @@ class RecommendPage(QWidget):
         self.store = store
         self.data: Any = None
         self.recommender: Any = None
+        self.recommendations = pd.DataFrame()  # the last top-N list, every column
         self._run_dir: str | None = None
         self._task: Task | None = None
         self._pending_run: str | None = None
@@ -291,6 +292,7 @@ class RecommendPage(QWidget):
             self._clear(str(exc))
             return
         show_message(self.errorLabel, "")
+        self.recommendations = recs
         self.recModel.set_frame(recs[[c for c in REC_HEADERS if c in recs.columns]])
         self.ratedModel.set_frame(rated[[c for c in RATED_HEADERS if c in rated.columns]])
         for table in (self.recommendationsTable, self.topRatedTable):
@@ -300,6 +302,7 @@ class RecommendPage(QWidget):
             show_message(self.errorLabel, "No unseen movie of this genre for this user.")
 
     def _clear(self, message: str) -> None:
+        self.recommendations = pd.DataFrame()
         show_message(self.errorLabel, message)
         self.profileLabel.setText("")
         self.recModel.set_frame(pd.DataFrame())

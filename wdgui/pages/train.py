@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 
 from ..plotting import color, ema, make_plot
 from ..widgets import error_box, format_cell
-from ..workers import Task, TrainWorker
+from ..workers import Task, TrainWorker, training_threads
 
 
 def format_eta(seconds: float) -> str:
@@ -227,7 +227,9 @@ class TrainPage(QWidget):
         self.trainProgress.setFormat("preparing...")
         self.progressLabel.setText("")
         self.log(f"Training on {getattr(data, 'name', 'data')}: {_config_line(config)}")
-        worker = TrainWorker(partial(_build_trainer, config, data, runs_dir))
+        worker = TrainWorker(
+            partial(_build_trainer, config, data, runs_dir), threads=training_threads()
+        )
         worker.batches.connect(self._on_batches)
         worker.epoch.connect(self._on_epoch)
         worker.finished_run.connect(self._on_finished)

@@ -48,7 +48,15 @@ SCALES = {
     "ml-10m": (0.5, 5.0, 0.5),
     "csv": (0.5, 5.0, 0.5),
 }
+# (users file, movies file) of each layout; the later releases have no demographics
+COMPANIONS = {
+    "ml-100k": ("u.user", "u.item"),
+    "ml-1m": ("users.dat", "movies.dat"),
+    "ml-10m": (None, "movies.dat"),
+    "csv": (None, "movies.csv"),
+}
 GENRES_100K = ("unknown", *GENRES)
+_LOADER_VERSION = 1  # bump when parsing changes, so old cache entries are not served
 _KNOWN_GENRE_ORDER = (*GENRES, "Children", "IMAX")  # README order; later releases add these
 _UITEM_FIELDS = "movie id|title|release date|video release date|IMDb URL|{n} genre flags"
 
@@ -78,9 +86,6 @@ def load_movielens(
     return data
 
 
-_LOADER_VERSION = 1  # bump when parsing changes, so old cache entries are not served
-
-
 def _load(source: Source, report: Progress) -> MovieLensData:
     hasher = hashlib.sha256()
     problems: list[Problem] = []
@@ -100,16 +105,15 @@ def _load(source: Source, report: Progress) -> MovieLensData:
     _check_scale(text, layout, label)
 
     report(0.6, "reading users and movies")
-    users = None
-    if layout in ("ml-100k", "ml-1m"):
-        users = _read_users(source, layout, hasher, problems)
+    users = _read_users(source, layout, hasher, problems)
     movies, genres = _read_movies(source, layout, hasher, problems, text.frame)
 
     report(0.8, "checking the ratings")
     ratings = _drop_duplicates(text, label, problems)
     del text
-    _check_known(ratings, "user", users, "users", source, layout, problems)
-    _check_known(ratings, "item", movies, "movies", source, layout, problems)
+    users_file, movies_file = COMPANIONS[layout]
+    _check_known(ratings, "user", users, source.label(users_file or ""), problems)
+    _check_known(ratings, "item", movies, source.label(movies_file), problems)
     return MovieLensData(
         layout=layout,
         ratings=ratings,
@@ -164,7 +168,9 @@ def _missing(source: Source, name: str, what: str, problems: list[Problem]) -> N
 def _read_users(
     source: Source, layout: str, hasher: _Hasher, problems: list[Problem]
 ) -> pd.DataFrame | None:
-    name = "u.user" if layout == "ml-100k" else "users.dat"
+    name = COMPANIONS[layout][0]
+    if name is None:
+        return None
     if not source.has(name):
         _missing(
             source,
@@ -199,7 +205,7 @@ def _read_movies(
     problems: list[Problem],
     ratings: pd.DataFrame,
 ) -> tuple[pd.DataFrame, tuple[str, ...]]:
-    name = {"ml-100k": "u.item", "csv": "movies.csv"}.get(layout, "movies.dat")
+    name = COMPANIONS[layout][1]
     genre_names = _read_genres_100k(source, hasher, problems) if layout == "ml-100k" else ()
     if not source.has(name):
         ids = np.unique(ratings["item"].to_numpy())
@@ -324,7 +330,8 @@ def _drop_duplicates(text: RatingsText, label: str, problems: list[Problem]) -> 
         Problem(
             "duplicates",
             f"{len(dropped)} ratings repeat a (user, movie) pair rated elsewhere in the file; "
-            "kept the latest by timestamp (the last in the file on a tie)",
+            "kept the latest by timestamp (the last in the file on a tie); the line named "
+            "is the first one dropped",
             path=label,
             line=int(row_lines(text.body, text.skip, dropped[:1])[0]),
             count=len(dropped),
@@ -337,9 +344,7 @@ def _check_known(
     ratings: pd.DataFrame,
     col: str,
     table: pd.DataFrame | None,
-    what: str,
-    source: Source,
-    layout: str,
+    label: str,
     problems: list[Problem],
 ) -> None:
     """Record ratings whose user or movie the companion file does not list (they are kept)."""
@@ -351,18 +356,12 @@ def _check_known(
     if not n:
         return
     n_ids = len(np.unique(ids[unknown]))
-    name = {
-        ("ml-100k", "users"): "u.user",
-        ("ml-100k", "movies"): "u.item",
-        ("ml-1m", "users"): "users.dat",
-        ("csv", "movies"): "movies.csv",
-    }.get((layout, what), f"{what}.dat")
-    noun = "users" if col == "user" else "movies"
+    kind, noun = ("unknown-user", "users") if col == "user" else ("unknown-movie", "movies")
     problems.append(
         Problem(
-            f"unknown-{'user' if col == 'user' else 'movie'}",
-            f"{n} ratings refer to {n_ids} {noun} not listed in {name}; they are kept",
-            path=source.label(name),
+            kind,
+            f"{n} ratings refer to {n_ids} {noun} not listed in {Path(label).name}; they are kept",
+            path=label,
             count=n,
         )
     )

@@ -8,7 +8,6 @@ when that fails is the file scanned again, chunk by chunk, to name the first bad
 from __future__ import annotations
 
 import csv
-import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -70,7 +69,8 @@ def parse_ratings(data: bytes, fmt: RatingsFormat, label: str) -> RatingsText:
         raise DataError("the file is empty: expected lines like " + fmt.fields, path=label)
     skip = 0
     if fmt.header is not None:
-        first = data.split(b"\n", 1)[0].decode("utf-8-sig", "replace").strip()
+        end = data.find(b"\n")
+        first = data[: end if end >= 0 else len(data)].decode("utf-8-sig", "replace").strip()
         if first != fmt.header:
             raise DataError(
                 f"expected the header '{fmt.header}', found '{first[:80]}'", path=label, line=1
@@ -229,32 +229,39 @@ def split_lines(
 
 
 def read_csv_rows(data: bytes, header: list[str], label: str) -> list[tuple[int, list[str]]]:
-    """(line number, fields) of a quoted CSV file after checking its exact header."""
+    """(line number, fields) of a quoted CSV file after checking its exact header.
+
+    Each line is read on its own: MovieLens titles never span lines, so an unclosed quote
+    is reported at its line instead of swallowing the rest of the file.
+    """
     text = decode_text(data)
     if not text.strip():
         raise DataError("the file is empty: expected the header " + ",".join(header), path=label)
-    reader = csv.reader(io.StringIO(text, newline=""))
     rows = []
-    try:
-        first = next(reader)
-        if first != header:
-            raise DataError(
-                f"expected the header '{','.join(header)}', found '{','.join(first)[:80]}'",
-                path=label,
-                line=1,
-            )
-        for parts in reader:
-            if not parts or (len(parts) == 1 and not parts[0].strip()):
-                continue
-            if len(parts) != len(header):
+    seen_header = False
+    for n, line in enumerate(text.split("\n"), start=1):
+        line = line.removesuffix("\r")
+        if not line.strip():
+            continue
+        try:
+            parts = next(csv.reader([line], strict=True))
+        except csv.Error as exc:
+            raise DataError(f"malformed CSV ({exc})", path=label, line=n) from None
+        if not seen_header:
+            if parts != header:
+                found = ",".join(parts)[:80]
                 raise DataError(
-                    f"expected {len(header)} fields ({','.join(header)}), found {len(parts)}",
-                    path=label,
-                    line=reader.line_num,
+                    f"expected the header '{','.join(header)}', found '{found}'", path=label, line=n
                 )
-            rows.append((reader.line_num, parts))
-    except csv.Error as exc:
-        raise DataError(f"malformed CSV ({exc})", path=label, line=reader.line_num) from None
+            seen_header = True
+            continue
+        if len(parts) != len(header):
+            raise DataError(
+                f"expected {len(header)} fields ({','.join(header)}), found {len(parts)}",
+                path=label,
+                line=n,
+            )
+        rows.append((n, parts))
     return rows
 
 

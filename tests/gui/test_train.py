@@ -1,0 +1,170 @@
+"""Train page in the window: end to end, cancel, pause, failures and closing mid-training."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtWidgets import QMessageBox, QWidget
+
+from widedeep_core.runs import RunStore
+
+
+def load_demo(qtbot, window):
+    with qtbot.waitSignal(window.data_page.dataLoaded, timeout=20000):
+        window.data_page.demoDataButton.click()
+    qtbot.waitUntil(lambda: not window.data_page.is_busy(), timeout=20000)
+
+
+def set_form(window, **values):
+    """Type values into the Configure page the way a user would."""
+    page = window.configure_page
+    for name, value in values.items():
+        editor = page.editors[name]
+        if hasattr(editor, "spin"):
+            editor.spin.setValue(value)
+        else:
+            editor.edit.setText(str(value))
+    assert page.is_valid(), page.errors()
+
+
+def start(window):
+    assert window.train_page.startButton.isEnabled(), window.train_page.hintLabel.text()
+    window.train_page.startButton.click()
+    assert window.train_page.is_training()
+
+
+def test_end_to_end_demo_train_list_recommend(window, qtbot):
+    load_demo(qtbot, window)
+    set_form(window, epochs=2, batch_size=128, log_every=2, seed=1)
+    page = window.train_page
+    with qtbot.waitSignal(page.runFinished, timeout=60000) as blocker:
+        start(window)
+    event = blocker.args[0]
+    assert event.status == "finished" and event.epochs_run == 2
+    qtbot.waitUntil(lambda: page._task is None, timeout=10000)
+
+    # both plots have points, the best epoch is marked, the bar is full
+    x, y = page.rawLossCurve.getData()
+    assert len(x) >= 2 and np.all(np.isfinite(y))
+    x, y = page.aucCurve.getData()
+    assert list(x) == [1.0, 2.0] and np.all((y > 0) & (y < 1))
+    assert page.bestLine.isVisible() and page.bestLine.value() == event.best_epoch
+    assert page.trainProgress.value() == page.trainProgress.maximum()
+    assert "finished" in page.logView.toPlainText()
+
+    # the run is listed (and selected, so its curve is overlaid)
+    runs = window.runs_page
+    assert runs.runsTable.model().rowCount() == 1
+    (info,) = runs.selected_runs()
+    assert info.status == "finished" and info.path == event.run_dir
+    assert len(runs.curve_data()[info.id][0]) == 2
+
+    # the Recommend page shows N unseen movies for the chosen user
+    rec = window.recommend_page
+    qtbot.waitUntil(lambda: rec.recommender is not None, timeout=20000)
+    rec.topNSpin.setValue(7)
+    user = rec.current_user()
+    assert user is not None
+    table = rec.recommendationsTable.model()
+    assert table.rowCount() == 7
+    shown = set(rec.recommendations["item"])
+    ratings = window.data_page.data.ratings
+    rated = set(ratings.loc[ratings["user"] == user, "item"])
+    assert rated and not (shown & rated)
+    assert rec.topRatedTable.model().rowCount() > 0
+    assert "ratings" in rec.profileLabel.text()
+
+
+def test_stop_mid_epoch_keeps_a_cancelled_run(window, qtbot):
+    load_demo(qtbot, window)
+    set_form(window, epochs=500, batch_size=16, log_every=1)
+    page = window.train_page
+    start(window)
+    # stop inside the second epoch: the first one has been evaluated and saved
+    qtbot.waitUntil(lambda: page.epochs and page.steps, timeout=30000)
+    with qtbot.waitSignal(page.runFinished, timeout=30000) as blocker:
+        page.stopButton.click()
+    event = blocker.args[0]
+    assert event.status == "cancelled"
+    assert 1 <= event.epochs_run < 500
+    qtbot.waitUntil(lambda: not page.is_training(), timeout=10000)
+    assert page.startButton.isEnabled() and not page.stopButton.isEnabled()
+    (info,) = RunStore(window.store.root).list()
+    assert info.status == "cancelled"
+    assert (info.path / "weights_best.pt").exists()
+
+
+def test_stop_while_paused_does_not_hang(window, qtbot):
+    load_demo(qtbot, window)
+    set_form(window, epochs=500, batch_size=16, log_every=1)
+    page = window.train_page
+    start(window)
+    qtbot.waitUntil(lambda: bool(page.steps), timeout=30000)
+    page.pauseButton.click()
+    assert page.pauseButton.isChecked() and page.pauseButton.text() == "Resume"
+    with qtbot.waitSignal(page.runFinished, timeout=30000) as blocker:
+        page.stopButton.click()
+    assert blocker.args[0].status == "cancelled"
+    qtbot.waitUntil(lambda: not page.is_training(), timeout=10000)
+    assert page.pauseButton.text() == "Pause"
+
+
+def test_an_error_in_the_worker_shows_a_dialog_and_fails_the_run(window, qtbot, monkeypatch):
+    import widedeep_core.training as training
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("evaluation exploded")
+
+    monkeypatch.setattr(training, "evaluate_pointwise", broken)
+    load_demo(qtbot, window)
+    set_form(window, epochs=2, batch_size=256)
+    page = window.train_page
+    with qtbot.waitSignal(page.runFailed, timeout=30000) as blocker:
+        start(window)
+    assert "evaluation exploded" in blocker.args[0]
+    qtbot.waitUntil(lambda: not page.is_training(), timeout=10000)
+    dialog = page.error_dialog
+    assert dialog is not None and dialog.isVisible()
+    assert "evaluation exploded" in dialog.text()
+    dialog.close()
+    (info,) = RunStore(window.store.root).list()
+    assert info.status == "failed"
+    assert window.runs_page.model.rowCount() == 1
+
+
+@pytest.mark.parametrize("answer", [QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes])
+def test_closing_during_training_asks_then_stops_and_waits(window, qtbot, monkeypatch, answer):
+    load_demo(qtbot, window)
+    set_form(window, epochs=500, batch_size=16, log_every=1)
+    page = window.train_page
+    start(window)
+    qtbot.waitUntil(lambda: bool(page.steps), timeout=30000)
+    asked = []
+
+    def question(*args, **kwargs):
+        asked.append(args)
+        return answer
+
+    monkeypatch.setattr(QMessageBox, "question", question)
+    window.show()
+    closed = window.close()
+    assert len(asked) == 1
+    if answer == QMessageBox.StandardButton.No:
+        assert not closed and page.is_training()
+        window.confirm_close = False  # the fixture closes it for good
+        return
+    assert closed and not page.is_training()
+    (info,) = RunStore(window.store.root).list()
+    assert info.status == "cancelled"
+
+
+def test_start_is_blocked_by_an_invalid_form(window, qtbot):
+    load_demo(qtbot, window)
+    assert window.train_page.startButton.isEnabled()
+    window.configure_page.findChild(QWidget, "learningRateSpin").setValue(0.0)
+    assert not window.train_page.startButton.isEnabled()
+    assert not window.startAction.isEnabled()
+    assert "Configure" in window.train_page.hintLabel.text()
+    window.start_training()  # the shortcut path is refused too
+    assert not window.train_page.is_training()
+    assert window.pages.currentWidget() is window.configure_page

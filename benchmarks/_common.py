@@ -123,15 +123,15 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     return statistics.fmean(vals), (statistics.stdev(vals) if len(vals) > 1 else 0.0)
 
 
-def parse_list(text: str, convert: Callable[[str], T], what: str) -> list[T]:
+def parse_list(text: str, convert: Callable[[str], T]) -> list[T]:
     """Split a comma-separated option value; a bad item is an argparse error naming it."""
     items = [part.strip() for part in text.split(",") if part.strip()]
     if not items:
-        raise argparse.ArgumentTypeError(f"{what}: expected a comma-separated list, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {text!r}")
     try:
         return [convert(item) for item in items]
     except (ValueError, WideDeepError) as exc:
-        raise argparse.ArgumentTypeError(f"{what}: {exc}") from None
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_device_argument(parser: argparse.ArgumentParser) -> None:

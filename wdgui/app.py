@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 from collections.abc import Sequence
 
 
@@ -42,6 +43,17 @@ def make_app(argv: Sequence[str] | None = None):
     return app
 
 
+def warm_up() -> None:
+    """Load what PyTorch imports lazily on the first optimiser (``torch._dynamo``).
+
+    That import holds the GIL for ~1 s in bursts of 100-250 ms; done at start, in a
+    background thread, it no longer stalls the window during the first training.
+    """
+    import torch
+
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Start the workbench; returns the exit code of the event loop."""
     raw = list(sys.argv[1:] if argv is None else argv)
@@ -52,6 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"wdgui {widedeep_core.__version__}")
         return 0
     app = make_app([sys.argv[0], *raw])
+    threading.Thread(target=warm_up, name="wdgui-warm-up").start()
     from .main_window import MainWindow
 
     window = MainWindow(runs_dir=args.runs_dir, data_path=args.data)

@@ -309,4 +309,5 @@ class MainWindow(QMainWindow):
         """Cancel training and loading and wait for their threads."""
         self.train_page.shutdown()
         self.data_page.shutdown()
+        self.configure_page.shutdown()
         self.recommend_page.shutdown()

@@ -8,8 +8,8 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QSettings, QThread, QTimer  # noqa: E402
-from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
+from PySide6.QtCore import QSettings, QThread, QTimer
+from PySide6.QtWidgets import QApplication, QWidget
 
 TINY = {"n_users": 60, "n_items": 80, "n_ratings": 2500, "seed": 3}
 
@@ -99,3 +99,32 @@ def tiny_config():
 def wait_data(qtbot, window, timeout: int = 20000) -> None:
     """Wait until the Data page is idle again."""
     qtbot.waitUntil(lambda: not window.data_page.is_busy(), timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def trained_runs(tmp_path_factory, tiny_folder, tiny_config):
+    """Two finished runs on ``tiny_folder``, made once by the core (no GUI)."""
+    import torch
+
+    from wdgui.workers import training_threads
+    from widedeep_core.data import load_movielens
+    from widedeep_core.training import train
+
+    root = tmp_path_factory.mktemp("trained") / "runs"
+    data = load_movielens(tiny_folder, cache=False)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(training_threads())  # as the GUI does: spinning OpenMP is slow here
+    try:
+        train(tiny_config.replace(name="small net"), data, runs_dir=root)
+        train(tiny_config.replace(name="wide net", hidden=(32, 16), lr=0.003), data, runs_dir=root)
+    finally:
+        torch.set_num_threads(previous)
+    return root
+
+
+@pytest.fixture
+def runs_dir(trained_runs, tmp_path) -> Path:
+    """A private copy of the trained runs: tests may rename and delete."""
+    import shutil
+
+    return Path(shutil.copytree(trained_runs, tmp_path / "runs"))

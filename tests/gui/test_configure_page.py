@@ -6,9 +6,9 @@ import dataclasses
 
 import pytest
 
+from wdgui.pages.configure import ConfigurePage
 from widedeep_core.config import PRESETS, config_fields, preset
 from widedeep_core.devices import available_devices
-from wdgui.pages.configure import ConfigurePage
 
 
 @pytest.fixture
@@ -102,3 +102,19 @@ def test_data_without_demographics_adapts_the_form(page, small_data):
     assert "gender" not in cfg.wide_fields and cfg.crosses == ()
     assert "dropped" in page.notesLabel.text()
     assert not page.editors["wide_fields"].checks["age"].isEnabled()
+
+
+def test_cross_support_counts(page, qtbot, small_data):
+    assert not page.supportButton.isEnabled()  # no data yet
+    page.set_data(small_data)
+    page.editors["wide_fields"].checks["gender"].setChecked(True)
+    page.editors["crosses"].edit.setText("gender x genres, age x occupation")
+    assert page.is_valid(), page.errors()
+    assert page.supportButton.isEnabled()
+    page.supportButton.click()
+    qtbot.waitUntil(lambda: not page.is_busy(), timeout=20000)
+    lines = page.supportLabel.text().splitlines()
+    assert [line.split(":")[0] for line in lines] == ["gender x genres", "age x occupation"]
+    assert all("values" in line for line in lines)
+    page.editors["embed_dim"].spin.setValue(8)  # the counts described other settings
+    assert page.supportLabel.text() == ""

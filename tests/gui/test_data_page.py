@@ -98,7 +98,9 @@ def release_server(tmp_path):
 
     root = tmp_path / "server"
     root.mkdir()
-    write_synthetic_zip(root / "ml-100k.zip", layout="ml-100k", n_users=50, n_items=60, n_ratings=900)
+    write_synthetic_zip(
+        root / "ml-100k.zip", layout="ml-100k", n_users=50, n_items=60, n_ratings=900
+    )
     handler = functools.partial(_Quiet, directory=str(root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

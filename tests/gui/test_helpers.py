@@ -16,7 +16,11 @@ from wdgui.workers import JobWorker, Task, Throttle, error_text
 
 
 def test_import_wdgui_is_light():
-    code = "import sys, wdgui; bad = [m for m in ('PySide6', 'torch', 'pyqtgraph') if m in sys.modules]; assert not bad, bad"
+    code = (
+        "import sys, wdgui\n"
+        "bad = [m for m in ('PySide6', 'torch', 'pyqtgraph') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

@@ -81,7 +81,7 @@ def test_stop_mid_epoch_keeps_a_cancelled_run(window, qtbot):
     page = window.train_page
     start(window)
     # stop inside the second epoch: the first one has been evaluated and saved
-    qtbot.waitUntil(lambda: page.epochs and page.steps, timeout=30000)
+    qtbot.waitUntil(lambda: bool(page.epochs), timeout=30000)
     with qtbot.waitSignal(page.runFinished, timeout=30000) as blocker:
         page.stopButton.click()
     event = blocker.args[0]
@@ -132,7 +132,9 @@ def test_an_error_in_the_worker_shows_a_dialog_and_fails_the_run(window, qtbot, 
     assert window.runs_page.model.rowCount() == 1
 
 
-@pytest.mark.parametrize("answer", [QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes])
+@pytest.mark.parametrize(
+    "answer", [QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes], ids=["no", "yes"]
+)
 def test_closing_during_training_asks_then_stops_and_waits(window, qtbot, monkeypatch, answer):
     load_demo(qtbot, window)
     set_form(window, epochs=500, batch_size=16, log_every=1)

@@ -80,8 +80,9 @@ def test_parse_args():
 
 
 def test_main_opens_the_data_folder(monkeypatch, qtbot, tiny_folder, settings):
-    import wdgui.main_window as mw
     from PySide6.QtWidgets import QApplication
+
+    import wdgui.main_window as mw
 
     shown = []
     monkeypatch.setattr(mw.MainWindow, "show", lambda self: shown.append(self))

@@ -33,6 +33,7 @@ from widedeep_core.errors import WideDeepError
 
 from ..config_form import Editor, FieldSetEditor, make_editor
 from ..widgets import message_label, show_message
+from ..workers import JobWorker, Report, Task
 
 GROUP_TITLES = {
     "data": "Data protocol",
@@ -45,6 +46,27 @@ GROUP_TITLES = {
 }
 # Set by the preset selector, not typed in the form.
 NOT_IN_FORM = ("preset",)
+
+
+def cross_support_lines(cfg: Config, data: Any, report: Report) -> list[str]:
+    """Worker thread: fit the encoder on the training split, describe each cross's support."""
+    from widedeep_core.protocol import prepare
+
+    report(-1.0, "Fitting the encoder on the training split")
+    encoder = prepare(cfg, data).encoder
+    lines = []
+    for cross in cfg.crosses:
+        counts = encoder.cross_support(cross)
+        if len(counts) == 0:
+            lines.append(f"{cross}: no value seen in the training split")
+            continue
+        c = counts["count"]
+        top = ", ".join(f"{v} ({n:,})" for v, n in counts.head(3).itertuples(index=False))
+        lines.append(
+            f"{cross}: {len(counts):,} values, {int(c.min()):,} to {int(c.max()):,} training"
+            f" rows each (median {int(c.median()):,}); most common: {top}"
+        )
+    return lines
 
 
 def device_items() -> list[tuple[str, str]]:
@@ -67,6 +89,8 @@ class ConfigurePage(QWidget):
         self._errors: dict[str, str] = {}
         self._config: Config | None = None
         self._available: tuple[str, ...] | None = None
+        self._data: Any = None
+        self._support_task: Task | None = None
         self._valid = False
         self._build()
         self.apply_preset(self.presetCombo.currentData())
@@ -123,6 +147,23 @@ class ConfigurePage(QWidget):
             label = QLabel(info.label[:1].upper() + info.label[1:])
             label.setToolTip(editor.widget.toolTip())
             groups[info.group].addRow(label, cell)
+
+        self.supportButton = QPushButton("Show support")
+        self.supportButton.setObjectName("crossSupportButton")
+        self.supportButton.setToolTip(
+            "Fit the encoder on the training split and count the rows behind each cross value"
+        )
+        self.supportButton.clicked.connect(self.compute_support)
+        self.supportLabel = QLabel("")
+        self.supportLabel.setObjectName("crossSupport")
+        self.supportLabel.setWordWrap(True)
+        self.supportLabel.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        support = QWidget()
+        sv = QVBoxLayout(support)
+        sv.setContentsMargins(0, 0, 0, 0)
+        sv.addWidget(self.supportButton, 0, Qt.AlignmentFlag.AlignLeft)
+        sv.addWidget(self.supportLabel)
+        groups["features"].addRow("Cross support", support)
 
         form = QWidget()
         grid = QGridLayout(form)
@@ -198,6 +239,7 @@ class ConfigurePage(QWidget):
 
     def set_data(self, data: Any) -> None:
         """Data loaded: mark unavailable fields and adapt the form to them."""
+        self._data = data
         self._available = fields_available(data) if data is not None else None
         for editor in self.editors.values():
             if isinstance(editor, FieldSetEditor):
@@ -209,6 +251,53 @@ class ConfigurePage(QWidget):
                 self.notesLabel.setText("\n".join(notes))
                 return
         self._revalidate()
+
+    # ---------------------------------------------------------------- cross support
+    @Slot()
+    def compute_support(self) -> None:
+        """Count, in a worker thread, the training rows behind each cross value."""
+        cfg = self.config()
+        if self._support_task is not None or cfg is None or self._data is None:
+            return
+        data = self._data
+        worker = JobWorker(lambda report: cross_support_lines(cfg, data, report))
+        worker.succeeded.connect(self._on_support)
+        worker.failed.connect(self._on_support_failed)
+        self._support_task = Task(worker, self)
+        self._support_task.finished.connect(self._on_support_done)
+        self.supportLabel.setText("Counting...")
+        self._update_support_button()
+        self._support_task.start()
+
+    def is_busy(self) -> bool:
+        """True while the cross support is being counted."""
+        return self._support_task is not None
+
+    def shutdown(self) -> None:
+        """Wait for the support count (window closing)."""
+        if self._support_task is not None:
+            self._support_task.wait()
+            self._on_support_done()
+
+    @Slot(object)
+    def _on_support(self, lines: list[str]) -> None:
+        self.supportLabel.setText("\n".join(lines))
+
+    @Slot(str)
+    def _on_support_failed(self, message: str) -> None:
+        self.supportLabel.setText(f"Cannot count the support: {message}")
+
+    @Slot()
+    def _on_support_done(self) -> None:
+        self._support_task = None
+        self._update_support_button()
+
+    def _update_support_button(self) -> None:
+        cfg = self.config()
+        ok = cfg is not None and bool(cfg.crosses) and self._data is not None
+        self.supportButton.setEnabled(ok and self._support_task is None)
+        if self._data is None:
+            self.supportButton.setToolTip("Load data first")
 
     # ---------------------------------------------------------------- validation
     @Slot()
@@ -254,6 +343,9 @@ class ConfigurePage(QWidget):
         self._valid = valid
         if changed:
             self.validityChanged.emit(valid)
+        if self.supportLabel.text() and not self.is_busy():
+            self.supportLabel.setText("")  # it described other settings
+        self._update_support_button()
         self.configChanged.emit()
 
     def _apply_errors(self, errors: dict[str, str]) -> None:

@@ -377,6 +377,7 @@ class RunsPage(QWidget):
                 curve = self.runsPlot.plot(name=info.name)
                 self._curves[info.id] = curve
             symbol = "o" if source == "epochs" else None
+            curve.opts["antialias"] = source == "epochs"  # batch curves are long and noisy
             curve.setPen(pg.mkPen(color(i), width=2))
             curve.setSymbol(symbol)
             curve.setSymbolBrush(color(i))

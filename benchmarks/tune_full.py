@@ -45,9 +45,10 @@ def main(argv=None) -> int:
         cfg = base.replace(**changes)
         t = time.perf_counter()
         result = train(cfg, data, save_run=False)
-        rows.append((result.best_val_auc, result.best_epoch, time.perf_counter() - t, changes))
-        print(f"[{i + 1}/{len(trials)}] val AUC {result.best_val_auc:.4f} "
-              f"(epoch {result.best_epoch}, {rows[-1][2]:.0f} s) {changes}", flush=True)  # fmt: skip
+        secs = time.perf_counter() - t
+        rows.append((result.best_val_auc, result.best_epoch, secs, changes))
+        auc, epoch = result.best_val_auc, result.best_epoch
+        print(f"[{i + 1}/{len(trials)}] val AUC {auc:.4f} (epoch {epoch}, {secs:.0f} s) {changes}")
     rows.sort(key=lambda r: -r[0])
     print("\nbest by validation AUC:")
     for auc, epoch, secs, changes in rows[:5]:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, QStandardPaths
 from PySide6.QtGui import QIcon
 
 ORGANIZATION = "widedeep"
@@ -16,11 +16,19 @@ RESOURCES = Path(__file__).resolve().parent / "resources"
 MAX_RECENT = 8
 
 
+def settings_path() -> Path:
+    """``<user config dir>/widedeep/wdgui.ini``, e.g. under ``$XDG_CONFIG_HOME`` on Linux."""
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.GenericConfigLocation)
+    return Path(base) / ORGANIZATION / f"{APPLICATION}.ini"
+
+
 def make_settings() -> QSettings:
-    """The app's settings: an INI file in the user config folder (tests redirect it)."""
-    return QSettings(
-        QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORGANIZATION, APPLICATION
-    )
+    """The app's settings file.
+
+    The path is looked up on every call (QSettings' own default is fixed at first use),
+    so a test that points ``$XDG_CONFIG_HOME`` elsewhere gets a fresh file.
+    """
+    return QSettings(str(settings_path()), QSettings.Format.IniFormat)
 
 
 def app_icon() -> QIcon:

@@ -173,11 +173,12 @@ class TrainWorker(QObject):
             trainer = self._make_trainer(self._on_event)
             with self._lock:
                 self._trainer = trainer
-                # a Stop or Pause clicked while the trainer was being built still counts
-                if self._cancel:
-                    trainer.request_cancel()
+                # a Pause or Stop clicked while the trainer was being built still counts
+                # (pause first: the core's cancel also ends a pause)
                 if self._paused:
                     trainer.request_pause(True)
+                if self._cancel:
+                    trainer.request_cancel()
             trainer.fit()
         except Exception as exc:
             self._flush()
@@ -245,7 +246,10 @@ class Task(QObject):
         return self._thread is not None and self._thread.isRunning()
 
     def wait(self, ms: int = -1) -> bool:
-        """Block until the thread ends (used when closing); True when it has ended."""
+        """Block until the thread ends (used when closing); True when it has ended.
+
+        ``finished`` is emitted before this returns, so the owner's cleanup has run.
+        """
         if self._thread is None:
             return True
         ok = self._thread.wait() if ms < 0 else self._thread.wait(ms)

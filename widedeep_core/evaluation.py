@@ -15,8 +15,10 @@ if TYPE_CHECKING:
     from .protocol import Prepared
 
 # Ranking every unseen movie for every user costs n_users x n_items model calls; past
-# this many users a seeded sample of them is ranked (the count is reported).
+# this many users, or this many (user, movie) pairs, a seeded sample of the users is
+# ranked (their count is reported as ``ranking_users``).
 MAX_RANKING_USERS = 2000
+MAX_RANKING_PAIRS = 20_000_000
 _PAIRS_PER_CALL = 1 << 18
 
 
@@ -88,6 +90,7 @@ def evaluate_ranking(
     u_of = np.searchsorted(all_users, ratings["user"].to_numpy())
     i_of = np.searchsorted(all_items, ratings["item"].to_numpy())
     eval_users = np.unique(u_of[pos_rows])
+    max_users = max(1, min(max_users, MAX_RANKING_PAIRS // max(len(all_items), 1)))
     if len(eval_users) > max_users:
         rng = np.random.default_rng(prep.config.seed)
         eval_users = np.sort(rng.choice(eval_users, size=max_users, replace=False))

@@ -212,6 +212,7 @@ class Trainer:
                 self.run.write_split(prepared.split.record.to_dict())
                 self.run.write_encoder(prepared.encoder.to_json())
                 self.run.write_environment(device)
+                self.run.set_status("running")
             return self._fit(prepared, device, where)
         except BaseException as exc:
             message = _describe(exc)

@@ -124,7 +124,7 @@ def test_full_lifecycle_and_run_info(store):
     assert info.test_auc == pytest.approx(0.731)
     assert info.epochs_run == 3
     assert info.duration_s is not None and info.duration_s >= 0
-    assert info.hyperparameters["hidden"] == [128, 64]
+    assert info.hyperparameters["hidden"] == list(preset("full").hidden)
     assert info.hyperparameters["optimizer"] == "adamw"
     # The trainer's own record of the kept epoch wins over the maximum seen.
     run.write_test_metrics({"auc": 0.731, "best_val_auc": 0.73})

@@ -122,3 +122,44 @@ def test_job_worker_result_error_and_cancel(qtbot):
     assert _run_job(qtbot, boom).errors == ["ValueError: broken input"]
     sink = _run_job(qtbot, ok, cancel_first=True)
     assert sink.cancelled == 1 and not sink.results
+
+
+def test_log_ticks():
+    from wdgui.pages.data import log_ticks
+
+    ticks = log_ticks(0.9, 2.5)
+    assert [label for _, label in ticks] == ["10", "20", "50", "100", "200"]
+    assert ticks[0][0] == pytest.approx(1.0)
+
+
+class _FakeTrainer:
+    """Records control calls; fit() emits one batch event then ends."""
+
+    def __init__(self, callback, calls):
+        self.callback, self.calls = callback, calls
+
+    def request_cancel(self):
+        self.calls.append("cancel")
+
+    def request_pause(self, paused):
+        self.calls.append(f"pause={paused}")
+
+    def fit(self):
+        from widedeep_core.training import BatchEvent
+
+        self.callback(BatchEvent(1, 1, 1, 1, 0.5, 100.0))
+
+
+def test_train_worker_applies_early_pause_then_cancel(qtbot):
+    from wdgui.workers import TrainWorker
+
+    calls = []
+    worker = TrainWorker(lambda cb: _FakeTrainer(cb, calls))
+    worker.request_pause(True)  # clicked before the trainer exists
+    worker.request_cancel()
+    task = Task(worker)
+    with qtbot.waitSignal(worker.batches, timeout=10000) as blocker:
+        task.start()
+    qtbot.waitUntil(lambda: not task.is_running(), timeout=10000)
+    assert calls == ["pause=True", "cancel"]  # a cancel after a pause still ends the loop
+    assert [e.loss for e in blocker.args[0]] == [0.5]

@@ -33,6 +33,9 @@ def start(window):
     assert window.train_page.is_training()
 
 
+# A slot run in the worker thread would make Qt warn (e.g. "Cannot create children for
+# a parent that is in a different thread"): any Qt warning fails these tests.
+@pytest.mark.qt_log_level_fail("WARNING")
 def test_end_to_end_demo_train_list_recommend(window, qtbot):
     load_demo(qtbot, window)
     set_form(window, epochs=2, batch_size=128, log_every=2, seed=1)
@@ -75,6 +78,7 @@ def test_end_to_end_demo_train_list_recommend(window, qtbot):
     assert "ratings" in rec.profileLabel.text()
 
 
+@pytest.mark.qt_log_level_fail("WARNING")
 def test_stop_mid_epoch_keeps_a_cancelled_run(window, qtbot):
     load_demo(qtbot, window)
     set_form(window, epochs=500, batch_size=16, log_every=1)

@@ -97,3 +97,16 @@ def test_main_opens_the_data_folder(monkeypatch, qtbot, tiny_folder, settings):
     finally:
         window.confirm_close = False
         window.close()
+
+
+def test_default_settings_follow_the_config_dir(qtbot, monkeypatch, tmp_path):
+    from wdgui import MainWindow
+    from wdgui.settings import settings_path
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    window = MainWindow()  # the plain constructor others use: no dialog, no network
+    qtbot.addWidget(window)
+    window.confirm_close = False
+    window.close()
+    assert settings_path() == tmp_path / "cfg" / "widedeep" / "wdgui.ini"
+    assert settings_path().exists()

@@ -276,8 +276,7 @@ class ConfigurePage(QWidget):
     def shutdown(self) -> None:
         """Wait for the support count (window closing)."""
         if self._support_task is not None:
-            self._support_task.wait()
-            self._on_support_done()
+            self._support_task.wait()  # emits finished: _on_support_done runs
 
     @Slot(object)
     def _on_support(self, lines: list[str]) -> None:

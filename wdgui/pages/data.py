@@ -187,7 +187,7 @@ class DataPage(QWidget):
 
         self.ratingPlot = make_plot("ratingHistogram", "Ratings", "rating", "count")
         self.userPlot = make_plot(
-            "ratingsPerUserPlot", "Ratings per user", "ratings per user (log10)", "users"
+            "ratingsPerUserPlot", "Ratings per user", "ratings per user (log scale)", "users"
         )
         self.ratingBars = pg.BarGraphItem(x=[], height=[], width=0.4, brush=color(0))
         self.ratingPlot.addItem(self.ratingBars)
@@ -248,8 +248,7 @@ class DataPage(QWidget):
         """Cancel and wait for the worker (window closing)."""
         if self._task is not None:
             self._worker.cancel()  # type: ignore[union-attr]
-            self._task.wait()
-            self._on_task_done()
+            self._task.wait()  # emits finished: _on_task_done runs
 
     def set_recent(self, paths: list[str]) -> None:
         """Fill the Recent menu (from the settings)."""
@@ -390,6 +389,9 @@ class DataPage(QWidget):
         centres, users = loaded.per_user
         step = float(centres[1] - centres[0]) if len(centres) > 1 else 0.1
         self.userBars.setOpts(x=centres, height=users, width=step * 0.9)
+        if len(centres):
+            ticks = log_ticks(centres[0] - step, centres[-1] + step)
+            self.userPlot.getPlotItem().getAxis("bottom").setTicks([ticks])
         self.ratingPlot.getPlotItem().autoRange()
         self.userPlot.getPlotItem().autoRange()
 
@@ -413,6 +415,17 @@ def per_user_histogram(data: MovieLensData, bins: int = 30) -> tuple[np.ndarray,
         return np.zeros(0), np.zeros(0)
     counts, edges = np.histogram(np.log10(per_user), bins=bins)
     return (edges[:-1] + edges[1:]) / 2, counts.astype(float)
+
+
+def log_ticks(lo: float, hi: float) -> list[tuple[float, str]]:
+    """Ticks 1, 2, 5, 10, 20, 50 ... placed at their log10 between ``lo`` and ``hi``."""
+    ticks = []
+    for decade in range(int(np.floor(lo)), int(np.ceil(hi)) + 1):
+        for m in (1, 2, 5):
+            value = m * 10**decade
+            if lo <= np.log10(value) <= hi:
+                ticks.append((float(np.log10(value)), f"{value:,}"))
+    return ticks
 
 
 def summary_html(data: MovieLensData, s: DataSummary) -> str:

@@ -229,9 +229,9 @@ class RecommendPage(QWidget):
 
     def shutdown(self) -> None:
         """Wait for a run being opened (window closing)."""
+        self._pending_run = None  # nothing new starts while closing
         if self._task is not None:
-            self._task.wait()
-            self._on_task_done()
+            self._task.wait()  # emits finished: _on_task_done runs
 
     @Slot(object)
     def _on_recommender(self, rec: Any) -> None:

@@ -281,10 +281,8 @@ class TrainPage(QWidget):
         """Cancel any training and wait for its thread (window closing)."""
         if self._task is None:
             return
-        self._worker.request_cancel()  # type: ignore[union-attr]
-        self._worker.request_pause(False)  # type: ignore[union-attr]  # a paused loop must see it
-        self._task.wait()
-        self._on_task_done()
+        self._worker.request_cancel()  # type: ignore[union-attr]  # also ends a pause
+        self._task.wait()  # emits finished: _on_task_done runs
 
     # ---------------------------------------------------------------- events (GUI thread)
     @Slot(list)

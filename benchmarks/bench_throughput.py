@@ -146,6 +146,11 @@ def main(argv=None) -> int:
           f"{'speed-up':>9}")  # fmt: skip
     for bs, ref, ours, rate in rows:
         print(f"{bs:>6} {ref:>18.2f} {ours:>13.2f} {rate:>15,.0f} {ref / ours:>8.1f}x")
+    ref_512, ours_big = rows[0][1], rows[-1][2]
+    print(
+        f"ours at batch {args.big_batch} against the reference at its batch 512: "
+        f"{ref_512 / ours_big:.1f}x"
+    )
     print(
         f"(reference: per-sample Dataset + DataLoader({args.workers} workers) at the same batch "
         "size; ours: the trainer's epoch incl. validation scoring)"

@@ -34,6 +34,10 @@ def make_app(argv: Sequence[str] | None = None):
 
     from .settings import APPLICATION, DISPLAY_NAME, ORGANIZATION, app_icon
 
+    # The training worker runs Python between torch ops; with the default 5 ms GIL
+    # switch interval a plot repaint (many short Python calls) waits up to 5 ms per
+    # hand-over, which added up to 50-150 ms stalls at epoch ends.
+    sys.setswitchinterval(0.001)
     app = QApplication.instance() or QApplication(list(argv or sys.argv[:1]))
     app.setApplicationName(APPLICATION)
     app.setApplicationDisplayName(DISPLAY_NAME)

@@ -114,6 +114,10 @@ class TrainResult:
 
 Callback = Callable[[object], None]
 
+# Batches gathered from the training tensors at once: one big index op instead of one
+# per step, with memory bounded to _CHUNK batches.
+_CHUNK = 64
+
 
 def seed_everything(seed: int) -> None:
     """Seed Python, numpy and torch (all devices) so the same config gives the same run."""
@@ -237,7 +241,6 @@ class Trainer:
         schedulers = [_scheduler(o, cfg) for o in optimizers]
         loss_fn = nn.BCEWithLogitsLoss()
         use_amp = bool(cfg.amp) and device.type == "cuda"
-        check_each_batch = device.type == "cpu"  # .item() costs nothing on CPU, syncs a GPU
 
         n = len(y_train)
         bs = min(cfg.batch_size, n)
@@ -259,9 +262,9 @@ class Trainer:
             t_epoch = time.perf_counter()
             if cfg.shuffle or epoch == 1:
                 perm = torch.randperm(n, generator=gen).to(device)
-            epoch_loss = torch.zeros((), device=device)
-            window_loss = torch.zeros((), device=device)
-            window_n, window_t, batch_rows = 0, time.perf_counter(), []
+            # per-batch losses stay on the device; they are read (one sync) at log points
+            losses = torch.zeros(n_batches, device=device)
+            window_start, window_t, batch_rows = 0, time.perf_counter(), []
             done_batches = 0
             for b in range(n_batches):
                 if not self._resume.is_set():
@@ -270,8 +273,12 @@ class Trainer:
                     status = "cancelled"
                     break
                 where["batch"] = b + 1
-                idx = perm[b * bs : (b + 1) * bs]
-                xb, yb = x_train.take(idx), y_train[idx]
+                if b % _CHUNK == 0:
+                    # gather many batches at once; each step then takes cheap views
+                    rows = perm[b * bs : (b + _CHUNK) * bs]
+                    x_chunk, y_chunk = x_train.take(rows), y_train[rows]
+                o = (b % _CHUNK) * bs
+                xb, yb = x_chunk.take(slice(o, o + bs)), y_chunk[o : o + bs]
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                     logits = model(xb)
                 loss = loss_fn(logits.float(), yb)
@@ -282,28 +289,25 @@ class Trainer:
                     opt.step()
                 step += 1
                 done_batches += 1
-                detached = loss.detach()
-                if check_each_batch and not math.isfinite(detached.item()):
-                    raise _non_finite(epoch, b + 1)
-                epoch_loss += detached
-                window_loss += detached
-                window_n += 1
-                if window_n == cfg.log_every or b + 1 == n_batches:
-                    mean = window_loss.item() / window_n
+                losses[b] = loss.detach()
+                if b + 1 - window_start == cfg.log_every or b + 1 == n_batches:
+                    window = losses[window_start : b + 1]
+                    mean = float(window.mean())
                     if not math.isfinite(mean):
-                        raise _non_finite(epoch, b + 1, window=window_n)
+                        bad = window_start + int(torch.nonzero(~torch.isfinite(window))[0, 0])
+                        where["batch"] = bad + 1
+                        raise _non_finite(epoch, bad + 1)
                     now = time.perf_counter()
-                    rate = window_n * bs / max(now - window_t, 1e-9)
+                    rate = (b + 1 - window_start) * bs / max(now - window_t, 1e-9)
                     self._emit(BatchEvent(epoch, b + 1, n_batches, step, mean, rate))
                     batch_rows.append({"epoch": epoch, "batch": b + 1, "step": step, "loss": mean})
-                    window_loss.zero_()
-                    window_n, window_t = 0, now
+                    window_start, window_t = b + 1, now
             if run is not None and batch_rows:
                 run.append_batch_metrics(batch_rows)
             if status == "cancelled" and done_batches < n_batches:
                 break  # a partial epoch is not evaluated; the best weights so far stand
 
-            train_loss = epoch_loss.item() / max(done_batches, 1)
+            train_loss = float(losses[:done_batches].mean())
             val = evaluate_pointwise(model, x_val, y_val, cfg.eval_batch_size, device)
             score = -val["logloss"] if not higher_is_better else val["auc"]
             if not math.isfinite(score):
@@ -408,10 +412,9 @@ def _scheduler(opt: torch.optim.Optimizer, cfg: Config):
     return None
 
 
-def _non_finite(epoch: int, batch: int, window: int = 1) -> TrainingError:
-    where = f"batch {batch}" if window == 1 else f"batches {batch - window + 1}-{batch}"
+def _non_finite(epoch: int, batch: int) -> TrainingError:
     return TrainingError(
-        f"the training loss became non-finite in epoch {epoch}, {where}; "
+        f"the training loss became non-finite in epoch {epoch}, batch {batch}; "
         "the last good weights are kept (try a lower learning rate)"
     )
 

@@ -148,7 +148,6 @@ class TrainPage(QWidget):
             symbol="o",
             symbolSize=6,
             name="val AUC",
-            antialias=True,
         )
         self.loglossCurve = self.aucPlot.plot(
             [],
@@ -157,7 +156,6 @@ class TrainPage(QWidget):
             symbol="s",
             symbolSize=6,
             name="val logloss",
-            antialias=True,
         )
         self.bestLine = pg.InfiniteLine(
             angle=90, movable=False, pen=pg.mkPen("#888", style=Qt.PenStyle.DashLine),

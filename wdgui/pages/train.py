@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
     QCheckBox,
     QDoubleSpinBox,
@@ -195,6 +195,24 @@ class TrainPage(QWidget):
         layout.addLayout(top)
         layout.addWidget(self.hintLabel)
         layout.addWidget(self.splitter, 1)
+        # Events only store data; one short single-shot timer then redraws every curve
+        # at once, so an epoch end (loss + validation curves + best line) is one
+        # repaint, and the event loop gets a turn between the worker's signals.
+        self._plotTimer = QTimer(self)
+        self._plotTimer.setObjectName("plotRefreshTimer")
+        self._plotTimer.setSingleShot(True)
+        self._plotTimer.setInterval(15)
+        self._plotTimer.timeout.connect(self._draw_curves)
+        self._best_epoch = 0
+        # pyqtgraph's auto-range repaints a plot two or three times per update (range,
+        # then axes); the ranges are set here once per draw instead, until the user pans
+        # or zooms a plot by hand.
+        self._follow: dict[Any, bool] = {}
+        for plot in (self.lossPlot, self.aucPlot):
+            vb = plot.getPlotItem().getViewBox()
+            vb.disableAutoRange()
+            self._follow[vb] = True
+            vb.sigRangeChangedManually.connect(partial(self._stop_following, vb))
         self._update_buttons()
 
     # ---------------------------------------------------------------- state
@@ -208,6 +226,44 @@ class TrainPage(QWidget):
         for curve in (self.rawLossCurve, self.smoothLossCurve, self.aucCurve, self.loglossCurve):
             curve.setData([], [])
         self.bestLine.setVisible(False)
+        self._best_epoch = 0
+        for vb in getattr(self, "_follow", {}):
+            self._follow[vb] = True
+        if hasattr(self, "_plotTimer"):
+            self._plotTimer.stop()
+
+    def _stop_following(self, vb: Any, *_: Any) -> None:
+        self._follow[vb] = False
+
+    def _fit(self, plot: Any, xs: list[float], *series: list[float]) -> None:
+        vb = plot.getPlotItem().getViewBox()
+        ys = [y for ser in series for y in ser if math.isfinite(y)]
+        if not self._follow.get(vb, True) or not xs or not ys:
+            return
+        vb.setRange(xRange=(min(xs), max(xs)), yRange=(min(ys), max(ys)), padding=0.05)
+
+    def _schedule_draw(self) -> None:
+        if self._task is None:  # late events after the run ended: draw at once
+            self._draw_curves()
+        elif not self._plotTimer.isActive():
+            self._plotTimer.start()
+
+    @Slot()
+    def _draw_curves(self) -> None:
+        """Push the stored series into the plots (one repaint for all of them)."""
+        self._plotTimer.stop()
+        self.rawLossCurve.setData(self.steps, self.losses)
+        if self.smoothCheck.isChecked():
+            self.smoothLossCurve.setData(self.steps, self.smoothed)
+        self.aucCurve.setData(self.epochs, self.val_auc)
+        self.loglossCurve.setData(self.epochs, self.val_logloss)
+        smooth = self.smoothed if self.smoothCheck.isChecked() else []
+        self._fit(self.lossPlot, self.steps, self.losses, smooth)
+        self._fit(self.aucPlot, self.epochs, self.val_auc, self.val_logloss)
+        if self._best_epoch:
+            self.bestLine.setPos(self._best_epoch)
+            self.bestLine.label.setFormat(f"best {self._best_epoch}")
+            self.bestLine.setVisible(True)
 
     def is_training(self) -> bool:
         """True from Start until the worker thread has ended and been cleaned up."""
@@ -291,9 +347,7 @@ class TrainPage(QWidget):
         self.losses.extend(new)
         prev = self.smoothed[-1] if self.smoothed else None
         self.smoothed.extend(ema(new, self.smoothSpin.value(), prev))
-        self.rawLossCurve.setData(self.steps, self.losses)
-        if self.smoothCheck.isChecked():
-            self.smoothLossCurve.setData(self.steps, self.smoothed)
+        self._schedule_draw()
         epochs = getattr(self._config, "epochs", last.epoch)
         frac = overall_fraction(last.epoch, epochs, last.batch, last.n_batches)
         self.trainProgress.setValue(round(frac * 1000))
@@ -322,12 +376,8 @@ class TrainPage(QWidget):
         self.epochs.append(float(ev.epoch))
         self.val_auc.append(float(ev.val.get("auc", math.nan)))
         self.val_logloss.append(float(ev.val.get("logloss", math.nan)))
-        self.aucCurve.setData(self.epochs, self.val_auc)
-        self.loglossCurve.setData(self.epochs, self.val_logloss)
-        if ev.best_epoch:
-            self.bestLine.setPos(ev.best_epoch)
-            self.bestLine.label.setFormat(f"best {ev.best_epoch}")
-            self.bestLine.setVisible(True)
+        self._best_epoch = int(ev.best_epoch or 0)
+        self._schedule_draw()
         vals = _metrics_text(ev.val)
         self.log(
             f"epoch {ev.epoch}/{ev.epochs}: train loss {ev.train_loss:.4f} · val {vals}"
@@ -365,6 +415,7 @@ class TrainPage(QWidget):
             return
         self._task = None
         self._worker = None
+        self._draw_curves()  # whatever is still pending, drawn before we report done
         self.pauseButton.setChecked(False)
         self._update_buttons()
         self.stateChanged.emit("")

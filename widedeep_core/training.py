@@ -25,7 +25,7 @@ from .config import Config
 from .data.types import MovieLensData
 from .devices import resolve_device
 from .errors import TrainingError, WideDeepError
-from .evaluation import evaluate_pointwise, evaluate_split, predict_logits
+from .evaluation import evaluate_pointwise, evaluate_split
 from .features import FeatureEncoder
 from .model import WideDeep
 from .optim import build_optimizers
@@ -435,7 +435,6 @@ __all__ = [
     "TrainResult",
     "Trainer",
     "build_model",
-    "predict_logits",
     "seed_everything",
     "train",
 ]

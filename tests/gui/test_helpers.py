@@ -163,3 +163,13 @@ def test_train_worker_applies_early_pause_then_cancel(qtbot):
     qtbot.waitUntil(lambda: not task.is_running(), timeout=10000)
     assert calls == ["pause=True", "cancel"]  # a cancel after a pause still ends the loop
     assert [e.loss for e in blocker.args[0]] == [0.5]
+
+
+def test_nice_bounds_cover_the_data_and_change_rarely():
+    from wdgui.pages.train import nice_bounds
+
+    for lo, hi in [(20, 1500), (0.543, 0.705), (1, 1), (0.749, 0.786), (-3.2, 7.9)]:
+        a, b = nice_bounds(lo, hi)
+        assert a <= lo and b >= hi and a < b
+    # a little more data keeps the same bounds, so the axes are not redrawn
+    assert nice_bounds(0.543, 0.705) == nice_bounds(0.544, 0.709)

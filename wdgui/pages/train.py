@@ -208,6 +208,7 @@ class TrainPage(QWidget):
         # then axes); the ranges are set here once per draw instead, until the user pans
         # or zooms a plot by hand.
         self._follow: dict[Any, bool] = {}
+        self._ranges: dict[Any, tuple[float, ...]] = {}
         for plot in (self.lossPlot, self.aucPlot):
             vb = plot.getPlotItem().getViewBox()
             vb.disableAutoRange()
@@ -229,6 +230,8 @@ class TrainPage(QWidget):
         self._best_epoch = 0
         for vb in getattr(self, "_follow", {}):
             self._follow[vb] = True
+        if hasattr(self, "_ranges"):
+            self._ranges.clear()
         if hasattr(self, "_plotTimer"):
             self._plotTimer.stop()
 
@@ -236,11 +239,15 @@ class TrainPage(QWidget):
         self._follow[vb] = False
 
     def _fit(self, plot: Any, xs: list[float], *series: list[float]) -> None:
+        """Set the view to rounded bounds of the data; only a change of them repaints axes."""
         vb = plot.getPlotItem().getViewBox()
         ys = [y for ser in series for y in ser if math.isfinite(y)]
         if not self._follow.get(vb, True) or not xs or not ys:
             return
-        vb.setRange(xRange=(min(xs), max(xs)), yRange=(min(ys), max(ys)), padding=0.05)
+        target = (*nice_bounds(min(xs), max(xs)), *nice_bounds(min(ys), max(ys)))
+        if self._ranges.get(vb) != target:
+            self._ranges[vb] = target
+            vb.setRange(xRange=target[:2], yRange=target[2:], padding=0.02)
 
     def _schedule_draw(self) -> None:
         if self._task is None:  # late events after the run ended: draw at once
@@ -419,6 +426,16 @@ class TrainPage(QWidget):
         self.pauseButton.setChecked(False)
         self._update_buttons()
         self.stateChanged.emit("")
+
+
+def nice_bounds(lo: float, hi: float) -> tuple[float, float]:
+    """``lo``/``hi`` rounded out to a tenth of a 1-2-5 span, so small growth keeps them."""
+    span = max(hi - lo, abs(hi) * 1e-3, 1e-6)
+    magnitude = 10 ** math.floor(math.log10(span))
+    nice = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= span)
+    step = nice / 10
+    low, high = math.floor(lo / step) * step, math.ceil(hi / step) * step
+    return (low - step, high + step) if low == high else (low, high)
 
 
 def _metrics_text(metrics: dict[str, float]) -> str:

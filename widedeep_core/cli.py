@@ -45,12 +45,14 @@ def cmd_info(args: argparse.Namespace) -> int:
         _print_json(summary)
         return 0
     print(f"{data.name}: layout {data.layout}, fingerprint {data.fingerprint[:12]}")
-    for key in ("n_ratings", "n_users", "n_movies", "sparsity"):
+    for key in ("n_ratings", "n_users", "n_movies"):
         if key in summary:
-            print(f"  {key.replace('n_', '').replace('_', ' '):<10} {summary[key]}")
+            print(f"  {key.replace('n_', ''):<10} {summary[key]:,}")
+    if "sparsity" in summary:
+        print(f"  {'sparsity':<10} {summary['sparsity']:.2%}")
     hist = summary.get("rating_histogram") or {}
     if hist:
-        print("  ratings   " + "  ".join(f"{k}: {v}" for k, v in hist.items()))
+        print("  histogram " + "  ".join(f"{k}: {v:,}" for k, v in hist.items()))
     problems = summary.get("problems") or []
     print(f"  problems  {len(problems) if problems else 'none'}")
     for p in problems:
@@ -167,7 +169,9 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         return 0
     print(f"top {len(table)} for user {args.user}:")
     for row in table.itertuples():
-        year = "" if row.year != row.year else f" [{int(row.year)}]"
+        year = ""  # MovieLens titles carry the year; show it only when they do not
+        if row.year == row.year and f"({int(row.year)})" not in str(row.title):
+            year = f" [{int(row.year)}]"
         genres = "|".join(row.genres) if isinstance(row.genres, tuple) else ""
         print(
             f"{row.rank:>3}. {row.title}{year}  p={row.probability:.3f} "

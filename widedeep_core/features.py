@@ -31,11 +31,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .config import DEMOGRAPHIC_FIELDS as DEMOGRAPHIC
+from .config import FIELDS, fields_available
 from .data.types import MovieLensData
 from .errors import ConfigError, RunError
 
-FIELDS = ("user", "item", "gender", "age", "occupation", "zip", "year", "genres")
-DEMOGRAPHIC = ("gender", "age", "occupation", "zip")
 USER_SIDE = ("user", *DEMOGRAPHIC)
 MULTI_FIELDS = ("genres",)
 INT_FIELDS = ("user", "item", "age", "year")
@@ -82,9 +82,7 @@ class Encoded:
 
 def available_fields(data: MovieLensData) -> list[str]:
     """The fields this data set can provide (demographics need a users table)."""
-    if data.users is None:
-        return [f for f in FIELDS if f not in DEMOGRAPHIC]
-    return list(FIELDS)
+    return list(fields_available(data))
 
 
 def cross_name(a: str, b: str) -> str:

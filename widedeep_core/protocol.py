@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .config import Config
+from .config import Config, check_against_data
 from .data.types import MovieLensData
 from .errors import ConfigError, RunError
 from .features import Encoded, FeatureEncoder, available_fields, cross_name
@@ -36,14 +36,7 @@ class Prepared:
 
 def check_fields(config: Config, data: MovieLensData) -> None:
     """Raise a ConfigError naming every field the configuration needs but the data lacks."""
-    have = set(available_fields(data))
-    missing = [f for f in config.all_fields if f not in have]
-    if missing:
-        raise ConfigError(
-            "wide_fields" if set(missing) & set(config.wide_fields) else "deep_fields",
-            f"the {data.layout} data has no {', '.join(missing)}; "
-            f"available fields: {', '.join(sorted(have))}",
-        )
+    check_against_data(config, available_fields(data))
 
 
 def make_labels(config: Config, data: MovieLensData) -> tuple[np.ndarray, np.ndarray]:

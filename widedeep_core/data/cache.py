@@ -230,7 +230,7 @@ def write_cache(
         frames = root / "frames" / fp
         names = ["ratings", "movies"] + (["users"] if data.users is not None else [])
         if not _frames_ok(frames, fp, names):
-            tmp = _write_frames(frames.parent, data, where)
+            tmp = _write_frames(frames, data, where)
             try:
                 where[0] = frames
                 with _locked(root):
@@ -268,19 +268,23 @@ def write_cache(
         )
 
 
-def _write_frames(parent: Path, data: MovieLensData, where: list[Path]) -> Path:
-    """Write the tables and their manifest into a new temp folder; returns the folder."""
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(), dir=parent))
+def _write_frames(frames: Path, data: MovieLensData, where: list[Path]) -> Path:
+    """Write the tables and manifest of ``frames`` into a new temp folder beside it; returns it.
+
+    ``where[0]`` names the file being written by its final path, for the warning.
+    """
+    frames.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(), dir=frames.parent))
     try:
         checkpoint("cache.frames.tmpdir")
         movies = data.movies.assign(genres=data.movies["genres"].map("|".join))
-        frames = {"ratings": data.ratings, "movies": movies}
+        content = {"ratings": data.ratings, "movies": movies}
         if data.users is not None:
-            frames["users"] = data.users
+            content["users"] = data.users
         tables = {}
-        for name, frame in frames.items():
-            path = where[0] = tmp / f"{name}.parquet"
+        for name, frame in content.items():
+            path = tmp / f"{name}.parquet"
+            where[0] = frames / path.name
             table = pa.Table.from_pandas(frame, schema=SCHEMAS[name], preserve_index=False)
             tag = json.dumps({"fingerprint": data.fingerprint, "table": name}).encode()
             table = table.replace_schema_metadata({**table.schema.metadata, _META_KEY: tag})
@@ -294,8 +298,8 @@ def _write_frames(parent: Path, data: MovieLensData, where: list[Path]) -> Path:
             checkpoint(f"cache.frames.{name}")
             tables[name] = {"rows": table.num_rows, "bytes": path.stat().st_size}
         manifest = {"version": CACHE_VERSION, "fingerprint": data.fingerprint, "tables": tables}
-        where[0] = tmp / "manifest.json"
-        where[0].write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+        where[0] = frames / "manifest.json"
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
         checkpoint("cache.frames.manifest")
         return tmp
     except BaseException:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -213,6 +212,7 @@ def test_stale_temp_entries_are_removed_on_the_next_open(tmp_path):
 
 
 def test_entries_are_put_in_place_under_the_lock_that_eviction_takes(tmp_path):
+    fcntl = pytest.importorskip("fcntl")
     a = write_synthetic(tmp_path / "a", "ml-1m", **SIZE)
     b = write_synthetic(tmp_path / "b", "ml-1m", **{**SIZE, "seed": 6})
     cache = tmp_path / "c"

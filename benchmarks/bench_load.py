@@ -4,6 +4,8 @@ Cases:
   * an ML-1M-size ``ratings.dat`` (1,000,209 lines): our parser and the full
     ``load_movielens`` against ``pandas.read_csv(sep='::', engine='python')``;
   * reopening the same folder from the parquet cache;
+  * the cache's stale check (file identity: size, mtime, ctime, inode) against hashing the
+    files' content on every open, each as a share of a cached reopen;
   * with ``--rows N`` (e.g. 25000000) an ML-25M-shape CSV folder: first open (parse,
     validate, write the cache) and cached reopen, each in a fresh process for its peak RSS.
 
@@ -13,6 +15,7 @@ Usage: python benchmarks/bench_load.py [--workdir DIR] [--repeat 3] [--rows 2500
 from __future__ import annotations
 
 import argparse
+import hashlib
 import statistics
 import subprocess
 import sys
@@ -24,6 +27,7 @@ import pandas as pd
 
 from widedeep_core.data import load_movielens, write_synthetic
 from widedeep_core.data.parsing import FORMAT_DAT, parse_ratings
+from widedeep_core.data.sources import open_source
 
 ML1M = {"n_users": 6040, "n_items": 3706, "n_ratings": 1_000_209}
 ML25M = {"n_users": 162_541, "n_items": 59_047}
@@ -75,6 +79,7 @@ def bench_1m(work: Path, repeat: int) -> list[tuple[str, float, float | None]]:
     cache = work / "cache-1m"
     load_movielens(folder, cache_dir=cache)  # fill the cache
     hit = _time(lambda: load_movielens(folder, cache_dir=cache), repeat)
+    _stale_check_cost(folder, statistics.median(hit), max(repeat, 5))
     n_lines = raw.count(b"\n")
     print(f"ratings.dat: {len(raw):,} bytes, {n_lines:,} lines")
     b = statistics.median(base)
@@ -84,6 +89,22 @@ def bench_1m(work: Path, repeat: int) -> list[tuple[str, float, float | None]]:
         ("ML-1M cached reopen", statistics.median(hit), b),
         ("pandas sep='::' engine='python'", b, None),
     ]
+
+
+def _stale_check_cost(folder: Path, hit: float, repeat: int) -> None:
+    """Print what each way of noticing an edited file costs next to a cached reopen."""
+
+    def sha256_files() -> None:
+        for f in sorted(folder.iterdir()):
+            if f.is_file():
+                with open(f, "rb") as fh:
+                    hashlib.file_digest(fh, "sha256")
+
+    key = statistics.median(_time(lambda: open_source(folder).cache_key(1), repeat))
+    content = statistics.median(_time(sha256_files, repeat))
+    print(f"cached reopen {hit * 1e3:.1f} ms; stale check by file identity (stat) "
+          f"{key * 1e3:.2f} ms ({key / hit:.1%}); by SHA-256 of the files "
+          f"{content * 1e3:.1f} ms ({content / hit:.0%})")  # fmt: skip
 
 
 def bench_csv(work: Path, rows: int) -> list[tuple[str, float, float | None]]:

@@ -223,16 +223,11 @@ def _run_json(info) -> dict[str, Any]:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Write a synthetic MovieLens-like folder (offline demo data)."""
-    from .data import write_synthetic
+    from .data import DEMO_SIZE, write_synthetic
 
-    path = write_synthetic(
-        args.folder,
-        args.layout,
-        n_users=args.users,
-        n_items=args.items,
-        n_ratings=args.ratings,
-        seed=args.seed,
-    )
+    given = {"n_users": args.users, "n_items": args.items, "n_ratings": args.ratings}
+    size = {k: DEMO_SIZE[k] if v is None else v for k, v in given.items()}
+    path = write_synthetic(args.folder, args.layout, **size, seed=args.seed)
     print(path)
     return 0
 
@@ -300,9 +295,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("demo", help="write a synthetic MovieLens-like folder")
     s.add_argument("folder")
     s.add_argument("--layout", default="ml-1m", choices=("ml-100k", "ml-1m", "ml-10m", "csv"))
-    s.add_argument("--users", type=int, default=300)
-    s.add_argument("--items", type=int, default=400)
-    s.add_argument("--ratings", type=int, default=30000)
+    # default: the demo size (that of ML-100K), kept in widedeep_core.data.DEMO_SIZE
+    s.add_argument("--users", type=int, default=None, help="default 1000")
+    s.add_argument("--items", type=int, default=None, help="default 1700")
+    s.add_argument("--ratings", type=int, default=None, help="default 100000")
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=cmd_demo)
 

@@ -2,22 +2,42 @@
 
 Layout under the cache folder::
 
-    keys/<cheap key>.json     path + sizes + mtimes -> fingerprint, layout, problems
-    frames/<fingerprint>/     ratings.parquet, movies.parquet, users.parquet
+    keys/<cheap key>.json     key, path, fingerprint, layout, problems (see Source.cache_key)
+    frames/<fingerprint>/     ratings/movies/users.parquet + manifest.json
+    .lock                     taken while an entry is put in place or evicted
 
-The cheap key needs no file content, so a hit never re-reads or re-hashes the data; the
-frames are keyed by the content fingerprint, so a folder and its zip share one copy.
-The cache is optional: any failure to read it means a fresh parse, any failure to write
-it is logged and ignored.
+What is guaranteed:
+
+- The cheap key needs no file content: path, size, mtime, change time, inode (and a zip's
+  member CRCs). A hit never re-reads the data. The frames are keyed by the content
+  fingerprint, so a folder and its zip share one copy.
+- An entry is served only when its key record names this key, its manifest names the
+  fingerprint, and each table has the recorded byte size, row count, exact column types and
+  carries the fingerprint in its own metadata. Anything else (truncated, foreign, missing or
+  retyped parquet) is one warning, the entry is deleted, the files are parsed again and the
+  entry rewritten.
+- Entries appear whole: tables are written into a ``.tmp-*`` folder renamed into place,
+  keys through a temp file and ``os.replace``. A killed write leaves only ``.tmp-*`` entries,
+  removed on a later open once their process is gone or after ``TEMP_GRACE_S``.
+- Putting an entry in place and evicting entries hold one lock file, so one process never
+  evicts what another has just written. Where no file lock exists (Windows), unreferenced
+  frames younger than ``TEMP_GRACE_S`` are kept instead.
+- The cache is optional: a failure to write it is one warning naming the file and the cause
+  (e.g. no space left on device) and the load goes on.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import re
 import shutil
+import socket
 import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -25,11 +45,38 @@ import platformdirs
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..faultpoints import checkpoint
 from .parsing import split_genres
-from .types import MovieLensData, Problem
+from .types import MovieLensData, Problem, display_path
 
-CACHE_VERSION = 1
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+CACHE_VERSION = 2
+TEMP_GRACE_S = 600.0  # a temp entry this old is a dead write's leftover, whoever owns it
 _log = logging.getLogger(__name__)
+_META_KEY = b"widedeep.cache"
+_FINGERPRINT = re.compile(r"[0-9a-f]{64}")
+_STR = pa.string()
+SCHEMAS = {
+    "ratings": pa.schema(
+        [("user", pa.int32()), ("item", pa.int32()), ("rating", pa.float32()),
+         ("timestamp", pa.int64())]
+    ),
+    "movies": pa.schema(
+        [("item", pa.int32()), ("title", _STR), ("year", pa.float64()), ("genres", _STR)]
+    ),
+    "users": pa.schema(
+        [("user", pa.int32()), ("gender", _STR), ("age", pa.int32()), ("occupation", _STR),
+         ("zip", _STR)]
+    ),
+}  # fmt: skip
+
+
+class _Damaged(Exception):
+    """A cache entry that must not be served; the message says why."""
 
 
 def user_cache_dir() -> Path:
@@ -43,124 +90,353 @@ def data_cache_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
     return Path(cache_dir) if cache_dir is not None else user_cache_dir() / "movielens"
 
 
+# --- reading ---
+
+
 def read_cache(
     key: str, source: Path, cache_dir: str | os.PathLike[str] | None = None
 ) -> MovieLensData | None:
-    """The cached release for a cheap key, or None on a miss or an unreadable entry."""
+    """The cached release for a cheap key, or None on a miss; a damaged entry is deleted."""
     root = data_cache_dir(cache_dir)
+    remove_stale_temps(root)
     entry = root / "keys" / f"{key}.json"
-    if not entry.is_file():
+    try:
+        key_stat = entry.stat()
+    except OSError:
         return None
+    frames = frames_ino = None
     try:
         meta = json.loads(entry.read_text(encoding="utf-8"))
-        if meta.get("version") != CACHE_VERSION:
-            return None
-        frames = root / "frames" / meta["fingerprint"]
-        ratings = pq.read_table(frames / "ratings.parquet").to_pandas()
-        movies = _restore_movies(pq.read_table(frames / "movies.parquet").to_pandas())
-        users = None
-        if meta["has_users"]:
-            users = _restore_strings(pq.read_table(frames / "users.parquet").to_pandas())
+        if not isinstance(meta, dict) or meta.get("version") != CACHE_VERSION:
+            return None  # an older cache format: rewritten after this parse
+        if meta.get("key") != key:
+            raise _Damaged("the key record belongs to another entry")
+        fp = meta.get("fingerprint")
+        if not isinstance(fp, str) or not _FINGERPRINT.fullmatch(fp):
+            raise _Damaged("the key record holds no valid fingerprint")
+        frames = root / "frames" / fp
+        frames_ino = frames.stat().st_ino
+        names = ["ratings", "movies"] + (["users"] if meta["has_users"] else [])
+        tables = _read_tables(frames, fp, names)
+        if tables["ratings"].num_rows != meta.get("n_ratings"):
+            raise _Damaged("the ratings hold another number of rows than the key records")
+        ratings = tables["ratings"].to_pandas()
+        movies = _restore_movies(tables["movies"].to_pandas())
+        users = _restore_strings(tables["users"].to_pandas()) if "users" in tables else None
         return MovieLensData(
             layout=meta["layout"],
             ratings=ratings,
             movies=movies,
             users=users,
-            fingerprint=meta["fingerprint"],
+            fingerprint=fp,
             source=source,
             rating_scale=tuple(meta["rating_scale"]),
             genres=tuple(meta["genres"]),
             problems=[Problem(**p) for p in meta["problems"]],
         )
     except Exception as exc:  # a damaged cache must never stop a load: parse afresh
-        _log.warning("ignoring unreadable cache entry %s: %s", entry, exc)
+        reason = _reason(exc)
+        _log.warning(
+            "data cache entry %s is unusable (%s); parsing the files again and rewriting it",
+            display_path(entry),
+            reason,
+        )
+        _discard(root, entry, key_stat, frames, frames_ino)
         return None
+
+
+def _read_tables(frames: Path, fingerprint: str, names: list[str]) -> dict[str, pa.Table]:
+    """Read and verify the tables of one frames folder against its manifest."""
+    manifest = _read_manifest(frames, fingerprint)
+    tables = {}
+    for name in names:
+        info = manifest["tables"].get(name)
+        if not isinstance(info, dict):
+            raise _Damaged(f"the manifest lists no {name} table")
+        path = frames / f"{name}.parquet"
+        size = path.stat().st_size
+        if size != info.get("bytes"):
+            raise _Damaged(f"{path.name} has {size:,} bytes, the manifest records {info['bytes']}")
+        table = pq.read_table(path)
+        _check_table(table, name, fingerprint, path.name)
+        if table.num_rows != info.get("rows"):
+            raise _Damaged(f"{path.name} holds {table.num_rows:,} rows, not {info.get('rows')}")
+        tables[name] = table
+    return tables
+
+
+def _read_manifest(frames: Path, fingerprint: str) -> dict:
+    manifest = json.loads((frames / "manifest.json").read_text(encoding="utf-8"))
+    if not isinstance(manifest, dict) or manifest.get("fingerprint") != fingerprint:
+        raise _Damaged("the manifest names another fingerprint")
+    if manifest.get("version") != CACHE_VERSION or not isinstance(manifest.get("tables"), dict):
+        raise _Damaged("the manifest is of another cache version")
+    return manifest
+
+
+def _check_table(table: pa.Table | pa.Schema, name: str, fingerprint: str, file: str) -> None:
+    """The table must be this entry's (fingerprint in its metadata) with the exact columns."""
+    schema = table if isinstance(table, pa.Schema) else table.schema
+    tag = (schema.metadata or {}).get(_META_KEY)
+    try:
+        mine = json.loads(tag) if tag else {}
+    except ValueError:
+        mine = {}
+    if mine.get("fingerprint") != fingerprint or mine.get("table") != name:
+        raise _Damaged(f"{file} holds another entry's data")
+    if not schema.remove_metadata().equals(SCHEMAS[name]):
+        found = ", ".join(f"{f.name} {f.type}" for f in schema)
+        raise _Damaged(f"{file} has the columns ({found}), not those of a {name} table")
+
+
+def _frames_ok(frames: Path, fingerprint: str, names: list[str]) -> bool:
+    """Cheap check that a frames folder is whole: manifest, sizes and footers (no data read)."""
+    try:
+        manifest = _read_manifest(frames, fingerprint)
+        for name in names:
+            path = frames / f"{name}.parquet"
+            if path.stat().st_size != manifest["tables"][name]["bytes"]:
+                return False
+            _check_table(pq.read_schema(path), name, fingerprint, path.name)
+        return True
+    except Exception:
+        return False
+
+
+def _reason(exc: BaseException) -> str:
+    """One line saying what went wrong, with the OS's words for an errno."""
+    if isinstance(exc, OSError) and exc.errno:
+        text = os.strerror(exc.errno)
+        return text[:1].lower() + text[1:]
+    if isinstance(exc, KeyError):
+        return f"missing field {exc}"
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+# --- writing ---
 
 
 def write_cache(
     key: str, data: MovieLensData, cache_dir: str | os.PathLike[str] | None = None
 ) -> None:
-    """Store a parsed release under its fingerprint and point the cheap key at it."""
+    """Store a parsed release under its fingerprint and point the cheap key at it.
+
+    Never raises for a file-system error: the cache is optional; one warning names the file.
+    """
     root = data_cache_dir(cache_dir)
+    where = [root]  # the file being written, for the warning
     try:
-        frames = root / "frames" / data.fingerprint
-        if not frames.is_dir():
-            _write_frames(frames, data)
+        fp = data.fingerprint
+        frames = root / "frames" / fp
+        names = ["ratings", "movies"] + (["users"] if data.users is not None else [])
+        if not _frames_ok(frames, fp, names):
+            tmp = _write_frames(frames, data, where)
+            try:
+                where[0] = frames
+                with _locked(root):
+                    checkpoint("cache.frames.rename")
+                    if _frames_ok(frames, fp, names):
+                        pass  # another process stored the same fingerprint first
+                    else:
+                        if frames.exists():
+                            _trash(frames)
+                        os.rename(tmp, frames)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
         meta = {
             "version": CACHE_VERSION,
-            "source": str(data.source),
-            "fingerprint": data.fingerprint,
+            "key": key,
+            "source": str(data.source),  # json escapes a non-UTF-8 path's surrogates
+            "fingerprint": fp,
             "layout": data.layout,
             "has_users": data.users is not None,
+            "n_ratings": len(data.ratings),
             "rating_scale": list(data.rating_scale),
             "genres": list(data.genres),
             "problems": [vars(p) for p in data.problems],
         }
         keys = root / "keys"
-        _atomic_write(keys / f"{key}.json", json.dumps(meta, indent=1))
-        _evict_stale(root, key, str(data.source))
+        where[0] = keys / f"{key}.json"
+        with _locked(root) as locked:
+            _atomic_write(where[0], json.dumps(meta, indent=1))
+            where[0] = root
+            checkpoint("cache.evict")
+            _evict_stale(root, key, str(data.source), locked)
     except OSError as exc:
-        _log.warning("could not write the data cache in %s: %s", root, exc)
+        _log.warning(
+            "could not write the data cache file %s: %s", display_path(where[0]), _reason(exc)
+        )
 
 
-def _write_frames(frames: Path, data: MovieLensData) -> None:
-    """Write the three tables into a temporary folder, then rename it into place at once."""
+def _write_frames(frames: Path, data: MovieLensData, where: list[Path]) -> Path:
+    """Write the tables and manifest of ``frames`` into a new temp folder beside it; returns it.
+
+    ``where[0]`` names the file being written by its final path, for the warning.
+    """
     frames.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=frames.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(), dir=frames.parent))
     try:
-        # ratings: lz4 without dictionaries writes 25M rows ~2x faster than zstd and reads
-        # back as fast; the small tables keep the default dictionary encoding
-        pq.write_table(
-            pa.Table.from_pandas(data.ratings, preserve_index=False),
-            tmp / "ratings.parquet",
-            compression="lz4",
-            use_dictionary=False,
-            write_statistics=False,
-        )
-        opts = {"compression": "zstd"}
+        checkpoint("cache.frames.tmpdir")
         movies = data.movies.assign(genres=data.movies["genres"].map("|".join))
-        pq.write_table(
-            pa.Table.from_pandas(movies, preserve_index=False), tmp / "movies.parquet", **opts
-        )
+        content = {"ratings": data.ratings, "movies": movies}
         if data.users is not None:
-            table = pa.Table.from_pandas(data.users, preserve_index=False)
-            pq.write_table(table, tmp / "users.parquet", **opts)
-        try:
-            os.rename(tmp, frames)
-        except OSError:  # another process stored the same fingerprint first
-            if not frames.is_dir():
-                raise
-    finally:
+            content["users"] = data.users
+        tables = {}
+        for name, frame in content.items():
+            path = tmp / f"{name}.parquet"
+            where[0] = frames / path.name
+            table = pa.Table.from_pandas(frame, schema=SCHEMAS[name], preserve_index=False)
+            tag = json.dumps({"fingerprint": data.fingerprint, "table": name}).encode()
+            table = table.replace_schema_metadata({**table.schema.metadata, _META_KEY: tag})
+            if name == "ratings":
+                # lz4 without dictionaries writes 25M rows ~2x faster than zstd and reads
+                # back as fast; the small tables keep the default dictionary encoding
+                opts = {"compression": "lz4", "use_dictionary": False, "write_statistics": False}
+            else:
+                opts = {"compression": "zstd"}
+            pq.write_table(table, path, **opts)
+            checkpoint(f"cache.frames.{name}")
+            tables[name] = {"rows": table.num_rows, "bytes": path.stat().st_size}
+        manifest = {"version": CACHE_VERSION, "fingerprint": data.fingerprint, "tables": tables}
+        where[0] = frames / "manifest.json"
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+        checkpoint("cache.frames.manifest")
+        return tmp
+    except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def _atomic_write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(), dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
+        checkpoint("cache.key.replace")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def _evict_stale(root: Path, key: str, source: str) -> None:
-    """Drop older keys of the same source (its files changed) and frames no key points at."""
+def _evict_stale(root: Path, key: str, source: str, locked: bool) -> None:
+    """Drop older keys of the same source (its files changed) and frames no key points at.
+
+    Runs under the cache lock, so no entry is half put in place meanwhile. Without a lock
+    (no fcntl), unreferenced frames younger than TEMP_GRACE_S are kept: they may be a
+    concurrent write whose key is not there yet.
+    """
     live = set()
     for entry in (root / "keys").glob("*.json"):
         try:
             meta = json.loads(entry.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
+        if not isinstance(meta, dict):
+            continue
         if meta.get("source") == source and entry.stem != key:
             entry.unlink(missing_ok=True)
         else:
             live.add(meta.get("fingerprint"))
+    now = time.time()
     for frames in (root / "frames").iterdir():
-        if frames.is_dir() and not frames.name.startswith(".") and frames.name not in live:
-            shutil.rmtree(frames, ignore_errors=True)
+        if not frames.is_dir() or frames.name.startswith(".") or frames.name in live:
+            continue
+        with contextlib.suppress(OSError):
+            if locked or now - frames.stat().st_mtime > TEMP_GRACE_S:
+                _trash(frames)
+
+
+# --- locking, temp entries and removal ---
+
+
+@contextlib.contextmanager
+def _locked(root: Path) -> Iterator[bool]:
+    """Hold the cache's lock file; yields whether a lock is actually held (no fcntl: False)."""
+    root.mkdir(parents=True, exist_ok=True)
+    if fcntl is None:  # pragma: no cover - Windows
+        yield False
+        return
+    fd = os.open(root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield True
+    finally:
+        os.close(fd)  # closing releases the lock, also when the process is killed
+
+
+def _temp_prefix() -> str:
+    """``.tmp-<host>-<pid>-``: a later open can tell whether the writer is still alive."""
+    host = re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:32] or "host"
+    return f".tmp-{host}-{os.getpid()}-"
+
+
+def _pid_alive(pid: int) -> bool:
+    if os.name == "nt":  # pragma: no cover - os.kill(pid, 0) would end the process there
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def remove_stale_temps(root: Path) -> int:
+    """Remove ``.tmp-*`` entries left by killed writes; returns how many were removed.
+
+    An entry is stale when its writer (host + pid in its name) is gone, or when it is older
+    than TEMP_GRACE_S whoever wrote it (the pid may have been reused).
+    """
+    host = _temp_prefix().split("-")[1]
+    now = time.time()
+    removed = 0
+    for folder in (root / "frames", root / "keys"):
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for de in entries:
+            if not de.name.startswith(".tmp-"):
+                continue
+            parts = de.name.split("-")
+            mine = len(parts) > 3 and parts[1] == host and parts[2].isdigit()
+            try:
+                age = now - de.stat(follow_symlinks=False).st_mtime
+            except OSError:
+                continue
+            if age <= TEMP_GRACE_S and not (mine and not _pid_alive(int(parts[2]))):
+                continue
+            path = Path(de.path)
+            if de.is_dir(follow_symlinks=False):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def _trash(path: Path) -> None:
+    """Remove a frames folder: renamed aside first, so no reader sees it half deleted."""
+    aside = Path(tempfile.mkdtemp(prefix=_temp_prefix(), dir=path.parent))
+    try:
+        os.rename(path, aside / "old")
+    finally:
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+def _discard(
+    root: Path, entry: Path, key_stat: os.stat_result, frames: Path | None, frames_ino: int | None
+) -> None:
+    """Delete a damaged entry, unless another process replaced it meanwhile (new inode)."""
+    with contextlib.suppress(OSError), _locked(root):
+        st = entry.stat()
+        if (st.st_ino, st.st_mtime_ns) == (key_stat.st_ino, key_stat.st_mtime_ns):
+            entry.unlink()
+        if frames is not None and frames_ino is not None and frames.stat().st_ino == frames_ino:
+            _trash(frames)
 
 
 def _restore_strings(frame: pd.DataFrame) -> pd.DataFrame:

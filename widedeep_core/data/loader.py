@@ -29,7 +29,7 @@ from .parsing import (
     title_year,
     users_frame,
 )
-from .sources import Source, open_source
+from .sources import Source, ZipLimits, open_source
 from .synthetic import GENRES
 from .types import MovieLensData, Problem
 
@@ -62,16 +62,20 @@ _UITEM_FIELDS = "movie id|title|release date|video release date|IMDb URL|{n} gen
 
 
 def load_movielens(
-    path: str | os.PathLike[str],
+    path: str | bytes | os.PathLike[str],
     *,
     cache: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
     progress: Progress | None = None,
+    zip_limits: ZipLimits | None = None,
 ) -> MovieLensData:
-    """Open a MovieLens folder or official zip of any layout; cached while files are unchanged."""
+    """Open a MovieLens folder or official zip of any layout; cached while files are unchanged.
+
+    ``zip_limits`` bounds what a zip may declare (default: ``ZipLimits.from_env()``).
+    """
     report = progress or (lambda _f, _m: None)
     report(0.0, "looking for MovieLens files")
-    source = open_source(path)
+    source = open_source(path, zip_limits)
     key = source.cache_key(_LOADER_VERSION) if cache else None
     if key is not None:
         hit = read_cache(key, source.path, cache_dir)

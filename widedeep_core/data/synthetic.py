@@ -32,12 +32,20 @@ _WORDS = (
 )  # fmt: skip
 _CHUNK = 1 << 21  # rows per chunk when scoring pairs
 _MAX_ROUNDS = 12
+# The default (demo) size: that of ML-100K (943 users, 1,682 movies, 100,000 ratings), where
+# presets behave as on real data; it builds in well under a second.
+DEMO_SIZE = {"n_users": 1000, "n_items": 1700, "n_ratings": 100_000}
+# Long tails fitted to ML-100K's item and user rating counts (see make_synthetic).
+_ITEM_SPREAD = 1.4  # sigma of log item popularity
+_USER_SPREAD = 1.3  # sigma of log user activity
+_USER_FLOOR = 0.2  # every user's activity is at least this share of the mean: MovieLens
+# keeps only users with 20+ ratings
 
 
 def make_synthetic(
-    n_users: int = 200,
-    n_items: int = 300,
-    n_ratings: int = 8000,
+    n_users: int = DEMO_SIZE["n_users"],
+    n_items: int = DEMO_SIZE["n_items"],
+    n_ratings: int = DEMO_SIZE["n_ratings"],
     seed: int = 0,
     *,
     half_stars: bool = False,
@@ -47,6 +55,9 @@ def make_synthetic(
 
     A rating depends on user/item factors plus a demographic x genre taste, so both
     ids and side features carry signal and a trained model reaches an AUC well above 0.5.
+    Item popularity and user activity are lognormal, long-tailed like MovieLens: at the
+    default size the item-count Gini is ~0.6 and the top 10% of movies get ~44% of the
+    ratings (ML-100K: 0.63 and 43%); popular movies are rated a little higher.
     """
     if n_users < 1 or n_items < 1 or n_ratings < 1:
         raise ValueError("n_users, n_items and n_ratings must be positive")
@@ -77,10 +88,11 @@ def make_synthetic(
     g_taste = rng.normal(0, 0.8, (2, n_genres))
     a_taste = rng.normal(0, 0.6, (len(ML1M_AGES), n_genres))
 
-    # popularity-skewed sampling of distinct (user, item) pairs
-    item_pop = rng.zipf(1.6, n_items).astype(float)
-    item_pop = np.minimum(item_pop, 50.0) + i_bias.clip(0) * 3 + 1
-    user_act = rng.lognormal(0, 0.8, n_users) + 0.2
+    # popularity-skewed sampling of distinct (user, item) pairs; the log-popularity leans on
+    # the item bias so well-liked movies are rated more often, as in MovieLens
+    item_pop = rng.lognormal(0.5 * i_bias, _ITEM_SPREAD)
+    activity = rng.lognormal(0, _USER_SPREAD, n_users)
+    user_act = activity + _USER_FLOOR * activity.mean()
     keys = _sample_pairs(rng, user_act, item_pop, n_ratings)
     u = (keys // n_items).astype(np.intp)
     i = (keys % n_items).astype(np.intp)

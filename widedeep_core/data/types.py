@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 LAYOUTS = ("ml-100k", "ml-1m", "ml-10m", "csv")
+
+
+def display_path(path: str | bytes | os.PathLike) -> str:
+    """A path as text that always prints and encodes as UTF-8.
+
+    On Linux a path may hold bytes that are not UTF-8 (``b"data\\xff"``); Python keeps them
+    as lone surrogates (``"data\\udcff"``) that cannot be printed or written as UTF-8. Such
+    bytes are shown as ``\\xff`` escapes; every other path is returned unchanged.
+    """
+    raw = os.fsencode(path)
+    return raw.decode("utf-8", "backslashreplace")
 
 
 @dataclass(frozen=True)
@@ -60,4 +72,10 @@ class MovieLensData:
 
     @property
     def name(self) -> str:
-        return Path(self.source).name or str(self.source)
+        """The folder or zip name, printable (see ``display_path``)."""
+        return display_path(Path(self.source).name or str(self.source))
+
+    @property
+    def source_display(self) -> str:
+        """``source`` as printable text; ``source`` itself keeps the exact bytes to reopen it."""
+        return display_path(self.source)

@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from .synthetic import GENRES, OCCUPATIONS_100K, make_synthetic
+from .synthetic import DEMO_SIZE, GENRES, OCCUPATIONS_100K, make_synthetic
 from .types import LAYOUTS, MovieLensData
 
 # the folder name inside each official zip
@@ -35,9 +35,9 @@ def write_synthetic(
     folder: str | os.PathLike[str],
     layout: str = "ml-1m",
     *,
-    n_users: int = 200,
-    n_items: int = 300,
-    n_ratings: int = 8000,
+    n_users: int = DEMO_SIZE["n_users"],
+    n_items: int = DEMO_SIZE["n_items"],
+    n_ratings: int = DEMO_SIZE["n_ratings"],
     seed: int = 0,
 ) -> Path:
     """Write an official-looking MovieLens folder of ``layout`` with synthetic content."""
@@ -51,9 +51,9 @@ def write_synthetic_zip(
     path: str | os.PathLike[str],
     layout: str = "ml-1m",
     *,
-    n_users: int = 200,
-    n_items: int = 300,
-    n_ratings: int = 8000,
+    n_users: int = DEMO_SIZE["n_users"],
+    n_items: int = DEMO_SIZE["n_items"],
+    n_ratings: int = DEMO_SIZE["n_ratings"],
     seed: int = 0,
     top: str | None = None,
 ) -> Path:

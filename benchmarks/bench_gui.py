@@ -396,14 +396,15 @@ def configure(
         raise SystemExit(f"error: unknown preset {preset_name!r}")
     page.presetCombo.setCurrentIndex(i)
     page.presetCombo.activated.emit(i)  # what a click in the list sends
-    page.editors["epochs"].spin.setValue(epochs)
+    page.set_field("epochs", epochs)
     if batch is not None:
-        page.editors["batch_size"].spin.setValue(batch)
-    combo = page.editors["device"].combo
-    j = next((k for k in map(combo.findData, devices) if k >= 0), -1)
-    if j < 0:
+        page.set_field("batch_size", batch)
+    for device in devices:
+        page.set_field("device", device)
+        if "device" not in page.errors():
+            break
+    else:
         raise SystemExit(f"error: the Configure page offers no device {devices[0]!r}")
-    combo.setCurrentIndex(j)
     cfg = page.config()
     if cfg is None:
         raise SystemExit(f"error: the form rejects these settings: {page.errors()}")

@@ -53,20 +53,35 @@ def preload_torch_libraries() -> list[str]:
 
 
 def warm_up() -> None:
-    """Import torch, pandas, the data loader and the trainer; build one optimiser.
+    """Import torch, pandas, the data loader and the trainer; train a tiny model once.
 
     Runs in a worker thread (``MainWindow(warm_up=True)`` starts it after the first
-    paint). Idempotent; a failure only means the first run pays the cost itself.
+    paint). The tiny run, in memory, goes through every path the first real run takes
+    (encoder, model, the first optimiser step, which imports ``torch._dynamo``, the
+    evaluation), so their lazy imports and first-call set-ups happen here. Idempotent;
+    a failure only means the first run pays the cost itself.
     """
     gc.disable()
     try:
+        # pandas and pyarrow first: their extension modules are dlopen'ed with the GIL
+        # held, and glibc's loader lock is held through libtorch's 400 ms dlopen; a data
+        # load importing pandas meanwhile held the GIL while waiting: a 1 s stall.
+        from widedeep_core.data import make_synthetic
+
         preload_torch_libraries()
         import torch
 
-        # pandas and pyarrow for the first data set; the trainer, model and optimisers
+        from widedeep_core.config import preset
+        from widedeep_core.training import Trainer
 
-        # the first optimiser imports torch._dynamo (about a second of imports)
-        torch.optim.Adam([torch.zeros(1, requires_grad=True)])
+        previous = torch.get_num_threads()
+        torch.set_num_threads(1)  # spinning OpenMP threads would slow the window
+        try:
+            data = make_synthetic(n_users=20, n_items=30, n_ratings=400, seed=0)
+            config = preset("reference").replace(epochs=1, batch_size=64, device="cpu")
+            Trainer(config, data, save_run=False).fit()
+        finally:
+            torch.set_num_threads(previous)
     finally:
         gc.freeze()
         gc.enable()

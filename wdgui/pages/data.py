@@ -79,10 +79,11 @@ def _load_job(path: str, report: Report) -> Loaded:
     return Loaded(data, summarize(data), per_user_histogram(data))
 
 
-def _demo_job(folder: Path, report: Report) -> Loaded:
+def _demo_job(report: Report) -> Loaded:
     """Worker thread: write the synthetic demo folder (offline), then load it."""
     from widedeep_core.data import write_synthetic
 
+    folder = demo_folder()  # imports the data package (pandas): not in the GUI thread
     report(-1.0, "Writing demo data")
     write_synthetic(folder, layout="ml-1m", **DEMO_SIZE)
     return _load_job(str(folder), report)
@@ -314,9 +315,8 @@ class DataPage(QWidget):
     @Slot()
     def load_demo(self) -> None:
         """Generate the synthetic demo folder offline and load it (no dialog)."""
-        folder = demo_folder()
-        self.dataPathEdit.setText(str(folder))
-        self._start(lambda report: _demo_job(folder, report), "Generating demo data")
+        self.dataPathEdit.clear()  # the folder's path shows once it is loaded
+        self._start(_demo_job, "Generating demo data")
 
     def download(self, name: str) -> None:
         """Download an official release (with progress and Cancel), then load it."""

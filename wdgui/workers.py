@@ -117,15 +117,12 @@ class JobWorker(Worker):
         super().__init__()
         self._job = job
         self._throttle = Throttle(interval)
-        self._last_message = ""
 
     def report(self, fraction: float, message: str = "") -> None:
-        """Forward progress (throttled; a new message always passes) and honour a cancel."""
+        """Forward progress (at most ~20 a second, and the end) and honour a cancel."""
         if self.is_cancelled():
             raise Cancelled
-        new_text = message != self._last_message
-        if new_text or fraction >= 1.0 or self._throttle.ready():
-            self._last_message = message
+        if fraction >= 1.0 or self._throttle.ready():
             self.progress.emit(float(fraction), message)
 
     @Slot()

@@ -83,12 +83,7 @@ def train(window, preset: str, **settings) -> StallMeter:
     page = window.configure_page
     page.presetCombo.setCurrentIndex(page.presetCombo.findData(preset))
     page.apply_preset(preset)
-    for name, value in settings.items():
-        editor = page.editors[name]
-        if hasattr(editor, "spin"):
-            editor.spin.setValue(value)
-        else:
-            editor.edit.setText(str(value))
+    page.set_fields(**settings)
     if not page.is_valid():
         raise SystemExit(f"invalid settings: {page.errors()}")
     meter = StallMeter()
@@ -108,10 +103,11 @@ def main(argv: list[str]) -> int:
         return 2
     from PySide6.QtCore import QSettings
 
-    from wdgui.app import make_app, warm_up
+    from wdgui.app import make_app
+    from wdgui.warmup import warm_up
 
     app = make_app()
-    warm_up()  # as ``wdgui`` does at start, in a background thread
+    warm_up()  # as ``wdgui`` does after the first paint, in a worker thread
     tmp = Path(tempfile.mkdtemp(prefix="wdgui-shots-"))
     from wdgui import MainWindow
 

@@ -13,6 +13,13 @@ window repaints inside it, and where the worker thread was when the GUI got back
 
     python benchmarks/bench_gui.py                     # ML-1M-size synthetic, 2 epochs
     python benchmarks/bench_gui.py --epochs 1 --data ../shared/data/ml-100k
+    python benchmarks/bench_gui.py --fresh             # a new app on the demo data
+
+``--fresh`` measures what a first-time user meets, in new processes that import
+nothing beforehand: the time from the process start to the window's first paint, then
+the whole session probed without a break: first paint, the warm-up, "Build demo data"
+clicked at once, Start, until the run is in the Runs table. ``--warm-up`` compares the
+app's warm-up with a plain thread that imports torch (the previous app) and with none.
 """
 
 from __future__ import annotations
@@ -30,16 +37,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _common import (
-    add_device_argument,
-    check_device,
-    fmt_seconds,
-    format_table,
-    machine_line,
-    peak_rss_mib,
-    rerun_line,
-    run_main,
-)
+FRESH_CHILD = "--fresh-child" in sys.argv
+if not FRESH_CHILD:  # the fresh session must not find torch already imported
+    from _common import (
+        add_device_argument,
+        check_device,
+        fmt_seconds,
+        format_table,
+        machine_line,
+        peak_rss_mib,
+        rerun_line,
+        run_main,
+    )
 
 ML1M = {"n_users": 6040, "n_items": 3706, "n_ratings": 1_000_209, "seed": 0}
 GOAL_MS = 50.0
@@ -396,14 +405,15 @@ def configure(
         raise SystemExit(f"error: unknown preset {preset_name!r}")
     page.presetCombo.setCurrentIndex(i)
     page.presetCombo.activated.emit(i)  # what a click in the list sends
-    page.editors["epochs"].spin.setValue(epochs)
+    page.set_field("epochs", epochs)
     if batch is not None:
-        page.editors["batch_size"].spin.setValue(batch)
-    combo = page.editors["device"].combo
-    j = next((k for k in map(combo.findData, devices) if k >= 0), -1)
-    if j < 0:
+        page.set_field("batch_size", batch)
+    for device in devices:
+        page.set_field("device", device)
+        if "device" not in page.errors():
+            break
+    else:
         raise SystemExit(f"error: the Configure page offers no device {devices[0]!r}")
-    combo.setCurrentIndex(j)
     cfg = page.config()
     if cfg is None:
         raise SystemExit(f"error: the form rejects these settings: {page.errors()}")
@@ -450,6 +460,156 @@ def watch_training(window: Any) -> TrainingOutcome:
     return out
 
 
+# ---------------------------------------------------------------- a fresh app, whole session
+def fresh_child(warm: str, epochs: int, spawned: float) -> int:
+    """In a new process: first paint, then the whole session probed; prints one JSON line."""
+    import json
+    import threading
+
+    os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    tmp = Path(tempfile.mkdtemp(prefix="wdgui-fresh-"))
+    os.environ["WIDEDEEP_CACHE_DIR"] = str(tmp / "cache")  # the demo data is built anew
+    from PySide6.QtCore import QSettings
+
+    from wdgui.app import make_app
+    from wdgui.main_window import MainWindow
+
+    make_app()
+    window = MainWindow(
+        settings=QSettings(str(tmp / "s.ini"), QSettings.Format.IniFormat),
+        runs_dir=tmp / "runs",
+        warm_up=warm == "ours",
+    )
+    window.confirm_close = False
+    painted: list[float] = []
+    window.firstPainted.connect(lambda: painted.append(time.time()))
+    probe = StallProbe(10, sample_above_ms=GOAL_MS)
+    sampler = GuiSampler(probe)
+    probe.start()
+    sampler.start()
+    window.show()
+    run_until(lambda: bool(painted), 120, "the first paint")
+    t0 = time.perf_counter()
+    plain = None
+    if warm == "plain":  # what the app did before: import torch in a plain thread
+        plain = threading.Thread(target=_plain_warm_up, daemon=True)
+        plain.start()
+    phases: list[Phase] = []
+    start = time.perf_counter()
+    window.data_page.findChild(object, "welcomeDemoButton").click()
+    run_until(lambda: window.data_page.data is not None and not window.data_page.is_busy(),
+              300, "the demo data")  # fmt: skip
+    phases.append(Phase("demo data (build + load)", start, time.perf_counter()))
+    start = time.perf_counter()
+    run_until(lambda: not window.warm_up_jobs.is_busy() and not (plain and plain.is_alive()),
+              300, "the warm-up")  # fmt: skip
+    phases.append(Phase("rest of the warm-up", start, time.perf_counter()))
+    page = window.configure_page
+    page.set_fields(epochs=epochs, device="cpu")
+    done: list[float] = []
+    window.train_page.runFinished.connect(lambda ev: done.append(time.perf_counter()))
+    start = time.perf_counter()
+    window.train_page.startButton.click()
+    run_until(lambda: bool(done), 600, "training")
+    phases.append(Phase("Start -> run finished", start, done[0]))
+    start = time.perf_counter()
+    run_until(lambda: window.runs_page.model.rowCount() > 0 and not _busy(window), 300, "Runs")
+    settle(1.0)  # the Recommend page opens the new run meanwhile
+    phases.append(Phase("-> Runs table, Recommend (+1 s)", start, time.perf_counter()))
+    probe.stop()
+    sampler.stop()
+    session = Phase("whole session", t0, time.perf_counter())
+    rows = []
+    for phase in [*phases, session]:
+        stalls = [t.stall_ms for t in ticks_in(probe.ticks, phase)]
+        rows.append([phase.name, phase.end - phase.start, len(stalls), max(stalls, default=0.0),
+                     sum(x > GOAL_MS for x in stalls)])  # fmt: skip
+    big = sorted((t for t in probe.ticks if t.stall_ms > GOAL_MS), key=lambda t: -t.stall_ms)
+    worst = [[round(t.at - t0, 2), round(t.stall_ms), round(t.cpu_ms), t.worker] for t in big[:8]]
+    stuck = sampler.places.most_common(8)
+    print(json.dumps({"first_paint_s": painted[0] - spawned, "rows": rows, "worst": worst,
+                      "stuck": stuck}))  # fmt: skip
+    window.close()
+    return 0
+
+
+class GuiSampler:
+    """A thread that notes where the GUI thread is while the probe is late (5 ms samples)."""
+
+    def __init__(self, probe: StallProbe, late_ms: float = 30.0):
+        import collections
+
+        self.probe, self.late = probe, late_ms / 1000
+        self.places: collections.Counter[str] = collections.Counter()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        main = threading.main_thread().ident
+        while not self._stop.wait(0.005):
+            if time.perf_counter() - self.probe._last < self.late:
+                continue
+            frame = sys._current_frames().get(main)
+            names = []
+            while frame is not None and len(names) < 3:
+                path = frame.f_code.co_filename
+                if "wdgui" in path or "widedeep_core" in path or not names:
+                    names.append(f"{_short(path)}:{frame.f_lineno} {frame.f_code.co_name}")
+                frame = frame.f_back
+            self.places[" < ".join(names)] += 1
+
+
+def _plain_warm_up() -> None:
+    import torch
+
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])
+
+
+def fresh_sessions(args: argparse.Namespace) -> int:
+    """Run ``--repeat`` fresh processes per warm-up kind; print first paint and stalls."""
+    import json
+    import subprocess
+
+    results: dict[str, list[dict]] = {}
+    for _ in range(args.repeat):
+        for warm in args.warm_up.split(","):
+            spawned = time.time()
+            cmd = [sys.executable, __file__, "--fresh-child", warm, str(args.epochs), repr(spawned)]
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
+            line = done.stdout.strip().splitlines()[-1:] if done.returncode == 0 else []
+            if not line:
+                raise SystemExit(f"error: the fresh session failed:\n{done.stderr[-3000:]}")
+            results.setdefault(warm, []).append(json.loads(line[0]))
+    print(machine_line("cpu"))
+    print(f"fresh app, demo data, {args.epochs} epochs; probe every 10 ms; {args.repeat} run(s)"
+          " per kind, each in a new process\n")  # fmt: skip
+    rows = []
+    for warm, runs in results.items():
+        for i, r in enumerate(runs):
+            rows.append([warm, str(i + 1), "time to first paint (s)", f"{r['first_paint_s']:.2f}",
+                         "", ""])  # fmt: skip
+            for name, seconds, _ticks, worst, over in r["rows"]:
+                rows.append([warm, str(i + 1), name, fmt_seconds(seconds), f"{worst:.0f}",
+                             str(over)])  # fmt: skip
+    print(format_table(["warm-up", "run", "phase", "seconds", "max stall ms",
+                        f"> {GOAL_MS:g} ms"], rows))  # fmt: skip
+    for warm, runs in results.items():
+        for i, r in enumerate(runs):
+            for at, stall, cpu, where in r["worst"][:3]:
+                print(f"{warm} run {i + 1}: {stall} ms at {at} s (gui cpu {cpu} ms): {where}")
+            for place, n in r["stuck"][:4]:
+                print(f"  GUI thread while late ({n * 5} ms): {place}")
+    print(rerun_line(__file__, sys.argv[1:]))
+    return 0
+
+
 # ---------------------------------------------------------------- main
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line."""
@@ -475,6 +635,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="probe only: no timing of slots and repaints (to see what the timing costs)",
     )
+    p.add_argument("--fresh", action="store_true", help="a new app on demo data (see above)")
+    p.add_argument(
+        "--warm-up",
+        default="ours,plain,none",
+        help="with --fresh: comma list of ours (the app's), plain (a thread importing"
+        " torch: the previous app), none (torch loads at Start)",
+    )
+    p.add_argument("--repeat", type=int, default=1, help="with --fresh: processes per kind")
     add_device_argument(p)
     return p.parse_args(argv)
 
@@ -532,6 +700,8 @@ def _since(phase: Phase, at: float | None) -> float | None:
 def main(argv: list[str] | None = None) -> int:
     """Drive the window through load, configure and training while probing the loop."""
     args = parse_args(argv)
+    if args.fresh:
+        return fresh_sessions(args)
     device = check_device(args.device)
     if not args.show:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
@@ -564,8 +734,9 @@ def drive(args: argparse.Namespace, device: str, path: Path, note: str, tmp: Pat
     from PySide6.QtCore import QSettings
     from PySide6.QtGui import QGuiApplication
 
-    from wdgui.app import make_app, warm_up
+    from wdgui.app import make_app
     from wdgui.main_window import MainWindow
+    from wdgui.warmup import warm_up
     from wdgui.workers import live_threads
 
     quiet_offscreen_warnings()
@@ -663,4 +834,7 @@ def _config_text(cfg: Any) -> str:
 
 
 if __name__ == "__main__":
+    if FRESH_CHILD:
+        _, _, kind, n_epochs, at = sys.argv
+        raise SystemExit(fresh_child(kind, int(n_epochs), float(at)))
     run_main(main)

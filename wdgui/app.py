@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import threading
 from collections.abc import Sequence
 
 
@@ -44,18 +43,11 @@ def make_app(argv: Sequence[str] | None = None):
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationVersion(widedeep_core.__version__)
     app.setWindowIcon(app_icon())
+    from .workers import stop_all
+
+    # quitting (last window closed, Ctrl+Q, a session ending) stops every worker thread
+    app.aboutToQuit.connect(stop_all)
     return app
-
-
-def warm_up() -> None:
-    """Load what PyTorch imports lazily on the first optimiser (``torch._dynamo``).
-
-    That import holds the GIL for ~1 s in bursts of 100-250 ms; done at start, in a
-    background thread, it no longer stalls the window during the first training.
-    """
-    import torch
-
-    torch.optim.Adam([torch.zeros(1, requires_grad=True)])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -67,11 +59,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(f"wdgui {widedeep_core.__version__}")
         return 0
+    from .platform_check import platform_problem
+
+    problem = platform_problem()
+    if problem is not None:  # Qt would abort with its raw plugin message
+        print(problem, file=sys.stderr)
+        return 1
     app = make_app([sys.argv[0], *raw])
-    threading.Thread(target=warm_up, name="wdgui-warm-up").start()
     from .main_window import MainWindow
 
-    window = MainWindow(runs_dir=args.runs_dir, data_path=args.data)
+    # PyTorch and the trainer load in a worker thread once the window is painted
+    window = MainWindow(runs_dir=args.runs_dir, data_path=args.data, warm_up=True)
     window.show()
     return app.exec()
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QByteArray, QSettings, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtCore import QByteArray, QSettings, Signal, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QPaintEvent
 from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
@@ -16,16 +16,23 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from widedeep_core.config import Config
 from widedeep_core.runs import RunStore
 
 from .about import AboutDialog
-from .pages.configure import ConfigurePage
+from .pages.configure import ConfigurePage, torch_loaded
 from .pages.data import DataPage
 from .pages.recommend import RecommendPage
 from .pages.runs import RunsPage
 from .pages.train import TrainPage
 from .plotting import configure_pyqtgraph
 from .settings import DISPLAY_NAME, app_icon, make_settings, read_json, write_json
+from .warmup import warm_up
+from .workers import JobRunner
+
+if TYPE_CHECKING:  # pragma: no cover
+    from widedeep_core.data import MovieLensData
+    from widedeep_core.training import FinishedEvent
 
 PAGE_TITLES = ("Data", "Configure", "Train", "Runs", "Recommend")
 
@@ -36,13 +43,19 @@ class MainWindow(QMainWindow):
     ``settings`` defaults to the app's QSettings; ``runs_dir`` to ``$WIDEDEEP_RUNS_DIR``
     or the user data folder; ``data_path`` is opened at start (``wdgui --data PATH``).
     Set ``confirm_close = False`` to close during training without the question.
+    With ``warm_up``, PyTorch and the trainer are loaded in a worker thread once the
+    window has been painted (``wdgui`` does this), so the first run does not stall it.
     """
+
+    firstPainted = Signal()
+    warmedUp = Signal()
 
     def __init__(
         self,
         settings: QSettings | None = None,
         runs_dir: str | Path | None = None,
         data_path: str | Path | None = None,
+        warm_up: bool = False,
     ):
         super().__init__()
         configure_pyqtgraph()
@@ -50,6 +63,12 @@ class MainWindow(QMainWindow):
         self.store = RunStore(runs_dir)
         self.confirm_close = True
         self.about_dialog: AboutDialog | None = None
+        self._painted = False
+        self.warm_up_jobs = JobRunner(self)
+        self.warm_up_jobs.succeeded.connect(self._on_warmed_up)
+        self.warm_up_jobs.failed.connect(self._on_warmed_up)
+        if warm_up:
+            self.firstPainted.connect(self.start_warm_up)
         self.setObjectName("mainWindow")
         self.setWindowTitle(DISPLAY_NAME)
         self.setWindowIcon(app_icon())
@@ -183,8 +202,26 @@ class MainWindow(QMainWindow):
         self.train_page.start(cfg, data, self.store.root)
         self._update_can_start()
 
+    @Slot()
+    def start_warm_up(self) -> None:
+        """Load PyTorch, pandas and the trainer in a worker thread (once)."""
+        self.warm_up_jobs.start(lambda report: warm_up())
+
+    @Slot()
+    def _on_warmed_up(self) -> None:
+        self.configure_page.refresh_devices()
+        self._update_device()
+        self.warmedUp.emit()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        """Emit ``firstPainted`` once, after the window's first paint."""
+        super().paintEvent(event)
+        if not self._painted:
+            self._painted = True
+            self.firstPainted.emit()
+
     @Slot(object)
-    def _on_data_loaded(self, data: Any) -> None:
+    def _on_data_loaded(self, data: MovieLensData) -> None:
         self.dataStatus.setText(f"Data: {data.name} ({data.layout}, {data.n_ratings:,} ratings)")
         self.configure_page.set_data(data)
         self.recommend_page.set_data(data)
@@ -205,6 +242,9 @@ class MainWindow(QMainWindow):
         cfg = self.configure_page.config()
         if cfg is None:
             return
+        if not torch_loaded():  # the warm-up loads it; importing here delays the window
+            self.deviceStatus.setText(f"Device: {cfg.device}")
+            return
         from widedeep_core.devices import describe_device, resolve_device
 
         try:
@@ -218,7 +258,7 @@ class MainWindow(QMainWindow):
         self._update_can_start()
 
     @Slot(object)
-    def _on_run_finished(self, event: Any) -> None:
+    def _on_run_finished(self, event: FinishedEvent) -> None:
         self.runs_page.refresh()
         if event.run_dir is not None:
             self.runs_page.select_runs([Path(event.run_dir).name])
@@ -229,7 +269,7 @@ class MainWindow(QMainWindow):
         self.runs_page.refresh()
 
     @Slot(object)
-    def _on_load_config(self, cfg: Any) -> None:
+    def _on_load_config(self, cfg: Config) -> None:
         self.configure_page.set_config(cfg)
         self.pages.setCurrentWidget(self.configure_page)
 
@@ -314,3 +354,4 @@ class MainWindow(QMainWindow):
         self.data_page.shutdown()
         self.configure_page.shutdown()
         self.recommend_page.shutdown()
+        self.warm_up_jobs.shutdown()

@@ -1,4 +1,4 @@
-"""Small widgets and Qt item models shared by the pages."""
+"""Small widgets and formatting shared by the pages (item models: ``models.py``)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,8 @@ import math
 from typing import Any
 
 import numpy as np
-import pandas as pd
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QMessageBox, QWidget
-
-Index = QModelIndex | QPersistentModelIndex
 
 
 def error_box(parent: QWidget, title: str, message: str) -> QMessageBox:
@@ -56,56 +53,3 @@ def format_cell(value: Any, decimals: int = 4) -> str:
     if isinstance(value, (tuple, list, np.ndarray)):
         return ", ".join(str(v) for v in value)
     return str(value)
-
-
-class DataFrameModel(QAbstractTableModel):
-    """A read-only view of a pandas DataFrame; ``UserRole`` gives the raw value for sorting."""
-
-    def __init__(self, frame: pd.DataFrame | None = None, headers: dict[str, str] | None = None):
-        super().__init__()
-        self._headers = headers or {}
-        self._frame = pd.DataFrame()
-        self._rows: list[tuple] = []
-        if frame is not None:
-            self.set_frame(frame)
-
-    def set_frame(self, frame: pd.DataFrame) -> None:
-        """Replace the shown table."""
-        self.beginResetModel()
-        self._frame = frame.reset_index(drop=True)
-        # plain Python rows: data() is called many times per paint, iloc would be slow
-        self._rows = list(self._frame.itertuples(index=False, name=None))
-        self.endResetModel()
-
-    @property
-    def frame(self) -> pd.DataFrame:
-        """The table shown."""
-        return self._frame
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._frame.columns)
-
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        value = self._rows[index.row()][index.column()]
-        if role == Qt.ItemDataRole.DisplayRole:
-            return format_cell(value)
-        if role == Qt.ItemDataRole.UserRole:
-            return value
-        if role == Qt.ItemDataRole.TextAlignmentRole and isinstance(value, (int, float, np.number)):
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        return None
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if role != Qt.ItemDataRole.DisplayRole:
-            return None
-        if orientation == Qt.Orientation.Horizontal and section < len(self._frame.columns):
-            name = str(self._frame.columns[section])
-            return self._headers.get(name, name)
-        return str(section + 1)

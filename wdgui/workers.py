@@ -1,8 +1,20 @@
-"""Run core jobs off the GUI thread: a QObject worker moved to a QThread.
+"""The one background-job helper of the GUI: a QObject worker moved to a QThread.
 
-The workers only call the core and forward what it reports as Qt signals. Every
-signal is connected by the pages to bound slots of GUI-thread QObjects, so the
-slots run in the GUI thread (a lambda would run in the worker thread).
+Follows superqt's thread worker: ``thread.started -> worker.run``; ``worker.done ->
+thread.quit``; ``thread.finished -> cleanup`` in the GUI thread. Workers only call the
+core and report through signals, and those signals reach GUI-thread QObjects only (a
+:class:`JobRunner`'s own signals, re-emitted in the GUI thread, or bound slots of a
+page): a lambda connected to a worker signal would run in the worker thread.
+Cancelling is cooperative (a flag and ``QThread.requestInterruption``); progress is
+throttled to about 20 signals a second; on app quit every live job is cancelled, its
+thread asked to quit and waited for (:func:`stop_all`).
+
+Pages use :class:`JobRunner`: at most one job at a time, connected once::
+
+    self.jobs = JobRunner(self)
+    self.jobs.succeeded.connect(self._on_loaded)
+    self.jobs.finished.connect(self._on_idle)
+    self.jobs.start(lambda report: load(path, progress=report))
 """
 
 from __future__ import annotations
@@ -11,21 +23,30 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from widedeep_core.errors import WideDeepError
 
-# Threads started and not yet finished: closing the window and the tests use it.
-_LIVE: set[QThread] = set()
+if TYPE_CHECKING:  # pragma: no cover
+    from widedeep_core.training import Trainer
 
 Report = Callable[[float, str], None]
 
+# Tasks started and not yet cleaned up: app quit, window close and the tests use it.
+_LIVE: set[Task] = set()
+
 
 def live_threads() -> list[QThread]:
-    """Return the worker threads that were started and have not finished."""
-    return [t for t in _LIVE if t.isRunning()]
+    """The worker threads that were started and are still running."""
+    return [t._thread for t in list(_LIVE) if t._thread is not None and t._thread.isRunning()]
+
+
+def stop_all(timeout_ms: int = 30_000) -> None:
+    """Cancel every live job, ask its thread to quit and wait for it (app quit)."""
+    for task in list(_LIVE):
+        task.stop(timeout_ms)
 
 
 class Cancelled(Exception):
@@ -56,32 +77,50 @@ class Throttle:
         return False
 
 
-class JobWorker(QObject):
+class Worker(QObject):
+    """Base of everything that runs in a worker thread: ``run()`` once, then ``done``."""
+
+    failed = Signal(str)
+    done = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._cancel = threading.Event()
+
+    def cancel(self) -> None:
+        """Ask the job to stop at its next check (thread-safe)."""
+        self._cancel.set()
+
+    def is_cancelled(self) -> bool:
+        """True once :meth:`cancel` was called or the thread was asked to stop."""
+        return self._cancel.is_set() or QThread.currentThread().isInterruptionRequested()
+
+    @Slot()
+    def run(self) -> None:  # pragma: no cover - overridden
+        """Do the work in the worker thread; must end with ``done``."""
+        raise NotImplementedError
+
+
+class JobWorker(Worker):
     """Run ``job(report)`` once in a worker thread and report through signals.
 
-    ``report(fraction, message)`` is throttled to about 20 signals a second; it
-    raises :class:`Cancelled` after :meth:`cancel`, which ends the job quietly.
+    ``report(fraction, message)`` is throttled to about 20 signals a second (a negative
+    fraction means "busy, no fraction known"); it raises :class:`Cancelled` after
+    :meth:`cancel`, which ends the job quietly.
     """
 
     progress = Signal(float, str)
     succeeded = Signal(object)
-    failed = Signal(str)
     cancelled = Signal()
-    done = Signal()
 
     def __init__(self, job: Callable[[Report], Any], interval: float = 0.05):
         super().__init__()
         self._job = job
-        self._cancel = threading.Event()
         self._throttle = Throttle(interval)
 
-    def cancel(self) -> None:
-        """Ask the job to stop at its next progress report (thread-safe)."""
-        self._cancel.set()
-
     def report(self, fraction: float, message: str = "") -> None:
-        """Forward progress (throttled) and honour a pending cancel."""
-        if self._cancel.is_set():
+        """Forward progress (at most ~20 a second, and the end) and honour a cancel."""
+        if self.is_cancelled():
             raise Cancelled
         if fraction >= 1.0 or self._throttle.ready():
             self.progress.emit(float(fraction), message)
@@ -91,14 +130,14 @@ class JobWorker(QObject):
         """Call the job; emit its result, its error or the cancellation, then ``done``."""
         try:
             result = self._job(self.report)
-            if self._cancel.is_set():
+            if self.is_cancelled():
                 self.cancelled.emit()
             else:
                 self.succeeded.emit(result)
         except Cancelled:
             self.cancelled.emit()
         except Exception as exc:  # everything ends in the page, never in a crash
-            if self._cancel.is_set():
+            if self.is_cancelled():
                 self.cancelled.emit()
             else:
                 self.failed.emit(error_text(exc))
@@ -116,23 +155,24 @@ def training_threads() -> int:
     return max(1, (os.cpu_count() or 2) - 1)
 
 
-class TrainWorker(QObject):
+class TrainWorker(Worker):
     """Call ``Trainer.fit`` in a worker thread and forward its events as signals.
 
     Batch events are buffered and sent as lists at most every ``interval`` seconds,
     so a fast trainer cannot flood the GUI event loop. ``threads`` (if set) is the
     torch thread count while training; the previous count is restored afterwards.
+    ``phase`` says what the worker does while the trainer emits nothing (building
+    the trainer, the end-of-run evaluation), for a busy indicator.
     """
 
     batches = Signal(list)  # list[BatchEvent]
     epoch = Signal(object)  # EpochEvent
     finished_run = Signal(object)  # FinishedEvent
-    failed = Signal(str)
-    done = Signal()
+    phase = Signal(str)
 
     def __init__(
         self,
-        make_trainer: Callable[[Callable[[object], None]], Any],
+        make_trainer: Callable[[Callable[[object], None]], Trainer],
         interval: float = 0.05,
         threads: int | None = None,
     ):
@@ -142,17 +182,18 @@ class TrainWorker(QObject):
         self._throttle = Throttle(interval)
         self._pending: list[object] = []
         self._lock = threading.Lock()
-        self._trainer: Any = None
-        self._cancel = False
+        self._trainer: Trainer | None = None
         self._paused = False
         self._failed_sent = False
 
-    def request_cancel(self) -> None:
+    def cancel(self) -> None:
         """Stop training between batches; the core keeps the best weights (thread-safe)."""
         with self._lock:
-            self._cancel = True
+            super().cancel()
             if self._trainer is not None:
                 self._trainer.request_cancel()
+
+    request_cancel = cancel
 
     def request_pause(self, paused: bool) -> None:
         """Pause or resume between batches (thread-safe)."""
@@ -164,12 +205,14 @@ class TrainWorker(QObject):
     @Slot()
     def run(self) -> None:
         """Build the trainer here (it may encode data: not in the GUI thread) and fit."""
+        self.phase.emit("Preparing: importing PyTorch")
         import torch
 
         previous = torch.get_num_threads()
         if self._threads:
             torch.set_num_threads(self._threads)
         try:
+            self.phase.emit("Preparing: encoding the data and building the model")
             trainer = self._make_trainer(self._on_event)
             with self._lock:
                 self._trainer = trainer
@@ -177,7 +220,7 @@ class TrainWorker(QObject):
                 # (pause first: the core's cancel also ends a pause)
                 if self._paused:
                     trainer.request_pause(True)
-                if self._cancel:
+                if self._cancel.is_set():
                     trainer.request_cancel()
             trainer.fit()
         except Exception as exc:
@@ -203,6 +246,11 @@ class TrainWorker(QObject):
         self._flush()
         if kind == "EpochEvent":
             self.epoch.emit(event)
+            # TODO(core): the trainer emits nothing between the last epoch and the test
+            # evaluation; an EvaluatingEvent would say so. Guess from the epoch count.
+            last = getattr(event, "epoch", 0) >= getattr(event, "epochs", 0)
+            if last:
+                self.phase.emit("Evaluating on the test split")
         elif kind == "FinishedEvent":
             self.finished_run.emit(event)
         elif kind == "FailedEvent" and not self._failed_sent:
@@ -224,13 +272,15 @@ class Task(QObject):
 
     finished = Signal()
 
-    def __init__(self, worker: QObject, parent: QObject | None = None):
+    def __init__(self, worker: Worker, parent: QObject | None = None):
         super().__init__(parent)
         self.worker = worker
         self._thread: QThread | None = QThread()
         self._thread.setObjectName(f"wdgui-{type(worker).__name__}")
         worker.moveToThread(self._thread)
-        self._thread.started.connect(worker.run)
+        # direct: ``started`` is emitted in the new thread and ``run`` must stay there
+        # (an automatic connection to an overridden slot was queued to the GUI thread)
+        self._thread.started.connect(worker.run, Qt.ConnectionType.DirectConnection)
         # direct: quit from the worker thread, so it works while the GUI thread waits
         worker.done.connect(self._thread.quit, Qt.ConnectionType.DirectConnection)
         self._thread.finished.connect(self._on_thread_finished)
@@ -238,12 +288,18 @@ class Task(QObject):
     def start(self) -> None:
         """Start the thread (and so the worker's job)."""
         assert self._thread is not None, "a Task runs once"
-        _LIVE.add(self._thread)
+        _LIVE.add(self)
         self._thread.start()
 
     def is_running(self) -> bool:
-        """True while the worker thread runs."""
-        return self._thread is not None and self._thread.isRunning()
+        """True until the thread has ended and been cleaned up."""
+        return self._thread is not None
+
+    def cancel(self) -> None:
+        """Ask the worker to stop at its next check (cooperative)."""
+        self.worker.cancel()
+        if self._thread is not None:
+            self._thread.requestInterruption()
 
     def wait(self, ms: int = -1) -> bool:
         """Block until the thread ends (used when closing); True when it has ended.
@@ -257,10 +313,82 @@ class Task(QObject):
             self._on_thread_finished()
         return ok
 
+    def stop(self, ms: int = -1) -> bool:
+        """Cancel, ask the thread to quit and wait for it (app quit)."""
+        self.cancel()
+        if self._thread is not None:
+            self._thread.quit()
+        return self.wait(ms)
+
     @Slot()
     def _on_thread_finished(self) -> None:
         thread, self._thread = self._thread, None
         if thread is None:
             return
-        _LIVE.discard(thread)
+        thread.wait()  # ``finished`` comes just before the thread really ends
+        _LIVE.discard(self)
+        self.finished.emit()
+
+
+class JobRunner(QObject):
+    """A page's background job: at most one at a time, signals in the GUI thread.
+
+    ``start(job)`` takes a function ``job(report)`` (run by a :class:`JobWorker`) or a
+    ready :class:`Worker`; it returns False while a job runs. The worker's ``progress``,
+    ``succeeded``, ``failed`` and ``cancelled`` are re-emitted here, in the GUI thread, so
+    any callable may be connected to them; ``finished`` comes once the thread has ended.
+    """
+
+    progress = Signal(float, str)
+    succeeded = Signal(object)
+    failed = Signal(str)
+    cancelled = Signal()
+    busyChanged = Signal(bool)
+    finished = Signal()
+
+    def __init__(self, parent: QObject | None = None, interval: float = 0.05):
+        super().__init__(parent)
+        self._interval = interval
+        self._task: Task | None = None
+
+    @property
+    def worker(self) -> Worker | None:
+        """The running job's worker, None when idle."""
+        return self._task.worker if self._task is not None else None
+
+    def is_busy(self) -> bool:
+        """True from ``start`` until the worker thread has ended and been cleaned up."""
+        return self._task is not None
+
+    def start(self, job: Callable[[Report], Any] | Worker) -> bool:
+        """Run ``job`` in a new worker thread; False (nothing started) while busy."""
+        if self._task is not None:
+            return False
+        worker = job if isinstance(job, Worker) else JobWorker(job, self._interval)
+        for name in ("progress", "succeeded", "failed", "cancelled"):
+            signal = getattr(worker, name, None)
+            if signal is not None:  # queued to this GUI-thread object, then re-emitted
+                signal.connect(getattr(self, name))
+        self._task = Task(worker)  # no parent: dropped (with its thread) once finished
+        self._task.finished.connect(self._on_finished)
+        self._task.start()
+        self.busyChanged.emit(True)
+        return True
+
+    def cancel(self) -> None:
+        """Ask the running job to stop at its next check."""
+        if self._task is not None:
+            self._task.cancel()
+
+    def shutdown(self) -> None:
+        """Cancel the running job and wait for its thread (window closing)."""
+        if self._task is not None:
+            self._task.stop()  # emits finished: the owner's cleanup has run
+
+    @Slot()
+    def _on_finished(self) -> None:
+        if self._task is None:
+            return
+        self._task = None
+        self.busyChanged.emit(False)
         self.finished.emit()

@@ -5,10 +5,12 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from PySide6.QtWidgets import QLineEdit, QWidget
 
 from wdgui.pages.configure import ConfigurePage
 from widedeep_core.config import PRESETS, config_fields, preset
 from widedeep_core.devices import available_devices
+from widedeep_core.errors import ConfigError
 
 
 @pytest.fixture
@@ -38,34 +40,34 @@ def test_every_preset_round_trips_through_the_form(page, name):
 
 
 def test_invalid_values_are_marked_with_the_core_message(page):
-    page.editors["lr"].spin.setValue(0.0)
+    page.set_field("lr", 0.0)
     assert not page.is_valid() and page.config() is None
     label = page.error_labels["lr"]
     assert not label.isHidden()
     assert label.text() == page.errors()["lr"]
     assert "(0, 10]" in label.text()  # the core's range text
 
-    page.editors["lr"].spin.setValue(0.01)
-    page.editors["hidden"].edit.setText("64,abc")
+    page.set_field("lr", 0.01)
+    page.findChild(QLineEdit, "field_hidden").setText("64,abc")  # typed, not parseable
     assert page.errors().keys() == {"hidden"}
     assert "64,abc" in page.error_labels["hidden"].text()
     assert page.error_labels["lr"].isHidden()
 
-    page.editors["hidden"].edit.setText("64,32")
-    page.editors["split_fractions"].edit.setText("0.5,0.2,0.2")
+    page.set_field("hidden", "64,32")
+    page.set_field("split_fractions", "0.5,0.2,0.2")
     assert "sum to 1" in page.errors()["split_fractions"]
-    page.editors["split_fractions"].edit.setText("0.8,0.1,0.1")
+    page.set_field("split_fractions", "0.8,0.1,0.1")
     assert page.is_valid()
     assert page.config().hidden == (64, 32) and page.config().lr == pytest.approx(0.01)
 
 
 def test_validity_signal(page, qtbot):
     with qtbot.waitSignal(page.validityChanged) as blocker:
-        page.editors["dropout"].spin.setValue(1.0)  # max is exclusive
+        page.set_field("dropout", 1.0)  # max is exclusive
     assert blocker.args == [False]
     assert "dropout" in page.errors()
     with qtbot.waitSignal(page.validityChanged) as blocker:
-        page.editors["dropout"].spin.setValue(0.3)
+        page.set_field("dropout", 0.3)
     assert blocker.args == [True]
 
 
@@ -101,14 +103,15 @@ def test_data_without_demographics_adapts_the_form(page, small_data):
     assert cfg is not None
     assert "gender" not in cfg.wide_fields and cfg.crosses == ()
     assert "dropped" in page.notesLabel.text()
-    assert not page.editors["wide_fields"].checks["age"].isEnabled()
+    assert not page.findChild(QWidget, "wide_fields_age").isEnabled()
 
 
 def test_cross_support_counts(page, qtbot, small_data):
     assert not page.supportButton.isEnabled()  # no data yet
     page.set_data(small_data)
-    page.editors["wide_fields"].checks["gender"].setChecked(True)
-    page.editors["crosses"].edit.setText("gender x genres, age x occupation")
+    page.set_fields(
+        wide_fields=("user", "item", "gender"), crosses="gender x genres, age x occupation"
+    )
     assert page.is_valid(), page.errors()
     assert page.supportButton.isEnabled()
     page.supportButton.click()
@@ -116,5 +119,41 @@ def test_cross_support_counts(page, qtbot, small_data):
     lines = page.supportLabel.text().splitlines()
     assert [line.split(":")[0] for line in lines] == ["gender x genres", "age x occupation"]
     assert all("values" in line for line in lines)
-    page.editors["embed_dim"].spin.setValue(8)  # the counts described other settings
+    page.set_field("embed_dim", 8)  # the counts described other settings
     assert page.supportLabel.text() == ""
+
+
+def test_set_field_is_the_public_way_in(page):
+    page.set_field("epochs", 7)
+    page.set_field("hidden", "48,24")  # text is parsed like the CLI's --set
+    assert page.config().epochs == 7 and page.config().hidden == (48, 24)
+    assert page.field_text("hidden") == "48,24"
+    with pytest.raises(ConfigError, match="no_such_field"):
+        page.set_field("no_such_field", 1)
+
+
+def test_one_keystroke_validates_once(page, qtbot):
+    from PySide6.QtCore import Qt
+
+    edit = page.findChild(QLineEdit, "field_hidden")
+    edit.setFocus()
+    before = page.validations
+    qtbot.keyClick(edit, Qt.Key.Key_End)
+    qtbot.keyClicks(edit, "8")
+    assert page.validations - before == 1  # was 34 full validations per keystroke
+    assert page.config().hidden[-1] == 168  # "16,16" + "8"
+    # while another entry is marked, an edit is checked alone: still one validation
+    page.set_field("lr", 0.0)
+    before = page.validations
+    qtbot.keyClick(edit, Qt.Key.Key_Backspace)
+    assert page.validations - before == 1
+    assert page.errors().keys() == {"lr"}
+
+
+def test_errors_reach_their_field_by_name(page):
+    # a rule over two fields (the core names the field in ConfigError.field)
+    page.set_fields(deep_fields="user,item", hidden="")
+    assert page.errors().keys() == {"hidden"}
+    assert not page.error_labels["hidden"].isHidden()
+    page.set_field("hidden", "16")
+    assert page.is_valid()

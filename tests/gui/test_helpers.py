@@ -173,3 +173,97 @@ def test_nice_bounds_cover_the_data_and_change_rarely():
         assert a <= lo and b >= hi and a < b
     # a little more data keeps the same bounds, so the axes are not redrawn
     assert nice_bounds(0.543, 0.705) == nice_bounds(0.544, 0.709)
+
+
+def test_job_runner_runs_off_the_gui_thread_and_reports_in_it(qtbot):
+    import threading
+
+    from wdgui.workers import JobRunner
+
+    runner = JobRunner()
+    seen = {}
+
+    def job(report):
+        seen["job"] = threading.current_thread()
+        report(0.5, "half")
+        return 7
+
+    progress = []
+    runner.progress.connect(lambda f, m: progress.append((f, m, threading.current_thread())))
+    with qtbot.waitSignal(runner.finished, timeout=10000):
+        assert runner.start(job)
+        assert not runner.start(job)  # one job at a time
+    assert seen["job"] is not threading.main_thread()
+    assert progress == [(0.5, "half", threading.main_thread())]
+    assert not runner.is_busy()
+
+
+def test_stop_all_cancels_and_waits(qtbot):
+    import threading
+
+    from wdgui.workers import JobRunner, live_threads, stop_all
+
+    started = threading.Event()
+
+    def job(report):
+        started.set()
+        while True:  # ends only through the cooperative cancel
+            report(0.0, "")
+            started.wait(0.001)
+
+    runner = JobRunner()
+    cancelled = []
+    runner.cancelled.connect(lambda: cancelled.append(True))
+    runner.start(job)
+    assert started.wait(10)
+    stop_all()
+    assert not live_threads() and not runner.is_busy()
+    qtbot.waitUntil(lambda: bool(cancelled), timeout=5000)
+
+
+@pytest.mark.parametrize(
+    ("environ", "missing", "expect"),
+    [
+        ({"QT_QPA_PLATFORM": "offscreen"}, ["libxcb-icccm.so.4"], None),
+        ({"DISPLAY": ":0"}, [], None),
+        (
+            {"DISPLAY": ":0"},
+            ["libxcb-icccm.so.4", "libxcb-cursor.so.0"],
+            "libxcb-icccm4 libxcb-cursor0",
+        ),
+        (
+            {"QT_QPA_PLATFORM": "xcb", "DISPLAY": ":0"},
+            ["libxkbcommon-x11.so.0"],
+            "libxkbcommon-x11-0",
+        ),
+        ({}, [], "no display"),
+    ],
+)
+def test_platform_problem_names_the_packages(environ, missing, expect):
+    from wdgui.platform_check import platform_problem
+
+    text = platform_problem(environ, "linux", missing=lambda: missing)
+    if expect is None:
+        assert text is None
+    else:
+        assert expect in text and "QT_QPA_PLATFORM=offscreen" in text
+    assert platform_problem({"DISPLAY": ":0"}, "darwin", missing=lambda: missing) is None
+
+
+def test_missing_libraries_from_ldd_output(tmp_path):
+    from wdgui.platform_check import missing_xcb_libraries
+
+    listing = (
+        "\tlibxcb-cursor.so.0 => /lib/libxcb-cursor.so.0 (0x1)\n"
+        "\tlibxcb-icccm.so.4 => not found\n"
+        "\tlibxcb-keysyms.so.1 => not found\n"
+        "\tlibxcb-icccm.so.4 => not found\n"
+    )
+    plugin = tmp_path / "libqxcb.so"
+    assert missing_xcb_libraries(plugin, ldd=lambda p: listing) == [
+        "libxcb-icccm.so.4",
+        "libxcb-keysyms.so.1",
+    ]
+    # no ldd: each library is tried
+    found = missing_xcb_libraries(plugin, ldd=lambda p: None, loads=lambda n: "keysyms" not in n)
+    assert found == ["libxcb-keysyms.so.1"]

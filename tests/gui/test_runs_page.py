@@ -57,9 +57,9 @@ def test_selected_runs_are_overlaid_one_curve_each(page):
     assert all(list(x) == [1.0, 2.0] for x, _ in data.values())
     legend = page.runsPlot.getPlotItem().legend
     assert sorted(label.text for _, label in legend.items) == ["small net", "wide net"]
-    curves = dict(page._curves)
+    curves = page.curve_items()
     page.metricCombo.setCurrentIndex(3)  # batch losses: same curve objects, new data
-    assert page._curves == curves
+    assert page.curve_items() == curves
     assert all(len(x) > 2 for x, _ in page.curve_data().values())
     page.logCheck.setChecked(True)
     assert page.runsPlot.getPlotItem().ctrl.logYCheck.isChecked()

@@ -16,14 +16,9 @@ def load_demo(qtbot, window):
 
 
 def set_form(window, **values):
-    """Type values into the Configure page the way a user would."""
+    """Enter values in the Configure page through its public API."""
     page = window.configure_page
-    for name, value in values.items():
-        editor = page.editors[name]
-        if hasattr(editor, "spin"):
-            editor.spin.setValue(value)
-        else:
-            editor.edit.setText(str(value))
+    page.set_fields(**values)
     assert page.is_valid(), page.errors()
 
 
@@ -42,9 +37,12 @@ def test_end_to_end_demo_train_list_recommend(window, qtbot):
     page = window.train_page
     with qtbot.waitSignal(page.runFinished, timeout=60000) as blocker:
         start(window)
+        # no fraction is known while the run is prepared: a busy bar that says so
+        assert page.trainProgress.maximum() == 0
+        assert "Preparing" in page.progressLabel.text()
     event = blocker.args[0]
     assert event.status == "finished" and event.epochs_run == 2
-    qtbot.waitUntil(lambda: page._task is None, timeout=10000)
+    qtbot.waitUntil(lambda: not page.is_training(), timeout=10000)
 
     # both plots have points, the best epoch is marked, the bar is full
     x, y = page.rawLossCurve.getData()

@@ -55,7 +55,7 @@ def test_state_persists_across_restarts(make_window, tiny_folder, qtbot):
     first.resize(701, 501)  # inside the 800x600 offscreen screen
     first.pages.setCurrentIndex(3)
     first.configure_page.findChild(QWidget, "epochsSpin").setValue(7)
-    first.configure_page.editors["hidden"].edit.setText("48,24")
+    first.configure_page.set_field("hidden", "48,24")
     first.train_page.smoothSpin.setValue(0.5)
     first.data_page.set_recent([str(tiny_folder)])
     first.train_page.splitter.setSizes([300, 200])
@@ -110,3 +110,23 @@ def test_default_settings_follow_the_config_dir(qtbot, monkeypatch, tmp_path):
     window.close()
     assert settings_path() == tmp_path / "cfg" / "widedeep" / "wdgui.ini"
     assert settings_path().exists()
+
+
+def test_first_launch_shows_the_three_ways_in(window, qtbot):
+    page = window.data_page
+    assert page.is_welcome_shown()
+    for name in ("welcomeOpenButton", "welcomeDownloadButton", "welcomeDemoButton"):
+        assert page.findChild(QWidget, name) is not None, name
+    with qtbot.waitSignal(page.dataLoaded, timeout=20000):
+        page.findChild(QWidget, "welcomeDemoButton").click()
+    qtbot.waitUntil(lambda: not page.is_busy(), timeout=20000)
+    assert not page.is_welcome_shown()  # the summary and the histograms replace it
+
+
+def test_warm_up_after_the_first_paint(make_window, qtbot):
+    window = make_window(warm_up=True)
+    with qtbot.waitSignal(window.warmedUp, timeout=60000):
+        window.show()
+    combo = window.configure_page.findChild(QWidget, "deviceCombo")
+    assert combo.findData("cpu") >= 0
+    assert window.deviceStatus.text().startswith("Device: ")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
@@ -25,15 +27,18 @@ from widedeep_core.config import (
     adapt_to_data,
     check_against_data,
     config_fields,
+    field_info,
     fields_available,
     parse_value,
 )
-from widedeep_core.devices import available_devices, resolve_device
-from widedeep_core.errors import WideDeepError
+from widedeep_core.errors import ConfigError, WideDeepError
 
-from ..config_form import Editor, FieldSetEditor, make_editor
+from ..config_form import ChoiceEditor, Editor, FieldSetEditor, make_editor
 from ..widgets import message_label, show_message
-from ..workers import JobWorker, Report, Task
+from ..workers import JobRunner, Report
+
+if TYPE_CHECKING:  # pragma: no cover
+    from widedeep_core.data import MovieLensData
 
 GROUP_TITLES = {
     "data": "Data protocol",
@@ -48,7 +53,7 @@ GROUP_TITLES = {
 NOT_IN_FORM = ("preset",)
 
 
-def cross_support_lines(cfg: Config, data: Any, report: Report) -> list[str]:
+def cross_support_lines(cfg: Config, data: MovieLensData, report: Report) -> list[str]:
     """Worker thread: fit the encoder on the training split, describe each cross's support."""
     from widedeep_core.protocol import prepare
 
@@ -69,11 +74,53 @@ def cross_support_lines(cfg: Config, data: Any, report: Report) -> list[str]:
     return lines
 
 
+# Devices that exist on every machine: checking them needs no torch import.
+ALWAYS_THERE = ("auto", "cpu")
+
+
+def _imported(name: str) -> bool:
+    """True when ``name`` is fully imported (not still being imported by another thread)."""
+    module = sys.modules.get(name)
+    spec = getattr(module, "__spec__", None)
+    return module is not None and not getattr(spec, "_initializing", False)
+
+
+def torch_loaded() -> bool:
+    """True once PyTorch and the device module are imported (the warm-up does it).
+
+    Checked without importing: while the warm-up thread imports them, an import from
+    the GUI thread would wait for the module lock, seconds (measured 2.9-3.8 s).
+    """
+    return _imported("torch") and _imported("widedeep_core.devices")
+
+
 def device_items() -> list[tuple[str, str]]:
-    """(key, label) of "auto" and every device this machine has, CPU first."""
+    """(key, label) of "auto" and every device this machine has, CPU first.
+
+    Before PyTorch is loaded only "auto" and "cpu" are listed (importing it here would
+    delay the first window by seconds); :meth:`ConfigurePage.refresh_devices` completes
+    the list once the warm-up has loaded it.
+    """
     items = [("auto", "auto (best available)")]
+    if not torch_loaded():
+        return [*items, ("cpu", "cpu")]
+    from widedeep_core.devices import available_devices
+
     items += [(d.key, f"{d.key} — {d.name}") for d in available_devices()]
     return items
+
+
+def device_problem(device: str) -> str | None:
+    """Why ``device`` cannot be used here, or None (no torch import for auto and cpu)."""
+    if device in ALWAYS_THERE:
+        return None
+    from widedeep_core.devices import resolve_device
+
+    try:
+        resolve_device(device)
+    except WideDeepError as exc:
+        return str(exc)
+    return None
 
 
 class ConfigurePage(QWidget):
@@ -87,10 +134,18 @@ class ConfigurePage(QWidget):
         self.editors: dict[str, Editor] = {}
         self.error_labels: dict[str, QLabel] = {}
         self._errors: dict[str, str] = {}
+        # field -> its error checked alone (parse + range against the preset); kept
+        # between changes so one change re-checks one field, not all of them
+        self._alone: dict[str, str] = {}
+        self._values: dict[str, Any] = {}
+        self.validations = 0  # full Config validations so far (one per change at most)
         self._config: Config | None = None
         self._available: tuple[str, ...] | None = None
-        self._data: Any = None
-        self._support_task: Task | None = None
+        self._data: MovieLensData | None = None
+        self.support_jobs = JobRunner(self)
+        self.support_jobs.succeeded.connect(self._on_support)
+        self.support_jobs.failed.connect(self._on_support_failed)
+        self.support_jobs.finished.connect(self._update_support_button)
         self._valid = False
         self._build()
         self.apply_preset(self.presetCombo.currentData())
@@ -134,7 +189,7 @@ class ConfigurePage(QWidget):
                 groups[info.group] = QFormLayout(box)
                 boxes.append(box)
             editor = make_editor(info, devices)
-            editor.connect(self._revalidate)
+            editor.connect(partial(self._on_edited, info.name))
             self.editors[info.name] = editor
             error = message_label(f"error_{info.name}")
             self.error_labels[info.name] = error
@@ -204,6 +259,50 @@ class ConfigurePage(QWidget):
         """The selected preset."""
         return str(self.presetCombo.currentData())
 
+    def set_field(self, name: str, value: Any) -> None:
+        """Enter one value as a user would (text is parsed like the CLI's ``--set``).
+
+        The form then validates once, as after any edit; an unknown name raises
+        ``ConfigError``. Tests, benchmarks and scripts use this, not the widgets.
+        """
+        info = field_info(name)
+        editor = self.editors.get(name)
+        if editor is None:
+            raise ConfigError(name, "is not edited in the form (choose a preset instead)")
+        if isinstance(value, str) and info.kind != "str":
+            value = parse_value(name, value)
+        editor.set_value(value)
+        self._on_edited(name)
+
+    def set_fields(self, **values: Any) -> None:
+        """:meth:`set_field` for several fields, validated once at the end."""
+        for name, value in values.items():
+            info = field_info(name)
+            if name not in self.editors:
+                raise ConfigError(name, "is not edited in the form (choose a preset instead)")
+            if isinstance(value, str) and info.kind != "str":
+                value = parse_value(name, value)
+            self.editors[name].set_value(value)
+        self._revalidate()
+
+    def field_text(self, name: str) -> str:
+        """The entry of one field as ``parse_value`` text."""
+        return self.editors[name].text()
+
+    def refresh_devices(self) -> None:
+        """List every device of this machine (called once PyTorch is loaded)."""
+        editor = self.editors.get("device")
+        if not isinstance(editor, ChoiceEditor):
+            return
+        current = editor.combo.currentData()
+        editor.combo.blockSignals(True)
+        editor.combo.clear()
+        for key, label in device_items():
+            editor.combo.addItem(label, key)
+        editor.combo.blockSignals(False)
+        editor.set_value(current)
+        self._on_edited("device")
+
     def set_config(self, cfg: Config) -> None:
         """Show ``cfg`` in the form ("load into form"); its preset becomes the selection."""
         i = self.presetCombo.findData(cfg.preset)
@@ -237,7 +336,7 @@ class ConfigurePage(QWidget):
         self.set_config(cfg)
         self.notesLabel.setText("\n".join(notes))
 
-    def set_data(self, data: Any) -> None:
+    def set_data(self, data: MovieLensData | None) -> None:
         """Data loaded: mark unavailable fields and adapt the form to them."""
         self._data = data
         self._available = fields_available(data) if data is not None else None
@@ -257,26 +356,20 @@ class ConfigurePage(QWidget):
     def compute_support(self) -> None:
         """Count, in a worker thread, the training rows behind each cross value."""
         cfg = self.config()
-        if self._support_task is not None or cfg is None or self._data is None:
-            return
         data = self._data
-        worker = JobWorker(lambda report: cross_support_lines(cfg, data, report))
-        worker.succeeded.connect(self._on_support)
-        worker.failed.connect(self._on_support_failed)
-        self._support_task = Task(worker, self)
-        self._support_task.finished.connect(self._on_support_done)
+        if self.support_jobs.is_busy() or cfg is None or data is None:
+            return
         self.supportLabel.setText("Counting...")
+        self.support_jobs.start(lambda report: cross_support_lines(cfg, data, report))
         self._update_support_button()
-        self._support_task.start()
 
     def is_busy(self) -> bool:
         """True while the cross support is being counted."""
-        return self._support_task is not None
+        return self.support_jobs.is_busy()
 
     def shutdown(self) -> None:
         """Wait for the support count (window closing)."""
-        if self._support_task is not None:
-            self._support_task.wait()  # emits finished: _on_support_done runs
+        self.support_jobs.shutdown()
 
     @Slot(object)
     def _on_support(self, lines: list[str]) -> None:
@@ -287,14 +380,10 @@ class ConfigurePage(QWidget):
         self.supportLabel.setText(f"Cannot count the support: {message}")
 
     @Slot()
-    def _on_support_done(self) -> None:
-        self._support_task = None
-        self._update_support_button()
-
     def _update_support_button(self) -> None:
         cfg = self.config()
         ok = cfg is not None and bool(cfg.crosses) and self._data is not None
-        self.supportButton.setEnabled(ok and self._support_task is None)
+        self.supportButton.setEnabled(ok and not self.support_jobs.is_busy())
         if self._data is None:
             self.supportButton.setToolTip("Load data first")
 
@@ -305,36 +394,65 @@ class ConfigurePage(QWidget):
         self.presetHelp.setText(PRESET_HELP.get(name, ""))
         self.apply_preset(name)
 
+    def _parse(self, name: str) -> str | None:
+        """Parse one entry into ``_values``; returns the parse error, if any."""
+        try:
+            self._values[name] = parse_value(name, self.editors[name].text())
+        except WideDeepError as exc:
+            self._values.pop(name, None)
+            return getattr(exc, "reason", str(exc))
+        return None
+
+    def _alone_error(self, name: str) -> str | None:
+        """The error of one parsed value checked alone against the preset (1 validation)."""
+        self.validations += 1
+        try:
+            PRESETS[self.preset_name()].replace(**{name: self._values[name]})
+        except ConfigError as exc:
+            return exc.reason if exc.field == name else None  # other fields: the full check
+        return None
+
+    def _on_edited(self, name: str, *_signal_args: object) -> None:
+        """One entry changed: re-check that entry, then the whole config, once.
+
+        While other entries are marked, the changed one is checked alone (one
+        validation); when none is, the whole configuration is (one validation), and an
+        error it finds goes to the field the core names (``ConfigError.field``).
+        """
+        error = self._parse(name)
+        self._alone.pop(name, None)
+        if error is None and self._alone:
+            error = self._alone_error(name)
+        if error is not None:
+            self._alone[name] = error
+        self._finish_validation()
+
     @Slot()
     def _revalidate(self) -> None:
-        """Parse every entry and check it with the core; mark each failing field inline."""
-        base = PRESETS[self.preset_name()]
-        values: dict[str, Any] = {}
-        errors: dict[str, str] = {}
-        for name, editor in self.editors.items():
-            try:
-                values[name] = parse_value(name, editor.text())
-            except WideDeepError as exc:
-                errors[name] = getattr(exc, "reason", str(exc))
-        # each value alone against the (valid) preset: every independent error shows
-        for name, value in values.items():
-            try:
-                base.replace(**{name: value})
-            except WideDeepError as exc:
-                errors.setdefault(getattr(exc, "field", name), getattr(exc, "reason", str(exc)))
+        """Re-check every entry (preset, loaded config, new data): one validation if valid."""
+        self._alone = {}
+        for name in self.editors:
+            error = self._parse(name)
+            if error is not None:
+                self._alone[name] = error
+        self._finish_validation(every_error=True)
+
+    def _finish_validation(self, every_error: bool = False) -> None:
+        """Check the whole config when no entry is marked; show the errors; emit."""
+        errors = dict(self._alone)
         cfg = None
         if not errors:
-            try:
-                cfg = base.replace(**values, preset=self.preset_name())
-                if self._available is not None:
-                    check_against_data(cfg, self._available)
-                resolve_device(cfg.device)
-            except WideDeepError as exc:
-                field = getattr(exc, "field", None) or (
-                    "device" if "device" in str(exc) else "config"
-                )
-                errors[field] = getattr(exc, "reason", str(exc))
-                cfg = None
+            cfg, field, reason = self._check_whole()
+            if cfg is None and every_error:
+                # several entries may be wrong at once (restored settings, a run's config):
+                # mark every one that fails alone, not only the first the core meets
+                for name in self._values:
+                    alone = self._alone_error(name)
+                    if alone is not None:
+                        self._alone[name] = alone
+                errors = dict(self._alone)
+            if cfg is None and field not in errors:
+                errors[field] = reason
         self._apply_errors(errors)
         self._config = cfg
         valid = cfg is not None
@@ -346,6 +464,20 @@ class ConfigurePage(QWidget):
             self.supportLabel.setText("")  # it described other settings
         self._update_support_button()
         self.configChanged.emit()
+
+    def _check_whole(self) -> tuple[Config | None, str, str]:
+        """(config, "", "") when valid, else (None, field, reason): one validation."""
+        self.validations += 1
+        try:
+            cfg = PRESETS[self.preset_name()].replace(**self._values, preset=self.preset_name())
+            if self._available is not None:
+                check_against_data(cfg, self._available)
+        except ConfigError as exc:
+            return None, exc.field, exc.reason
+        problem = device_problem(cfg.device)
+        if problem is not None:
+            return None, "device", problem
+        return cfg, "", ""
 
     def _apply_errors(self, errors: dict[str, str]) -> None:
         self._errors = errors

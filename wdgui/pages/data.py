@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyqtgraph as pg
@@ -22,27 +23,38 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSplitter,
+    QStackedWidget,
     QTextBrowser,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from widedeep_core.data import MovieLensData, load_movielens, user_cache_dir, write_synthetic
-from widedeep_core.data.download import BASE_URL, RELEASES, download_release
-from widedeep_core.data.summary import DataSummary, summarize
-
 from ..plotting import color, make_plot
 from ..settings import push_recent
 from ..widgets import message_label, show_message
-from ..workers import JobWorker, Report, Task
+from ..workers import JobRunner, Report
+
+if TYPE_CHECKING:  # pragma: no cover
+    # widedeep_core.data loads pandas and pyarrow (seconds): only in jobs, never at start
+    from widedeep_core.data import MovieLensData
+    from widedeep_core.data.summary import DataSummary
 
 DEMO_SIZE = {"n_users": 200, "n_items": 300, "n_ratings": 8000, "seed": 0}
 
 
 def demo_folder() -> Path:
     """Where "Demo data" writes its synthetic ml-1m folder (inside the core's cache)."""
+    from widedeep_core.data import user_cache_dir
+
     return user_cache_dir() / "demo" / "ml-1m-synthetic"
+
+
+def release_names() -> tuple[str, ...]:
+    """The official releases the Download menu offers."""
+    from widedeep_core.data.download import RELEASES
+
+    return tuple(RELEASES)
 
 
 @dataclass(frozen=True)
@@ -56,6 +68,8 @@ class Loaded:
 
 def _load_job(path: str, report: Report) -> Loaded:
     """Worker thread: load and summarise a folder or zip (nothing heavy left for the GUI)."""
+    from widedeep_core.data import load_movielens
+    from widedeep_core.data.summary import summarize
 
     def progress(fraction: float, what: str) -> None:
         report(fraction, f"Loading: {what}")
@@ -65,21 +79,26 @@ def _load_job(path: str, report: Report) -> Loaded:
     return Loaded(data, summarize(data), per_user_histogram(data))
 
 
-def _demo_job(folder: Path, report: Report) -> Loaded:
+def _demo_job(report: Report) -> Loaded:
     """Worker thread: write the synthetic demo folder (offline), then load it."""
+    from widedeep_core.data import write_synthetic
+
+    folder = demo_folder()  # imports the data package (pandas): not in the GUI thread
     report(-1.0, "Writing demo data")
     write_synthetic(folder, layout="ml-1m", **DEMO_SIZE)
     return _load_job(str(folder), report)
 
 
-def _download_job(name: str, base_url: str, report: Report) -> Loaded:
+def _download_job(name: str, base_url: str | None, report: Report) -> Loaded:
     """Worker thread: download a release (reused when already there), then load it."""
+    from widedeep_core.data.download import download_release
 
     def progress(done: int, total: int | None) -> None:
         size = f"{done / 1e6:.1f} MB" + (f" of {total / 1e6:.1f} MB" if total else "")
         report(done / total if total else -1.0, f"Downloading {name}: {size}")
 
-    path = download_release(name, progress=progress, base_url=base_url)
+    mirror = {"base_url": base_url} if base_url else {}
+    path = download_release(name, progress=progress, **mirror)
     return _load_job(str(path), report)
 
 
@@ -92,13 +111,17 @@ class DataPage(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.data: Any = None
-        self.summary: Any = None
+        self.data: MovieLensData | None = None
+        self.summary: DataSummary | None = None
         self.recent: list[str] = []
         self.last_error = ""
-        self.base_url = BASE_URL  # the GroupLens server; a mirror (or a test server) may replace it
-        self._task: Task | None = None
-        self._worker: JobWorker | None = None
+        self.base_url: str | None = None  # None: the GroupLens server; a mirror may replace it
+        self.jobs = JobRunner(self)
+        self.jobs.progress.connect(self._on_progress)
+        self.jobs.succeeded.connect(self._on_loaded)
+        self.jobs.failed.connect(self._show_error)
+        self.jobs.cancelled.connect(self._on_cancelled)
+        self.jobs.finished.connect(self._on_task_done)
         self.setAcceptDrops(True)
         self._build()
 
@@ -128,13 +151,12 @@ class DataPage(QWidget):
         self.downloadButton.setObjectName("downloadButton")
         self.downloadButton.setText("Download...")
         self.downloadButton.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-        menu = QMenu(self.downloadButton)
-        for name in RELEASES:
-            action = QAction(name, menu)
-            action.setData(name)
-            menu.addAction(action)
-        menu.triggered.connect(self._on_download_chosen)
-        self.downloadButton.setMenu(menu)
+        self.downloadMenu = QMenu(self.downloadButton)
+        self.downloadMenu.setObjectName("downloadMenu")
+        # filled when first shown: the release list lives beside the loader (pandas)
+        self.downloadMenu.aboutToShow.connect(self._fill_download_menu)
+        self.downloadMenu.triggered.connect(self._on_download_chosen)
+        self.downloadButton.setMenu(self.downloadMenu)
         self.demoDataButton = QPushButton("Demo data")
         self.demoDataButton.setObjectName("demoDataButton")
         self.demoDataButton.setToolTip("Generate a small synthetic MovieLens-like folder offline")
@@ -205,16 +227,81 @@ class DataPage(QWidget):
         self.splitter.setStretchFactor(0, 1)
         self.splitter.setStretchFactor(1, 1)
 
+        # First launch: the three ways in instead of empty plots (swapped once data loads)
+        self.welcomePanel = self._build_welcome()
+        self.stack = QStackedWidget()
+        self.stack.setObjectName("dataStack")
+        self.stack.addWidget(self.welcomePanel)
+        self.stack.addWidget(self.splitter)
+
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.progressRow)
         layout.addWidget(self.errorLabel)
-        layout.addWidget(self.splitter, 1)
+        layout.addWidget(self.stack, 1)
+
+    def _build_welcome(self) -> QWidget:
+        panel = QWidget()
+        panel.setObjectName("welcomePanel")
+        title = QLabel("<h2>Welcome to the Wide &amp; Deep Workbench</h2>")
+        intro = QLabel(
+            "Train, compare and use Wide &amp; Deep recommenders on MovieLens ratings."
+            " Start with some data, in any of three ways:"
+        )
+        intro.setWordWrap(True)
+        self.welcomeOpenButton = QPushButton("Open a folder or zip...")
+        self.welcomeOpenButton.setObjectName("welcomeOpenButton")
+        menu = QMenu(self.welcomeOpenButton)
+        menu.addAction("Folder...", self.choose_folder)
+        menu.addAction("Zip...", self.choose_zip)
+        self.welcomeOpenButton.setMenu(menu)
+        self.welcomeDownloadButton = QPushButton("Download a MovieLens release")
+        self.welcomeDownloadButton.setObjectName("welcomeDownloadButton")
+        self.welcomeDownloadButton.setMenu(self.downloadMenu)
+        self.welcomeDemoButton = QPushButton("Build demo data")
+        self.welcomeDemoButton.setObjectName("welcomeDemoButton")
+        self.welcomeDemoButton.clicked.connect(self.load_demo)
+        rows = (
+            (self.welcomeOpenButton, "ml-100k, ml-1m, ml-10m, ml-20m, ml-25m, ml-latest...:"
+             " an unpacked folder or the official .zip. You can also drop one here."),
+            (self.welcomeDownloadButton, "Fetch an official release from GroupLens"
+             " (ml-latest-small and ml-100k take seconds)."),
+            (self.welcomeDemoButton, "A synthetic MovieLens-like folder, built offline"
+             " in a moment: good for a first try of every page."),
+        )  # fmt: skip
+        v = QVBoxLayout(panel)
+        v.setContentsMargins(24, 24, 24, 24)
+        v.addWidget(title)
+        v.addWidget(intro)
+        for button, text in rows:
+            button.setMinimumWidth(260)
+            label = QLabel(text)
+            label.setWordWrap(True)
+            row = QHBoxLayout()
+            row.addWidget(button, 0, Qt.AlignmentFlag.AlignTop)
+            row.addWidget(label, 1)
+            v.addLayout(row)
+        v.addWidget(QLabel("Then pick a preset on the Configure page and press Start (F5)."))
+        v.addStretch(1)
+        return panel
+
+    def is_welcome_shown(self) -> bool:
+        """True while no data has been loaded (the first-launch panel is shown)."""
+        return self.stack.currentWidget() is self.welcomePanel
+
+    @Slot()
+    def _fill_download_menu(self) -> None:
+        if self.downloadMenu.actions():
+            return
+        for name in release_names():
+            action = QAction(name, self.downloadMenu)
+            action.setData(name)
+            self.downloadMenu.addAction(action)
 
     # ---------------------------------------------------------------- public API
     def is_busy(self) -> bool:
         """True while loading, generating or downloading."""
-        return self._task is not None
+        return self.jobs.is_busy()
 
     def open_path(self, path: str | Path) -> None:
         """Load a folder or zip in a worker thread (ignored while busy)."""
@@ -228,9 +315,8 @@ class DataPage(QWidget):
     @Slot()
     def load_demo(self) -> None:
         """Generate the synthetic demo folder offline and load it (no dialog)."""
-        folder = demo_folder()
-        self.dataPathEdit.setText(str(folder))
-        self._start(lambda report: _demo_job(folder, report), "Generating demo data")
+        self.dataPathEdit.clear()  # the folder's path shows once it is loaded
+        self._start(_demo_job, "Generating demo data")
 
     def download(self, name: str) -> None:
         """Download an official release (with progress and Cancel), then load it."""
@@ -240,15 +326,13 @@ class DataPage(QWidget):
     @Slot()
     def cancel(self) -> None:
         """Stop the current load or download at its next progress report."""
-        if self._worker is not None:
-            self._worker.cancel()
+        if self.jobs.is_busy():
+            self.jobs.cancel()
             self.progressLabel.setText("Cancelling...")
 
     def shutdown(self) -> None:
         """Cancel and wait for the worker (window closing)."""
-        if self._task is not None:
-            self._worker.cancel()  # type: ignore[union-attr]
-            self._task.wait()  # emits finished: _on_task_done runs
+        self.jobs.shutdown()  # cancels, then waits: _on_task_done runs
 
     def set_recent(self, paths: list[str]) -> None:
         """Fill the Recent menu (from the settings)."""
@@ -300,25 +384,17 @@ class DataPage(QWidget):
         self.download(str(action.data()))
 
     # ---------------------------------------------------------------- worker
-    def _start(self, job, what: str) -> None:
-        if self._task is not None:
+    def _start(self, job: Callable[[Report], Loaded], what: str) -> None:
+        if self.jobs.is_busy():
             return
         show_message(self.errorLabel, "")
         self.last_error = ""
-        worker = JobWorker(job)
-        worker.progress.connect(self._on_progress)
-        worker.succeeded.connect(self._on_loaded)
-        worker.failed.connect(self._show_error)
-        worker.cancelled.connect(self._on_cancelled)
-        self._worker = worker
-        self._task = Task(worker, self)
-        self._task.finished.connect(self._on_task_done)
         self.progress.setRange(0, 0)  # busy until the first report
         self.progressLabel.setText(what)
         self.progressRow.setVisible(True)
         self._set_inputs_enabled(False)
         self.stateChanged.emit(what)
-        self._task.start()
+        self.jobs.start(job)
 
     def _set_inputs_enabled(self, on: bool) -> None:
         for w in (
@@ -328,6 +404,9 @@ class DataPage(QWidget):
             self.recentButton,
             self.downloadButton,
             self.demoDataButton,
+            self.welcomeOpenButton,
+            self.welcomeDownloadButton,
+            self.welcomeDemoButton,
         ):
             w.setEnabled(on)
         if on:
@@ -364,10 +443,6 @@ class DataPage(QWidget):
 
     @Slot()
     def _on_task_done(self) -> None:
-        if self._task is None:
-            return
-        self._task = None
-        self._worker = None
         self.progressRow.setVisible(False)
         self._set_inputs_enabled(True)
         self.stateChanged.emit("")
@@ -375,6 +450,7 @@ class DataPage(QWidget):
     # ---------------------------------------------------------------- summary
     def show_summary(self, loaded: Loaded) -> None:
         """Fill the summary text, the problem list and both histograms."""
+        self.stack.setCurrentWidget(self.splitter)
         summary = loaded.summary
         self.dataSummary.setHtml(summary_html(loaded.data, summary))
         self.problemsList.clear()

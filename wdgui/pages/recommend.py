@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from PySide6.QtCore import QStringListModel, Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -25,10 +24,18 @@ from PySide6.QtWidgets import (
 from widedeep_core.errors import WideDeepError
 from widedeep_core.runs import Run, RunStore
 
-from ..widgets import DataFrameModel, message_label, show_message
-from ..workers import JobWorker, Report, Task
+from ..models import DataFrameModel
+from ..widgets import message_label, show_message
+from ..workers import JobRunner, Report
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from widedeep_core.data import MovieLensData
+    from widedeep_core.recommend import Recommender
 
 ALL_GENRES = "All genres"
+# TODO(core): "can this run serve?" belongs to the run package (RunInfo.can_serve)
 USABLE_STATUSES = ("finished", "cancelled")
 REC_HEADERS = {
     "rank": "#",
@@ -42,7 +49,7 @@ REC_HEADERS = {
 RATED_HEADERS = {"title": "Title", "year": "Year", "genres": "Genres", "rating": "Rating"}
 
 
-def _open_recommender(run_dir: str, data: Any, report: Report) -> Any:
+def _open_recommender(run_dir: str, data: MovieLensData | None, report: Report) -> Recommender:
     """Worker thread: load the model (and, without matching data, the run's data set)."""
     from widedeep_core.recommend import Recommender
 
@@ -50,8 +57,12 @@ def _open_recommender(run_dir: str, data: Any, report: Report) -> Any:
     return Recommender.from_run(run_dir, data=data)
 
 
-def _matching_data(run_dir: str, data: Any) -> Any:
-    """The loaded data when the run was trained on it (same fingerprint), else None."""
+def _matching_data(run_dir: str, data: MovieLensData | None) -> MovieLensData | None:
+    """The loaded data when the run was trained on it (same fingerprint), else None.
+
+    TODO(core): ``Run.trained_on(data) -> bool`` would keep the data.json schema in the
+    run package.
+    """
     if data is None:
         return None
     try:
@@ -69,12 +80,15 @@ class RecommendPage(QWidget):
     def __init__(self, store: RunStore, parent: QWidget | None = None):
         super().__init__(parent)
         self.store = store
-        self.data: Any = None
-        self.recommender: Any = None
-        self.recommendations = pd.DataFrame()  # the last top-N list, every column
+        self.data: MovieLensData | None = None
+        self.recommender: Recommender | None = None
+        self.recommendations: pd.DataFrame | None = None  # the last top-N list, every column
         self._run_dir: str | None = None
-        self._task: Task | None = None
         self._pending_run: str | None = None
+        self.jobs = JobRunner(self)
+        self.jobs.succeeded.connect(self._on_recommender)
+        self.jobs.failed.connect(self._on_load_failed)
+        self.jobs.finished.connect(self._on_task_done)
         self._build()
         self.refresh_runs()
 
@@ -188,7 +202,7 @@ class RecommendPage(QWidget):
             self.runCombo.setCurrentIndex(i)
             self.load_run(str(run_dir))
 
-    def set_data(self, data: Any) -> None:
+    def set_data(self, data: MovieLensData | None) -> None:
         """The Data page's data set: used when a run was trained on it (no reload)."""
         self.data = data
         genres = list(getattr(data, "genres", ()) or ())
@@ -207,34 +221,28 @@ class RecommendPage(QWidget):
 
     def load_run(self, run_dir: str) -> None:
         """Open the run's recommender in a worker thread."""
-        if self._task is not None:
+        if self.jobs.is_busy():
             self._pending_run = run_dir  # load it when the current one is done
             return
         self._run_dir = run_dir
         self.recommender = None
         show_message(self.errorLabel, "")
         data = _matching_data(run_dir, self.data)
-        worker = JobWorker(lambda report: _open_recommender(run_dir, data, report))
-        worker.succeeded.connect(self._on_recommender)
-        worker.failed.connect(self._on_load_failed)
-        self._task = Task(worker, self)
-        self._task.finished.connect(self._on_task_done)
         self.profileLabel.setText(f"Loading {Path(run_dir).name} ...")
         self.stateChanged.emit("Loading run for recommendations")
-        self._task.start()
+        self.jobs.start(lambda report: _open_recommender(run_dir, data, report))
 
     def is_busy(self) -> bool:
         """True while a run is being opened."""
-        return self._task is not None
+        return self.jobs.is_busy()
 
     def shutdown(self) -> None:
         """Wait for a run being opened (window closing)."""
         self._pending_run = None  # nothing new starts while closing
-        if self._task is not None:
-            self._task.wait()  # emits finished: _on_task_done runs
+        self.jobs.shutdown()  # _on_task_done runs
 
     @Slot(object)
-    def _on_recommender(self, rec: Any) -> None:
+    def _on_recommender(self, rec: Recommender) -> None:
         self.recommender = rec
         users = [str(int(u)) for u in rec.users]
         current = self.userSelector.currentText().strip()
@@ -251,14 +259,11 @@ class RecommendPage(QWidget):
         self.recommender = None
         self.profileLabel.setText("")
         show_message(self.errorLabel, f"Cannot use this run: {message}")
-        self.recModel.set_frame(pd.DataFrame())
-        self.ratedModel.set_frame(pd.DataFrame())
+        self.recModel.clear()
+        self.ratedModel.clear()
 
     @Slot()
     def _on_task_done(self) -> None:
-        if self._task is None:
-            return
-        self._task = None
         self.stateChanged.emit("")
         pending, self._pending_run = self._pending_run, None
         if pending and pending != self._run_dir:
@@ -302,11 +307,11 @@ class RecommendPage(QWidget):
             show_message(self.errorLabel, "No unseen movie of this genre for this user.")
 
     def _clear(self, message: str) -> None:
-        self.recommendations = pd.DataFrame()
+        self.recommendations = None
         show_message(self.errorLabel, message)
         self.profileLabel.setText("")
-        self.recModel.set_frame(pd.DataFrame())
-        self.ratedModel.set_frame(pd.DataFrame())
+        self.recModel.clear()
+        self.ratedModel.clear()
 
 
 def profile_text(user: int, profile: dict[str, Any]) -> str:

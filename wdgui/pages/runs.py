@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import (
-    QAbstractTableModel,
-    QItemSelectionModel,
-    QModelIndex,
-    QPersistentModelIndex,
-    QSortFilterProxyModel,
-    Qt,
-    Signal,
-    Slot,
-)
-from PySide6.QtGui import QColor
+from PySide6.QtCore import QItemSelectionModel, QSortFilterProxyModel, Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -38,47 +27,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from widedeep_core.config import Config
 from widedeep_core.errors import WideDeepError
 from widedeep_core.runs import Run, RunInfo, RunStore
 
+from ..models import COLUMNS, RunsTableModel
 from ..plotting import color, export_png, make_plot
-from ..widgets import format_cell, message_label, show_message
+from ..widgets import message_label, show_message
 
-Index = QModelIndex | QPersistentModelIndex
+__all__ = ["COLUMNS", "METRICS", "RunsPage", "read_curve", "write_metrics_csv"]
 
-
-def _hp(name: str) -> Callable[[RunInfo], Any]:
-    def get(info: RunInfo) -> Any:
-        value = info.hyperparameters.get(name)
-        return tuple(value) if isinstance(value, list) else value
-
-    return get
-
-
-def _created(info: RunInfo) -> datetime | None:
-    return info.created
-
-
-# (header, getter): the columns of the table, in order
-COLUMNS: list[tuple[str, Callable[[RunInfo], Any]]] = [
-    ("Name", lambda r: r.name),
-    ("Created", _created),
-    ("Data", lambda r: r.data_name),
-    ("Preset", lambda r: r.preset),
-    ("Status", lambda r: r.status),
-    ("Epochs", lambda r: r.epochs_run),
-    ("Best val AUC", lambda r: r.best_val_auc),
-    ("Test AUC", lambda r: r.test_auc),
-    ("Duration", lambda r: r.duration_s),
-    ("Embed", _hp("embed_dim")),
-    ("Hidden", _hp("hidden")),
-    ("Dropout", _hp("dropout")),
-    ("Optimizer", _hp("optimizer")),
-    ("LR", _hp("lr")),
-    ("Batch", _hp("batch_size")),
-    ("Crosses", _hp("crosses")),
-]
-STATUS_COLORS = {"failed": "#b00020", "cancelled": "#b36b00", "damaged": "#b00020"}
 # What the overlay plot can show: (label, file, column)
 METRICS: list[tuple[str, str, str]] = [
     ("Validation AUC", "epochs", "val_auc"),
@@ -88,95 +46,8 @@ METRICS: list[tuple[str, str, str]] = [
 ]
 
 
-def _display(column: int, value: Any) -> str:
-    header = COLUMNS[column][0]
-    if value is None:
-        return ""
-    if header == "Created" and isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M")
-    if header == "Duration":
-        s = round(float(value))
-        return f"{s // 60}:{s % 60:02d}" if s < 3600 else f"{s // 3600}h{s % 3600 // 60:02d}"
-    if header == "LR":
-        return f"{float(value):g}"
-    if isinstance(value, tuple):
-        sep = ", " if header == "Crosses" else "-"
-        return sep.join(str(v) for v in value)
-    return format_cell(value)
-
-
-def _sort_value(value: Any) -> Any:
-    """A value the proxy can compare: numbers stay numbers, the rest becomes text."""
-    if value is None:
-        return float("-inf")
-    if isinstance(value, datetime):
-        return value.timestamp()
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    return _display_text(value)
-
-
-def _display_text(value: Any) -> str:
-    return "-".join(map(str, value)) if isinstance(value, tuple) else str(value)
-
-
-class RunsTableModel(QAbstractTableModel):
-    """A table of ``RunInfo``; ``UserRole`` gives a sortable value, ``UserRole + 1`` the run."""
-
-    RunRole = Qt.ItemDataRole.UserRole + 1
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._runs: list[RunInfo] = []
-
-    def set_runs(self, runs: Sequence[RunInfo]) -> None:
-        """Replace the listed runs."""
-        self.beginResetModel()
-        self._runs = list(runs)
-        self.endResetModel()
-
-    def run(self, row: int) -> RunInfo:
-        """The run of a source row."""
-        return self._runs[row]
-
-    def runs(self) -> list[RunInfo]:
-        """Every listed run."""
-        return list(self._runs)
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._runs)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        info = self._runs[index.row()]
-        value = COLUMNS[index.column()][1](info)
-        if role == Qt.ItemDataRole.DisplayRole:
-            return _display(index.column(), value)
-        if role == Qt.ItemDataRole.UserRole:
-            return _sort_value(value)
-        if role == self.RunRole:
-            return info
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return info.message or str(info.path)
-        if role == Qt.ItemDataRole.ForegroundRole and COLUMNS[index.column()][0] == "Status":
-            c = STATUS_COLORS.get(info.status)
-            return QColor(c) if c else None
-        if role == Qt.ItemDataRole.TextAlignmentRole and isinstance(value, (int, float)):
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        return None
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return COLUMNS[section][0]
-        return None
-
-
+# TODO(core): the run package should own these two readings of the run folder
+# (``Run.curve(source, column)`` and ``export_metrics_csv(path, runs)``).
 def read_curve(path: Path, source: str, column: str) -> tuple[list[float], list[float]]:
     """x and y of one metric of a run (epochs or global batch steps); missing values skipped."""
     run = Run(path)
@@ -210,7 +81,7 @@ def write_metrics_csv(path: str | Path, runs: Sequence[RunInfo]) -> int:
 class RunsPage(QWidget):
     """Lists the runs of a ``RunStore``; overlays the selected runs' curves."""
 
-    loadConfigRequested = Signal(object)  # Config
+    loadConfigRequested = Signal(Config)
     runsChanged = Signal()
 
     def __init__(self, store: RunStore, parent: QWidget | None = None):
@@ -391,6 +262,10 @@ class RunsPage(QWidget):
     def curve_data(self) -> dict[str, tuple[Any, Any]]:
         """run id -> (x, y) currently drawn (for tests and exports)."""
         return {rid: c.getData() for rid, c in self._curves.items()}
+
+    def curve_items(self) -> dict[str, pg.PlotDataItem]:
+        """run id -> the plot item drawing it (made once per run, then only ``setData``)."""
+        return dict(self._curves)
 
     # ---------------------------------------------------------------- actions
     @Slot()

@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
@@ -24,9 +24,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from widedeep_core.config import Config
+
 from ..plotting import color, ema, make_plot
 from ..widgets import error_box, format_cell
-from ..workers import Task, TrainWorker, training_threads
+from ..workers import JobRunner, TrainWorker, training_threads
+
+if TYPE_CHECKING:  # pragma: no cover - the trainer (and torch) load in the worker thread
+    from widedeep_core.data import MovieLensData
+    from widedeep_core.training import BatchEvent, EpochEvent, FinishedEvent, Trainer
 
 # Plots and labels update at most 10 times a second: live to the eye, and one update
 # (about 20-30 ms of painting on a 2-core machine) leaves most of a core to training.
@@ -60,7 +66,9 @@ def eta_seconds(
     return left * batch_size / samples_per_s
 
 
-def _build_trainer(config: Any, data: Any, runs_dir: Path | None, callback: Callable) -> Any:
+def _build_trainer(
+    config: Config, data: MovieLensData, runs_dir: Path | None, callback: Callable
+) -> Trainer:
     """Runs in the worker thread: the only place the GUI creates a Trainer."""
     from widedeep_core.training import Trainer
 
@@ -77,11 +85,12 @@ class TrainPage(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self._task: Task | None = None
-        self._worker: TrainWorker | None = None
-        self._config: Any = None
+        self.jobs = JobRunner(self)
+        self.jobs.failed.connect(self._on_failed)
+        self.jobs.finished.connect(self._on_task_done)
+        self._config: Config | None = None
         self.error_dialog: QMessageBox | None = None
-        self.last_finished: Any = None
+        self.last_finished: FinishedEvent | None = None
         self._build()
         self._reset_series()
         self.set_can_start(False, "Load data first (Data page).")
@@ -250,7 +259,7 @@ class TrainPage(QWidget):
             vb.setRange(xRange=target[:2], yRange=target[2:], padding=0.02)
 
     def _schedule_draw(self) -> None:
-        if self._task is None:  # late events after the run ended: draw at once
+        if not self.jobs.is_busy():  # late events after the run ended: draw at once
             self._draw_curves()
         elif not self._plotTimer.isActive():
             self._plotTimer.start()
@@ -274,7 +283,7 @@ class TrainPage(QWidget):
 
     def is_training(self) -> bool:
         """True from Start until the worker thread has ended and been cleaned up."""
-        return self._task is not None
+        return self.jobs.is_busy()
 
     def set_can_start(self, ok: bool, reason: str = "") -> None:
         """Enable Start when the main window says data and configuration are ready."""
@@ -283,7 +292,7 @@ class TrainPage(QWidget):
         self._update_buttons()
 
     def _update_buttons(self) -> None:
-        busy = self._task is not None
+        busy = self.jobs.is_busy()
         self.startButton.setEnabled(getattr(self, "_can_start", False) and not busy)
         self.pauseButton.setEnabled(busy)
         self.stopButton.setEnabled(busy)
@@ -293,39 +302,52 @@ class TrainPage(QWidget):
         self.logView.appendPlainText(text)
 
     # ---------------------------------------------------------------- control
-    def start(self, config: Any, data: Any, runs_dir: Path | None = None) -> None:
+    def start(self, config: Config, data: MovieLensData, runs_dir: Path | None = None) -> None:
         """Train ``config`` on ``data`` in a worker thread (ignored while one runs)."""
-        if self._task is not None:
+        if self.jobs.is_busy():
             return
         self._config = config
         self.last_finished = None
         self._reset_series()
-        self.trainProgress.setValue(0)
-        self.trainProgress.setFormat("preparing...")
-        self.progressLabel.setText("")
-        self.log(f"Training on {getattr(data, 'name', 'data')}: {_config_line(config)}")
+        self._set_busy("Preparing the run")
+        self.log(f"Training on {data.name}: {_config_line(config)}")
         worker = TrainWorker(
             partial(_build_trainer, config, data, runs_dir),
             interval=UPDATE_INTERVAL_S,
             threads=training_threads(),
         )
+        # bound slots of this page: they run in the GUI thread
         worker.batches.connect(self._on_batches)
         worker.epoch.connect(self._on_epoch)
         worker.finished_run.connect(self._on_finished)
-        worker.failed.connect(self._on_failed)
-        self._worker = worker
-        self._task = Task(worker, self)
-        self._task.finished.connect(self._on_task_done)
+        worker.phase.connect(self._set_busy)
         self.pauseButton.setChecked(False)
-        self._task.start()
+        self.jobs.start(worker)
         self._update_buttons()
         self.stateChanged.emit("Training: preparing")
+
+    @Slot(str)
+    def _set_busy(self, what: str) -> None:
+        """An indeterminate bar with a label, for phases without a fraction."""
+        self.trainProgress.setRange(0, 0)
+        self.trainProgress.setFormat(what)
+        self.progressLabel.setText(what)
+
+    def _set_fraction(self, fraction: float, text: str) -> None:
+        if self.trainProgress.maximum() == 0:
+            self.trainProgress.setRange(0, 1000)
+        self.trainProgress.setValue(round(fraction * 1000))
+        self.trainProgress.setFormat(text)
+
+    def _train_worker(self) -> TrainWorker | None:
+        worker = self.jobs.worker
+        return worker if isinstance(worker, TrainWorker) else None
 
     @Slot()
     def stop(self) -> None:
         """Ask the trainer to stop between batches; it keeps the best weights."""
-        if self._worker is not None:
-            self._worker.request_cancel()
+        if self.jobs.is_busy():
+            self.jobs.cancel()
             self.log("Stop requested: finishing the current batch.")
             self.stateChanged.emit("Training: stopping")
 
@@ -333,21 +355,19 @@ class TrainPage(QWidget):
     def set_paused(self, paused: bool) -> None:
         """Pause or resume the trainer between batches."""
         self.pauseButton.setText("Resume" if paused else "Pause")
-        if self._worker is not None:
-            self._worker.request_pause(paused)
+        worker = self._train_worker()
+        if worker is not None:
+            worker.request_pause(paused)
             self.log("Paused." if paused else "Resumed.")
             self.stateChanged.emit("Training: paused" if paused else "Training")
 
     def shutdown(self) -> None:
         """Cancel any training and wait for its thread (window closing)."""
-        if self._task is None:
-            return
-        self._worker.request_cancel()  # type: ignore[union-attr]  # also ends a pause
-        self._task.wait()  # emits finished: _on_task_done runs
+        self.jobs.shutdown()  # the core's cancel also ends a pause; _on_task_done runs
 
     # ---------------------------------------------------------------- events (GUI thread)
     @Slot(list)
-    def _on_batches(self, events: list) -> None:
+    def _on_batches(self, events: list[BatchEvent]) -> None:
         last = events[-1]
         self.steps.extend(float(e.step) for e in events)
         new = [float(e.loss) for e in events]
@@ -355,13 +375,13 @@ class TrainPage(QWidget):
         prev = self.smoothed[-1] if self.smoothed else None
         self.smoothed.extend(ema(new, self.smoothSpin.value(), prev))
         self._schedule_draw()
-        epochs = getattr(self._config, "epochs", last.epoch)
+        cfg = self._config
+        epochs = cfg.epochs if cfg is not None else last.epoch
         frac = overall_fraction(last.epoch, epochs, last.batch, last.n_batches)
-        self.trainProgress.setValue(round(frac * 1000))
-        self.trainProgress.setFormat(f"epoch {last.epoch}/{epochs} · {frac:.0%}")
+        self._set_fraction(frac, f"epoch {last.epoch}/{epochs} · {frac:.0%}")
         eta = eta_seconds(
             last.epoch, epochs, last.batch, last.n_batches,
-            getattr(self._config, "batch_size", 1), last.samples_per_s,
+            cfg.batch_size if cfg is not None else 1, last.samples_per_s,
         )  # fmt: skip
         self.progressLabel.setText(
             f"batch {last.batch}/{last.n_batches} · {last.samples_per_s:,.0f} samples/s"
@@ -379,7 +399,7 @@ class TrainPage(QWidget):
             self.smoothLossCurve.setData([], [])
 
     @Slot(object)
-    def _on_epoch(self, ev: Any) -> None:
+    def _on_epoch(self, ev: EpochEvent) -> None:
         self.epochs.append(float(ev.epoch))
         self.val_auc.append(float(ev.val.get("auc", math.nan)))
         self.val_logloss.append(float(ev.val.get("logloss", math.nan)))
@@ -391,11 +411,11 @@ class TrainPage(QWidget):
             f" · best {ev.best_epoch} ({ev.best_val_auc:.4f}) · {ev.seconds:.1f}s · lr {ev.lr:g}"
         )
         frac = ev.epoch / max(ev.epochs, 1)
-        self.trainProgress.setValue(round(frac * 1000))
-        self.trainProgress.setFormat(f"epoch {ev.epoch}/{ev.epochs} · {frac:.0%}")
+        if self.trainProgress.maximum() != 0:  # not while the worker says it is evaluating
+            self._set_fraction(frac, f"epoch {ev.epoch}/{ev.epochs} · {frac:.0%}")
 
     @Slot(object)
-    def _on_finished(self, ev: Any) -> None:
+    def _on_finished(self, ev: FinishedEvent) -> None:
         self.last_finished = ev
         test = _metrics_text(ev.test)
         self.log(
@@ -404,24 +424,22 @@ class TrainPage(QWidget):
         )
         if ev.run_dir is not None:
             self.log(f"Saved run: {ev.run_dir}")
-        self.trainProgress.setFormat(ev.status)
-        if ev.status == "finished":
-            self.trainProgress.setValue(1000)
+        self._set_fraction(1.0 if ev.status == "finished" else 0.0, ev.status)
+        self.progressLabel.setText("")
         self.runFinished.emit(ev)
 
     @Slot(str)
     def _on_failed(self, message: str) -> None:
         self.log(f"FAILED: {message}")
-        self.trainProgress.setFormat("failed")
+        self._set_fraction(0.0, "failed")
+        self.progressLabel.setText("")
         self.error_dialog = error_box(self, "Training failed", message)
         self.runFailed.emit(message)
 
     @Slot()
     def _on_task_done(self) -> None:
-        if self._task is None:
-            return
-        self._task = None
-        self._worker = None
+        if self.trainProgress.maximum() == 0:  # ended without a last event (a crash)
+            self._set_fraction(0.0, "stopped")
         self._draw_curves()  # whatever is still pending, drawn before we report done
         self.pauseButton.setChecked(False)
         self._update_buttons()
@@ -442,6 +460,6 @@ def _metrics_text(metrics: dict[str, float]) -> str:
     return " ".join(f"{k}={format_cell(v)}" for k, v in metrics.items())
 
 
-def _config_line(config: Any) -> str:
+def _config_line(config: Config) -> str:
     keys = ("epochs", "batch_size", "lr", "embed_dim", "hidden", "device")
-    return ", ".join(f"{k}={getattr(config, k)}" for k in keys if hasattr(config, k))
+    return ", ".join(f"{k}={getattr(config, k)}" for k in keys)

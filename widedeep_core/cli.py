@@ -11,8 +11,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from widedeep_core.errors import WideDeepError
+
 from . import __version__
-from .errors import WideDeepError
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -20,13 +21,13 @@ EXIT_INTERRUPTED = 130
 
 
 def _print_json(obj: Any) -> None:
-    from .io import dumps
+    from widedeep_core.fileio import dumps
 
     sys.stdout.write(dumps(obj, indent=None) + "\n")
 
 
 def _load(path: str):
-    from .data import load_movielens
+    from widedeep_core.data import load_movielens
 
     return load_movielens(path)
 
@@ -36,7 +37,7 @@ def _load(path: str):
 
 def cmd_info(args: argparse.Namespace) -> int:
     """Layout, counts, rating histogram and problems of a data folder."""
-    from .data import summarize
+    from widedeep_core.data import summarize
 
     data = _load(args.path)
     summary = summarize(data).to_dict()
@@ -61,7 +62,13 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def _config_from_args(args: argparse.Namespace, data) -> tuple[Any, list[str]]:
-    from .config import adapt_to_data, fields_available, from_strings, parse_assignments, preset
+    from widedeep_core.config import (
+        adapt_to_data,
+        fields_available,
+        from_strings,
+        parse_assignments,
+        preset,
+    )
 
     cfg = preset(args.preset)
     cfg = from_strings(cfg, parse_assignments(args.set or []))
@@ -70,7 +77,7 @@ def _config_from_args(args: argparse.Namespace, data) -> tuple[Any, list[str]]:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train a preset (with overrides) on a data folder and store the run."""
-    from .training import BatchEvent, EpochEvent, Trainer
+    from widedeep_core.training import BatchEvent, EpochEvent, Trainer
 
     data = _load(args.data)
     cfg, notes = _config_from_args(args, data)
@@ -141,7 +148,7 @@ def _data_for_run(args: argparse.Namespace):
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Test metrics of a stored run, ranking metrics included."""
-    from .trained import evaluate_run
+    from widedeep_core.serving.loading import evaluate_run
 
     metrics = evaluate_run(args.run_dir, _data_for_run(args), part=args.part)
     if args.json:
@@ -157,7 +164,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_recommend(args: argparse.Namespace) -> int:
     """Top-N unseen movies for one user."""
-    from .recommend import Recommender
+    from widedeep_core.serving.recommend import Recommender
 
     rec = Recommender.from_run(args.run_dir, _data_for_run(args))
     table = rec.recommend(args.user, args.n, genre=args.genre)
@@ -182,7 +189,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     """List the stored runs, newest first."""
-    from .runs import RunStore
+    from widedeep_core.runs import RunStore
 
     store = RunStore(args.runs_dir)
     infos = store.list()
@@ -223,7 +230,7 @@ def _run_json(info) -> dict[str, Any]:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Write a synthetic MovieLens-like folder (offline demo data)."""
-    from .data import write_synthetic
+    from widedeep_core.data import write_synthetic
 
     path = write_synthetic(
         args.folder,
@@ -239,7 +246,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_devices(args: argparse.Namespace) -> int:
     """The compute devices this machine really has."""
-    from .devices import available_devices
+    from widedeep_core.devices import available_devices
 
     devices = available_devices()
     if args.json:

@@ -20,7 +20,7 @@ from widedeep_core.features import (
     bucket_zip,
     cross_name,
 )
-from widedeep_core.splits import make_split
+from widedeep_core.features.splits import make_split
 
 ALL = ["user", "item", "gender", "age", "occupation", "zip", "year", "genres"]
 CROSSES = [("genres", "gender"), "age x genres", ("user", "genres"), ("gender", "age")]

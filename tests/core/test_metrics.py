@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import log_loss, roc_auc_score
 
-from widedeep_core.metrics import (
+from widedeep_core.evaluation.metrics import (
     accuracy,
     auc,
     gauc,

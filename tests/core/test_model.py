@@ -8,11 +8,11 @@ import torch
 from torch import nn
 
 from widedeep_core.errors import ConfigError
+from widedeep_core.evaluation.metrics import auc
 from widedeep_core.features import Encoded, FeatureEncoder, FieldSpec
-from widedeep_core.metrics import auc
-from widedeep_core.model import FastDropout, WideDeep, gather_rows
-from widedeep_core.optim import make_optimizer
-from widedeep_core.splits import binary_labels, make_split
+from widedeep_core.features.splits import binary_labels, make_split
+from widedeep_core.model.widedeep import FastDropout, WideDeep, gather_rows
+from widedeep_core.training.optim import make_optimizer
 
 SPECS = [
     FieldSpec("user", 5),

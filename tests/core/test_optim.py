@@ -12,7 +12,7 @@ from torch import nn
 from widedeep_core.errors import ConfigError
 from widedeep_core.features import FieldSpec
 from widedeep_core.model import WideDeep
-from widedeep_core.optim import FTRL, build_optimizers, make_optimizer
+from widedeep_core.training.optim import FTRL, build_optimizers, make_optimizer
 
 
 def _ftrl_by_hand(w0, grads, alpha, beta, l1, l2):

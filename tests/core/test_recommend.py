@@ -8,7 +8,7 @@ import pytest
 from widedeep_core.config import preset
 from widedeep_core.data.synthetic import make_synthetic
 from widedeep_core.errors import DataError, RunError
-from widedeep_core.recommend import COLUMNS, Recommender
+from widedeep_core.serving.recommend import COLUMNS, Recommender
 from widedeep_core.training import train
 
 

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import torch
 
-from widedeep_core import io as wio
+from widedeep_core import fileio as wio
 from widedeep_core.config import Config, preset
 from widedeep_core.errors import DataError, RunError
-from widedeep_core.runs import (
+from widedeep_core.runs.store import (
     RUN_JSON,
     Run,
     RunStore,

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from widedeep_core.errors import ConfigError
-from widedeep_core.splits import (
+from widedeep_core.features.splits import (
     Split,
     SplitRecord,
     binary_labels,

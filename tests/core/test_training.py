@@ -11,7 +11,7 @@ import torch
 from widedeep_core.config import preset
 from widedeep_core.errors import DeviceError, TrainingError
 from widedeep_core.runs import Run
-from widedeep_core.trained import evaluate_run
+from widedeep_core.serving.loading import evaluate_run
 from widedeep_core.training import (
     BatchEvent,
     EpochEvent,
@@ -167,8 +167,8 @@ def test_side_features_and_crosses_train(small_data):
 
 
 def test_paper_preset_uses_ftrl_on_wide_part(small_data):
-    from widedeep_core.optim import FTRL, build_optimizers
     from widedeep_core.training import build_model
+    from widedeep_core.training.optim import FTRL, build_optimizers
 
     cfg = preset("paper").replace(epochs=1, device="cpu")
     result = train(cfg, small_data, save_run=False)

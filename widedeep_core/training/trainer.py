@@ -21,16 +21,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import Config
-from .data.types import MovieLensData
-from .devices import resolve_device
-from .errors import TrainingError, WideDeepError
-from .evaluation import evaluate_pointwise, evaluate_split
-from .features import FeatureEncoder
-from .model import WideDeep
-from .optim import build_optimizers
-from .protocol import Prepared, model_fields, prepare
-from .runs import Run, RunStore
+from widedeep_core.config import Config
+from widedeep_core.data.types import MovieLensData
+from widedeep_core.devices import resolve_device
+from widedeep_core.errors import TrainingError, WideDeepError
+from widedeep_core.evaluation import evaluate_pointwise, evaluate_split
+from widedeep_core.features.encoder import FeatureEncoder
+from widedeep_core.features.prepare import Prepared, model_fields, prepare
+from widedeep_core.model import WideDeep
+from widedeep_core.runs import Run, RunStore
+from widedeep_core.training.optim import build_optimizers
 
 
 @dataclass(frozen=True)

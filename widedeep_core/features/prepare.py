@@ -11,11 +11,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .config import Config, check_against_data
-from .data.types import MovieLensData
-from .errors import ConfigError, RunError
-from .features import Encoded, FeatureEncoder, available_fields, cross_name
-from .splits import Split, SplitRecord, binary_labels, make_split
+from widedeep_core.config import Config, check_against_data
+from widedeep_core.data.types import MovieLensData
+from widedeep_core.errors import ConfigError, RunError
+from widedeep_core.features.encoder import Encoded, FeatureEncoder, available_fields, cross_name
+from widedeep_core.features.splits import Split, SplitRecord, binary_labels, make_split
 
 
 @dataclass

@@ -39,7 +39,7 @@ from typing import Any
 
 from widedeep_core.config import Config
 from widedeep_core.errors import ConfigError, RunError
-from widedeep_core.io import (
+from widedeep_core.fileio import (
     append_jsonl,
     atomic_torch_save,
     atomic_write_json,

@@ -31,10 +31,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .config import DEMOGRAPHIC_FIELDS as DEMOGRAPHIC
-from .config import FIELDS, fields_available
-from .data.types import MovieLensData
-from .errors import ConfigError, RunError
+from widedeep_core.config import DEMOGRAPHIC_FIELDS as DEMOGRAPHIC
+from widedeep_core.config import FIELDS, fields_available
+from widedeep_core.data.types import MovieLensData
+from widedeep_core.errors import ConfigError, RunError
 
 USER_SIDE = ("user", *DEMOGRAPHIC)
 MULTI_FIELDS = ("genres",)

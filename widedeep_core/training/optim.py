@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import ConfigError
+from widedeep_core.errors import ConfigError
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "adagrad", "ftrl")
 _FUSED_DEVICES = ("cpu", "cuda")

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import ConfigError
+from widedeep_core.errors import ConfigError
 
 SPLIT_KINDS = ("random", "temporal", "leave-last-out")
 DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)

@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import ConfigError
-from .features import Encoded, FieldSpec
+from widedeep_core.errors import ConfigError
+from widedeep_core.features.encoder import Encoded, FieldSpec
 
 
 class _Gather(torch.autograd.Function):

@@ -8,11 +8,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from .features import Encoded
-from .metrics import accuracy, auc, gauc, logloss, ranking_metrics
+from widedeep_core.evaluation.metrics import accuracy, auc, gauc, logloss, ranking_metrics
+from widedeep_core.features.encoder import Encoded
 
 if TYPE_CHECKING:
-    from .protocol import Prepared
+    from widedeep_core.features.prepare import Prepared
 
 # Ranking every unseen movie for every user costs n_users x n_items model calls; past
 # this many users, or this many (user, movie) pairs, a seeded sample of the users is

@@ -7,17 +7,17 @@ from pathlib import Path
 
 import torch
 
-from .config import Config
-from .data.types import MovieLensData
-from .devices import resolve_device
-from .errors import RunError, WideDeepError
-from .evaluation import evaluate_split
-from .features import FeatureEncoder
-from .model import WideDeep
-from .protocol import Prepared, prepare
-from .runs import Run
-from .splits import SplitRecord
-from .training import build_model
+from widedeep_core.config import Config
+from widedeep_core.data.types import MovieLensData
+from widedeep_core.devices import resolve_device
+from widedeep_core.errors import RunError, WideDeepError
+from widedeep_core.evaluation import evaluate_split
+from widedeep_core.features.encoder import FeatureEncoder
+from widedeep_core.features.prepare import Prepared, prepare
+from widedeep_core.features.splits import SplitRecord
+from widedeep_core.model import WideDeep
+from widedeep_core.runs import Run
+from widedeep_core.training import build_model
 
 
 @dataclass
@@ -38,7 +38,7 @@ class Trained:
 
 def load_data_for_run(run: Run) -> MovieLensData:
     """Open the data folder a run recorded, checking it is still the same content."""
-    from .data import load_movielens  # the loader pulls in pyarrow; only load it here
+    from widedeep_core.data import load_movielens  # the loader pulls in pyarrow; only load it here
 
     info = run.read_data_info()
     path = info.get("path")

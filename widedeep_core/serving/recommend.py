@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .data.types import MovieLensData
-from .errors import DataError
-from .runs import Run
-from .trained import Trained, load_trained
+from widedeep_core.data.types import MovieLensData
+from widedeep_core.errors import DataError
+from widedeep_core.runs import Run
+from widedeep_core.serving.loading import Trained, load_trained
 
 COLUMNS = ["rank", "item", "title", "year", "genres", "probability", "wide_logit", "deep_logit"]
 

@@ -1,0 +1,32 @@
+"""From ratings to tensors: labels, seeded splits, the encoder fitted on train, prepare."""
+
+from widedeep_core.features.encoder import (
+    Encoded,
+    FeatureEncoder,
+    FieldSpec,
+    available_fields,
+    bucket_age,
+    bucket_year,
+    bucket_zip,
+    cross_name,
+)
+from widedeep_core.features.prepare import Prepared, model_fields, prepare
+from widedeep_core.features.splits import Split, SplitRecord, binary_labels, make_split
+
+__all__ = [
+    "Encoded",
+    "FeatureEncoder",
+    "FieldSpec",
+    "Prepared",
+    "Split",
+    "SplitRecord",
+    "available_fields",
+    "binary_labels",
+    "bucket_age",
+    "bucket_year",
+    "bucket_zip",
+    "cross_name",
+    "make_split",
+    "model_fields",
+    "prepare",
+]

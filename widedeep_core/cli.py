@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from widedeep_core.errors import WideDeepError
+from widedeep_core.vocabulary import LAYOUTS
 
 from . import __version__
 
@@ -306,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("demo", help="write a synthetic MovieLens-like folder")
     s.add_argument("folder")
-    s.add_argument("--layout", default="ml-1m", choices=("ml-100k", "ml-1m", "ml-10m", "csv"))
+    s.add_argument("--layout", default="ml-1m", choices=LAYOUTS)
     s.add_argument("--users", type=int, default=300)
     s.add_argument("--items", type=int, default=400)
     s.add_argument("--ratings", type=int, default=30000)

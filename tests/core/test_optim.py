@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-from types import SimpleNamespace
 
 import pytest
 import torch
 from torch import nn
 
+from widedeep_core.config import Config
 from widedeep_core.errors import ConfigError
 from widedeep_core.features import FieldSpec
 from widedeep_core.model import WideDeep
@@ -145,11 +145,9 @@ def test_make_optimizer_errors_name_the_field():
 def test_build_optimizers_for_the_parts():
     specs = [FieldSpec("user", 5), FieldSpec("item", 6)]
     model = WideDeep(specs, ["user", "item"], ["user", "item"], hidden=(4,))
-    one = build_optimizers(model, SimpleNamespace(optimizer="adam", lr=1e-3, weight_decay=0.0))
+    one = build_optimizers(model, Config(optimizer="adam", lr=1e-3, weight_decay=0.0))
     assert len(one) == 1
-    cfg = SimpleNamespace(
-        optimizer="adagrad", lr=0.05, weight_decay=0.0, wide_optimizer="ftrl", ftrl_l1=0.1
-    )
+    cfg = Config(optimizer="adagrad", lr=0.05, weight_decay=0.0, wide_optimizer="ftrl", ftrl_l1=0.1)
     wide_opt, deep_opt = build_optimizers(model, cfg)
     assert isinstance(wide_opt, FTRL) and wide_opt.defaults["l1"] == 0.1
     assert isinstance(deep_opt, torch.optim.Adagrad)

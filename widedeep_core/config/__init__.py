@@ -1,20 +1,8 @@
 """The run configuration: fields, validation, text parsing, presets, fields vs. data."""
 
 from widedeep_core.config.schema import (
-    ACTIVATIONS,
-    CROSS_SEPARATOR,
-    DEMOGRAPHIC_FIELDS,
-    DEVICE_SPEC_RE,
-    DEVICE_SPECS_TEXT,
-    FIELDS,
-    GROUPS,
-    LR_SCHEDULES,
-    MONITORS,
-    MULTI_VALUED_FIELDS,
-    OPTIMIZERS,
     PRESET_HELP,
     PRESETS,
-    SPLITS,
     Config,
     FieldInfo,
     adapt_to_data,
@@ -34,20 +22,8 @@ from widedeep_core.config.schema import (
 )
 
 __all__ = [
-    "ACTIVATIONS",
-    "CROSS_SEPARATOR",
-    "DEMOGRAPHIC_FIELDS",
-    "DEVICE_SPECS_TEXT",
-    "DEVICE_SPEC_RE",
-    "FIELDS",
-    "GROUPS",
-    "LR_SCHEDULES",
-    "MONITORS",
-    "MULTI_VALUED_FIELDS",
-    "OPTIMIZERS",
     "PRESETS",
     "PRESET_HELP",
-    "SPLITS",
     "Config",
     "FieldInfo",
     "adapt_to_data",

@@ -21,20 +21,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from widedeep_core.errors import ConfigError
-
-FIELDS: tuple[str, ...] = ("user", "item", "gender", "age", "occupation", "zip", "year", "genres")
-DEMOGRAPHIC_FIELDS: tuple[str, ...] = ("gender", "age", "occupation", "zip")
-MULTI_VALUED_FIELDS: tuple[str, ...] = ("genres",)
-ACTIVATIONS: tuple[str, ...] = ("relu", "sigmoid", "tanh", "gelu")
-OPTIMIZERS: tuple[str, ...] = ("adam", "adamw", "sgd", "adagrad", "ftrl")
-SPLITS: tuple[str, ...] = ("random", "temporal", "leave-last-out")
-MONITORS: tuple[str, ...] = ("val_auc", "val_logloss")
-LR_SCHEDULES: tuple[str, ...] = ("none", "cosine", "step")
-# Shared with devices.py so syntax and availability errors agree on what is well-formed.
-DEVICE_SPEC_RE = re.compile(r"^(cpu|auto|mps|cuda(:\d+)?)$")
-DEVICE_SPECS_TEXT = "cpu, cuda, cuda:N, mps or auto"
-CROSS_SEPARATOR = " x "
-GROUPS: tuple[str, ...] = ("data", "features", "model", "optimisation", "training", "device", "run")
+from widedeep_core.vocabulary import (
+    ACTIVATIONS,
+    CROSS_SEPARATOR,
+    DEMOGRAPHIC_FIELDS,
+    DEVICE_SPEC_RE,
+    DEVICE_SPECS_TEXT,
+    FIELDS,
+    LR_SCHEDULES,
+    MONITORS,
+    OPTIMIZERS,
+    SPLIT_KINDS,
+)
 
 _TRUE = frozenset({"true", "yes", "on", "1", "y", "t"})
 _FALSE = frozenset({"false", "no", "off", "0", "n", "f"})
@@ -94,7 +92,7 @@ class Config:
         "How ratings are split into train/validation/test: random rows, per-user by time, "
         "or each user's last rating for test and the one before for validation.",
         group="data",
-        choices=SPLITS,
+        choices=SPLIT_KINDS,
     )
     split_fractions: tuple[float, float, float] = _f(
         (0.8, 0.1, 0.1),

@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 
 from widedeep_core.errors import ConfigError
+from widedeep_core.vocabulary import SPLIT_KINDS
 
-SPLIT_KINDS = ("random", "temporal", "leave-last-out")
 DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
 
 

@@ -27,6 +27,7 @@ from torch import nn
 
 from widedeep_core.errors import ConfigError
 from widedeep_core.features.encoder import Encoded, FieldSpec
+from widedeep_core.vocabulary import ACTIVATIONS
 
 
 class _Gather(torch.autograd.Function):
@@ -70,12 +71,14 @@ class FastDropout(nn.Dropout):
         return x * torch.rand_like(x).ge_(self.p).mul_(1.0 / (1.0 - self.p))
 
 
-ACTIVATIONS: dict[str, type[nn.Module]] = {
+# The layer behind each name of vocabulary.ACTIVATIONS.
+ACTIVATION_LAYERS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
     "sigmoid": nn.Sigmoid,
     "tanh": nn.Tanh,
     "gelu": nn.GELU,
 }
+assert tuple(ACTIVATION_LAYERS) == ACTIVATIONS, "vocabulary.ACTIVATIONS and the layers disagree"
 
 
 class _Part(nn.Module):
@@ -186,7 +189,7 @@ class WideDeep(nn.Module):
                 layers.append(nn.Linear(width, h))
                 if batch_norm:
                     layers.append(nn.BatchNorm1d(h))
-                layers.append(ACTIVATIONS[activation]())
+                layers.append(ACTIVATION_LAYERS[activation]())
                 if dropout > 0:
                     layers.append(FastDropout(float(dropout)))
                 width = h

@@ -12,6 +12,7 @@ from widedeep_core.data.types import MovieLensData
 from widedeep_core.errors import DataError
 from widedeep_core.runs import Run
 from widedeep_core.serving.loading import Trained, load_trained
+from widedeep_core.vocabulary import DEMOGRAPHIC_FIELDS
 
 COLUMNS = ["rank", "item", "title", "year", "genres", "probability", "wide_logit", "deep_logit"]
 
@@ -75,7 +76,7 @@ class Recommender:
             match = users[users["user"] == int(user_id)]
             if len(match):
                 rec = match.iloc[0]
-                for col in ("gender", "age", "occupation", "zip"):
+                for col in DEMOGRAPHIC_FIELDS:
                     value = rec[col]
                     out[col] = value.item() if hasattr(value, "item") else value
         return out

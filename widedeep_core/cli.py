@@ -149,7 +149,7 @@ def _data_for_run(args: argparse.Namespace):
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Test metrics of a stored run, ranking metrics included."""
-    from widedeep_core.serving.loading import evaluate_run
+    from widedeep_core.evaluation import evaluate_run
 
     metrics = evaluate_run(args.run_dir, _data_for_run(args), part=args.part)
     if args.json:

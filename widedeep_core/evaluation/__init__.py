@@ -3,8 +3,15 @@
 from widedeep_core.evaluation.evaluate import (
     evaluate_pointwise,
     evaluate_ranking,
+    evaluate_run,
     evaluate_split,
     predict_logits,
 )
 
-__all__ = ["evaluate_pointwise", "evaluate_ranking", "evaluate_split", "predict_logits"]
+__all__ = [
+    "evaluate_pointwise",
+    "evaluate_ranking",
+    "evaluate_run",
+    "evaluate_split",
+    "predict_logits",
+]

@@ -12,7 +12,11 @@ from widedeep_core.evaluation.metrics import accuracy, auc, gauc, logloss, ranki
 from widedeep_core.features.encoder import Encoded
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from widedeep_core.data.types import MovieLensData
     from widedeep_core.features.prepare import Prepared
+    from widedeep_core.runs.store import Run
 
 # Ranking every unseen movie for every user costs n_users x n_items model calls; past
 # this many users, or this many (user, movie) pairs, a seeded sample of the users is
@@ -122,3 +126,18 @@ def evaluate_ranking(
     out = {f"{name}@{k}": value for name, value in m.items()}
     out["ranking_users"] = float(len(eval_users))
     return out
+
+
+def evaluate_run(
+    run_dir: str | Path | Run,
+    data: MovieLensData | None = None,
+    *,
+    part: str = "test",
+    device: str | torch.device = "cpu",
+) -> dict[str, float]:
+    """Every metric of a stored run's serving weights on its own test (or validation) split."""
+    from widedeep_core.devices import resolve_device
+    from widedeep_core.serving.loading import load_trained
+
+    trained = load_trained(run_dir, data, device=device)
+    return evaluate_split(trained.model, trained.prepared(), part, resolve_device(device))

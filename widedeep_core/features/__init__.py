@@ -10,7 +10,7 @@ from widedeep_core.features.encoder import (
     bucket_zip,
     cross_name,
 )
-from widedeep_core.features.prepare import Prepared, model_fields, prepare
+from widedeep_core.features.prepare import Prepared, prepare
 from widedeep_core.features.splits import Split, SplitRecord, binary_labels, make_split
 
 __all__ = [
@@ -27,6 +27,5 @@ __all__ = [
     "bucket_zip",
     "cross_name",
     "make_split",
-    "model_fields",
     "prepare",
 ]

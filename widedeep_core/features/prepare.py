@@ -14,7 +14,7 @@ import torch
 from widedeep_core.config import Config, check_against_data
 from widedeep_core.data.types import MovieLensData
 from widedeep_core.errors import ConfigError, RunError
-from widedeep_core.features.encoder import Encoded, FeatureEncoder, available_fields, cross_name
+from widedeep_core.features.encoder import Encoded, FeatureEncoder, available_fields
 from widedeep_core.features.splits import Split, SplitRecord, binary_labels, make_split
 
 
@@ -84,9 +84,3 @@ def _encoder_fields(config: Config) -> list[str]:
     """Base fields the model reads directly (crosses are added by the encoder)."""
     used = set(config.wide_fields) | set(config.deep_fields)
     return [f for f in config.all_fields if f in used]
-
-
-def model_fields(config: Config) -> tuple[list[str], list[str]]:
-    """Spec names of the wide and deep parts: crosses feed the wide part, as in the paper."""
-    wide = [*config.wide_fields, *(cross_name(a, b) for a, b in config.cross_pairs)]
-    return wide, list(config.deep_fields)

@@ -20,14 +20,18 @@ pooling uses ``F.embedding_bag(..., padding_idx=pad)`` so that padding is masked
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from widedeep_core.errors import ConfigError
-from widedeep_core.features.encoder import Encoded, FieldSpec
+from widedeep_core.features.encoder import Encoded, FieldSpec, cross_name
 from widedeep_core.vocabulary import ACTIVATIONS
+
+if TYPE_CHECKING:
+    from widedeep_core.config import Config
 
 
 class _Gather(torch.autograd.Function):
@@ -195,6 +199,24 @@ class WideDeep(nn.Module):
                 width = h
             layers.append(nn.Linear(width, 1))
             self.mlp = nn.Sequential(*layers)
+
+    @classmethod
+    def from_config(cls, config: Config, specs: Sequence[FieldSpec]) -> WideDeep:
+        """The model a configuration describes over an encoder's field specs.
+
+        Crosses feed the wide part only, as in the paper.
+        """
+        crosses = [cross_name(a, b) for a, b in config.cross_pairs]
+        return cls(
+            specs,
+            [*config.wide_fields, *crosses],
+            config.deep_fields,
+            embed_dim=config.embed_dim,
+            hidden=config.hidden,
+            activation=config.activation,
+            dropout=config.dropout,
+            batch_norm=config.batch_norm,
+        )
 
     # ------------------------------------------------------------ parts
 

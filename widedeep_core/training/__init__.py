@@ -1,25 +1,29 @@
 """The trainer (events, epoch loop, early stopping) and the optimisers (FTRL)."""
 
-from widedeep_core.training.trainer import (
+from widedeep_core.training.events import (
     BatchEvent,
     EpochEvent,
     FailedEvent,
     FinishedEvent,
+    StartedEvent,
+)
+from widedeep_core.training.trainer import (
+    EarlyStopping,
     Trainer,
     TrainResult,
-    build_model,
     seed_everything,
     train,
 )
 
 __all__ = [
     "BatchEvent",
+    "EarlyStopping",
     "EpochEvent",
     "FailedEvent",
     "FinishedEvent",
+    "StartedEvent",
     "TrainResult",
     "Trainer",
-    "build_model",
     "seed_everything",
     "train",
 ]

@@ -79,6 +79,12 @@ def test_gradient_reaches_both_parts():
         assert p.grad is not None and p.grad.abs().sum() > 0
 
 
+def _wide_rows(m, name):
+    """[start, stop) rows of one field in the wide table."""
+    start = m.wide.offsets_by_name[name]
+    return start, start + next(s.size for s in m.specs if s.name == name)
+
+
 def test_each_field_hits_its_own_rows():
     m = WideDeep(SPECS, ["user", "item", "gender", "genres"], ["item", "genres"], hidden=(4,))
     x = _batch(32, seed=3)
@@ -87,11 +93,11 @@ def test_each_field_hits_its_own_rows():
     hit = set(torch.nonzero(grad).flatten().tolist())
     expected = set()
     for j, name in enumerate(["user", "item", "gender"]):
-        start, stop = m.field_rows("wide", name)
+        start, stop = _wide_rows(m, name)
         ids = x.single[:, j]
         assert stop - start == SPECS[j].size
         expected |= {start + int(i) for i in ids}
-    start, _ = m.field_rows("wide", "genres")
+    start, _ = _wide_rows(m, "genres")
     g = x.multi["genres"]
     expected |= {start + int(i) for i in g[g > 0]}
     assert hit == expected
@@ -106,7 +112,7 @@ def test_wide_logit_is_the_sum_of_active_weights():
         )
         m.wide_bias.fill_(0.5)
     x = _batch()
-    offsets = {n: m.field_rows("wide", n)[0] for n in ["user", "item", "gender", "genres"]}
+    offsets = {n: _wide_rows(m, n)[0] for n in ["user", "item", "gender", "genres"]}
     expected = []
     for r in range(len(x)):
         total = 0.5 + sum(

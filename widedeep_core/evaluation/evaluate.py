@@ -8,8 +8,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from widedeep_core.evaluation.metrics import accuracy, auc, gauc, logloss, ranking_metrics
+from widedeep_core.evaluation.metrics import (
+    accuracy,
+    auc,
+    gauc,
+    judge_lists,
+    logloss,
+    ranked_columns,
+)
 from widedeep_core.features.encoder import Encoded
+from widedeep_core.serving.scoring import catalogue, score_block, users_per_block
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -23,7 +31,6 @@ if TYPE_CHECKING:
 # ranked (their count is reported as ``ranking_users``).
 MAX_RANKING_USERS = 2000
 MAX_RANKING_PAIRS = 20_000_000
-_PAIRS_PER_CALL = 1 << 18
 
 
 @torch.no_grad()
@@ -75,6 +82,65 @@ def evaluate_split(
     return out
 
 
+def ranking_users(prep: Prepared, part: str = "test", max_users: int = MAX_RANKING_USERS):
+    """The users the ranking metrics judge: those with a held-out positive in ``part``.
+
+    Returns (user ids, per-user training items, per-user positives, items): items are
+    the catalogue (``serving.scoring.catalogue``), and the per-user lists hold column
+    indices into it. Past ``max_users`` (or ``MAX_RANKING_PAIRS`` pairs) a sample of
+    the users, seeded by the config's seed, stands in for all of them.
+    """
+    ratings = prep.data.ratings
+    items = catalogue(prep.data)
+    all_users = np.unique(ratings["user"].to_numpy())
+    rows = getattr(prep.split, part)
+    pos_rows = rows[prep.labels[rows] > 0.5]
+    u_of = np.searchsorted(all_users, ratings["user"].to_numpy())
+    i_of = np.searchsorted(items, ratings["item"].to_numpy())
+    eval_users = np.unique(u_of[pos_rows])
+    max_users = max(1, min(max_users, MAX_RANKING_PAIRS // max(len(items), 1)))
+    if len(eval_users) > max_users:
+        rng = np.random.default_rng(prep.config.seed)
+        eval_users = np.sort(rng.choice(eval_users, size=max_users, replace=False))
+    slot = np.full(len(all_users), -1, dtype=np.int64)
+    slot[eval_users] = np.arange(len(eval_users))
+
+    def per_user(sel_rows: np.ndarray) -> list[np.ndarray]:
+        s = slot[u_of[sel_rows]]
+        keep = s >= 0
+        s, cols = s[keep], i_of[sel_rows][keep]
+        order = np.lexsort((cols, s))
+        counts = np.bincount(s, minlength=len(eval_users))
+        return np.split(cols[order], np.cumsum(counts)[:-1])
+
+    return all_users[eval_users], per_user(prep.split.train), per_user(pos_rows), items
+
+
+def ranked_lists(
+    model: nn.Module,
+    prep: Prepared,
+    part: str = "test",
+    *,
+    k: int = 10,
+    max_users: int = MAX_RANKING_USERS,
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], np.ndarray]:
+    """The lists the ranking metrics judge: (user ids, [users, k] columns, positives, items).
+
+    Each user's training items are masked; every other catalogue item is ranked by the
+    serving kernel, exactly as ``Recommender.recommend(user, k, seen=train_items)``.
+    """
+    user_ids, seen, positives, items = ranking_users(prep, part, max_users)
+    batch_size = prep.config.eval_batch_size
+
+    def scorer(batch: np.ndarray) -> torch.Tensor:
+        wide, deep = score_block(model, prep.encoder, prep.data, user_ids[batch], items, batch_size)
+        return wide + deep
+
+    users = np.arange(len(user_ids))
+    top = ranked_columns(scorer, seen, users, k, users_per_block(len(items)))
+    return user_ids, top.numpy(), positives, items
+
+
 def evaluate_ranking(
     model: nn.Module,
     prep: Prepared,
@@ -85,46 +151,14 @@ def evaluate_ranking(
     max_users: int = MAX_RANKING_USERS,
 ) -> dict[str, float]:
     """HR@K, NDCG@K, precision@K, recall@K: every movie a user did not rate in training
-    is ranked against the user's held-out positives of ``part``."""
-    ratings = prep.data.ratings
-    all_items = np.unique(ratings["item"].to_numpy())
-    all_users = np.unique(ratings["user"].to_numpy())
-    rows = getattr(prep.split, part)
-    pos_rows = rows[prep.labels[rows] > 0.5]
-    u_of = np.searchsorted(all_users, ratings["user"].to_numpy())
-    i_of = np.searchsorted(all_items, ratings["item"].to_numpy())
-    eval_users = np.unique(u_of[pos_rows])
-    max_users = max(1, min(max_users, MAX_RANKING_PAIRS // max(len(all_items), 1)))
-    if len(eval_users) > max_users:
-        rng = np.random.default_rng(prep.config.seed)
-        eval_users = np.sort(rng.choice(eval_users, size=max_users, replace=False))
-    slot = np.full(len(all_users), -1, dtype=np.int64)
-    slot[eval_users] = np.arange(len(eval_users))
+    is ranked (by the serving kernel) against the user's held-out positives of ``part``.
 
-    def per_user(sel_rows: np.ndarray) -> list[np.ndarray]:
-        s = slot[u_of[sel_rows]]
-        keep = s >= 0
-        s, items = s[keep], i_of[sel_rows][keep]
-        order = np.lexsort((items, s))
-        counts = np.bincount(s, minlength=len(eval_users))
-        return np.split(items[order], np.cumsum(counts)[:-1])
-
-    seen = per_user(prep.split.train)
-    positives = per_user(pos_rows)
-    item_ids = all_items
-    user_ids = all_users[eval_users]
-
-    def scorer(batch: np.ndarray) -> torch.Tensor:
-        users = np.repeat(user_ids[batch], len(item_ids))
-        items = np.tile(item_ids, len(batch))
-        x = prep.encoder.transform_pairs(prep.data, users, items)
-        logits = predict_logits(model, x, max(prep.config.eval_batch_size, len(item_ids)), device)
-        return logits.reshape(len(batch), len(item_ids))
-
-    users_per_call = max(1, _PAIRS_PER_CALL // max(len(item_ids), 1))
-    m = ranking_metrics(scorer, seen, positives, k, batch_size=users_per_call)
+    ``device`` is unused: the model is scored where it lives.
+    """
+    user_ids, top, positives, _ = ranked_lists(model, prep, part, k=k, max_users=max_users)
+    m = judge_lists(torch.from_numpy(top), positives, k)
     out = {f"{name}@{k}": value for name, value in m.items()}
-    out["ranking_users"] = float(len(eval_users))
+    out["ranking_users"] = float(len(user_ids))
     return out
 
 

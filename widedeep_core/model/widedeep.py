@@ -279,15 +279,6 @@ class WideDeep(nn.Module):
             yield self.deep.embedding.weight
             yield from self.mlp.parameters()
 
-    def field_rows(self, part: str, name: str) -> tuple[int, int]:
-        """[start, stop) rows of field ``name`` in the ``part`` ("wide"/"deep") table."""
-        p = self.wide if part == "wide" else self.deep
-        if p is None or name not in p.offsets_by_name:
-            raise ConfigError(f"{part}_fields", f"no field {name!r} in the {part} part")
-        size = next(s.size for s in self.specs if s.name == name)
-        start = p.offsets_by_name[name]
-        return start, start + size
-
 
 def _check_fields(specs: Sequence[FieldSpec], names: Sequence[str], what: str) -> list[str]:
     known = [s.name for s in specs]

@@ -210,6 +210,34 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_runs_rename(args: argparse.Namespace) -> int:
+    """Change the display name of a stored run."""
+    from widedeep_core.runs import RunStore
+
+    run = RunStore(args.runs_dir).rename(args.run, args.new_name)
+    print(f"{run.id}: renamed to {run.name}")
+    return 0
+
+
+def cmd_runs_delete(args: argparse.Namespace) -> int:
+    """Delete a stored run (refused while it trains, unless --force)."""
+    from widedeep_core.runs import RunStore
+
+    store = RunStore(args.runs_dir)
+    store.delete(args.run, force=args.force)
+    print(f"deleted {args.run}")
+    return 0
+
+
+def cmd_runs_export(args: argparse.Namespace) -> int:
+    """Write a run's curves and metrics to CSV."""
+    from widedeep_core.runs import RunStore, export_run
+
+    for path in export_run(RunStore(args.runs_dir).get(args.run), args.output):
+        print(path)
+    return 0
+
+
 def _run_json(info) -> dict[str, Any]:
     return {
         "id": info.id,
@@ -226,6 +254,7 @@ def _run_json(info) -> dict[str, Any]:
         "test_auc": info.test_auc,
         "duration_s": info.duration_s,
         "epochs_run": info.epochs_run,
+        "tags": info.tags,
     }
 
 
@@ -300,10 +329,29 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_recommend)
 
-    s = sub.add_parser("runs", help="list stored runs")
+    s = sub.add_parser("runs", help="list stored runs (or rename, delete, export one)")
     s.add_argument("--runs-dir", default=None)
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_runs)
+    runs_sub = s.add_subparsers(dest="runs_command")
+    # each action takes --runs-dir after its name too; SUPPRESS keeps the parent's value
+    r = runs_sub.add_parser("rename", help="change a run's display name")
+    r.add_argument("run", help="run id (folder name) or path")
+    r.add_argument("new_name")
+    r.add_argument("--runs-dir", default=argparse.SUPPRESS)
+    r.set_defaults(func=cmd_runs_rename)
+    r = runs_sub.add_parser("delete", help="delete a run folder (a damaged one too)")
+    r.add_argument("run", help="run id (folder name) or path")
+    r.add_argument("--force", action="store_true", help="even while it is still training")
+    r.add_argument("--runs-dir", default=argparse.SUPPRESS)
+    r.set_defaults(func=cmd_runs_delete)
+    r = runs_sub.add_parser("export", help="write a run's curves and metrics as CSV")
+    r.add_argument("run", help="run id (folder name) or path")
+    r.add_argument(
+        "--output", required=True, help="a .csv file (epoch table) or a folder (every table)"
+    )
+    r.add_argument("--runs-dir", default=argparse.SUPPRESS)
+    r.set_defaults(func=cmd_runs_export)
 
     s = sub.add_parser("demo", help="write a synthetic MovieLens-like folder")
     s.add_argument("folder")

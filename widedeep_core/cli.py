@@ -65,14 +65,17 @@ def cmd_info(args: argparse.Namespace) -> int:
 def _config_from_args(args: argparse.Namespace, data) -> tuple[Any, list[str]]:
     from widedeep_core.config import (
         adapt_to_data,
+        check_strings,
         fields_available,
-        from_strings,
         parse_assignments,
         preset,
     )
+    from widedeep_core.errors import ConfigError
 
-    cfg = preset(args.preset)
-    cfg = from_strings(cfg, parse_assignments(args.set or []))
+    cfg, errors = check_strings(preset(args.preset), parse_assignments(args.set or []))
+    if errors:  # every bad setting at once, on one line
+        (first, reason), *rest = errors.items()
+        raise ConfigError(first, "; ".join([reason, *(f"{k}: {m}" for k, m in rest)]))
     return adapt_to_data(cfg, fields_available(data))
 
 

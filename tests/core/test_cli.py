@@ -162,3 +162,11 @@ def test_runs_rename_export_delete(capsys, tmp_path):
     assert not run.path.exists()
     code, out, err = run_cli(capsys, "runs", "delete", "nope", "--runs-dir", str(runs))
     assert code != 0 and "nope" in err
+
+
+def test_train_reports_every_bad_setting_at_once(capsys, folder):
+    argv = ["train", "--data", str(folder), "--set", "dropout=1.5", "--set", "batch_size=0"]
+    code, _out, err = run_cli(capsys, *argv)
+    assert code != 0
+    assert len(err.strip().splitlines()) == 1
+    assert "dropout" in err and "batch_size" in err

@@ -1,25 +1,27 @@
-"""The run configuration: fields, validation, text parsing, presets, fields vs. data."""
+"""The run configuration: fields (schema), validation, text, presets, fields vs. data.
 
+``from widedeep_core.config import Config, preset, ...``: every public name is here.
+"""
+
+from widedeep_core.config.availability import adapt_to_data, check_against_data, fields_available
+from widedeep_core.config.presets import PRESET_HELP, PRESETS, preset
 from widedeep_core.config.schema import (
-    PRESET_HELP,
-    PRESETS,
     Config,
     FieldInfo,
-    adapt_to_data,
-    check_against_data,
     config_fields,
-    config_from_strings,
     field_info,
-    fields_available,
+    normalize_cross,
+    split_cross,
+)
+from widedeep_core.config.text import (
+    config_from_strings,
     format_value,
     format_value_item,
     from_strings,
-    normalize_cross,
     parse_assignments,
     parse_value,
-    preset,
-    split_cross,
 )
+from widedeep_core.config.validation import check_strings, errors_of, validate_all
 
 __all__ = [
     "PRESETS",
@@ -28,8 +30,10 @@ __all__ = [
     "FieldInfo",
     "adapt_to_data",
     "check_against_data",
+    "check_strings",
     "config_fields",
     "config_from_strings",
+    "errors_of",
     "field_info",
     "fields_available",
     "format_value",
@@ -40,4 +44,5 @@ __all__ = [
     "parse_value",
     "preset",
     "split_cross",
+    "validate_all",
 ]

@@ -1,4 +1,4 @@
-"""One typed, validated configuration for a training run, and the named presets.
+"""The configuration's fields: the ``Config`` dataclass and its ``FieldInfo`` records.
 
 ``Config`` is a frozen dataclass whose flat field names are also the CLI
 ``--set KEY=VALUE`` keys and the keys of ``config.json``. Each field carries
@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 import re
 import types
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,19 +23,12 @@ from widedeep_core.errors import ConfigError
 from widedeep_core.vocabulary import (
     ACTIVATIONS,
     CROSS_SEPARATOR,
-    DEMOGRAPHIC_FIELDS,
-    DEVICE_SPEC_RE,
-    DEVICE_SPECS_TEXT,
     FIELDS,
     LR_SCHEDULES,
     MONITORS,
     OPTIMIZERS,
     SPLIT_KINDS,
 )
-
-_TRUE = frozenset({"true", "yes", "on", "1", "y", "t"})
-_FALSE = frozenset({"false", "no", "off", "0", "n", "f"})
-_NONE = frozenset({"none", "null", "default", "-"})
 
 
 def _f(
@@ -297,15 +289,20 @@ class Config:
     name: str | None = _f(None, "Optional display name of the run.", group="run", label="run name")
 
     def __post_init__(self) -> None:
+        from widedeep_core.config.validation import coerce
+
         for info in config_fields():
-            object.__setattr__(self, info.name, _coerce(info, getattr(self, info.name)))
+            object.__setattr__(self, info.name, coerce(info, getattr(self, info.name)))
         self.validate()
 
     def validate(self) -> None:
         """Raise ``ConfigError(field, message)`` for the first impossible value."""
-        for info in config_fields():
-            _check_field(info, getattr(self, info.name))
-        _check_cross_fields(self)
+        from widedeep_core.config.validation import errors_of
+
+        errors = errors_of({info.name: getattr(self, info.name) for info in config_fields()})
+        if errors:
+            field_name, message = next(iter(errors.items()))
+            raise ConfigError(field_name, message)
 
     def replace(self, **changes: Any) -> Config:
         """Return a validated copy with ``changes`` applied; unknown keys raise ``ConfigError``."""
@@ -455,137 +452,14 @@ def field_info(name: str) -> FieldInfo:
         raise _unknown_key(name) from None
 
 
-def _unknown_key(key: str) -> ConfigError:
+def unknown_key_message(key: str) -> str:
+    """The error text of a setting that does not exist."""
     known = ", ".join(info.name for info in config_fields())
-    return ConfigError(key, f"unknown setting; known settings: {known}")
+    return f"unknown setting; known settings: {known}"
 
 
-# ---------------------------------------------------------------- coercion and checks
-
-
-def _coerce(info: FieldInfo, value: Any) -> Any:
-    """Apply the harmless normalisations JSON and forms need; anything else is left to validate."""
-    if value is None:
-        return value
-    if info.kind == "float" and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if info.kind == "str" and isinstance(value, str):
-        value = value.strip()
-        if info.optional and not value:
-            return None  # an empty form entry means "not set"
-        # Choices and devices are case-insensitive; free text (names) keeps its case.
-        return value.lower() if (info.choices or info.name == "device") else value
-    if info.kind.endswith("_tuple") and isinstance(value, (list, tuple)):
-        items = list(value)
-        if info.kind == "float_tuple":
-            items = [
-                float(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in items
-            ]
-        if info.kind == "str_tuple":
-            items = [v.strip() for v in items] if all(isinstance(v, str) for v in items) else items
-            if info.name == "crosses":
-                items = [normalize_cross(v) if isinstance(v, str) else v for v in items]
-            elif info.choices:
-                items = [v.lower() if isinstance(v, str) else v for v in items]
-        return tuple(items)
-    return value
-
-
-_TYPE_WORDS = {
-    "bool": "true or false",
-    "int": "a whole number",
-    "float": "a number",
-    "str": "text",
-    "str_tuple": "a list of names",
-    "int_tuple": "a list of whole numbers",
-    "float_tuple": "a list of numbers",
-}
-
-
-def _is_type(kind: str, value: Any) -> bool:
-    if kind == "bool":
-        return isinstance(value, bool)
-    if kind == "int":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind == "float":
-        return isinstance(value, float)
-    if kind == "str":
-        return isinstance(value, str)
-    return isinstance(value, tuple) and all(_is_type(kind[: -len("_tuple")], v) for v in value)
-
-
-def _in_range(info: FieldInfo, value: float) -> bool:
-    if isinstance(value, float) and not math.isfinite(value):
-        return False
-    if info.min is not None and (value <= info.min if info.min_exclusive else value < info.min):
-        return False
-    return not (
-        info.max is not None and (value >= info.max if info.max_exclusive else value > info.max)
-    )
-
-
-def _check_field(info: FieldInfo, value: Any) -> None:
-    """Type, range, choices and duplicates of one field."""
-    name = info.name
-    if value is None:
-        if info.optional:
-            return
-        raise ConfigError(name, f"must be set ({_TYPE_WORDS[info.kind]})")
-    if not _is_type(info.kind, value):
-        raise ConfigError(
-            name, f"must be {_TYPE_WORDS[info.kind]}, got {value!r} ({type(value).__name__})"
-        )
-    if info.length is not None and len(value) != info.length:
-        raise ConfigError(name, f"needs exactly {info.length} values, got {len(value)}")
-    items = value if isinstance(value, tuple) else (value,)
-    if info.kind in ("int", "float", "int_tuple", "float_tuple"):
-        for item in items:
-            if not _in_range(info, item):
-                what = "each value" if isinstance(value, tuple) else "value"
-                raise ConfigError(name, f"{what} must be in {info.describe_range()}, got {item!r}")
-    if info.choices is not None:
-        for item in items:
-            if item not in info.choices:
-                raise ConfigError(
-                    name, f"unknown value {item!r}; allowed: {', '.join(info.choices)}"
-                )
-    if info.kind == "str_tuple":
-        seen = set()
-        for item in items:
-            if item in seen:
-                raise ConfigError(name, f"{item!r} is listed twice")
-            seen.add(item)
-
-
-def _check_cross_fields(cfg: Config) -> None:
-    """Rules that involve the meaning of a field or more than one field."""
-    total = sum(cfg.split_fractions)
-    if abs(total - 1.0) > 1e-6:
-        fractions = ", ".join(_num(f) for f in cfg.split_fractions)
-        raise ConfigError("split_fractions", f"must sum to 1, got {fractions} (sum {total:.6g})")
-    seen_pairs: dict[frozenset[str], str] = {}
-    for cross in cfg.crosses:
-        a, b = split_cross(cross)
-        pair = frozenset((a, b))
-        if pair in seen_pairs:
-            raise ConfigError("crosses", f"{cross!r} repeats {seen_pairs[pair]!r}")
-        seen_pairs[pair] = cross
-    if cfg.deep_fields and not cfg.hidden:
-        raise ConfigError(
-            "hidden", "needs at least one layer size when deep_fields is set (e.g. 64,32)"
-        )
-    if not (cfg.wide_fields or cfg.deep_fields or cfg.crosses):
-        raise ConfigError(
-            "wide_fields", "the model has no input: set wide_fields, crosses or deep_fields"
-        )
-    if not DEVICE_SPEC_RE.match(cfg.device):
-        raise ConfigError("device", f"{cfg.device!r} is not understood; use {DEVICE_SPECS_TEXT}")
-    if not cfg.preset or len(cfg.preset) > 100:
-        raise ConfigError("preset", "must be a name of 1 to 100 characters")
-    if cfg.name is not None and (not cfg.name or len(cfg.name) > 200):
-        raise ConfigError("name", "must be empty or a name of at most 200 characters")
-    if any(ord(ch) < 32 for ch in (cfg.name or "") + cfg.preset):
-        raise ConfigError("name" if cfg.name else "preset", "must not contain control characters")
+def _unknown_key(key: str) -> ConfigError:
+    return ConfigError(key, unknown_key_message(key))
 
 
 def normalize_cross(text: str) -> str:
@@ -612,261 +486,3 @@ def split_cross(cross: str) -> tuple[str, str]:
     if a == b:
         raise ConfigError("crosses", f"{cross!r} crosses a field with itself")
     return a, b
-
-
-# ---------------------------------------------------------------- text <-> values
-
-
-def parse_value(name: str, text: str) -> Any:
-    """Parse the text of one field (CLI ``--set`` value or form entry) by the field's type."""
-    info = field_info(name)
-    raw = text.strip()
-    if info.optional and (raw == "" or raw.lower() in _NONE):
-        return None
-    if info.kind.endswith("_tuple"):
-        inner = raw[1:-1] if raw[:1] in "([" and raw[-1:] in ")]" else raw
-        if inner.strip() == "" or inner.strip().lower() in _NONE:
-            return ()
-        base = info.kind[: -len("_tuple")]
-        return tuple(_parse_scalar(info, base, part.strip(), text) for part in inner.split(","))
-    return _parse_scalar(info, info.kind, raw, text)
-
-
-def _parse_scalar(info: FieldInfo, kind: str, raw: str, whole: str) -> Any:
-    if kind == "str":
-        return raw
-    if kind == "bool":
-        low = raw.lower()
-        if low in _TRUE:
-            return True
-        if low in _FALSE:
-            return False
-        raise ConfigError(info.name, f"cannot read {whole!r} as true or false")
-    try:
-        return int(raw) if kind == "int" else float(raw)
-    except ValueError:
-        extra = "; separate values with commas" if info.kind.endswith("_tuple") else ""
-        raise ConfigError(
-            info.name, f"cannot read {whole!r} as {_TYPE_WORDS[info.kind]}{extra}"
-        ) from None
-
-
-def format_value(name: str, value: Any) -> str:
-    """Text of a field value that ``parse_value`` reads back to the same value."""
-    info = field_info(name)
-    if value is None:
-        return "none"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (tuple, list)):
-        return ",".join(format_value_item(v) for v in value)
-    return format_value_item(value) if info.kind != "str" else str(value)
-
-
-def format_value_item(value: Any) -> str:
-    """Text of one scalar: floats as their shortest round-tripping repr."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return repr(value) if isinstance(value, float) else str(value)
-
-
-def from_strings(base: Config, strings: Mapping[str, str]) -> Config:
-    """Apply ``{"key": "text"}`` settings (CLI ``--set``, form entries) to ``base``, validated."""
-    changes = {key: parse_value(key, str(text)) for key, text in strings.items()}
-    return base.replace(**changes)
-
-
-config_from_strings = from_strings
-
-
-def parse_assignments(items: Iterable[str]) -> dict[str, str]:
-    """Split CLI ``KEY=VALUE`` items into a dict; a malformed item raises ``ConfigError``."""
-    out: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        key = key.strip().replace("-", "_")
-        if not sep or not key:
-            raise ConfigError("--set", f"expected KEY=VALUE, got {item!r}")
-        field_info(key)  # unknown keys fail here, with the list of known ones
-        out[key] = value
-    return out
-
-
-# ---------------------------------------------------------------- presets
-
-_ALL_FIELDS = FIELDS
-_GENRE_CROSSES = ("gender x genres", "age x genres", "occupation x genres")
-
-PRESETS: dict[str, Config] = {
-    # The PyTorch reference implementation (khanhnamle1994, built on pytorch-fm):
-    # user and item ids only, embedding 16, MLP 16-16 with batch-norm, ReLU and
-    # dropout 0.5, Adam 1e-3 with weight decay 1e-6, batch 512, 100 epochs, BCE,
-    # label = rating > 3, random 80/10/10 split. Every field is spelled out so a
-    # change of a default can never change this preset.
-    "reference": Config(
-        threshold=3.0,
-        drop_neutral=False,
-        split="random",
-        split_fractions=(0.8, 0.1, 0.1),
-        seed=0,
-        wide_fields=("user", "item"),
-        deep_fields=("user", "item"),
-        crosses=(),
-        embed_dim=16,
-        hidden=(16, 16),
-        activation="relu",
-        dropout=0.5,
-        batch_norm=True,
-        optimizer="adam",
-        lr=1e-3,
-        weight_decay=1e-6,
-        wide_optimizer=None,
-        wide_lr=None,
-        ftrl_l1=0.0,
-        ftrl_l2=0.0,
-        batch_size=512,
-        epochs=100,
-        shuffle=False,
-        restore_best=False,
-        patience=None,
-        monitor="val_auc",
-        lr_schedule="none",
-        device="auto",
-        amp=False,
-        eval_batch_size=8192,
-        log_every=20,
-        ranking_k=10,
-        preset="reference",
-        name=None,
-    ),
-    # Cheng et al. 2016's pairing: FTRL-Proximal with L1 on the wide part (raw
-    # sparse fields plus cross products), AdaGrad on the deep part, embeddings of
-    # 32 and a ReLU tower that halves per layer. The paper's 1024-512-256 tower was
-    # sized for Google Play's 500 billion examples; MovieLens (10^5-10^7 ratings)
-    # gets the same shape at a quarter of the width. Learning rates follow the
-    # TensorFlow DNNLinearCombinedClassifier defaults the paper's code shipped
-    # with (AdaGrad 0.05); FTRL alpha 0.05 and L1 1e-3 suit mean-reduced batch
-    # gradients. The paper uses neither dropout nor batch-norm; early stopping
-    # stands in for its training on fresh data.
-    "paper": Config(
-        wide_fields=_ALL_FIELDS,
-        deep_fields=_ALL_FIELDS,
-        crosses=_GENRE_CROSSES,
-        embed_dim=32,
-        hidden=(256, 128, 64),
-        activation="relu",
-        dropout=0.0,
-        batch_norm=False,
-        optimizer="adagrad",
-        lr=0.05,
-        weight_decay=0.0,
-        wide_optimizer="ftrl",
-        wide_lr=0.05,
-        ftrl_l1=1e-3,
-        ftrl_l2=0.0,
-        batch_size=1024,
-        epochs=30,
-        shuffle=True,
-        restore_best=True,
-        patience=3,
-        monitor="val_auc",
-        preset="paper",
-    ),
-    # Our default for MovieLens: every side feature, the genre crosses on the wide part
-    # and early stopping on validation AUC. Chosen on ml-100k VALIDATION AUC only
-    # (benchmarks/tune_full.py: a 16-trial random search, then the best candidates
-    # over seeds 0 and 1): a wide 256-128 tower without dropout or batch-norm, with
-    # early stopping as the regulariser, beat every smaller or dropout variant.
-    "full": Config(
-        wide_fields=_ALL_FIELDS,
-        deep_fields=_ALL_FIELDS,
-        crosses=_GENRE_CROSSES,
-        embed_dim=32,
-        hidden=(256, 128),
-        activation="relu",
-        dropout=0.0,
-        batch_norm=False,
-        optimizer="adamw",
-        lr=1e-3,
-        weight_decay=1e-6,
-        batch_size=1024,
-        epochs=40,
-        shuffle=True,
-        restore_best=True,
-        patience=3,
-        monitor="val_auc",
-        preset="full",
-    ),
-}
-
-PRESET_HELP: dict[str, str] = {
-    "reference": "The reference PyTorch code: user and item ids, MLP 16-16, Adam, 100 epochs.",
-    "paper": "Cheng et al. 2016: FTRL with L1 on the wide part with crosses, AdaGrad on the deep.",
-    "full": "All side features and genre crosses, AdamW, early stopping.",
-}
-
-
-def preset(name: str) -> Config:
-    """The named preset; an unknown name raises ``ConfigError`` listing the known ones."""
-    try:
-        return PRESETS[name.strip().lower()]
-    except (KeyError, AttributeError):
-        raise ConfigError(
-            "preset", f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}"
-        ) from None
-
-
-# ---------------------------------------------------------------- fields vs. data
-
-
-def fields_available(data: Any) -> tuple[str, ...]:
-    """Fields a loaded ``MovieLensData`` can provide (no demographics in ml-10m / csv)."""
-    has_users = bool(getattr(data, "has_demographics", False))
-    return tuple(f for f in FIELDS if has_users or f not in DEMOGRAPHIC_FIELDS)
-
-
-def _missing_uses(cfg: Config, available: set[str]) -> list[tuple[str, str, str]]:
-    """(config key, item, missing field) for every use of an unavailable field."""
-    uses = []
-    for key in ("wide_fields", "deep_fields"):
-        uses += [(key, f, f) for f in getattr(cfg, key) if f not in available]
-    for cross, (a, b) in zip(cfg.crosses, cfg.cross_pairs, strict=True):
-        uses += [("crosses", cross, f) for f in (a, b) if f not in available]
-    return uses
-
-
-def check_against_data(cfg: Config, available_fields: Iterable[str]) -> Config:
-    """Return ``cfg`` if the data has every field it uses, else raise ConfigError naming them."""
-    available = set(available_fields)
-    uses = _missing_uses(cfg, available)
-    if not uses:
-        return cfg
-    missing = sorted({f for _, _, f in uses}, key=FIELDS.index)
-    keys = sorted({k for k, _, _ in uses}, key=["wide_fields", "deep_fields", "crosses"].index)
-    raise ConfigError(
-        keys[0],
-        f"this data set has no {', '.join(missing)} (used in {', '.join(keys)}); "
-        f"available fields: {', '.join(f for f in FIELDS if f in available)}",
-    )
-
-
-def adapt_to_data(cfg: Config, available_fields: Iterable[str]) -> tuple[Config, list[str]]:
-    """Drop unavailable fields and the crosses using them; return the new config and notes."""
-    available = set(available_fields)
-    uses = _missing_uses(cfg, available)
-    if not uses:
-        return cfg, []
-    notes = []
-    for key in ("wide_fields", "deep_fields"):
-        dropped = [f for f in getattr(cfg, key) if f not in available]
-        if dropped:
-            notes.append(f"{key}: dropped {', '.join(dropped)} (not in this data set)")
-    bad_crosses = [c for c in cfg.crosses if any(f not in available for f in split_cross(c))]
-    if bad_crosses:
-        notes.append(f"crosses: dropped {', '.join(bad_crosses)} (field not in this data set)")
-    adapted = cfg.replace(
-        wide_fields=tuple(f for f in cfg.wide_fields if f in available),
-        deep_fields=tuple(f for f in cfg.deep_fields if f in available),
-        crosses=tuple(c for c in cfg.crosses if c not in bad_crosses),
-    )
-    return adapted, notes

@@ -152,21 +152,13 @@ class WideDeep(nn.Module):
         specs = list(specs)
         wide_fields = _check_fields(specs, wide_fields, "wide_fields")
         deep_fields = _check_fields(specs, deep_fields, "deep_fields")
-        if not wide_fields and not deep_fields:
-            raise ConfigError("deep_fields", "the wide and the deep part cannot both be empty")
         hidden = tuple(int(h) for h in hidden)
-        if int(embed_dim) < 1:
-            raise ConfigError("embed_dim", f"must be at least 1, got {embed_dim}")
-        if deep_fields and not hidden:
-            raise ConfigError("hidden", "the deep part needs at least one hidden layer")
-        if any(h < 1 for h in hidden):
-            raise ConfigError("hidden", f"layer sizes must be at least 1, got {hidden}")
-        if activation not in ACTIVATIONS:
-            raise ConfigError(
-                "activation", f"unknown {activation!r}; choose one of {', '.join(ACTIVATIONS)}"
-            )
-        if not 0.0 <= float(dropout) < 1.0:
-            raise ConfigError("dropout", f"must lie in [0, 1), got {dropout}")
+        # Config validates these values (config.validation); only cheap guards here
+        assert wide_fields or deep_fields, "the model has no input"
+        assert int(embed_dim) >= 1 and all(h >= 1 for h in hidden), (embed_dim, hidden)
+        assert hidden or not deep_fields, "the deep part needs a hidden layer"
+        assert activation in ACTIVATIONS, activation
+        assert 0.0 <= float(dropout) < 1.0, dropout
         self.specs = specs
         self.wide_fields = list(wide_fields)
         self.deep_fields = list(deep_fields)

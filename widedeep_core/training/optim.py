@@ -139,12 +139,9 @@ def make_optimizer(
     Create it after moving the model to its device: fused kernels are chosen by device.
     """
     key = str(name).lower()
-    if key not in OPTIMIZERS:
-        raise ConfigError("optimizer", f"unknown {name!r}; choose one of {', '.join(OPTIMIZERS)}")
-    if not (isinstance(lr, (int, float)) and lr > 0):
-        raise ConfigError("lr", f"must be positive, got {lr!r}")
-    if not (isinstance(weight_decay, (int, float)) and weight_decay >= 0):
-        raise ConfigError("weight_decay", f"must be >= 0, got {weight_decay!r}")
+    # Config validates name, lr and weight decay (config.validation); cheap guards here
+    assert key in OPTIMIZERS, name
+    assert lr > 0 and weight_decay >= 0, (lr, weight_decay)
     plist = list(params)
     if not plist:
         raise ConfigError("optimizer", "there are no parameters to optimise")

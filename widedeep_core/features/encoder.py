@@ -78,11 +78,6 @@ class Encoded:
         )
 
 
-def available_fields(data: MovieLensData) -> list[str]:
-    """The fields this data set can provide (demographics need a users table)."""
-    return list(fields_available(data))
-
-
 def cross_name(a: str, b: str) -> str:
     """The canonical name of the cross of fields ``a`` and ``b``."""
     a, b = sorted((a, b), key=_field_rank)
@@ -530,11 +525,11 @@ def _check_fields(data: MovieLensData, fields: Iterable[str]) -> list[str]:
     for f in fields:
         if f not in FIELDS:
             raise ConfigError("fields", f"unknown field {f!r}; choose from {', '.join(FIELDS)}")
-        if f in DEMOGRAPHIC and data.users is None:
+        if f not in fields_available(data):
             raise ConfigError(
                 "fields",
                 f"{f!r} needs user demographics, which this {data.layout} data set lacks; "
-                f"available: {', '.join(available_fields(data))}",
+                f"available: {', '.join(fields_available(data))}",
             )
         if f not in out:
             out.append(f)
@@ -551,7 +546,7 @@ def _check_crosses(data: MovieLensData, crosses: Iterable[Any]) -> list[tuple[st
         for f in (a, b):
             if f not in FIELDS:
                 raise ConfigError("crosses", f"unknown field {f!r} in cross {c!r}")
-            if f in DEMOGRAPHIC and data.users is None:
+            if f not in fields_available(data):
                 raise ConfigError(
                     "crosses", f"cross {c!r} needs user demographics, which {data.layout} lacks"
                 )

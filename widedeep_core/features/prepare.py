@@ -11,10 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from widedeep_core.config import Config, check_against_data
+from widedeep_core.config import Config, check_against_data, fields_available
 from widedeep_core.data.types import MovieLensData
 from widedeep_core.errors import ConfigError, RunError
-from widedeep_core.features.encoder import Encoded, FeatureEncoder, available_fields
+from widedeep_core.features.encoder import Encoded, FeatureEncoder
 from widedeep_core.features.splits import Split, SplitRecord, binary_labels, make_split
 
 
@@ -36,7 +36,7 @@ class Prepared:
 
 def check_fields(config: Config, data: MovieLensData) -> None:
     """Raise a ConfigError naming every field the configuration needs but the data lacks."""
-    check_against_data(config, available_fields(data))
+    check_against_data(config, fields_available(data))
 
 
 def make_labels(config: Config, data: MovieLensData) -> tuple[np.ndarray, np.ndarray]:

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -44,6 +44,10 @@ from widedeep_core.training.events import (
     StartedEvent,
 )
 from widedeep_core.training.optim import build_optimizers
+
+if TYPE_CHECKING:
+    from widedeep_core.runs import Run
+    from widedeep_core.runs.recorder import RunRecorder
 
 Callback = Callable[[object], None]
 
@@ -174,7 +178,7 @@ class Trainer:
         self.config = config
         self.data = data
         self.callback = callback
-        self.recorder = None
+        self.recorder: RunRecorder | None = None
         if save_run:
             # imported here: the recorder depends on the event types defined beside us
             from widedeep_core.runs import RunStore
@@ -205,7 +209,7 @@ class Trainer:
         return self._cancel.is_set()
 
     @property
-    def run(self):  # -> Run | None
+    def run(self) -> Run | None:
         """The run folder being written (None without ``save_run`` or before the start)."""
         return self.recorder.run if self.recorder is not None else None
 

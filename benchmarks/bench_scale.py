@@ -160,10 +160,10 @@ def measure(folder: Path, work: Path, args: argparse.Namespace) -> dict[str, Any
     from widedeep_core.data import load_movielens
     from widedeep_core.devices import resolve_device
     from widedeep_core.evaluation import evaluate_pointwise
-    from widedeep_core.protocol import prepare
-    from widedeep_core.recommend import Recommender
+    from widedeep_core.features.prepare import prepare
     from widedeep_core.runs import Run
-    from widedeep_core.trained import Trained
+    from widedeep_core.serving.loading import Trained
+    from widedeep_core.serving.recommend import Recommender
     from widedeep_core.training import Trainer
 
     out: dict[str, Any] = {"rss_start": peak_rss_mib()}

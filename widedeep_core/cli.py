@@ -11,8 +11,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from widedeep_core.errors import WideDeepError
+from widedeep_core.vocabulary import LAYOUTS
+
 from . import __version__
-from .errors import WideDeepError
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -20,13 +22,13 @@ EXIT_INTERRUPTED = 130
 
 
 def _print_json(obj: Any) -> None:
-    from .io import dumps
+    from widedeep_core.fileio import dumps
 
     sys.stdout.write(dumps(obj, indent=None) + "\n")
 
 
 def _load(path: str):
-    from .data import load_movielens
+    from widedeep_core.data import load_movielens
 
     return load_movielens(path)
 
@@ -36,7 +38,7 @@ def _load(path: str):
 
 def cmd_info(args: argparse.Namespace) -> int:
     """Layout, counts, rating histogram and problems of a data folder."""
-    from .data import summarize
+    from widedeep_core.data import summarize
 
     data = _load(args.path)
     summary = summarize(data).to_dict()
@@ -61,16 +63,25 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def _config_from_args(args: argparse.Namespace, data) -> tuple[Any, list[str]]:
-    from .config import adapt_to_data, fields_available, from_strings, parse_assignments, preset
+    from widedeep_core.config import (
+        adapt_to_data,
+        check_strings,
+        fields_available,
+        parse_assignments,
+        preset,
+    )
+    from widedeep_core.errors import ConfigError
 
-    cfg = preset(args.preset)
-    cfg = from_strings(cfg, parse_assignments(args.set or []))
+    cfg, errors = check_strings(preset(args.preset), parse_assignments(args.set or []))
+    if errors:  # every bad setting at once, on one line
+        (first, reason), *rest = errors.items()
+        raise ConfigError(first, "; ".join([reason, *(f"{k}: {m}" for k, m in rest)]))
     return adapt_to_data(cfg, fields_available(data))
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train a preset (with overrides) on a data folder and store the run."""
-    from .training import BatchEvent, EpochEvent, Trainer
+    from widedeep_core.training import BatchEvent, EpochEvent, Trainer
 
     data = _load(args.data)
     cfg, notes = _config_from_args(args, data)
@@ -141,7 +152,7 @@ def _data_for_run(args: argparse.Namespace):
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Test metrics of a stored run, ranking metrics included."""
-    from .trained import evaluate_run
+    from widedeep_core.evaluation import evaluate_run
 
     metrics = evaluate_run(args.run_dir, _data_for_run(args), part=args.part)
     if args.json:
@@ -157,7 +168,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_recommend(args: argparse.Namespace) -> int:
     """Top-N unseen movies for one user."""
-    from .recommend import Recommender
+    from widedeep_core.serving.recommend import Recommender
 
     rec = Recommender.from_run(args.run_dir, _data_for_run(args))
     table = rec.recommend(args.user, args.n, genre=args.genre)
@@ -182,7 +193,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     """List the stored runs, newest first."""
-    from .runs import RunStore
+    from widedeep_core.runs import RunStore
 
     store = RunStore(args.runs_dir)
     infos = store.list()
@@ -202,6 +213,34 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_runs_rename(args: argparse.Namespace) -> int:
+    """Change the display name of a stored run."""
+    from widedeep_core.runs import RunStore
+
+    run = RunStore(args.runs_dir).rename(args.run, args.new_name)
+    print(f"{run.id}: renamed to {run.name}")
+    return 0
+
+
+def cmd_runs_delete(args: argparse.Namespace) -> int:
+    """Delete a stored run (refused while it trains, unless --force)."""
+    from widedeep_core.runs import RunStore
+
+    store = RunStore(args.runs_dir)
+    store.delete(args.run, force=args.force)
+    print(f"deleted {args.run}")
+    return 0
+
+
+def cmd_runs_export(args: argparse.Namespace) -> int:
+    """Write a run's curves and metrics to CSV."""
+    from widedeep_core.runs import RunStore, export_run
+
+    for path in export_run(RunStore(args.runs_dir).get(args.run), args.output):
+        print(path)
+    return 0
+
+
 def _run_json(info) -> dict[str, Any]:
     return {
         "id": info.id,
@@ -218,12 +257,13 @@ def _run_json(info) -> dict[str, Any]:
         "test_auc": info.test_auc,
         "duration_s": info.duration_s,
         "epochs_run": info.epochs_run,
+        "tags": info.tags,
     }
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Write a synthetic MovieLens-like folder (offline demo data)."""
-    from .data import DEMO_SIZE, write_synthetic
+    from widedeep_core.data import DEMO_SIZE, write_synthetic
 
     given = {"n_users": args.users, "n_items": args.items, "n_ratings": args.ratings}
     size = {k: DEMO_SIZE[k] if v is None else v for k, v in given.items()}
@@ -234,7 +274,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_devices(args: argparse.Namespace) -> int:
     """The compute devices this machine really has."""
-    from .devices import available_devices
+    from widedeep_core.devices import available_devices
 
     devices = available_devices()
     if args.json:
@@ -287,14 +327,33 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_recommend)
 
-    s = sub.add_parser("runs", help="list stored runs")
+    s = sub.add_parser("runs", help="list stored runs (or rename, delete, export one)")
     s.add_argument("--runs-dir", default=None)
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_runs)
+    runs_sub = s.add_subparsers(dest="runs_command")
+    # each action takes --runs-dir after its name too; SUPPRESS keeps the parent's value
+    r = runs_sub.add_parser("rename", help="change a run's display name")
+    r.add_argument("run", help="run id (folder name) or path")
+    r.add_argument("new_name")
+    r.add_argument("--runs-dir", default=argparse.SUPPRESS)
+    r.set_defaults(func=cmd_runs_rename)
+    r = runs_sub.add_parser("delete", help="delete a run folder (a damaged one too)")
+    r.add_argument("run", help="run id (folder name) or path")
+    r.add_argument("--force", action="store_true", help="even while it is still training")
+    r.add_argument("--runs-dir", default=argparse.SUPPRESS)
+    r.set_defaults(func=cmd_runs_delete)
+    r = runs_sub.add_parser("export", help="write a run's curves and metrics as CSV")
+    r.add_argument("run", help="run id (folder name) or path")
+    r.add_argument(
+        "--output", required=True, help="a .csv file (epoch table) or a folder (every table)"
+    )
+    r.add_argument("--runs-dir", default=argparse.SUPPRESS)
+    r.set_defaults(func=cmd_runs_export)
 
     s = sub.add_parser("demo", help="write a synthetic MovieLens-like folder")
     s.add_argument("folder")
-    s.add_argument("--layout", default="ml-1m", choices=("ml-100k", "ml-1m", "ml-10m", "csv"))
+    s.add_argument("--layout", default="ml-1m", choices=LAYOUTS)
     # default: the demo size (that of ML-100K), kept in widedeep_core.data.DEMO_SIZE
     s.add_argument("--users", type=int, default=None, help="default 1000")
     s.add_argument("--items", type=int, default=None, help="default 1700")

@@ -37,6 +37,8 @@ class ConfigError(WideDeepError):
 class DeviceError(WideDeepError):
     """The requested compute device does not exist on this machine."""
 
+    field = "device"  # the setting to fix, so a form can mark it without reading the text
+
 
 class TrainingError(WideDeepError):
     """Training cannot go on (non-finite loss, ...)."""

@@ -118,3 +118,55 @@ def test_unknown_user_is_a_clean_error(folder, tmp_path, capsys):
     run_dir = json.loads(out)["run_dir"]
     code, out, err = run_cli(capsys, "recommend", run_dir, "--user", "99999")
     assert code == 1 and "user 99999 is not in the data" in err
+
+
+def test_runs_rename_export_delete(capsys, tmp_path):
+    from widedeep_core.config import preset
+    from widedeep_core.runs import RunStore
+
+    runs = tmp_path / "runs"
+    store = RunStore(runs)
+    run = store.create(preset("reference"), {"name": "demo"}, tags={"trial": 3})
+    run.set_status("running")
+    run.append_epoch_metrics({"epoch": 1, "train_loss": 0.6, "val_auc": 0.7})
+    run.append_batch_metrics([{"epoch": 1, "batch": 1, "step": 1, "loss": 0.7}])
+    run.write_test_metrics({"auc": 0.71})
+    run.set_status("finished")
+
+    code, out, err = run_cli(
+        capsys, "runs", "rename", run.id, "best so far", "--runs-dir", str(runs)
+    )
+    assert code == 0, err
+    code, out, err = run_cli(capsys, "runs", "--runs-dir", str(runs), "--json")
+    (listed,) = json.loads(out)
+    assert listed["name"] == "best so far" and listed["tags"] == {"trial": 3}
+
+    code, out, err = run_cli(
+        capsys, "runs", "--runs-dir", str(runs), "export", run.id, "--output", str(tmp_path / "x")
+    )
+    assert code == 0, err
+    assert (tmp_path / "x" / "epochs.csv").read_text().splitlines() == [
+        "epoch,train_loss,val_auc",
+        "1,0.6,0.7",
+    ]
+    assert (tmp_path / "x" / "batches.csv").read_text().splitlines()[1] == "1,1,1,0.7"
+    assert (tmp_path / "x" / "test_metrics.csv").read_text().splitlines() == ["auc", "0.71"]
+    one = tmp_path / "one.csv"
+    code, out, err = run_cli(capsys, "runs", "export", str(run.path), "--output", str(one))
+    assert code == 0, err
+    assert one.read_text().splitlines()[0] == "run_id,run_name,epoch,train_loss,val_auc"
+
+    (run.path / "run.json").write_text("{ damaged")  # a damaged run can still be deleted
+    code, out, err = run_cli(capsys, "runs", "delete", run.id, "--runs-dir", str(runs))
+    assert code == 0, err
+    assert not run.path.exists()
+    code, out, err = run_cli(capsys, "runs", "delete", "nope", "--runs-dir", str(runs))
+    assert code != 0 and "nope" in err
+
+
+def test_train_reports_every_bad_setting_at_once(capsys, folder):
+    argv = ["train", "--data", str(folder), "--set", "dropout=1.5", "--set", "batch_size=0"]
+    code, _out, err = run_cli(capsys, *argv)
+    assert code != 0
+    assert len(err.strip().splitlines()) == 1
+    assert "dropout" in err and "batch_size" in err

@@ -10,8 +10,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from widedeep_core.config import (
-    FIELDS,
-    GROUPS,
     PRESET_HELP,
     PRESETS,
     Config,
@@ -28,6 +26,7 @@ from widedeep_core.config import (
     preset,
 )
 from widedeep_core.errors import ConfigError
+from widedeep_core.vocabulary import FIELDS
 
 ALL = ("user", "item", "gender", "age", "occupation", "zip", "year", "genres")
 GENRE_CROSSES = ["gender x genres", "age x genres", "occupation x genres"]
@@ -356,7 +355,12 @@ def test_field_metadata_drives_forms_and_cli():
     infos = config_fields()
     assert [i.name for i in infos] == [f.name for f in dataclasses.fields(Config)]
     for info in infos:
-        assert info.help and info.group in GROUPS and info.label
+        assert (
+            info.help
+            and info.group
+            in {"data", "features", "model", "optimisation", "training", "device", "run"}
+            and info.label
+        )
     assert field_info("activation").choices == ("relu", "sigmoid", "tanh", "gelu")
     assert field_info("wide_fields").choices == FIELDS
     assert field_info("dropout").describe_range() == "[0, 1)"
@@ -419,3 +423,23 @@ def test_adapt_to_data_drops_unavailable_fields_with_notes():
     assert same is preset("reference") and none == []
     with pytest.raises(ConfigError):
         adapt_to_data(Config(wide_fields=("gender",), deep_fields=(), hidden=()), available)
+
+
+def test_validate_all_reports_every_field_at_once():
+    from widedeep_core.config import check_strings, validate_all
+
+    errors = validate_all({"dropout": 1.5, "batch_size": 0, "colour": 1, "crosses": ("a x b",)})
+    assert set(errors) == {"dropout", "batch_size", "colour", "crosses"}
+    assert validate_all({"dropout": 0.2}, preset("full")) == {}
+    # a rule over several fields is skipped while one of them has its own error
+    assert set(validate_all({"split_fractions": (0.5, "x", 0.5)})) == {"split_fractions"}
+    cfg, errors = check_strings(preset("full"), {"dropout": "x", "hidden": "", "device": "gpu"})
+    assert cfg is None and set(errors) == {"dropout", "hidden", "device"}
+    cfg, errors = check_strings(preset("full"), {"dropout": "0.25"})
+    assert errors == {} and cfg == preset("full").replace(dropout=0.25)
+    cfg, errors = check_strings(preset("full"), {}, available_fields=["user", "item"])
+    assert cfg is None and set(errors) == {"wide_fields"}
+    # the first error of validate_all is the one Config raises
+    with pytest.raises(ConfigError) as err:
+        preset("full").replace(dropout=1.5, batch_size=0)
+    assert err.value.field == next(iter(validate_all({"dropout": 1.5, "batch_size": 0})))

@@ -167,8 +167,13 @@ def test_explicit_cache_dir_and_damaged_cache_falls_back_to_parsing(tmp_path):
     folder = write_synthetic(tmp_path / "d", "csv", **SIZE)
     cache = tmp_path / "my-cache"
     first = load_movielens(folder, cache_dir=cache)
-    for parquet in cache.glob("frames/*/ratings.parquet"):
-        parquet.write_bytes(b"not parquet")
+    # the explicit folder holds the cache itself, not the user cache
+    (key,) = cache.glob("keys/*.json")
+    (parquet,) = cache.glob("frames/*/ratings.parquet")
+    assert key.stat().st_size > 0 and parquet.stat().st_size > 0
+    user_cache = Path(os.environ["WIDEDEEP_CACHE_DIR"]) / "movielens"
+    assert not list(user_cache.glob("keys/*.json"))
+    parquet.write_bytes(b"not parquet")
     again = load_movielens(folder, cache_dir=cache)
     pd.testing.assert_frame_equal(first.ratings, again.ratings)
 

@@ -10,17 +10,17 @@ import pandas as pd
 import pytest
 import torch
 
+from widedeep_core.config import fields_available
 from widedeep_core.errors import ConfigError, RunError
 from widedeep_core.features import (
     Encoded,
     FeatureEncoder,
-    available_fields,
     bucket_age,
     bucket_year,
     bucket_zip,
     cross_name,
 )
-from widedeep_core.splits import make_split
+from widedeep_core.features.splits import make_split
 
 ALL = ["user", "item", "gender", "age", "occupation", "zip", "year", "genres"]
 CROSSES = [("genres", "gender"), "age x genres", ("user", "genres"), ("gender", "age")]
@@ -185,14 +185,16 @@ def test_json_round_trip(small_data, split, encoder):
 
 def test_fields_without_demographics(small_data, split):
     no_users = dataclasses.replace(small_data, users=None, layout="ml-10m")
-    assert available_fields(no_users) == ["user", "item", "year", "genres"]
+    assert list(fields_available(no_users)) == ["user", "item", "year", "genres"]
     with pytest.raises(ConfigError) as err:
         FeatureEncoder.fit(no_users, split.train, ["user", "gender"], [])
     assert err.value.field == "fields" and "gender" in str(err.value)
     with pytest.raises(ConfigError) as err:
         FeatureEncoder.fit(no_users, split.train, ["user"], ["age x genres"])
     assert err.value.field == "crosses"
-    enc = FeatureEncoder.fit(no_users, split.train, available_fields(no_users), ["user x genres"])
+    enc = FeatureEncoder.fit(
+        no_users, split.train, list(fields_available(no_users)), ["user x genres"]
+    )
     assert len(enc.transform(no_users, split.test)) == len(split.test)
 
 

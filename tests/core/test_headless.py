@@ -38,3 +38,31 @@ def test_importing_every_core_module_loads_no_qt():
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+SERVING_FORBIDDEN = ("widedeep_core.training", "widedeep_core.training.trainer",
+                     "widedeep_core.training.optim", "widedeep_core.runs.recorder")  # fmt: skip
+
+
+def test_serving_a_stored_run_never_imports_the_trainer_or_the_optimisers(tmp_path):
+    """Serving needs only run folder -> encoder -> model -> scorer (also via the CLI)."""
+    from widedeep_core.config import preset
+    from widedeep_core.data import write_synthetic
+    from widedeep_core.training import train
+
+    folder = write_synthetic(tmp_path / "data", "ml-1m", n_users=40, n_items=60, n_ratings=1500)
+    from widedeep_core.data import load_movielens
+
+    data = load_movielens(folder, cache=False)
+    result = train(preset("reference").replace(epochs=1, device="cpu"), data, runs_dir=tmp_path)
+    user = int(data.ratings["user"].iloc[0])
+    code = (
+        "import sys\n"
+        "from widedeep_core.serving import Recommender\n"
+        f"Recommender.from_run({str(result.run_dir)!r}).recommend({user}, n=3)\n"
+        "from widedeep_core.cli import main\n"
+        f"assert main(['recommend', {str(result.run_dir)!r}, '--user', '{user}', '-n', '3']) == 0\n"
+        f"bad = [m for m in {SERVING_FORBIDDEN!r} if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -11,14 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import log_loss, roc_auc_score
 
-from widedeep_core.metrics import (
+from widedeep_core.evaluation.metrics import (
     accuracy,
     auc,
     gauc,
-    group_items,
     logloss,
     ranking_metrics,
-    user_ranking_metrics,
 )
 
 
@@ -93,7 +91,8 @@ def test_ranking_metrics_by_hand():
     assert got["precision"] == pytest.approx((1 / 2 + 0) / 2)
     assert got["recall"] == pytest.approx((1 / 2 + 0) / 2)
     assert got["ndcg"] == pytest.approx((ndcg0 + 0) / 2)
-    one = user_ranking_metrics(np.where(np.arange(5) == 1, -np.inf, scores[0]), [0, 2], k=2)
+    masked = np.where(np.arange(5) == 1, -np.inf, scores[0])[None]
+    one = ranking_metrics(masked, None, [np.array([0, 2])], k=2)
     assert one["ndcg"] == pytest.approx(ndcg0)
     # a scorer called with user indices gives the same numbers, in small batches
     calls = []
@@ -113,8 +112,3 @@ def test_ranking_metrics_perfect_and_empty():
     assert all(math.isnan(v) for v in ranking_metrics(scores, None, [[]], k=3).values())
     with pytest.raises(ValueError):
         ranking_metrics(scores, None, [[0]], k=0)
-
-
-def test_group_items():
-    lists = group_items([2, 0, 2, 2, 0], [5, 1, 3, 4, 0], 4)
-    assert [x.tolist() for x in lists] == [[0, 1], [], [3, 4, 5], []]

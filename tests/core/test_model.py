@@ -8,11 +8,11 @@ import torch
 from torch import nn
 
 from widedeep_core.errors import ConfigError
+from widedeep_core.evaluation.metrics import auc
 from widedeep_core.features import Encoded, FeatureEncoder, FieldSpec
-from widedeep_core.metrics import auc
-from widedeep_core.model import FastDropout, WideDeep, gather_rows
-from widedeep_core.optim import make_optimizer
-from widedeep_core.splits import binary_labels, make_split
+from widedeep_core.features.splits import binary_labels, make_split
+from widedeep_core.model.widedeep import FastDropout, WideDeep, gather_rows
+from widedeep_core.training.optim import make_optimizer
 
 SPECS = [
     FieldSpec("user", 5),
@@ -79,6 +79,12 @@ def test_gradient_reaches_both_parts():
         assert p.grad is not None and p.grad.abs().sum() > 0
 
 
+def _wide_rows(m, name):
+    """[start, stop) rows of one field in the wide table."""
+    start = m.wide.offsets_by_name[name]
+    return start, start + next(s.size for s in m.specs if s.name == name)
+
+
 def test_each_field_hits_its_own_rows():
     m = WideDeep(SPECS, ["user", "item", "gender", "genres"], ["item", "genres"], hidden=(4,))
     x = _batch(32, seed=3)
@@ -87,11 +93,11 @@ def test_each_field_hits_its_own_rows():
     hit = set(torch.nonzero(grad).flatten().tolist())
     expected = set()
     for j, name in enumerate(["user", "item", "gender"]):
-        start, stop = m.field_rows("wide", name)
+        start, stop = _wide_rows(m, name)
         ids = x.single[:, j]
         assert stop - start == SPECS[j].size
         expected |= {start + int(i) for i in ids}
-    start, _ = m.field_rows("wide", "genres")
+    start, _ = _wide_rows(m, "genres")
     g = x.multi["genres"]
     expected |= {start + int(i) for i in g[g > 0]}
     assert hit == expected
@@ -106,7 +112,7 @@ def test_wide_logit_is_the_sum_of_active_weights():
         )
         m.wide_bias.fill_(0.5)
     x = _batch()
-    offsets = {n: m.field_rows("wide", n)[0] for n in ["user", "item", "gender", "genres"]}
+    offsets = {n: _wide_rows(m, n)[0] for n in ["user", "item", "gender", "genres"]}
     expected = []
     for r in range(len(x)):
         total = 0.5 + sum(
@@ -145,21 +151,27 @@ def test_part_combinations_and_bad_settings():
     assert not any(isinstance(layer, (nn.BatchNorm1d, nn.Dropout)) for layer in deep_only.mlp)
     w, d = deep_only.forward_parts(_batch())
     assert torch.all(w == 0) and d.shape == w.shape
-    bad = [
-        ({"wide_fields": [], "deep_fields": []}, "deep_fields"),
-        ({"deep_fields": ["user"], "hidden": ()}, "hidden"),
+    # fields the encoder does not have: a ConfigError naming the part
+    for kw, field in [
         ({"deep_fields": ["title"]}, "deep_fields"),
         ({"wide_fields": ["title"]}, "wide_fields"),
-        ({"activation": "swish"}, "activation"),
-        ({"dropout": 1.0}, "dropout"),
-        ({"embed_dim": 0}, "embed_dim"),
-        ({"hidden": (16, 0)}, "hidden"),
-    ]
-    for kw, field in bad:
+    ]:
         args = {"wide_fields": ["user"], "deep_fields": ["item"], **kw}
         with pytest.raises(ConfigError) as err:
             WideDeep(SPECS, **args)
         assert err.value.field == field
+    # values Config validates only meet cheap asserts here
+    bad = [
+        {"wide_fields": [], "deep_fields": []},
+        {"deep_fields": ["user"], "hidden": ()},
+        {"activation": "swish"},
+        {"dropout": 1.0},
+        {"embed_dim": 0},
+        {"hidden": (16, 0)},
+    ]
+    for kw in bad:
+        with pytest.raises(AssertionError):
+            WideDeep(SPECS, **{"wide_fields": ["user"], "deep_fields": ["item"], **kw})
 
 
 def test_training_a_few_epochs_beats_chance():

@@ -8,7 +8,7 @@ import pytest
 from widedeep_core.config import preset
 from widedeep_core.data.synthetic import make_synthetic
 from widedeep_core.errors import DataError, RunError
-from widedeep_core.recommend import COLUMNS, Recommender
+from widedeep_core.serving.recommend import COLUMNS, Recommender
 from widedeep_core.training import train
 
 
@@ -82,16 +82,18 @@ def test_missing_run_folder(tmp_path):
         Recommender.from_run(tmp_path / "nope")
 
 
-def test_batched_scoring_agrees_with_one_user_at_a_time(trained_run):
+def test_block_scoring_agrees_with_one_user_at_a_time(trained_run):
+    from widedeep_core.serving.scoring import score_block
+
     data, result = trained_run
     rec = Recommender.from_run(result.run_dir, data)
-    users = [int(u) for u in data.users["user"].iloc[:5]]
-    many = rec.recommend_many(users, n=4, users_per_call=2)
-    assert list(many.columns) == ["user", *COLUMNS]
-    for uid in users:
-        one = rec.recommend(uid, n=4)
-        mine = many[many["user"] == uid]
-        assert list(mine["item"]) == list(one["item"])
-        np.testing.assert_allclose(mine["probability"], one["probability"], rtol=1e-5)
-    with pytest.raises(DataError, match="user 424242"):
-        rec.recommend_many([users[0], 424242])
+    users = np.array([int(u) for u in data.users["user"].iloc[:5]])
+    items = rec.candidates(int(users[0]))
+    trained = rec.trained
+    wide, deep = score_block(trained.model, trained.encoder, data, users, items, batch_size=7)
+    one_wide, one_deep = rec.score(int(users[0]), items)
+    np.testing.assert_allclose(wide[0].numpy(), one_wide, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(deep[0].numpy(), one_deep, rtol=1e-5, atol=1e-6)
+    table = rec.recommend(int(users[0]), n=4)
+    best = np.argsort(-(one_wide + one_deep), kind="stable")[:4]
+    assert list(table["item"]) == list(items[best])

@@ -13,17 +13,13 @@ import numpy as np
 import pytest
 import torch
 
-from widedeep_core import io as wio
+from widedeep_core import fileio as wio
 from widedeep_core.config import Config, preset
 from widedeep_core.errors import DataError, RunError
-from widedeep_core.runs import (
-    RUN_JSON,
-    Run,
-    RunStore,
-    default_runs_root,
-    pid_alive,
-    slugify,
-)
+from widedeep_core.runs import Run, RunStore, default_runs_root
+from widedeep_core.runs.liveness import pid_alive
+from widedeep_core.runs.schema import RUN_JSON
+from widedeep_core.runs.store import slugify
 
 DATA_INFO = {
     "name": "ml-1m",
@@ -415,3 +411,50 @@ def test_run_equality_and_repr(tmp_path):
     assert Run(tmp_path / "a") == Run(str(tmp_path / "a"))
     assert len({Run(tmp_path / "a"), Run(tmp_path / "a")}) == 1
     assert "a" in repr(Run(tmp_path / "a"))
+
+
+def test_tags_can_serve_and_a_newer_format(store):
+    run = store.create(preset("reference"), DATA_INFO, tags={"study": "s1", "trial": 4})
+    info = run.info()
+    assert info.tags == {"study": "s1", "trial": 4}
+    assert not info.can_serve  # created, no epoch yet
+    run.set_status("running")
+    run.append_epoch_metrics({"epoch": 1, "val_auc": 0.7})
+    run.set_status("cancelled")
+    assert run.info().can_serve
+    old = store.create(preset("reference"), DATA_INFO)
+    meta = json.loads((old.path / RUN_JSON).read_text())
+    del meta["format"], meta["tags"]  # as the first releases wrote it
+    (old.path / RUN_JSON).write_text(json.dumps(meta))
+    assert old.info().tags == {}
+    meta["format"] = 99
+    (old.path / RUN_JSON).write_text(json.dumps(meta))
+    (listed,) = [i for i in store.list() if i.id == old.id]
+    assert listed.status == "damaged" and "newer version" in listed.message
+    store.delete(old.id)
+    assert not old.path.exists()
+
+
+def test_serving_weights_follow_restore_best():
+    from widedeep_core.runs import serving_weights
+
+    assert serving_weights(preset("reference")) == "last"
+    assert serving_weights(preset("full")) == "best"
+
+
+def test_recorder_writes_the_run_from_events(tmp_path, small_data):
+    from widedeep_core.runs import read_curve
+    from widedeep_core.training import train
+
+    cfg = preset("reference").replace(epochs=2, device="cpu", batch_size=256, log_every=5)
+    events = []
+    result = train(cfg, small_data, runs_dir=tmp_path, callback=events.append, tags={"t": 1})
+    run = Run(result.run_dir)
+    assert run.status == "finished" and run.info().tags == {"t": 1}
+    epochs = run.read_epoch_metrics()
+    assert epochs == result.history
+    batches = [e for e in events if type(e).__name__ == "BatchEvent"]
+    assert [r["step"] for r in run.read_batch_metrics()] == [e.step for e in batches]
+    xs, ys = read_curve(run, "epochs", "val_auc")
+    assert xs == [1.0, 2.0] and ys == [r["val_auc"] for r in epochs]
+    assert run.read_test_metrics()["auc"] == result.test["auc"]

@@ -10,8 +10,8 @@ import torch
 
 from widedeep_core.config import preset
 from widedeep_core.errors import DeviceError, TrainingError
+from widedeep_core.evaluation import evaluate_run
 from widedeep_core.runs import Run
-from widedeep_core.trained import evaluate_run
 from widedeep_core.training import (
     BatchEvent,
     EpochEvent,
@@ -166,16 +166,30 @@ def test_side_features_and_crosses_train(small_data):
     assert "gender x genres" in wide_names
 
 
-def test_paper_preset_uses_ftrl_on_wide_part(small_data):
-    from widedeep_core.optim import FTRL, build_optimizers
-    from widedeep_core.training import build_model
+def test_paper_preset_uses_ftrl_on_wide_part(small_data, monkeypatch):
+    import widedeep_core.training.trainer as trainer_module
+    from widedeep_core.training.optim import FTRL
 
+    used = []  # the optimisers the trainer itself builds and steps
+
+    def spy(model, cfg):
+        opts = real(model, cfg)
+        used.append((model, opts))
+        return opts
+
+    real = trainer_module.build_optimizers
+    monkeypatch.setattr(trainer_module, "build_optimizers", spy)
     cfg = preset("paper").replace(epochs=1, device="cpu")
     result = train(cfg, small_data, save_run=False)
     assert math.isfinite(result.test["auc"])
-    opts = build_optimizers(build_model(cfg, result.encoder), cfg)
-    assert any(isinstance(o, FTRL) for o in opts)
-    assert any(isinstance(o, torch.optim.Adagrad) for o in opts)
+    ((model, opts),) = used
+    assert model is result.model
+    wide, deep = opts
+    assert isinstance(wide, FTRL) and wide.defaults["l1"] == cfg.ftrl_l1
+    assert isinstance(deep, torch.optim.Adagrad)
+    wide_ids = {id(p) for p in model.wide_parameters()}
+    assert {id(p) for g in wide.param_groups for p in g["params"]} == wide_ids
+    assert all(wide.state[p] for p in model.wide_parameters())  # FTRL really stepped
 
 
 def test_reference_protocol_keeps_one_order_and_the_last_weights(small_data, tmp_path):

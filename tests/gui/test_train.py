@@ -112,7 +112,7 @@ def test_stop_while_paused_does_not_hang(window, qtbot):
 
 
 def test_an_error_in_the_worker_shows_a_dialog_and_fails_the_run(window, qtbot, monkeypatch):
-    import widedeep_core.training as training
+    import widedeep_core.training.trainer as training
 
     def broken(*args, **kwargs):
         raise RuntimeError("evaluation exploded")

@@ -55,7 +55,7 @@ NOT_IN_FORM = ("preset",)
 
 def cross_support_lines(cfg: Config, data: MovieLensData, report: Report) -> list[str]:
     """Worker thread: fit the encoder on the training split, describe each cross's support."""
-    from widedeep_core.protocol import prepare
+    from widedeep_core.features.prepare import prepare
 
     report(-1.0, "Fitting the encoder on the training split")
     encoder = prepare(cfg, data).encoder

@@ -51,7 +51,7 @@ RATED_HEADERS = {"title": "Title", "year": "Year", "genres": "Genres", "rating":
 
 def _open_recommender(run_dir: str, data: MovieLensData | None, report: Report) -> Recommender:
     """Worker thread: load the model (and, without matching data, the run's data set)."""
-    from widedeep_core.recommend import Recommender
+    from widedeep_core.serving.recommend import Recommender
 
     report(-1.0, "Loading the run" if data is not None else "Loading the run and its data")
     return Recommender.from_run(run_dir, data=data)

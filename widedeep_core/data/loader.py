@@ -11,6 +11,8 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from widedeep_core.vocabulary import GENRES
+
 from ..errors import DataError
 from .cache import read_cache, write_cache
 from .parsing import (
@@ -30,7 +32,6 @@ from .parsing import (
     users_frame,
 )
 from .sources import Source, ZipLimits, open_source
-from .synthetic import GENRES
 from .types import MovieLensData, Problem
 
 

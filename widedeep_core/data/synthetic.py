@@ -11,14 +11,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from widedeep_core.vocabulary import AGE_CODES as ML1M_AGES
+from widedeep_core.vocabulary import GENRES
+
 from .types import MovieLensData
 
-GENRES = (
-    "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",
-    "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi",
-    "Thriller", "War", "Western",
-)  # fmt: skip
-ML1M_AGES = (1, 18, 25, 35, 45, 50, 56)
 OCCUPATIONS_100K = (
     "administrator", "artist", "doctor", "educator", "engineer", "entertainment",
     "executive", "healthcare", "homemaker", "lawyer", "librarian", "marketing", "none",

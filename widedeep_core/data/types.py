@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-LAYOUTS = ("ml-100k", "ml-1m", "ml-10m", "csv")
+from widedeep_core.vocabulary import LAYOUTS  # noqa: F401  (re-exported by data)
 
 
 def display_path(path: str | bytes | os.PathLike) -> str:

@@ -20,7 +20,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from .synthetic import DEMO_SIZE, GENRES, OCCUPATIONS_100K, make_synthetic
+from widedeep_core.vocabulary import GENRES
+
+from .synthetic import DEMO_SIZE, OCCUPATIONS_100K, make_synthetic
 from .types import LAYOUTS, MovieLensData
 
 # the folder name inside each official zip

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .config import Config, check_against_data
-from .data.types import MovieLensData
-from .errors import ConfigError, RunError
-from .features import Encoded, FeatureEncoder, available_fields, cross_name
-from .splits import Split, SplitRecord, binary_labels, make_split
+from widedeep_core.config import Config, check_against_data, fields_available
+from widedeep_core.data.types import MovieLensData
+from widedeep_core.errors import ConfigError, RunError
+from widedeep_core.features.encoder import Encoded, FeatureEncoder
+from widedeep_core.features.splits import Split, SplitRecord, binary_labels, make_split
 
 
 @dataclass
@@ -36,7 +36,7 @@ class Prepared:
 
 def check_fields(config: Config, data: MovieLensData) -> None:
     """Raise a ConfigError naming every field the configuration needs but the data lacks."""
-    check_against_data(config, available_fields(data))
+    check_against_data(config, fields_available(data))
 
 
 def make_labels(config: Config, data: MovieLensData) -> tuple[np.ndarray, np.ndarray]:
@@ -84,9 +84,3 @@ def _encoder_fields(config: Config) -> list[str]:
     """Base fields the model reads directly (crosses are added by the encoder)."""
     used = set(config.wide_fields) | set(config.deep_fields)
     return [f for f in config.all_fields if f in used]
-
-
-def model_fields(config: Config) -> tuple[list[str], list[str]]:
-    """Spec names of the wide and deep parts: crosses feed the wide part, as in the paper."""
-    wide = [*config.wide_fields, *(cross_name(a, b) for a, b in config.cross_pairs)]
-    return wide, list(config.deep_fields)

@@ -20,13 +20,18 @@ pooling uses ``F.embedding_bag(..., padding_idx=pad)`` so that padding is masked
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import ConfigError
-from .features import Encoded, FieldSpec
+from widedeep_core.errors import ConfigError
+from widedeep_core.features.encoder import Encoded, FieldSpec, cross_name
+from widedeep_core.vocabulary import ACTIVATIONS
+
+if TYPE_CHECKING:
+    from widedeep_core.config import Config
 
 
 class _Gather(torch.autograd.Function):
@@ -70,12 +75,14 @@ class FastDropout(nn.Dropout):
         return x * torch.rand_like(x).ge_(self.p).mul_(1.0 / (1.0 - self.p))
 
 
-ACTIVATIONS: dict[str, type[nn.Module]] = {
+# The layer behind each name of vocabulary.ACTIVATIONS.
+ACTIVATION_LAYERS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
     "sigmoid": nn.Sigmoid,
     "tanh": nn.Tanh,
     "gelu": nn.GELU,
 }
+assert tuple(ACTIVATION_LAYERS) == ACTIVATIONS, "vocabulary.ACTIVATIONS and the layers disagree"
 
 
 class _Part(nn.Module):
@@ -145,21 +152,13 @@ class WideDeep(nn.Module):
         specs = list(specs)
         wide_fields = _check_fields(specs, wide_fields, "wide_fields")
         deep_fields = _check_fields(specs, deep_fields, "deep_fields")
-        if not wide_fields and not deep_fields:
-            raise ConfigError("deep_fields", "the wide and the deep part cannot both be empty")
         hidden = tuple(int(h) for h in hidden)
-        if int(embed_dim) < 1:
-            raise ConfigError("embed_dim", f"must be at least 1, got {embed_dim}")
-        if deep_fields and not hidden:
-            raise ConfigError("hidden", "the deep part needs at least one hidden layer")
-        if any(h < 1 for h in hidden):
-            raise ConfigError("hidden", f"layer sizes must be at least 1, got {hidden}")
-        if activation not in ACTIVATIONS:
-            raise ConfigError(
-                "activation", f"unknown {activation!r}; choose one of {', '.join(ACTIVATIONS)}"
-            )
-        if not 0.0 <= float(dropout) < 1.0:
-            raise ConfigError("dropout", f"must lie in [0, 1), got {dropout}")
+        # Config validates these values (config.validation); only cheap guards here
+        assert wide_fields or deep_fields, "the model has no input"
+        assert int(embed_dim) >= 1 and all(h >= 1 for h in hidden), (embed_dim, hidden)
+        assert hidden or not deep_fields, "the deep part needs a hidden layer"
+        assert activation in ACTIVATIONS, activation
+        assert 0.0 <= float(dropout) < 1.0, dropout
         self.specs = specs
         self.wide_fields = list(wide_fields)
         self.deep_fields = list(deep_fields)
@@ -186,12 +185,30 @@ class WideDeep(nn.Module):
                 layers.append(nn.Linear(width, h))
                 if batch_norm:
                     layers.append(nn.BatchNorm1d(h))
-                layers.append(ACTIVATIONS[activation]())
+                layers.append(ACTIVATION_LAYERS[activation]())
                 if dropout > 0:
                     layers.append(FastDropout(float(dropout)))
                 width = h
             layers.append(nn.Linear(width, 1))
             self.mlp = nn.Sequential(*layers)
+
+    @classmethod
+    def from_config(cls, config: Config, specs: Sequence[FieldSpec]) -> WideDeep:
+        """The model a configuration describes over an encoder's field specs.
+
+        Crosses feed the wide part only, as in the paper.
+        """
+        crosses = [cross_name(a, b) for a, b in config.cross_pairs]
+        return cls(
+            specs,
+            [*config.wide_fields, *crosses],
+            config.deep_fields,
+            embed_dim=config.embed_dim,
+            hidden=config.hidden,
+            activation=config.activation,
+            dropout=config.dropout,
+            batch_norm=config.batch_norm,
+        )
 
     # ------------------------------------------------------------ parts
 
@@ -253,15 +270,6 @@ class WideDeep(nn.Module):
         if self.deep is not None and self.mlp is not None:
             yield self.deep.embedding.weight
             yield from self.mlp.parameters()
-
-    def field_rows(self, part: str, name: str) -> tuple[int, int]:
-        """[start, stop) rows of field ``name`` in the ``part`` ("wide"/"deep") table."""
-        p = self.wide if part == "wide" else self.deep
-        if p is None or name not in p.offsets_by_name:
-            raise ConfigError(f"{part}_fields", f"no field {name!r} in the {part} part")
-        size = next(s.size for s in self.specs if s.name == name)
-        start = p.offsets_by_name[name]
-        return start, start + size
 
 
 def _check_fields(specs: Sequence[FieldSpec], names: Sequence[str], what: str) -> list[str]:

@@ -1,22 +1,7 @@
-"""A run is a folder: configuration, data identity, split, encoder, metrics, weights, status.
+"""Run folders: ``Run`` reads and writes the files of one, ``RunStore`` lists them.
 
-Layout of one run folder (every JSON file written atomically, metrics appended
-line by line and flushed as training goes, so a crash keeps what was done)::
-
-    run.json           name, created, status, pid/host of the owner, timings
-    config.json        Config.to_dict()
-    data.json          data identity: name, layout, path, fingerprint, counts
-    split.json         SplitRecord.to_dict() (kind, fractions, seed, hash)
-    encoder.json       FeatureEncoder.to_json()
-    epochs.jsonl       one row per epoch (epoch, train_loss, val_auc, val_logloss, ...)
-    batches.jsonl      one row every ``log_every`` batches (epoch, batch, step, loss, ...)
-    test_metrics.json  test-set metrics (auc, logloss, ...)
-    environment.json   versions, platform and device
-    weights_best.pt    state_dict of the best epoch (torch.load(weights_only=True))
-    weights_last.pt    state_dict after the last epoch
-
-A ``running`` run whose owner process is gone (or lives on another host) reads
-as ``interrupted``.
+The folder's layout and statuses are in ``runs.schema``; who owns a live run is in
+``runs.liveness``; the trainer's events are written by ``runs.recorder``.
 """
 
 from __future__ import annotations
@@ -28,7 +13,6 @@ import platform
 import re
 import secrets
 import shutil
-import socket
 import sys
 import threading
 from collections.abc import Iterable, Mapping
@@ -39,51 +23,35 @@ from typing import Any
 
 from widedeep_core.config import Config
 from widedeep_core.errors import ConfigError, RunError
-from widedeep_core.io import (
+from widedeep_core.fileio import (
     append_jsonl,
     atomic_torch_save,
     atomic_write_json,
     read_json,
     read_jsonl,
 )
+from widedeep_core.runs.liveness import effective_status, owner_fields
+from widedeep_core.runs.schema import (
+    BATCHES_JSONL,
+    CONFIG_JSON,
+    DAMAGED,
+    DATA_JSON,
+    ENCODER_JSON,
+    ENVIRONMENT_JSON,
+    EPOCHS_JSONL,
+    FORMAT_VERSION,
+    KEY_HYPERPARAMETERS,
+    LIVE_STATUSES,
+    RUN_JSON,
+    SETTABLE_STATUSES,
+    SPLIT_JSON,
+    TEST_METRICS_JSON,
+    WEIGHTS,
+    can_serve,
+)
 
 RUNS_ENV = "WIDEDEEP_RUNS_DIR"
 APP_NAME = "widedeep-workbench"
-FORMAT_VERSION = 1
-
-RUN_JSON = "run.json"
-CONFIG_JSON = "config.json"
-DATA_JSON = "data.json"
-SPLIT_JSON = "split.json"
-ENCODER_JSON = "encoder.json"
-EPOCHS_JSONL = "epochs.jsonl"
-BATCHES_JSONL = "batches.jsonl"
-TEST_METRICS_JSON = "test_metrics.json"
-ENVIRONMENT_JSON = "environment.json"
-WEIGHTS = {"best": "weights_best.pt", "last": "weights_last.pt"}
-
-# Status written to run.json; "created" until the trainer starts.
-STATUSES = ("created", "running", "finished", "cancelled", "failed")
-SETTABLE_STATUSES = ("running", "finished", "cancelled", "failed")
-TERMINAL_STATUSES = ("finished", "cancelled", "failed")
-# Only ever derived on reading, never written.
-INTERRUPTED = "interrupted"
-DAMAGED = "damaged"
-
-KEY_HYPERPARAMETERS = (
-    "embed_dim",
-    "hidden",
-    "dropout",
-    "optimizer",
-    "lr",
-    "batch_size",
-    "epochs",
-    "wide_fields",
-    "deep_fields",
-    "crosses",
-    "split",
-    "seed",
-)
 
 # run.json is read-modified-written by the trainer thread and the GUI thread alike.
 _META_LOCK = threading.RLock()
@@ -123,40 +91,6 @@ def slugify(text: str, max_len: int = 40) -> str:
     return slug[:max_len].rstrip("-") or "run"
 
 
-def pid_alive(pid: int) -> bool:
-    """True when a process with this id exists on this machine."""
-    if pid <= 0:
-        return False
-    if os.name == "nt":
-        return _pid_alive_windows(pid)
-    try:
-        os.kill(pid, 0)  # signal 0 only checks existence on POSIX
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    except OSError:
-        return False
-    return True
-
-
-def _pid_alive_windows(pid: int) -> bool:
-    # os.kill on Windows would terminate the process, so ask the kernel instead.
-    import ctypes
-
-    kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
-    handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
-    if not handle:
-        return kernel32.GetLastError() == 5  # access denied: it exists
-    try:
-        code = ctypes.c_ulong()
-        if not kernel32.GetExitCodeProcess(handle, ctypes.byref(code)):
-            return False
-        return code.value == 259  # STILL_ACTIVE
-    finally:
-        kernel32.CloseHandle(handle)
-
-
 def _finite(value: Any) -> float | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
         return float(value)
@@ -181,6 +115,12 @@ class RunInfo:
     test_auc: float | None = None
     duration_s: float | None = None
     epochs_run: int = 0
+    tags: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def can_serve(self) -> bool:
+        """True when the run has weights worth serving (see ``runs.schema.can_serve``)."""
+        return can_serve(self.status, self.epochs_run)
 
 
 class Run:
@@ -213,6 +153,13 @@ class Run:
         meta = read_json(self.file(RUN_JSON))
         if not isinstance(meta, dict) or not isinstance(meta.get("status"), str):
             raise RunError(f"{self.file(RUN_JSON)}: not a run description (no status)")
+        version = meta.get("format", FORMAT_VERSION)
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise RunError(
+                f"{self.file(RUN_JSON)}: run format {version!r} was written by a newer "
+                f"version of widedeep (this one reads format {FORMAT_VERSION}); "
+                "upgrade to open it"
+            )
         return meta
 
     def update_meta(self, **changes: Any) -> dict[str, Any]:
@@ -243,7 +190,7 @@ class Run:
             changes: dict[str, Any] = {"status": status, "message": message}
             if status == "running":
                 # Whoever trains owns the run (it may be another process than the creator).
-                changes.update(pid=os.getpid(), host=socket.gethostname(), ended=None)
+                changes.update(**owner_fields(), ended=None)
                 if not meta.get("started"):
                     changes["started"] = _iso(now)
             else:
@@ -272,6 +219,11 @@ class Run:
     def read_data_info(self) -> dict[str, Any]:
         """The content of data.json."""
         return self._read_object(DATA_JSON)
+
+    def trained_on(self, data: Any) -> bool:
+        """True when ``data`` (a MovieLensData) has the content this run was trained on."""
+        want = self.read_data_info().get("fingerprint")
+        return not want or getattr(data, "fingerprint", None) == want
 
     def write_split(self, record: Mapping[str, Any]) -> None:
         """Store the split record (kind, fractions, seed, hash) in split.json."""
@@ -427,18 +379,8 @@ class Run:
             test_auc=_finite(tests.get("auc", tests.get("test_auc"))),
             duration_s=duration,
             epochs_run=len(epochs),
+            tags=dict(meta.get("tags") or {}),
         )
-
-
-def effective_status(meta: Mapping[str, Any]) -> str:
-    """Recorded status, or ``interrupted`` for a live-looking run whose owner is gone."""
-    status = str(meta.get("status"))
-    if status in ("created", "running"):
-        pid = meta.get("pid")
-        same_host = meta.get("host") == socket.gethostname()
-        if not (same_host and isinstance(pid, int) and pid_alive(pid)):
-            return INTERRUPTED
-    return status
 
 
 class RunStore:
@@ -450,8 +392,17 @@ class RunStore:
     def __repr__(self) -> str:
         return f"RunStore({str(self.root)!r})"
 
-    def create(self, config: Config, data_info: Mapping[str, Any], name: str | None = None) -> Run:
-        """Make a new run folder (unique name), write run.json, config.json and data.json."""
+    def create(
+        self,
+        config: Config,
+        data_info: Mapping[str, Any],
+        name: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+    ) -> Run:
+        """Make a new run folder (unique name), write run.json, config.json and data.json.
+
+        ``tags`` (JSON values, e.g. a sweep's study and trial number) are kept in run.json.
+        """
         display = (name or config.name or config.preset).strip() or config.preset
         self.root.mkdir(parents=True, exist_ok=True)
         now = _now()
@@ -476,12 +427,12 @@ class RunStore:
                 "created": _iso(now),
                 "status": "created",
                 "message": None,
-                "pid": os.getpid(),
-                "host": socket.gethostname(),
+                **owner_fields(),
                 "started": None,
                 "ended": None,
                 "duration_s": None,
                 "preset": config.preset,
+                "tags": dict(tags or {}),
             },
         )
         return run
@@ -541,11 +492,21 @@ class RunStore:
         return target
 
     def delete(self, run: str | Path | Run, force: bool = False) -> None:
-        """Remove a run folder; a run still training here is refused unless ``force``."""
-        target = self.get(run)
-        if not force and target.status in ("created", "running"):
-            raise RunError(f"{target.path}: the run is still in progress; cancel it first")
-        shutil.rmtree(target.path)
+        """Remove a run folder; a run still training here is refused unless ``force``.
+
+        A damaged run (unreadable run.json or other files) can always be deleted: only
+        the presence of run.json is required, so no other folder is ever removed.
+        """
+        path = self._resolve(run)
+        if not path.is_dir() or not (path / RUN_JSON).exists():
+            raise RunError(f"no run {str(run)!r} (looked in {self.root})")
+        try:
+            status = Run(path).status
+        except RunError:
+            status = DAMAGED
+        if not force and status in LIVE_STATUSES:
+            raise RunError(f"{path}: the run is still in progress; cancel it first")
+        shutil.rmtree(path)
 
 
 def _sort_key(info: RunInfo) -> tuple[float, str]:

@@ -31,15 +31,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .config import DEMOGRAPHIC_FIELDS as DEMOGRAPHIC
-from .config import FIELDS, fields_available
-from .data.types import MovieLensData
-from .errors import ConfigError, RunError
+from widedeep_core.config import fields_available
+from widedeep_core.data.types import MovieLensData
+from widedeep_core.errors import ConfigError, RunError
+from widedeep_core.vocabulary import AGE_CODES, FIELDS, MULTI_VALUED_FIELDS
+from widedeep_core.vocabulary import DEMOGRAPHIC_FIELDS as DEMOGRAPHIC
 
-USER_SIDE = ("user", *DEMOGRAPHIC)
-MULTI_FIELDS = ("genres",)
 INT_FIELDS = ("user", "item", "age", "year")
-AGE_GROUPS = (1, 18, 25, 35, 45, 50, 56)
 ZIP_PREFIX = 3
 YEAR_BUCKET = 5
 FORMAT = "widedeep-feature-encoder"
@@ -80,11 +78,6 @@ class Encoded:
         )
 
 
-def available_fields(data: MovieLensData) -> list[str]:
-    """The fields this data set can provide (demographics need a users table)."""
-    return list(fields_available(data))
-
-
 def cross_name(a: str, b: str) -> str:
     """The canonical name of the cross of fields ``a`` and ``b``."""
     a, b = sorted((a, b), key=_field_rank)
@@ -101,7 +94,7 @@ def _field_rank(name: str) -> int:
 def bucket_age(age: Any) -> np.ndarray:
     """Raw ages or ML-1M age codes -> the ML-1M group code (codes map to themselves)."""
     a = pd.to_numeric(pd.Series(np.asarray(age).ravel()), errors="coerce").to_numpy(float)
-    groups = np.asarray(AGE_GROUPS, dtype=np.int64)
+    groups = np.asarray(AGE_CODES, dtype=np.int64)
     idx = np.clip(np.searchsorted(groups, np.nan_to_num(a, nan=-1.0), side="right") - 1, 0, None)
     return groups[idx]
 
@@ -295,10 +288,12 @@ class FeatureEncoder:
     # ------------------------------------------------------------ description
 
     def _make_specs(self) -> list[FieldSpec]:
-        specs = [FieldSpec(f, len(self._vocab[f]) + 1, f in MULTI_FIELDS) for f in self.fields]
+        specs = [
+            FieldSpec(f, len(self._vocab[f]) + 1, f in MULTI_VALUED_FIELDS) for f in self.fields
+        ]
         for a, b in self.crosses:
             name = cross_name(a, b)
-            multi = a in MULTI_FIELDS or b in MULTI_FIELDS
+            multi = a in MULTI_VALUED_FIELDS or b in MULTI_VALUED_FIELDS
             specs.append(FieldSpec(name, len(self._cross_keys[name]) + 1, multi))
         return specs
 
@@ -464,7 +459,7 @@ class FeatureEncoder:
             "fields": list(self.fields),
             "crosses": [list(c) for c in self.crosses],
             "min_count": self.min_count,
-            "buckets": {"age": list(AGE_GROUPS), "zip_prefix": ZIP_PREFIX, "year": YEAR_BUCKET},
+            "buckets": {"age": list(AGE_CODES), "zip_prefix": ZIP_PREFIX, "year": YEAR_BUCKET},
             "vocab": {k: v.tolist() for k, v in self._vocab.items()},
             "cross_vocab": crosses,
         }
@@ -530,11 +525,11 @@ def _check_fields(data: MovieLensData, fields: Iterable[str]) -> list[str]:
     for f in fields:
         if f not in FIELDS:
             raise ConfigError("fields", f"unknown field {f!r}; choose from {', '.join(FIELDS)}")
-        if f in DEMOGRAPHIC and data.users is None:
+        if f not in fields_available(data):
             raise ConfigError(
                 "fields",
                 f"{f!r} needs user demographics, which this {data.layout} data set lacks; "
-                f"available: {', '.join(available_fields(data))}",
+                f"available: {', '.join(fields_available(data))}",
             )
         if f not in out:
             out.append(f)
@@ -551,13 +546,13 @@ def _check_crosses(data: MovieLensData, crosses: Iterable[Any]) -> list[tuple[st
         for f in (a, b):
             if f not in FIELDS:
                 raise ConfigError("crosses", f"unknown field {f!r} in cross {c!r}")
-            if f in DEMOGRAPHIC and data.users is None:
+            if f not in fields_available(data):
                 raise ConfigError(
                     "crosses", f"cross {c!r} needs user demographics, which {data.layout} lacks"
                 )
         if a == b:
             raise ConfigError("crosses", f"cannot cross {a!r} with itself")
-        if a in MULTI_FIELDS and b in MULTI_FIELDS:
+        if a in MULTI_VALUED_FIELDS and b in MULTI_VALUED_FIELDS:
             raise ConfigError("crosses", f"cannot cross two multi-valued fields ({c!r})")
         if (a, b) not in out:
             out.append((a, b))

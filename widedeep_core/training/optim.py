@@ -18,14 +18,17 @@ continues from where it is (a zero-initialised one starts from z = 0, as in the 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
-from .errors import ConfigError
+from widedeep_core.errors import ConfigError
+from widedeep_core.vocabulary import OPTIMIZERS
 
-OPTIMIZERS = ("adam", "adamw", "sgd", "adagrad", "ftrl")
+if TYPE_CHECKING:
+    from widedeep_core.config import Config
+
 _FUSED_DEVICES = ("cpu", "cuda")
 
 
@@ -136,12 +139,9 @@ def make_optimizer(
     Create it after moving the model to its device: fused kernels are chosen by device.
     """
     key = str(name).lower()
-    if key not in OPTIMIZERS:
-        raise ConfigError("optimizer", f"unknown {name!r}; choose one of {', '.join(OPTIMIZERS)}")
-    if not (isinstance(lr, (int, float)) and lr > 0):
-        raise ConfigError("lr", f"must be positive, got {lr!r}")
-    if not (isinstance(weight_decay, (int, float)) and weight_decay >= 0):
-        raise ConfigError("weight_decay", f"must be >= 0, got {weight_decay!r}")
+    # Config validates name, lr and weight decay (config.validation); cheap guards here
+    assert key in OPTIMIZERS, name
+    assert lr > 0 and weight_decay >= 0, (lr, weight_decay)
     plist = list(params)
     if not plist:
         raise ConfigError("optimizer", "there are no parameters to optimise")
@@ -165,32 +165,21 @@ def make_optimizer(
         raise ConfigError("optimizer", f"{key}: {exc}") from exc
 
 
-def build_optimizers(model: nn.Module, cfg: Any) -> list[torch.optim.Optimizer]:
+def build_optimizers(model: nn.Module, cfg: Config) -> list[torch.optim.Optimizer]:
     """The optimisers of a ``WideDeep`` model described by ``cfg``.
 
-    Reads ``cfg.optimizer``, ``cfg.lr``, ``cfg.weight_decay`` and, when present and set,
-    ``cfg.wide_optimizer`` / ``cfg.wide_lr`` (a separate optimiser for the wide part,
-    as in the paper: FTRL with L1 on the wide part, AdaGrad on the deep part) and
-    ``cfg.ftrl_l1``, ``cfg.ftrl_l2``, ``cfg.ftrl_beta``.
+    One optimiser over every parameter, unless ``cfg.wide_optimizer`` is set: then the
+    wide part gets its own (as in the paper: FTRL with L1 on the wide part, AdaGrad on
+    the deep part). FTRL takes its L1 and L2 from ``cfg.ftrl_l1`` and ``cfg.ftrl_l2``.
     """
-    opt = getattr(cfg, "optimizer", "adam")
-    lr = getattr(cfg, "lr", 1e-3)
-    wd = getattr(cfg, "weight_decay", 0.0)
-    wide_opt = getattr(cfg, "wide_optimizer", None) or None
-    wide_lr = getattr(cfg, "wide_lr", None) or lr
 
     def extras(kind: str) -> dict[str, Any]:
-        if kind.lower() != "ftrl":
-            return {}
-        out = {}
-        for k in ("l1", "l2", "beta"):
-            v = getattr(cfg, f"ftrl_{k}", None)
-            if v is not None:
-                out[k] = v
-        return out
+        return {"l1": cfg.ftrl_l1, "l2": cfg.ftrl_l2} if kind == "ftrl" else {}
 
-    if wide_opt is None or not hasattr(model, "wide_parameters"):
+    opt, lr, wd = cfg.optimizer, cfg.lr, cfg.weight_decay
+    if cfg.wide_optimizer is None or not hasattr(model, "wide_parameters"):
         return [make_optimizer(opt, model.parameters(), lr, wd, **extras(opt))]
+    wide_opt, wide_lr = cfg.wide_optimizer_name, cfg.wide_learning_rate
     wide = list(model.wide_parameters())  # type: ignore[operator]
     deep = list(model.deep_parameters())  # type: ignore[operator]
     out = []

@@ -1,4 +1,8 @@
-"""A finished run loaded back from its folder: configuration, data, encoder and model."""
+"""A stored run loaded back from its folder: configuration, data, encoder and model.
+
+Serving needs only run folder -> encoder -> model: nothing here imports the trainer or
+the optimisers (``tests/core/test_headless.py`` enforces it).
+"""
 
 from __future__ import annotations
 
@@ -7,17 +11,16 @@ from pathlib import Path
 
 import torch
 
-from .config import Config
-from .data.types import MovieLensData
-from .devices import resolve_device
-from .errors import RunError, WideDeepError
-from .evaluation import evaluate_split
-from .features import FeatureEncoder
-from .model import WideDeep
-from .protocol import Prepared, prepare
-from .runs import Run
-from .splits import SplitRecord
-from .training import build_model
+from widedeep_core.config import Config
+from widedeep_core.data.types import MovieLensData
+from widedeep_core.devices import resolve_device
+from widedeep_core.errors import RunError, WideDeepError
+from widedeep_core.features.encoder import FeatureEncoder
+from widedeep_core.features.prepare import Prepared, prepare
+from widedeep_core.features.splits import SplitRecord
+from widedeep_core.model import WideDeep
+from widedeep_core.runs.schema import serving_weights
+from widedeep_core.runs.store import Run
 
 
 @dataclass
@@ -38,7 +41,7 @@ class Trained:
 
 def load_data_for_run(run: Run) -> MovieLensData:
     """Open the data folder a run recorded, checking it is still the same content."""
-    from .data import load_movielens  # the loader pulls in pyarrow; only load it here
+    from widedeep_core.data import load_movielens  # pulls in pyarrow; only load it here
 
     info = run.read_data_info()
     path = info.get("path")
@@ -54,11 +57,11 @@ def load_data_for_run(run: Run) -> MovieLensData:
 
 def check_same_data(run: Run, data: MovieLensData) -> None:
     """Raise RunError when ``data`` is not the content the run was trained on."""
-    want = run.read_data_info().get("fingerprint")
-    if want and data.fingerprint != want:
+    if not run.trained_on(data):
+        want = str(run.read_data_info().get("fingerprint"))
         raise RunError(
             f"{run.path}: the loaded data ({data.name}, fingerprint {data.fingerprint[:12]}) "
-            f"is not the data this run was trained on (fingerprint {str(want)[:12]})"
+            f"is not the data this run was trained on (fingerprint {want[:12]})"
         )
 
 
@@ -71,8 +74,8 @@ def load_trained(
 ) -> Trained:
     """Load a run's weights into a fresh model; ``data`` None reloads the recorded folder.
 
-    ``which`` None takes the weights the run reported its test metrics with: the best
-    epoch's when the config restores them, else the last epoch's.
+    ``which`` None takes the weights the run reported its test metrics with
+    (``runs.schema.serving_weights``).
     """
     run = run_dir if isinstance(run_dir, Run) else Run(run_dir)
     if not run.path.is_dir():
@@ -84,25 +87,11 @@ def load_trained(
         check_same_data(run, data)
     try:
         encoder = FeatureEncoder.from_json(run.read_encoder())
-        model = build_model(config, encoder)
-        if which is None:
-            which = "best" if config.restore_best else "last"
-        model.load_state_dict(run.load_weights(which))
+        model = WideDeep.from_config(config, encoder.specs)
+        model.load_state_dict(run.load_weights(which or serving_weights(config)))
     except RunError:
         raise
     except (WideDeepError, RuntimeError, KeyError, ValueError) as exc:
         raise RunError(f"{run.path}: the stored model cannot be rebuilt: {exc}") from exc
     model.to(resolve_device(device)).eval()
     return Trained(run, config, data, encoder, model)
-
-
-def evaluate_run(
-    run_dir: str | Path | Run,
-    data: MovieLensData | None = None,
-    *,
-    part: str = "test",
-    device: str | torch.device = "cpu",
-) -> dict[str, float]:
-    """Every metric of a stored run's best weights on its own test (or validation) split."""
-    trained = load_trained(run_dir, data, device=device)
-    return evaluate_split(trained.model, trained.prepared(), part, resolve_device(device))

@@ -7,11 +7,11 @@ All take numpy arrays, torch tensors or sequences; labels are 0/1 (positive when
   so it is exact even on millions of rows. One class only -> nan.
 - ``gauc``: per-user AUC averaged over the users having both classes, each weighted by
   its number of impressions (rows), as in Zhou et al. 2018 (DIN).
-- ``ranking_metrics``: for each user, every item not seen in training is ranked by score
-  (ties by item index, lower first); against the user's held-out positives:
-  HR@K (any positive in the top K), precision@K (hits / K), recall@K (hits / number of
-  positives) and NDCG@K (binary gains, ideal DCG over min(K, positives)), averaged over
-  the users with at least one held-out positive.
+- ``ranking_metrics``: for each user, every item not seen in training is ranked by the
+  serving kernel (``serving.scoring.top_k``: ties by item index, lower first); against
+  the user's held-out positives: HR@K (any positive in the top K), precision@K (hits /
+  K), recall@K (hits / number of positives) and NDCG@K (binary gains, ideal DCG over
+  min(K, positives)), averaged over the users with at least one held-out positive.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from widedeep_core.serving.scoring import mask, pairs, top_k
 
 Scorer = Callable[[np.ndarray], Any]
 
@@ -115,45 +117,53 @@ def accuracy(y: Any, p: Any, threshold: float = 0.5) -> float:
 # ---------------------------------------------------------------- ranking
 
 
-def group_items(user_idx: Any, item_idx: Any, n_users: int) -> list[np.ndarray]:
-    """Per user index ``0..n_users-1`` the sorted item indices of its rows."""
-    u = _np(user_idx, np.int64)
-    i = _np(item_idx, np.int64)
-    order = np.lexsort((i, u))
-    counts = np.bincount(u, minlength=n_users)[:n_users]
-    return np.split(i[order], np.cumsum(counts)[:-1])
-
-
-def _pairs(lists: Sequence[Any], rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(row in batch, item) pairs of ``lists[rows]``."""
-    parts = [np.asarray(lists[r], dtype=np.int64).ravel() for r in rows]
-    lens = np.fromiter((len(p) for p in parts), dtype=np.int64, count=len(parts))
-    flat = np.concatenate(parts) if parts else np.zeros(0, np.int64)
-    return np.repeat(np.arange(len(rows)), lens), flat
-
-
-def _batch_metrics(
-    scores: torch.Tensor,
-    seen: tuple[np.ndarray, np.ndarray],
-    pos: tuple[np.ndarray, np.ndarray],
+def ranked_columns(
+    scores: Any | Scorer,
+    train_seen: Sequence[Any] | None,
+    users: np.ndarray,
     k: int,
+    batch_size: int = 512,
 ) -> torch.Tensor:
-    """[b, 4] hr, ndcg, precision, recall for one batch of users."""
-    s = torch.nan_to_num(scores.to(torch.float64), nan=-torch.inf).clone()
-    b, n_items = s.shape
-    if len(seen[0]):
-        s[torch.from_numpy(seen[0]), torch.from_numpy(seen[1])] = -torch.inf
-    rel = torch.zeros((b, n_items), dtype=torch.float64)
-    rel[torch.from_numpy(pos[0]), torch.from_numpy(pos[1])] = 1.0
-    kk = min(k, n_items)
-    top = torch.sort(s, dim=1, descending=True, stable=True).indices[:, :kk]
-    hits = rel.gather(1, top)
+    """[len(users), min(k, items)] top columns per user, seen items masked.
+
+    Ranked by ``serving.scoring`` (ties by column ascending), as users see their lists.
+    """
+    tops = []
+    for start in range(0, len(users), batch_size):
+        batch = users[start : start + batch_size]
+        if callable(scores):
+            block = scores(batch)
+        else:
+            block = scores[torch.from_numpy(batch) if isinstance(scores, torch.Tensor) else batch]
+        block = torch.as_tensor(np.asarray(block) if not isinstance(block, torch.Tensor) else block)
+        block = block.detach().cpu().reshape(len(batch), -1)
+        seen = pairs(train_seen, batch) if train_seen is not None else ((), ())
+        tops.append(top_k(mask(block, *seen), k))
+    return torch.cat(tops) if tops else torch.zeros((0, 0), dtype=torch.int64)
+
+
+def judge_lists(top: torch.Tensor, positives: Sequence[Any], k: int) -> dict[str, float]:
+    """Mean HR@K, NDCG@K, precision@K, recall@K of ranked lists against positives.
+
+    ``top`` [users, <=k] holds columns best first; ``positives[r]`` the columns of row
+    r's held-out positives (each row needs at least one).
+    """
+    keys = ("hr", "ndcg", "precision", "recall")
+    if len(top) == 0:
+        return dict.fromkeys(keys, float("nan"))
+    rows, cols = pairs(positives, np.arange(len(top)))
+    width = int(max(top.max().item(), cols.max(initial=0))) + 1
+    relevant = torch.zeros((len(top), width), dtype=torch.float64)
+    relevant[torch.from_numpy(rows), torch.from_numpy(cols)] = 1.0
+    kk = top.shape[1]
+    hits = relevant.gather(1, top)
     n_hits = hits.sum(1)
-    n_pos = rel.sum(1)
+    n_pos = relevant.sum(1)
     disc = 1.0 / torch.log2(torch.arange(2, kk + 2, dtype=torch.float64))
     dcg = (hits * disc).sum(1)
     ideal = torch.cumsum(disc, 0)[(torch.clamp(n_pos, max=kk) - 1).long()]
-    return torch.stack([(n_hits > 0).double(), dcg / ideal, n_hits / k, n_hits / n_pos], 1)
+    per_user = torch.stack([(n_hits > 0).double(), dcg / ideal, n_hits / k, n_hits / n_pos], 1)
+    return dict(zip(keys, per_user.mean(0).tolist(), strict=True))
 
 
 def ranking_metrics(
@@ -176,25 +186,5 @@ def ranking_metrics(
     k = int(k)
     n_pos = np.fromiter((len(np.atleast_1d(p)) for p in test_pos), np.int64, len(test_pos))
     users = np.flatnonzero(n_pos > 0)
-    keys = ("hr", "ndcg", "precision", "recall")
-    if len(users) == 0:
-        return dict.fromkeys(keys, float("nan"))
-    total = torch.zeros(4, dtype=torch.float64)
-    for start in range(0, len(users), batch_size):
-        batch = users[start : start + batch_size]
-        if callable(scores):
-            block = scores(batch)
-        else:
-            block = scores[torch.from_numpy(batch) if isinstance(scores, torch.Tensor) else batch]
-        block = torch.as_tensor(np.asarray(block) if not isinstance(block, torch.Tensor) else block)
-        block = block.detach().cpu().reshape(len(batch), -1)
-        seen = _pairs(train_seen, batch) if train_seen is not None else (np.zeros(0, np.int64),) * 2
-        total += _batch_metrics(block, seen, _pairs(test_pos, batch), k).sum(0)
-    mean = (total / len(users)).tolist()
-    return dict(zip(keys, mean, strict=True))
-
-
-def user_ranking_metrics(scores: Any, positives: Any, k: int = 10) -> dict[str, float]:
-    """The ranking metrics of one user: ``scores`` [n_items] (-inf at seen items)."""
-    row = torch.as_tensor(_np(scores)).reshape(1, -1)
-    return ranking_metrics(row, None, [np.atleast_1d(_np(positives, np.int64))], k)
+    top = ranked_columns(scores, train_seen, users, k, batch_size)
+    return judge_lists(top, [test_pos[u] for u in users], k)

@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import ConfigError
+from widedeep_core.errors import ConfigError
+from widedeep_core.vocabulary import SPLIT_KINDS
 
-SPLIT_KINDS = ("random", "temporal", "leave-last-out")
 DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
 
 
@@ -99,12 +99,8 @@ def binary_labels(
 
     With ``drop_neutral`` the rows rated exactly ``threshold`` are left out.
     """
-    try:
-        threshold = float(threshold)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError("threshold", f"must be a number, got {threshold!r}") from exc
-    if not math.isfinite(threshold):
-        raise ConfigError("threshold", f"must be finite, got {threshold}")
+    threshold = float(threshold)
+    assert math.isfinite(threshold), threshold  # Config validates the range
     r = _rating_values(ratings)
     if drop_neutral:
         keep = np.flatnonzero(r != threshold).astype(np.int64)
@@ -115,18 +111,10 @@ def binary_labels(
 
 
 def _check_fractions(fractions: Any) -> tuple[float, float, float]:
-    try:
-        fr = tuple(float(f) for f in fractions)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError("fractions", f"need three numbers, got {fractions!r}") from exc
-    if len(fr) != 3:
-        raise ConfigError("fractions", f"need three numbers (train, val, test), got {len(fr)}")
-    if not all(math.isfinite(f) and 0.0 <= f <= 1.0 for f in fr):
-        raise ConfigError("fractions", f"each must lie in [0, 1], got {fr}")
-    if fr[0] <= 0.0:
-        raise ConfigError("fractions", f"the train fraction must be positive, got {fr[0]}")
-    if abs(sum(fr) - 1.0) > 1e-6:
-        raise ConfigError("fractions", f"must sum to 1, got {fr} (sum {sum(fr):.6g})")
+    # Config validates split_fractions (config.validation); this is a cheap guard only
+    fr = tuple(float(f) for f in fractions)
+    assert len(fr) == 3 and fr[0] > 0 and all(0.0 <= f <= 1.0 for f in fr), fr
+    assert abs(sum(fr) - 1.0) <= 1e-6, fr
     return fr  # type: ignore[return-value]
 
 
@@ -202,15 +190,9 @@ def make_split(
     rows: Any = None,
 ) -> Split:
     """Split the rows of ``ratings`` (or only ``rows``) into sorted train/val/test indices."""
-    if kind not in SPLIT_KINDS:
-        raise ConfigError(
-            "split", f"unknown split {kind!r}; choose one of {', '.join(SPLIT_KINDS)}"
-        )
+    assert kind in SPLIT_KINDS, kind  # Config validates the choice
     fr = _check_fractions(fractions)
-    try:
-        seed = int(seed)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError("seed", f"must be an integer, got {seed!r}") from exc
+    seed = int(seed)
     if kind != "random":
         missing = [c for c in ("user", "timestamp") if c not in ratings.columns]
         if missing:

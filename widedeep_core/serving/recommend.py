@@ -1,4 +1,7 @@
-"""Top-N recommendations of unseen movies for a user, with the wide and deep parts apart."""
+"""Top-N recommendations of unseen movies for a user, with the wide and deep parts apart.
+
+Scored and ranked by the one kernel in ``serving.scoring`` (ties: lower item id first).
+"""
 
 from __future__ import annotations
 
@@ -8,25 +11,25 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .data.types import MovieLensData
-from .errors import DataError
-from .runs import Run
-from .trained import Trained, load_trained
+from widedeep_core.data.types import MovieLensData
+from widedeep_core.errors import DataError
+from widedeep_core.runs import Run
+from widedeep_core.serving.loading import Trained, load_trained
+from widedeep_core.serving.scoring import catalogue, score_block, top_k
+from widedeep_core.vocabulary import DEMOGRAPHIC_FIELDS
 
 COLUMNS = ["rank", "item", "title", "year", "genres", "probability", "wide_logit", "deep_logit"]
 
 
 class Recommender:
-    """Scores every movie a user has not rated with a trained run's best weights."""
+    """Scores every movie a user has not rated with a stored run's serving weights."""
 
     def __init__(self, trained: Trained):
         self.trained = trained
         data = trained.data
         ratings = data.ratings
         movies = data.movies.drop_duplicates("item").set_index("item", drop=False)
-        rated_items = np.unique(ratings["item"].to_numpy())
-        # candidates: every movie the data knows, listed or rated
-        self._items = np.union1d(movies.index.to_numpy(dtype=np.int64), rated_items)
+        self._items = catalogue(data)  # the candidates, sorted by id
         self._movies = movies.reindex(self._items)
         self._movies["item"] = self._items
         users = ratings["user"].to_numpy()
@@ -75,7 +78,7 @@ class Recommender:
             match = users[users["user"] == int(user_id)]
             if len(match):
                 rec = match.iloc[0]
-                for col in ("gender", "age", "occupation", "zip"):
+                for col in DEMOGRAPHIC_FIELDS:
                     value = rec[col]
                     out[col] = value.item() if hasattr(value, "item") else value
         return out
@@ -105,9 +108,15 @@ class Recommender:
 
     # ------------------------------------------------------------ scoring
 
-    def candidates(self, user_id: int, genre: str | None = None) -> np.ndarray:
-        """Movie ids the user has not rated, optionally of one genre."""
-        items = np.setdiff1d(self._items, self.seen_items(user_id), assume_unique=True)
+    def candidates(
+        self, user_id: int, genre: str | None = None, *, seen: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Movie ids (ascending) the user has not rated (or not in ``seen``), of one genre."""
+        if seen is None:
+            seen = self.seen_items(user_id)
+        else:
+            self._user_rows(user_id)  # an unknown user fails here too
+        items = np.setdiff1d(self._items, np.asarray(seen, dtype=np.int64))
         if genre:
             genres = self._movies["genres"].reindex(items)
             has = np.fromiter(
@@ -120,30 +129,38 @@ class Recommender:
             items = items[has]
         return items
 
-    @torch.no_grad()
     def score(self, user_id: int, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Wide and deep logits of (user, item) for every item in ``items``."""
-        x = self.trained.encoder.transform_pairs(self.data, np.int64(user_id), items)
-        device = next(self.trained.model.parameters()).device
-        wide, deep = self.trained.model.forward_parts(x.to(device))
-        return wide.float().cpu().numpy(), deep.float().cpu().numpy()
+        wide, deep = score_block(
+            self.trained.model, self.trained.encoder, self.data, np.array([user_id]), items
+        )
+        return wide[0].numpy(), deep[0].numpy()
 
-    def recommend(self, user_id: int, n: int = 10, genre: str | None = None) -> pd.DataFrame:
-        """The top ``n`` movies the user has not rated, best first."""
+    def recommend(
+        self,
+        user_id: int,
+        n: int = 10,
+        genre: str | None = None,
+        *,
+        seen: np.ndarray | None = None,
+    ) -> pd.DataFrame:
+        """The top ``n`` movies the user has not rated, best first (ties: lower id first).
+
+        ``seen`` overrides the movies left out (default: every movie the user rated);
+        the ranking evaluation passes the user's training items to judge this same list.
+        """
         if int(n) < 1:
             raise DataError(f"the number of recommendations must be at least 1, got {n}")
-        items = self.candidates(user_id, genre)
+        items = self.candidates(user_id, genre, seen=seen)
         if len(items) == 0:
             return pd.DataFrame(columns=COLUMNS)
         wide, deep = self.score(user_id, items)
         logit = wide + deep
-        k = min(int(n), len(items))
-        top = np.argpartition(-logit, k - 1)[:k]
-        top = top[np.lexsort((items[top], -logit[top]))]
+        top = top_k(torch.from_numpy(logit).reshape(1, -1), int(n))[0].numpy()
         meta = self._movies.reindex(items[top])
         return pd.DataFrame(
             {
-                "rank": np.arange(1, k + 1),
+                "rank": np.arange(1, len(top) + 1),
                 "item": items[top],
                 "title": meta["title"].to_numpy(),
                 "year": meta["year"].to_numpy(),
@@ -153,55 +170,3 @@ class Recommender:
                 "deep_logit": deep[top],
             }
         )
-
-    @torch.no_grad()
-    def recommend_many(self, user_ids, n: int = 10, *, users_per_call: int = 0) -> pd.DataFrame:
-        """Top-``n`` unseen movies for many users, scored in batches of users.
-
-        Returns one long table with a ``user`` column in front of the usual columns.
-        """
-        ids = np.asarray(list(user_ids), dtype=np.int64)
-        for uid in ids:
-            self._user_rows(int(uid))  # unknown users fail before any scoring
-        items = self._items
-        per_call = users_per_call or max(1, (1 << 18) // max(len(items), 1))
-        k = min(int(n), len(items))
-        model = self.trained.model
-        device = next(model.parameters()).device
-        pos = {int(v): j for j, v in enumerate(items)}
-        frames = []
-        for start in range(0, len(ids), per_call):
-            batch = ids[start : start + per_call]
-            x = self.trained.encoder.transform_pairs(
-                self.data, np.repeat(batch, len(items)), np.tile(items, len(batch))
-            )
-            wide, deep = model.forward_parts(x.to(device))
-            wide = wide.float().cpu().reshape(len(batch), -1)
-            deep = deep.float().cpu().reshape(len(batch), -1)
-            logit = wide + deep
-            for r, uid in enumerate(batch):
-                seen = [pos[int(i)] for i in self.seen_items(int(uid)) if int(i) in pos]
-                logit[r, seen] = -torch.inf
-            top = torch.topk(logit, k, dim=1).indices.numpy()
-            for r, uid in enumerate(batch):
-                cols = top[r][np.isfinite(logit[r, top[r]].numpy())]
-                meta = self._movies.reindex(items[cols])
-                lg = logit[r, cols].numpy().astype(np.float64)
-                frames.append(
-                    pd.DataFrame(
-                        {
-                            "user": int(uid),
-                            "rank": np.arange(1, len(cols) + 1),
-                            "item": items[cols],
-                            "title": meta["title"].to_numpy(),
-                            "year": meta["year"].to_numpy(),
-                            "genres": meta["genres"].to_numpy(),
-                            "probability": 1.0 / (1.0 + np.exp(-lg)),
-                            "wide_logit": wide[r, cols].numpy(),
-                            "deep_logit": deep[r, cols].numpy(),
-                        }
-                    )
-                )
-        if not frames:
-            return pd.DataFrame(columns=["user", *COLUMNS])
-        return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,48 @@
+"""The run configuration: fields (schema), validation, text, presets, fields vs. data.
+
+``from widedeep_core.config import Config, preset, ...``: every public name is here.
+"""
+
+from widedeep_core.config.availability import adapt_to_data, check_against_data, fields_available
+from widedeep_core.config.presets import PRESET_HELP, PRESETS, preset
+from widedeep_core.config.schema import (
+    Config,
+    FieldInfo,
+    config_fields,
+    field_info,
+    normalize_cross,
+    split_cross,
+)
+from widedeep_core.config.text import (
+    config_from_strings,
+    format_value,
+    format_value_item,
+    from_strings,
+    parse_assignments,
+    parse_value,
+)
+from widedeep_core.config.validation import check_strings, errors_of, validate_all
+
+__all__ = [
+    "PRESETS",
+    "PRESET_HELP",
+    "Config",
+    "FieldInfo",
+    "adapt_to_data",
+    "check_against_data",
+    "check_strings",
+    "config_fields",
+    "config_from_strings",
+    "errors_of",
+    "field_info",
+    "fields_available",
+    "format_value",
+    "format_value_item",
+    "from_strings",
+    "normalize_cross",
+    "parse_assignments",
+    "parse_value",
+    "preset",
+    "split_cross",
+    "validate_all",
+]

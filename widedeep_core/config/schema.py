@@ -1,0 +1,488 @@
+"""The configuration's fields: the ``Config`` dataclass and its ``FieldInfo`` records.
+
+``Config`` is a frozen dataclass whose flat field names are also the CLI
+``--set KEY=VALUE`` keys and the keys of ``config.json``. Each field carries
+metadata (help, group, range, choices) so the GUI form and the CLI are generated
+from the same source; ``config_fields()`` exposes it as ``FieldInfo`` records.
+A ``Config`` can never be invalid: ``__post_init__`` validates, and every failure
+is a ``ConfigError`` naming the field and the allowed values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import re
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from widedeep_core.errors import ConfigError
+from widedeep_core.vocabulary import (
+    ACTIVATIONS,
+    CROSS_SEPARATOR,
+    FIELDS,
+    LR_SCHEDULES,
+    MONITORS,
+    OPTIMIZERS,
+    SPLIT_KINDS,
+)
+
+
+def _f(
+    default: Any,
+    help: str,
+    *,
+    group: str,
+    label: str | None = None,
+    min: float | None = None,
+    max: float | None = None,
+    min_exclusive: bool = False,
+    max_exclusive: bool = False,
+    choices: tuple[str, ...] | None = None,
+) -> Any:
+    """Declare a config field with the metadata the form, the CLI and ``validate`` share."""
+    meta = {
+        "help": help,
+        "group": group,
+        "label": label,
+        "min": min,
+        "max": max,
+        "min_exclusive": min_exclusive,
+        "max_exclusive": max_exclusive,
+        "choices": choices,
+    }
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything that decides a training run: data protocol, features, model, optimiser, device.
+
+    The defaults are exactly the ``reference`` preset (the PyTorch reference
+    implementation's protocol), so ``Config()`` reproduces it.
+    """
+
+    # --- data protocol
+    threshold: float = _f(
+        3.0,
+        "A rating above this counts as a positive (label 1).",
+        group="data",
+        min=0.0,
+        max=10.0,
+    )
+    drop_neutral: bool = _f(
+        False,
+        "Leave out ratings equal to the threshold instead of labelling them 0.",
+        group="data",
+        label="drop ratings equal to the threshold",
+    )
+    split: str = _f(
+        "random",
+        "How ratings are split into train/validation/test: random rows, per-user by time, "
+        "or each user's last rating for test and the one before for validation.",
+        group="data",
+        choices=SPLIT_KINDS,
+    )
+    split_fractions: tuple[float, float, float] = _f(
+        (0.8, 0.1, 0.1),
+        "Train, validation and test fractions (each > 0, summing to 1); "
+        "leave-last-out ignores them.",
+        group="data",
+        min=0.0,
+        max=1.0,
+        min_exclusive=True,
+    )
+    seed: int = _f(
+        0,
+        "Seed for the split, the weight initialisation and the batch order.",
+        group="data",
+        min=0,
+        max=2**32 - 1,
+    )
+    # --- features
+    wide_fields: tuple[str, ...] = _f(
+        ("user", "item"),
+        "Fields fed to the wide (linear) part.",
+        group="features",
+        choices=FIELDS,
+    )
+    deep_fields: tuple[str, ...] = _f(
+        ("user", "item"),
+        "Fields embedded and fed to the deep (MLP) part.",
+        group="features",
+        choices=FIELDS,
+    )
+    crosses: tuple[str, ...] = _f(
+        (),
+        "Cross-product features for the wide part, written 'a x b' (e.g. 'gender x genres').",
+        group="features",
+    )
+    # --- model
+    embed_dim: int = _f(
+        16,
+        "Embedding size of each deep field.",
+        group="model",
+        label="embedding size",
+        min=1,
+        max=1024,
+    )
+    hidden: tuple[int, ...] = _f(
+        (16, 16),
+        "Sizes of the MLP's hidden layers, first to last (e.g. 64,32).",
+        group="model",
+        label="hidden layers",
+        min=1,
+        max=65536,
+    )
+    activation: str = _f(
+        "relu", "Activation after each hidden layer.", group="model", choices=ACTIVATIONS
+    )
+    dropout: float = _f(
+        0.5,
+        "Dropout probability after each hidden layer.",
+        group="model",
+        min=0.0,
+        max=1.0,
+        max_exclusive=True,
+    )
+    batch_norm: bool = _f(
+        True, "Batch normalisation after each hidden layer.", group="model", label="batch norm"
+    )
+    # --- optimisation
+    optimizer: str = _f(
+        "adam",
+        "Optimiser of the deep part (and of the wide part unless wide_optimizer is set).",
+        group="optimisation",
+        choices=OPTIMIZERS,
+    )
+    lr: float = _f(
+        1e-3,
+        "Learning rate of the deep part (and of the wide part unless wide_lr is set).",
+        group="optimisation",
+        label="learning rate",
+        min=0.0,
+        max=10.0,
+        min_exclusive=True,
+    )
+    weight_decay: float = _f(
+        1e-6,
+        "L2 weight decay (ignored by ftrl, which uses ftrl_l2).",
+        group="optimisation",
+        label="weight decay",
+        min=0.0,
+        max=1.0,
+    )
+    wide_optimizer: str | None = _f(
+        None,
+        "Optimiser of the wide part; empty means the same as optimizer.",
+        group="optimisation",
+        label="wide optimiser",
+        choices=OPTIMIZERS,
+    )
+    wide_lr: float | None = _f(
+        None,
+        "Learning rate of the wide part (the alpha of FTRL); empty means the same as lr.",
+        group="optimisation",
+        label="wide learning rate",
+        min=0.0,
+        max=10.0,
+        min_exclusive=True,
+    )
+    ftrl_l1: float = _f(
+        0.0,
+        "L1 strength of FTRL-Proximal (drives unused wide weights to exactly 0).",
+        group="optimisation",
+        label="FTRL L1",
+        min=0.0,
+        max=100.0,
+    )
+    ftrl_l2: float = _f(
+        0.0,
+        "L2 strength of FTRL-Proximal.",
+        group="optimisation",
+        label="FTRL L2",
+        min=0.0,
+        max=100.0,
+    )
+    # --- training loop
+    batch_size: int = _f(
+        512, "Training examples per step.", group="training", label="batch size", min=1, max=2**22
+    )
+    epochs: int = _f(
+        100, "Maximum passes over the training set.", group="training", min=1, max=100_000
+    )
+    shuffle: bool = _f(
+        False,
+        "Draw a new seeded order of the training rows every epoch. Off, one seeded order "
+        "is kept for all epochs, as the reference implementation's DataLoader did.",
+        group="training",
+        label="reshuffle every epoch",
+    )
+    restore_best: bool = _f(
+        False,
+        "Report test metrics (and serve recommendations) with the weights of the best "
+        "validation epoch. Off, the last epoch's weights are used, as the reference did.",
+        group="training",
+        label="restore best weights",
+    )
+    patience: int | None = _f(
+        None,
+        "Stop after this many epochs without improvement of monitor; empty or 0 disables "
+        "early stopping.",
+        group="training",
+        min=0,
+        max=100_000,
+    )
+    monitor: str = _f(
+        "val_auc",
+        "Validation metric that picks the best epoch and drives early stopping.",
+        group="training",
+        choices=MONITORS,
+    )
+    lr_schedule: str = _f(
+        "none",
+        "Learning-rate schedule over the epochs.",
+        group="training",
+        label="LR schedule",
+        choices=LR_SCHEDULES,
+    )
+    # --- device
+    device: str = _f(
+        "auto",
+        "Compute device: cpu, cuda, cuda:N, mps, or auto (cuda, then mps, then cpu).",
+        group="device",
+    )
+    amp: bool = _f(
+        False, "Mixed precision on GPUs (ignored on CPU).", group="device", label="mixed precision"
+    )
+    eval_batch_size: int = _f(
+        8192,
+        "Examples per step when scoring validation and test sets.",
+        group="device",
+        label="evaluation batch size",
+        min=1,
+        max=2**24,
+    )
+    # --- run bookkeeping
+    log_every: int = _f(
+        20,
+        "Batches between two batch events (loss points on the live curve).",
+        group="run",
+        label="log every (batches)",
+        min=1,
+        max=1_000_000,
+    )
+    ranking_k: int = _f(
+        10,
+        "K of HR@K, NDCG@K, precision@K and recall@K.",
+        group="run",
+        label="ranking K",
+        min=1,
+        max=1000,
+    )
+    preset: str = _f(
+        "reference", "Name of the preset this configuration started from.", group="run"
+    )
+    name: str | None = _f(None, "Optional display name of the run.", group="run", label="run name")
+
+    def __post_init__(self) -> None:
+        from widedeep_core.config.validation import coerce
+
+        for info in config_fields():
+            object.__setattr__(self, info.name, coerce(info, getattr(self, info.name)))
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ``ConfigError(field, message)`` for the first impossible value."""
+        from widedeep_core.config.validation import errors_of
+
+        errors = errors_of({info.name: getattr(self, info.name) for info in config_fields()})
+        if errors:
+            field_name, message = next(iter(errors.items()))
+            raise ConfigError(field_name, message)
+
+    def replace(self, **changes: Any) -> Config:
+        """Return a validated copy with ``changes`` applied; unknown keys raise ``ConfigError``."""
+        for key in changes:
+            if key not in _field_map():
+                raise _unknown_key(key)
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict (tuples become lists)."""
+        out: dict[str, Any] = {}
+        for info in config_fields():
+            value = getattr(self, info.name)
+            out[info.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Config:
+        """Build from a JSON dict; missing keys take defaults, unknown keys raise ConfigError."""
+        if not isinstance(data, Mapping):
+            raise ConfigError("config", f"expected a JSON object, got {type(data).__name__}")
+        for key in data:
+            if key not in _field_map():
+                raise _unknown_key(str(key))
+        return cls(**dict(data))
+
+    # --- derived views other modules rely on
+    @property
+    def wide_optimizer_name(self) -> str:
+        """The optimiser the wide part actually uses."""
+        return self.wide_optimizer or self.optimizer
+
+    @property
+    def wide_learning_rate(self) -> float:
+        """The learning rate the wide part actually uses."""
+        return self.wide_lr if self.wide_lr is not None else self.lr
+
+    @property
+    def early_stopping(self) -> bool:
+        """True when ``patience`` asks for early stopping."""
+        return bool(self.patience)
+
+    @property
+    def cross_pairs(self) -> tuple[tuple[str, str], ...]:
+        """Crosses as (a, b) field pairs, in the configured order."""
+        return tuple(split_cross(c) for c in self.crosses)
+
+    @property
+    def all_fields(self) -> tuple[str, ...]:
+        """Every field the model reads (wide, deep and cross components), in ``FIELDS`` order."""
+        used = set(self.wide_fields) | set(self.deep_fields)
+        for a, b in self.cross_pairs:
+            used.update((a, b))
+        return tuple(f for f in FIELDS if f in used)
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    """What a form or CLI needs to know about one ``Config`` field."""
+
+    name: str
+    kind: str  # bool, int, float, str, str_tuple, int_tuple, float_tuple
+    optional: bool  # None allowed
+    length: int | None  # fixed tuple length, None when any length
+    default: Any
+    help: str
+    group: str
+    label: str
+    min: float | None
+    max: float | None
+    min_exclusive: bool
+    max_exclusive: bool
+    choices: tuple[str, ...] | None  # for str_tuple: allowed items
+
+    def describe_range(self) -> str:
+        """Human text of the allowed values, e.g. '(0, 10]' or 'one of: adam, sgd'."""
+        if self.choices is not None:
+            return "one of: " + ", ".join(self.choices)
+        if self.min is None and self.max is None:
+            return "any value"
+        lo = "-inf" if self.min is None else _num(self.min)
+        hi = "inf" if self.max is None else _num(self.max)
+        left = "(" if self.min_exclusive or self.min is None else "["
+        right = ")" if self.max_exclusive or self.max is None else "]"
+        return f"{left}{lo}, {hi}{right}"
+
+
+def _num(value: float) -> str:
+    """Short text of a bound: 1 not 1.0, 4294967295 in full."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _kind_of(tp: Any) -> tuple[str, bool, int | None]:
+    """Map a field annotation to (kind, optional, fixed tuple length)."""
+    optional = False
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in args:
+        optional = True
+        (tp,) = [a for a in args if a is not type(None)]
+    if tp in (bool, int, float, str):
+        return tp.__name__, optional, None
+    if typing.get_origin(tp) is tuple:
+        items = typing.get_args(tp)
+        length = None if (len(items) == 2 and items[1] is Ellipsis) else len(items)
+        return f"{items[0].__name__}_tuple", optional, length
+    raise TypeError(f"unsupported config field type {tp!r}")  # a programming error, not user input
+
+
+@functools.cache
+def config_fields() -> tuple[FieldInfo, ...]:
+    """Describe every ``Config`` field in declaration order (for forms, the CLI and docs)."""
+    hints = typing.get_type_hints(Config)
+    infos = []
+    for f in dataclasses.fields(Config):
+        kind, optional, length = _kind_of(hints[f.name])
+        m = f.metadata
+        infos.append(
+            FieldInfo(
+                name=f.name,
+                kind=kind,
+                optional=optional,
+                length=length,
+                default=f.default,
+                help=m["help"],
+                group=m["group"],
+                label=m["label"] or f.name.replace("_", " "),
+                min=m["min"],
+                max=m["max"],
+                min_exclusive=m["min_exclusive"],
+                max_exclusive=m["max_exclusive"],
+                choices=m["choices"],
+            )
+        )
+    return tuple(infos)
+
+
+@functools.cache
+def _field_map() -> dict[str, FieldInfo]:
+    return {info.name: info for info in config_fields()}
+
+
+def field_info(name: str) -> FieldInfo:
+    """The ``FieldInfo`` of one field; an unknown name raises ``ConfigError``."""
+    try:
+        return _field_map()[name]
+    except KeyError:
+        raise _unknown_key(name) from None
+
+
+def unknown_key_message(key: str) -> str:
+    """The error text of a setting that does not exist."""
+    known = ", ".join(info.name for info in config_fields())
+    return f"unknown setting; known settings: {known}"
+
+
+def _unknown_key(key: str) -> ConfigError:
+    return ConfigError(key, unknown_key_message(key))
+
+
+def normalize_cross(text: str) -> str:
+    """Canonical spelling of a cross: 'Gender  X genres' -> 'gender x genres' (not validated)."""
+    parts = re.split(r"\s+[xX×]\s+|\s*[×*]\s*", text.strip())
+    if len(parts) != 2:
+        return text.strip()
+    return parts[0].strip().lower() + CROSS_SEPARATOR + parts[1].strip().lower()
+
+
+def split_cross(cross: str) -> tuple[str, str]:
+    """Split 'a x b' into two known, different fields; anything else raises ``ConfigError``."""
+    parts = normalize_cross(cross).split(CROSS_SEPARATOR)
+    if len(parts) != 2:
+        raise ConfigError(
+            "crosses", f"{cross!r} is not of the form 'a x b' (e.g. 'gender x genres')"
+        )
+    a, b = parts
+    for part in (a, b):
+        if part not in FIELDS:
+            raise ConfigError(
+                "crosses", f"{cross!r}: unknown field {part!r}; fields: {', '.join(FIELDS)}"
+            )
+    if a == b:
+        raise ConfigError("crosses", f"{cross!r} crosses a field with itself")
+    return a, b

@@ -1,0 +1,177 @@
+"""Scoring a trained model on a split: pointwise metrics, GAUC and top-K ranking metrics."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from torch import nn
+
+from widedeep_core.evaluation.metrics import (
+    accuracy,
+    auc,
+    gauc,
+    judge_lists,
+    logloss,
+    ranked_columns,
+)
+from widedeep_core.features.encoder import Encoded
+from widedeep_core.serving.scoring import catalogue, score_block, users_per_block
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from widedeep_core.data.types import MovieLensData
+    from widedeep_core.features.prepare import Prepared
+    from widedeep_core.runs.store import Run
+
+# Ranking every unseen movie for every user costs n_users x n_items model calls; past
+# this many users, or this many (user, movie) pairs, a seeded sample of the users is
+# ranked (their count is reported as ``ranking_users``).
+MAX_RANKING_USERS = 2000
+MAX_RANKING_PAIRS = 20_000_000
+
+
+@torch.no_grad()
+def predict_logits(
+    model: nn.Module, x: Encoded, batch_size: int = 8192, device: torch.device | str = "cpu"
+) -> torch.Tensor:
+    """Logits of every row of ``x`` (eval mode, in batches), as a float32 CPU tensor."""
+    was_training = model.training
+    model.eval()
+    try:
+        out = [
+            model(x.take(slice(s, s + batch_size)).to(device)).float().cpu()
+            for s in range(0, len(x), batch_size)
+        ]
+    finally:
+        model.train(was_training)
+    return torch.cat(out) if out else torch.zeros(0)
+
+
+def pointwise(y: torch.Tensor | np.ndarray, logits: torch.Tensor) -> dict[str, float]:
+    """AUC, log loss and accuracy of logits against 0/1 labels."""
+    p = torch.sigmoid(logits.double()).numpy()
+    yy = np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y, dtype=np.float64)
+    return {"auc": auc(yy, p), "logloss": logloss(yy, p), "accuracy": accuracy(yy, p)}
+
+
+def evaluate_pointwise(
+    model: nn.Module,
+    x: Encoded,
+    y: torch.Tensor,
+    batch_size: int = 8192,
+    device: torch.device | str = "cpu",
+) -> dict[str, float]:
+    """Pointwise metrics of ``model`` on encoded rows ``x`` with labels ``y``."""
+    return pointwise(y, predict_logits(model, x, batch_size, device))
+
+
+def evaluate_split(
+    model: nn.Module, prep: Prepared, part: str = "test", device: torch.device | str = "cpu"
+) -> dict[str, float]:
+    """Every metric on one split: AUC, log loss, accuracy, GAUC and ranking metrics at K."""
+    cfg = prep.config
+    x, y = prep.encoded(part)
+    logits = predict_logits(model, x, cfg.eval_batch_size, device)
+    out = pointwise(y, logits)
+    users = prep.data.ratings["user"].to_numpy()[getattr(prep.split, part)]
+    out["gauc"] = gauc(users, y.numpy(), logits.numpy())
+    out.update(evaluate_ranking(model, prep, part, k=cfg.ranking_k, device=device))
+    return out
+
+
+def ranking_users(prep: Prepared, part: str = "test", max_users: int = MAX_RANKING_USERS):
+    """The users the ranking metrics judge: those with a held-out positive in ``part``.
+
+    Returns (user ids, per-user training items, per-user positives, items): items are
+    the catalogue (``serving.scoring.catalogue``), and the per-user lists hold column
+    indices into it. Past ``max_users`` (or ``MAX_RANKING_PAIRS`` pairs) a sample of
+    the users, seeded by the config's seed, stands in for all of them.
+    """
+    ratings = prep.data.ratings
+    items = catalogue(prep.data)
+    all_users = np.unique(ratings["user"].to_numpy())
+    rows = getattr(prep.split, part)
+    pos_rows = rows[prep.labels[rows] > 0.5]
+    u_of = np.searchsorted(all_users, ratings["user"].to_numpy())
+    i_of = np.searchsorted(items, ratings["item"].to_numpy())
+    eval_users = np.unique(u_of[pos_rows])
+    max_users = max(1, min(max_users, MAX_RANKING_PAIRS // max(len(items), 1)))
+    if len(eval_users) > max_users:
+        rng = np.random.default_rng(prep.config.seed)
+        eval_users = np.sort(rng.choice(eval_users, size=max_users, replace=False))
+    slot = np.full(len(all_users), -1, dtype=np.int64)
+    slot[eval_users] = np.arange(len(eval_users))
+
+    def per_user(sel_rows: np.ndarray) -> list[np.ndarray]:
+        s = slot[u_of[sel_rows]]
+        keep = s >= 0
+        s, cols = s[keep], i_of[sel_rows][keep]
+        order = np.lexsort((cols, s))
+        counts = np.bincount(s, minlength=len(eval_users))
+        return np.split(cols[order], np.cumsum(counts)[:-1])
+
+    return all_users[eval_users], per_user(prep.split.train), per_user(pos_rows), items
+
+
+def ranked_lists(
+    model: nn.Module,
+    prep: Prepared,
+    part: str = "test",
+    *,
+    k: int = 10,
+    max_users: int = MAX_RANKING_USERS,
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], np.ndarray]:
+    """The lists the ranking metrics judge: (user ids, [users, k] columns, positives, items).
+
+    Each user's training items are masked; every other catalogue item is ranked by the
+    serving kernel, exactly as ``Recommender.recommend(user, k, seen=train_items)``.
+    """
+    user_ids, seen, positives, items = ranking_users(prep, part, max_users)
+    batch_size = prep.config.eval_batch_size
+
+    def scorer(batch: np.ndarray) -> torch.Tensor:
+        wide, deep = score_block(model, prep.encoder, prep.data, user_ids[batch], items, batch_size)
+        return wide + deep
+
+    users = np.arange(len(user_ids))
+    top = ranked_columns(scorer, seen, users, k, users_per_block(len(items)))
+    return user_ids, top.numpy(), positives, items
+
+
+def evaluate_ranking(
+    model: nn.Module,
+    prep: Prepared,
+    part: str = "test",
+    *,
+    k: int = 10,
+    device: torch.device | str = "cpu",
+    max_users: int = MAX_RANKING_USERS,
+) -> dict[str, float]:
+    """HR@K, NDCG@K, precision@K, recall@K: every movie a user did not rate in training
+    is ranked (by the serving kernel) against the user's held-out positives of ``part``.
+
+    ``device`` is unused: the model is scored where it lives.
+    """
+    user_ids, top, positives, _ = ranked_lists(model, prep, part, k=k, max_users=max_users)
+    m = judge_lists(torch.from_numpy(top), positives, k)
+    out = {f"{name}@{k}": value for name, value in m.items()}
+    out["ranking_users"] = float(len(user_ids))
+    return out
+
+
+def evaluate_run(
+    run_dir: str | Path | Run,
+    data: MovieLensData | None = None,
+    *,
+    part: str = "test",
+    device: str | torch.device = "cpu",
+) -> dict[str, float]:
+    """Every metric of a stored run's serving weights on its own test (or validation) split."""
+    from widedeep_core.devices import resolve_device
+    from widedeep_core.serving.loading import load_trained
+
+    trained = load_trained(run_dir, data, device=device)
+    return evaluate_split(trained.model, trained.prepared(), part, resolve_device(device))

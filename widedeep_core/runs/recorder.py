@@ -1,0 +1,105 @@
+"""The run recorder: listens to the trainer's events and writes the run folder.
+
+The trainer never writes a file; ``Trainer(save_run=True)`` adds a ``RunRecorder`` as
+its first listener, so the folder is up to date before any other listener (the GUI,
+the CLI) hears of an event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from widedeep_core.runs.store import Run, RunStore
+from widedeep_core.training.events import (
+    BatchEvent,
+    EpochEvent,
+    FailedEvent,
+    FinishedEvent,
+    StartedEvent,
+)
+
+
+def data_info(data: Any) -> dict[str, Any]:
+    """What a run records about the data (a ``MovieLensData``) it saw."""
+    source = Path(data.source)
+    return {
+        "name": data.name,
+        "layout": data.layout,
+        "path": str(source.resolve()) if source.exists() else str(data.source),
+        "fingerprint": data.fingerprint,
+        "n_ratings": int(data.n_ratings),
+        "n_users": int(data.ratings["user"].nunique()),
+        "n_items": int(data.ratings["item"].nunique()),
+    }
+
+
+class RunRecorder:
+    """Writes one run folder from a training's events (call it with each event)."""
+
+    def __init__(
+        self,
+        store: RunStore,
+        *,
+        name: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+    ):
+        self.store = store
+        self.name = name
+        self.tags = dict(tags or {})
+        self.run: Run | None = None
+        self._batch_rows: list[dict[str, Any]] = []
+
+    @property
+    def run_dir(self) -> Path | None:
+        """The run folder, once the training started."""
+        return self.run.path if self.run is not None else None
+
+    def __call__(self, event: object) -> None:
+        """Record one trainer event."""
+        if isinstance(event, StartedEvent):
+            self._started(event)
+        elif self.run is None:
+            return  # failed before the run existed: nothing to record
+        elif isinstance(event, BatchEvent):
+            row = {"epoch": event.epoch, "batch": event.batch, "step": event.step}
+            self._batch_rows.append({**row, "loss": event.loss})
+        elif isinstance(event, EpochEvent):
+            self._flush_batches()
+            self.run.append_epoch_metrics(event.row())
+            if event.weights is not None:
+                self.run.save_weights(event.weights, "last")
+                if event.improved:
+                    self.run.save_weights(event.weights, "best")
+        elif isinstance(event, FinishedEvent):
+            self._flush_batches()
+            self.run.write_test_metrics(
+                {
+                    **event.test,
+                    "best_epoch": event.best_epoch,
+                    "best_val_auc": event.best_val_auc,
+                    "epochs_run": event.epochs_run,
+                    "train_seconds": event.train_seconds,
+                }
+            )
+            message = None if event.epochs_run else "cancelled before the first epoch ended"
+            self.run.set_status(event.status, message)
+        elif isinstance(event, FailedEvent):
+            self._flush_batches()  # a crash keeps what was done
+            self.run.set_status("failed", event.message)
+
+    def _started(self, event: StartedEvent) -> None:
+        config = event.config
+        self.run = self.store.create(
+            config, data_info(event.data), name=self.name or config.name, tags=self.tags
+        )
+        self.run.write_split(event.split)
+        self.run.write_encoder(event.encoder)
+        self.run.write_environment(event.device)
+        self.run.set_status("running")
+
+    def _flush_batches(self) -> None:
+        if self._batch_rows:
+            self.run.append_batch_metrics(self._batch_rows)  # type: ignore[union-attr]
+            self._batch_rows = []

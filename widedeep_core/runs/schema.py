@@ -1,0 +1,83 @@
+"""The run folder's schema: file names, statuses, and which weights serve a run.
+
+Layout of one run folder (every JSON file written atomically, metrics appended
+line by line and flushed as training goes, so a crash keeps what was done)::
+
+    run.json           format, name, created, status, pid/host of the owner, timings, tags
+    config.json        Config.to_dict()
+    data.json          data identity: name, layout, path, fingerprint, counts
+    split.json         SplitRecord.to_dict() (kind, fractions, seed, hash)
+    encoder.json       FeatureEncoder.to_json()
+    epochs.jsonl       one row per epoch (epoch, train_loss, val_auc, val_logloss, ...)
+    batches.jsonl      one row every ``log_every`` batches (epoch, batch, step, loss)
+    test_metrics.json  test-set metrics (auc, logloss, ...) and the run's totals
+    environment.json   versions, platform and device
+    weights_best.pt    state_dict of the best epoch (torch.load(weights_only=True))
+    weights_last.pt    state_dict after the last epoch
+
+This module imports nothing heavy: serving, the store and the GUI all read it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from widedeep_core.config import Config
+
+# The run.json "format" this version writes and reads. Runs without the key were
+# written by the first releases, which used the same layout.
+FORMAT_VERSION = 1
+
+RUN_JSON = "run.json"
+CONFIG_JSON = "config.json"
+DATA_JSON = "data.json"
+SPLIT_JSON = "split.json"
+ENCODER_JSON = "encoder.json"
+EPOCHS_JSONL = "epochs.jsonl"
+BATCHES_JSONL = "batches.jsonl"
+TEST_METRICS_JSON = "test_metrics.json"
+ENVIRONMENT_JSON = "environment.json"
+WEIGHTS = {"best": "weights_best.pt", "last": "weights_last.pt"}
+
+# Status written to run.json; "created" until the trainer starts.
+STATUSES = ("created", "running", "finished", "cancelled", "failed")
+SETTABLE_STATUSES = ("running", "finished", "cancelled", "failed")
+TERMINAL_STATUSES = ("finished", "cancelled", "failed")
+LIVE_STATUSES = ("created", "running")
+# Only ever derived on reading, never written.
+INTERRUPTED = "interrupted"
+DAMAGED = "damaged"
+# A run can serve recommendations once it ended normally or by a cancel after at
+# least one whole epoch (a cancel keeps the weights of finished epochs).
+SERVABLE_STATUSES = ("finished", "cancelled")
+
+# The hyper-parameters the run list shows.
+KEY_HYPERPARAMETERS = (
+    "embed_dim",
+    "hidden",
+    "dropout",
+    "optimizer",
+    "lr",
+    "batch_size",
+    "epochs",
+    "wide_fields",
+    "deep_fields",
+    "crosses",
+    "split",
+    "seed",
+)
+
+
+def serving_weights(config: Config) -> str:
+    """Which weights a run reports its test metrics with and serves: "best" or "last".
+
+    The best validation epoch's when the config restores them, else the last epoch's
+    (as the reference implementation did).
+    """
+    return "best" if config.restore_best else "last"
+
+
+def can_serve(status: str, epochs_run: int) -> bool:
+    """True when a run with this status and epoch count has weights worth serving."""
+    return status in SERVABLE_STATUSES and epochs_run > 0

@@ -1,0 +1,94 @@
+"""The one scoring kernel: a block of users x candidate items -> logits -> mask -> top-K.
+
+Recommendations (``Recommender.recommend``) and the ranking metrics
+(``evaluation.evaluate_ranking``, ``evaluation.metrics.ranking_metrics``) all rank
+through ``top_k`` here, so the metrics judge exactly the lists users are shown.
+
+Tie-break rule (the only one): candidates are kept sorted by item id, and items with
+equal scores rank by item id ascending (a stable descending sort). NaN scores and
+masked items (-inf) rank last and are never returned as recommendations.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+# (user, item) pairs scored by one model call: bounds the memory of a block.
+PAIRS_PER_CALL = 1 << 18
+
+
+def catalogue(data: Any) -> np.ndarray:
+    """Every movie id a ``MovieLensData`` knows (listed or rated), sorted ascending."""
+    listed = data.movies["item"].to_numpy(dtype=np.int64)
+    rated = data.ratings["item"].to_numpy(dtype=np.int64)
+    return np.union1d(listed, rated)
+
+
+def users_per_block(n_items: int) -> int:
+    """How many users one block scores against ``n_items`` candidates."""
+    return max(1, PAIRS_PER_CALL // max(n_items, 1))
+
+
+@torch.no_grad()
+def score_block(
+    model: nn.Module,
+    encoder: Any,
+    data: Any,
+    users: np.ndarray,
+    items: np.ndarray,
+    batch_size: int = 8192,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Wide and deep logits of every (user, item) pair: two float32 CPU [users, items].
+
+    The model runs in eval mode in slices of ``max(batch_size, len(items))`` pairs.
+    """
+    users = np.asarray(users, dtype=np.int64)
+    items = np.asarray(items, dtype=np.int64)
+    x = encoder.transform_pairs(data, np.repeat(users, len(items)), np.tile(items, len(users)))
+    device = next(model.parameters()).device
+    step = max(int(batch_size), len(items), 1)
+    was_training = model.training
+    model.eval()
+    wides, deeps = [], []
+    try:
+        for start in range(0, len(x), step):
+            wide, deep = model.forward_parts(x.take(slice(start, start + step)).to(device))
+            wides.append(wide.float().cpu())
+            deeps.append(deep.float().cpu())
+    finally:
+        model.train(was_training)
+    shape = (len(users), len(items))
+    if not wides:
+        return torch.zeros(shape), torch.zeros(shape)
+    return torch.cat(wides).reshape(shape), torch.cat(deeps).reshape(shape)
+
+
+def mask(scores: torch.Tensor, rows: Any, cols: Any) -> torch.Tensor:
+    """``scores`` (float64 copy) with -inf at (rows[i], cols[i]) and at NaN scores."""
+    out = torch.nan_to_num(torch.as_tensor(scores).to(torch.float64), nan=-torch.inf).clone()
+    rows = np.asarray(rows, dtype=np.int64)
+    if len(rows):
+        out[torch.from_numpy(rows), torch.from_numpy(np.asarray(cols, dtype=np.int64))] = -torch.inf
+    return out
+
+
+def top_k(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """[users, min(k, items)] column indices, best first; ties by column ascending.
+
+    With columns in item-id order (``catalogue``), ties break by item id ascending.
+    """
+    s = torch.nan_to_num(torch.as_tensor(scores).to(torch.float64), nan=-torch.inf)
+    kk = min(int(k), s.shape[1])
+    return torch.sort(s, dim=1, descending=True, stable=True).indices[:, :kk]
+
+
+def pairs(lists: Any, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row in block, column) pairs of ``lists[r]`` for each r in ``rows`` (for ``mask``)."""
+    parts = [np.asarray(lists[r], dtype=np.int64).ravel() for r in rows]
+    lens = np.fromiter((len(p) for p in parts), dtype=np.int64, count=len(parts))
+    flat = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+    return np.repeat(np.arange(len(rows)), lens), flat

@@ -1,0 +1,92 @@
+"""What the trainer tells its listeners: small frozen event objects, in this order.
+
+``StartedEvent`` once the split and the encoder exist, a ``BatchEvent`` every
+``config.log_every`` batches, an ``EpochEvent`` after each epoch, then exactly one of
+``FinishedEvent`` or ``FailedEvent``. The run recorder (``runs.recorder``) writes a
+run folder from them; the GUI worker and the CLI draw them. This module imports
+nothing, so a listener can import it without the trainer's dependencies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class StartedEvent:
+    """The split and the encoder are ready; the first batch comes next."""
+
+    config: Any  # Config
+    data: Any  # MovieLensData
+    split: dict[str, Any]  # SplitRecord.to_dict()
+    encoder: dict[str, Any] = field(repr=False)  # FeatureEncoder.to_json()
+    device: Any = None  # torch.device
+
+
+@dataclass(frozen=True)
+class BatchEvent:
+    """Emitted every ``config.log_every`` batches."""
+
+    epoch: int  # 1-based
+    batch: int  # 1-based within the epoch
+    n_batches: int
+    step: int  # global batch count
+    loss: float  # mean training loss over the batches since the last event
+    samples_per_s: float
+
+
+@dataclass(frozen=True)
+class EpochEvent:
+    """Emitted after each epoch with the validation metrics.
+
+    ``weights`` is the model's state after this epoch (CPU tensors; listeners must not
+    change them) and ``improved`` says whether this epoch became the best one.
+    """
+
+    epoch: int
+    epochs: int
+    train_loss: float
+    val: dict[str, float]
+    best_epoch: int
+    best_val_auc: float
+    seconds: float
+    lr: float
+    weights: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
+    improved: bool = False
+
+    def row(self) -> dict[str, Any]:
+        """The epoch as one flat row (the trainer's history, a run's epochs.jsonl)."""
+        return {
+            "epoch": self.epoch,
+            "train_loss": self.train_loss,
+            **{f"val_{k}": v for k, v in self.val.items()},
+            "lr": self.lr,
+            "seconds": self.seconds,
+            "best_epoch": self.best_epoch,
+        }
+
+
+@dataclass(frozen=True)
+class FinishedEvent:
+    """Training ended normally or by a cancel request; test metrics use the serving weights."""
+
+    status: str  # "finished" | "cancelled"
+    run_dir: Path | None
+    epochs_run: int
+    best_epoch: int
+    best_val_auc: float
+    test: dict[str, float]
+    train_seconds: float
+
+
+@dataclass(frozen=True)
+class FailedEvent:
+    """Training stopped on an error; the run keeps the last good weights."""
+
+    message: str
+    epoch: int | None
+    batch: int | None
+    run_dir: Path | None

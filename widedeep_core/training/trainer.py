@@ -1,0 +1,438 @@
+"""The trainer: whole splits held as tensors, batches by slicing a seeded permutation.
+
+No per-sample ``Dataset`` and no DataLoader workers: on this kind of model the cost of
+a step is framework overhead, so each step is a handful of fat tensor ops. Progress
+goes to listeners as small frozen events (``training.events``); the trainer writes no
+file itself: with ``save_run`` a ``runs.recorder.RunRecorder`` listens first and
+writes the run folder.
+
+The loop is in named pieces: ``Trainer.fit`` (prepare, then report success or
+failure), ``_train`` (the epoch loop), ``_run_epoch`` (the batches of one epoch),
+``EarlyStopping`` (the best epoch and when to stop) and ``_finish`` (restore the
+serving weights, score the test split, emit ``FinishedEvent``).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from widedeep_core.config import Config
+from widedeep_core.data.types import MovieLensData
+from widedeep_core.devices import resolve_device
+from widedeep_core.errors import TrainingError, WideDeepError
+from widedeep_core.evaluation import evaluate_pointwise, evaluate_split
+from widedeep_core.features.encoder import Encoded, FeatureEncoder
+from widedeep_core.features.prepare import Prepared, prepare
+from widedeep_core.model import WideDeep
+from widedeep_core.runs.schema import serving_weights
+from widedeep_core.training.events import (
+    BatchEvent,
+    EpochEvent,
+    FailedEvent,
+    FinishedEvent,
+    StartedEvent,
+)
+from widedeep_core.training.optim import build_optimizers
+
+if TYPE_CHECKING:
+    from widedeep_core.runs import Run
+    from widedeep_core.runs.recorder import RunRecorder
+
+Callback = Callable[[object], None]
+
+# Batches gathered from the training tensors at once: one big index op instead of one
+# per step, with memory bounded to _CHUNK batches.
+_CHUNK = 64
+
+
+@dataclass
+class TrainResult:
+    """What ``Trainer.fit`` returns: the finished event plus the model itself."""
+
+    finished: FinishedEvent
+    model: WideDeep
+    encoder: FeatureEncoder
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        return self.finished.status
+
+    @property
+    def run_dir(self) -> Path | None:
+        return self.finished.run_dir
+
+    @property
+    def epochs_run(self) -> int:
+        return self.finished.epochs_run
+
+    @property
+    def best_epoch(self) -> int:
+        return self.finished.best_epoch
+
+    @property
+    def best_val_auc(self) -> float:
+        return self.finished.best_val_auc
+
+    @property
+    def test(self) -> dict[str, float]:
+        return self.finished.test
+
+    @property
+    def train_seconds(self) -> float:
+        return self.finished.train_seconds
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON summary the CLI prints."""
+        return {
+            "status": self.status,
+            "run_dir": str(self.run_dir) if self.run_dir else None,
+            "epochs_run": self.epochs_run,
+            "best_epoch": self.best_epoch,
+            "best_val_auc": self.best_val_auc,
+            "test_auc": self.test.get("auc"),
+            "test_logloss": self.test.get("logloss"),
+            "train_seconds": self.train_seconds,
+            "test": self.test,
+        }
+
+
+class EarlyStopping:
+    """Tracks the best epoch by the monitored validation metric and when to stop."""
+
+    def __init__(self, monitor: str, patience: int | None):
+        self.higher_is_better = monitor != "val_logloss"
+        self.patience = int(patience or 0)
+        self.best_score = -math.inf
+        self.best_epoch = 0
+        self.best_auc = float("nan")
+        self.stale = 0
+
+    def update(self, epoch: int, val: Mapping[str, float]) -> bool:
+        """Record one epoch's validation metrics; True when it is the new best."""
+        score = val["auc"] if self.higher_is_better else -val["logloss"]
+        if not math.isfinite(score):
+            score = -math.inf
+        if score > self.best_score:
+            self.best_score, self.best_epoch, self.best_auc = score, epoch, val["auc"]
+            self.stale = 0
+            return True
+        self.stale += 1
+        return False
+
+    @property
+    def should_stop(self) -> bool:
+        """True when ``patience`` epochs in a row brought no improvement (0: never)."""
+        return bool(self.patience) and self.stale >= self.patience
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch (all devices) so the same config gives the same run."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+@dataclass
+class _Loop:
+    """The state the epoch loop shares between its pieces."""
+
+    model: WideDeep
+    optimizers: list[torch.optim.Optimizer]
+    x_train: Encoded
+    y_train: torch.Tensor
+    batch_size: int
+    n_batches: int
+    generator: torch.Generator
+    device: torch.device
+    use_amp: bool
+    loss_fn: nn.Module
+    perm: torch.Tensor | None = None
+    step: int = 0
+
+
+class Trainer:
+    """Trains one configuration on one data set, telling its listeners as it goes."""
+
+    def __init__(
+        self,
+        config: Config,
+        data: MovieLensData,
+        *,
+        runs_dir: str | Path | None = None,
+        save_run: bool = True,
+        callback: Callback | None = None,
+        tags: Mapping[str, Any] | None = None,
+    ):
+        self.config = config
+        self.data = data
+        self.callback = callback
+        self.recorder: RunRecorder | None = None
+        if save_run:
+            # imported here: the recorder depends on the event types defined beside us
+            from widedeep_core.runs import RunStore
+            from widedeep_core.runs.recorder import RunRecorder
+
+            self.recorder = RunRecorder(RunStore(runs_dir), tags=tags)
+        self._cancel = threading.Event()
+        self._resume = threading.Event()
+        self._resume.set()
+        self._where: dict[str, int | None] = {"epoch": None, "batch": None}
+
+    # ------------------------------------------------------------ control (any thread)
+
+    def request_cancel(self) -> None:
+        """Stop after the current batch; the best weights are kept as a cancelled run."""
+        self._cancel.set()
+        self._resume.set()
+
+    def request_pause(self, paused: bool) -> None:
+        """Pause (True) or resume (False) between batches."""
+        if paused:
+            self._resume.clear()
+        else:
+            self._resume.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    @property
+    def run(self) -> Run | None:
+        """The run folder being written (None without ``save_run`` or before the start)."""
+        return self.recorder.run if self.recorder is not None else None
+
+    def _run_dir(self) -> Path | None:
+        return self.recorder.run_dir if self.recorder is not None else None
+
+    def _emit(self, event: object) -> None:
+        # the recorder first: the folder is written before anyone else hears of it
+        if self.recorder is not None:
+            self.recorder(event)
+        if self.callback is not None:
+            self.callback(event)
+
+    # ------------------------------------------------------------ training
+
+    def fit(self) -> TrainResult:
+        """Run the whole training; emits events; raises a WideDeepError on failure."""
+        cfg = self.config
+        try:
+            device = resolve_device(cfg.device)
+            seed_everything(cfg.seed)
+            prepared = prepare(cfg, self.data)
+            self._emit(
+                StartedEvent(
+                    cfg,
+                    self.data,
+                    prepared.split.record.to_dict(),
+                    prepared.encoder.to_json(),
+                    device,
+                )
+            )
+            return self._train(prepared, device)
+        except BaseException as exc:
+            message = _describe(exc)
+            where = self._where
+            self._emit(FailedEvent(message, where["epoch"], where["batch"], self._run_dir()))
+            if isinstance(exc, WideDeepError) or not isinstance(exc, Exception):
+                raise
+            raise TrainingError(message) from exc
+
+    def _train(self, prep: Prepared, device: torch.device) -> TrainResult:
+        """The epoch loop: train, validate, keep the best state, stop early or on cancel."""
+        cfg = self.config
+        x_train, y_train = prep.encoded("train")
+        x_val, y_val = prep.encoded("val")
+        model = WideDeep.from_config(cfg, prep.encoder.specs).to(device)
+        n = len(y_train)
+        bs = min(cfg.batch_size, n)
+        loop = _Loop(
+            model=model,
+            optimizers=build_optimizers(model, cfg),
+            x_train=x_train.to(device),
+            y_train=y_train.to(device),
+            batch_size=bs,
+            n_batches=math.ceil(n / bs),
+            generator=torch.Generator().manual_seed(cfg.seed),
+            device=device,
+            use_amp=bool(cfg.amp) and device.type == "cuda",
+            loss_fn=nn.BCEWithLogitsLoss(),
+        )
+        schedulers = [_scheduler(o, cfg) for o in loop.optimizers]
+        tracker = EarlyStopping(cfg.monitor, cfg.patience)
+        best_state = last_state = _cpu_state(model)
+        history: list[dict[str, Any]] = []
+        started = time.perf_counter()
+        status = "finished"
+
+        for epoch in range(1, cfg.epochs + 1):
+            self._where["epoch"] = epoch
+            t_epoch = time.perf_counter()
+            train_loss = self._run_epoch(loop, epoch)
+            if train_loss is None:
+                status = "cancelled"
+                break  # a partial epoch is not evaluated; the best weights so far stand
+            val = evaluate_pointwise(model, x_val, y_val, cfg.eval_batch_size, device)
+            improved = tracker.update(epoch, val)
+            lr = loop.optimizers[-1].param_groups[0]["lr"]
+            seconds = time.perf_counter() - t_epoch
+            last_state = _cpu_state(model)
+            if improved:
+                best_state = last_state
+            event = EpochEvent(
+                epoch,
+                cfg.epochs,
+                train_loss,
+                val,
+                tracker.best_epoch,
+                tracker.best_auc,
+                seconds,
+                lr,
+                weights=last_state,
+                improved=improved,
+            )
+            history.append(event.row())
+            self._emit(event)
+            for sched in schedulers:
+                if sched is not None:
+                    sched.step()
+            if tracker.should_stop:
+                break
+            if self._cancel.is_set():
+                status = "cancelled"
+                break
+
+        serving = best_state if serving_weights(cfg) == "best" else last_state
+        elapsed = time.perf_counter() - started
+        return self._finish(prep, loop, serving, tracker, status, history, elapsed)
+
+    def _run_epoch(self, loop: _Loop, epoch: int) -> float | None:
+        """Train one epoch; its mean loss, or None when a cancel cut it short."""
+        cfg = self.config
+        model, bs, n_batches, device = loop.model, loop.batch_size, loop.n_batches, loop.device
+        model.train()
+        if cfg.shuffle or loop.perm is None:
+            loop.perm = torch.randperm(len(loop.y_train), generator=loop.generator).to(device)
+        # per-batch losses stay on the device; they are read (one sync) at log points
+        losses = torch.zeros(n_batches, device=device)
+        window_start, window_t = 0, time.perf_counter()
+        for b in range(n_batches):
+            if not self._resume.is_set():
+                self._resume.wait()
+            if self._cancel.is_set():
+                return None
+            self._where["batch"] = b + 1
+            if b % _CHUNK == 0:
+                # gather many batches at once; each step then takes cheap views
+                rows = loop.perm[b * bs : (b + _CHUNK) * bs]
+                x_chunk, y_chunk = loop.x_train.take(rows), loop.y_train[rows]
+            o = (b % _CHUNK) * bs
+            xb, yb = x_chunk.take(slice(o, o + bs)), y_chunk[o : o + bs]
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=loop.use_amp):
+                logits = model(xb)
+            loss = loop.loss_fn(logits.float(), yb)
+            for opt in loop.optimizers:
+                opt.zero_grad(set_to_none=True)
+            loss.backward()
+            for opt in loop.optimizers:
+                opt.step()
+            loop.step += 1
+            losses[b] = loss.detach()
+            if b + 1 - window_start == cfg.log_every or b + 1 == n_batches:
+                window = losses[window_start : b + 1]
+                mean = float(window.mean())
+                if not math.isfinite(mean):
+                    bad = window_start + int(torch.nonzero(~torch.isfinite(window))[0, 0])
+                    self._where["batch"] = bad + 1
+                    raise _non_finite(epoch, bad + 1)
+                now = time.perf_counter()
+                rate = (b + 1 - window_start) * bs / max(now - window_t, 1e-9)
+                self._emit(BatchEvent(epoch, b + 1, n_batches, loop.step, mean, rate))
+                window_start, window_t = b + 1, now
+        return float(losses.mean())
+
+    def _finish(
+        self,
+        prep: Prepared,
+        loop: _Loop,
+        serving_state: dict[str, torch.Tensor],
+        tracker: EarlyStopping,
+        status: str,
+        history: list[dict[str, Any]],
+        train_seconds: float,
+    ) -> TrainResult:
+        """Load the serving weights, score the test split and emit ``FinishedEvent``."""
+        self._where["batch"] = None
+        # a cancel mid-epoch leaves half-trained weights: go back to a finished epoch
+        model = loop.model
+        model.load_state_dict(serving_state)
+        test = evaluate_split(model, prep, "test", loop.device) if history else {}
+        event = FinishedEvent(
+            status,
+            self._run_dir(),
+            len(history),
+            tracker.best_epoch,
+            tracker.best_auc,
+            test,
+            train_seconds,
+        )
+        self._emit(event)
+        return TrainResult(event, model, prep.encoder, history)
+
+
+def train(
+    config: Config,
+    data: MovieLensData,
+    *,
+    runs_dir: str | Path | None = None,
+    save_run: bool = True,
+    callback: Callback | None = None,
+    tags: Mapping[str, Any] | None = None,
+) -> TrainResult:
+    """Train one configuration (a convenience over ``Trainer``)."""
+    trainer = Trainer(
+        config, data, runs_dir=runs_dir, save_run=save_run, callback=callback, tags=tags
+    )
+    return trainer.fit()
+
+
+def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+
+def _scheduler(opt: torch.optim.Optimizer, cfg: Config):
+    if cfg.lr_schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(cfg.epochs, 1))
+    if cfg.lr_schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(opt, step_size=max(cfg.epochs // 3, 1), gamma=0.3)
+    return None
+
+
+def _non_finite(epoch: int, batch: int) -> TrainingError:
+    return TrainingError(
+        f"the training loss became non-finite in epoch {epoch}, batch {batch}; "
+        "the last good weights are kept (try a lower learning rate)"
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted by the user"
+    if isinstance(exc, WideDeepError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+__all__ = ["EarlyStopping", "TrainResult", "Trainer", "seed_everything", "train"]

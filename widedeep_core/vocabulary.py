@@ -1,0 +1,62 @@
+"""The project's fixed vocabularies, defined once and imported everywhere else.
+
+Field names, which fields are multi-valued or demographic, the MovieLens genres and
+age codes, data layouts, and the names a configuration may choose from (activations,
+optimisers, split kinds, monitors, learning-rate schedules). A module that needs one
+of these imports it from here; none keeps its own copy.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Every field the encoder can read, in the canonical order (crosses name their
+# components in this order, e.g. "gender x genres").
+FIELDS: tuple[str, ...] = ("user", "item", "gender", "age", "occupation", "zip", "year", "genres")
+# Fields that hold a list of values per row (padded with 0, masked when pooling).
+MULTI_VALUED_FIELDS: tuple[str, ...] = ("genres",)
+# Fields that come from the users table; ml-10m and the CSV family have none.
+DEMOGRAPHIC_FIELDS: tuple[str, ...] = ("gender", "age", "occupation", "zip")
+# How a cross of two fields is written.
+CROSS_SEPARATOR = " x "
+
+# The 18 genres of ML-1M's README, in its order (ML-100K adds "unknown" in front;
+# later releases add "Children" and "IMAX").
+GENRES: tuple[str, ...] = (
+    "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",
+    "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi",
+    "Thriller", "War", "Western",
+)  # fmt: skip
+# ML-1M age-group codes: "<18", "18-24", "25-34", "35-44", "45-49", "50-55", "56+".
+AGE_CODES: tuple[int, ...] = (1, 18, 25, 35, 45, 50, 56)
+
+# On-disk layouts of the MovieLens releases.
+LAYOUTS: tuple[str, ...] = ("ml-100k", "ml-1m", "ml-10m", "csv")
+
+# Choices of the configuration.
+ACTIVATIONS: tuple[str, ...] = ("relu", "sigmoid", "tanh", "gelu")
+OPTIMIZERS: tuple[str, ...] = ("adam", "adamw", "sgd", "adagrad", "ftrl")
+SPLIT_KINDS: tuple[str, ...] = ("random", "temporal", "leave-last-out")
+MONITORS: tuple[str, ...] = ("val_auc", "val_logloss")
+LR_SCHEDULES: tuple[str, ...] = ("none", "cosine", "step")
+
+# Device specs a configuration may name; devices.py checks what the machine has.
+DEVICE_SPEC_RE = re.compile(r"^(cpu|auto|mps|cuda(:\d+)?)$")
+DEVICE_SPECS_TEXT = "cpu, cuda, cuda:N, mps or auto"
+
+__all__ = [
+    "ACTIVATIONS",
+    "AGE_CODES",
+    "CROSS_SEPARATOR",
+    "DEMOGRAPHIC_FIELDS",
+    "DEVICE_SPECS_TEXT",
+    "DEVICE_SPEC_RE",
+    "FIELDS",
+    "GENRES",
+    "LAYOUTS",
+    "LR_SCHEDULES",
+    "MONITORS",
+    "MULTI_VALUED_FIELDS",
+    "OPTIMIZERS",
+    "SPLIT_KINDS",
+]

@@ -32,11 +32,9 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
     from widedeep_core.data import MovieLensData
-    from widedeep_core.recommend import Recommender
+    from widedeep_core.serving import Recommender
 
 ALL_GENRES = "All genres"
-# TODO(core): "can this run serve?" belongs to the run package (RunInfo.can_serve)
-USABLE_STATUSES = ("finished", "cancelled")
 REC_HEADERS = {
     "rank": "#",
     "title": "Title",
@@ -58,18 +56,13 @@ def _open_recommender(run_dir: str, data: MovieLensData | None, report: Report) 
 
 
 def _matching_data(run_dir: str, data: MovieLensData | None) -> MovieLensData | None:
-    """The loaded data when the run was trained on it (same fingerprint), else None.
-
-    TODO(core): ``Run.trained_on(data) -> bool`` would keep the data.json schema in the
-    run package.
-    """
+    """The loaded data when the run was trained on it (same fingerprint), else None."""
     if data is None:
         return None
     try:
-        info = Run(run_dir).read_data_info()
+        return data if Run(run_dir).trained_on(data) else None
     except (WideDeepError, OSError):
         return None
-    return data if info.get("fingerprint") == data.fingerprint else None
 
 
 class RecommendPage(QWidget):
@@ -184,7 +177,7 @@ class RecommendPage(QWidget):
         except (WideDeepError, OSError):
             runs = []
         for info in runs:
-            if info.status in USABLE_STATUSES and info.epochs_run > 0:
+            if info.can_serve:
                 auc = f" · val AUC {info.best_val_auc:.3f}" if info.best_val_auc else ""
                 label = f"{info.name} ({info.data_name or '?'}, {info.status}{auc})"
                 self.runCombo.addItem(label, str(info.path))

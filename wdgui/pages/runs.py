@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,13 +28,13 @@ from PySide6.QtWidgets import (
 
 from widedeep_core.config import Config
 from widedeep_core.errors import WideDeepError
-from widedeep_core.runs import Run, RunInfo, RunStore
+from widedeep_core.runs import Run, RunInfo, RunStore, read_curve, write_metrics_csv
 
 from ..models import COLUMNS, RunsTableModel
 from ..plotting import color, export_png, make_plot
 from ..widgets import message_label, show_message
 
-__all__ = ["COLUMNS", "METRICS", "RunsPage", "read_curve", "write_metrics_csv"]
+__all__ = ["COLUMNS", "METRICS", "RunsPage"]
 
 # What the overlay plot can show: (label, file, column)
 METRICS: list[tuple[str, str, str]] = [
@@ -44,38 +43,6 @@ METRICS: list[tuple[str, str, str]] = [
     ("Train loss (epoch)", "epochs", "train_loss"),
     ("Train loss (batches)", "batches", "loss"),
 ]
-
-
-# TODO(core): the run package should own these two readings of the run folder
-# (``Run.curve(source, column)`` and ``export_metrics_csv(path, runs)``).
-def read_curve(path: Path, source: str, column: str) -> tuple[list[float], list[float]]:
-    """x and y of one metric of a run (epochs or global batch steps); missing values skipped."""
-    run = Run(path)
-    rows = run.read_epoch_metrics() if source == "epochs" else run.read_batch_metrics()
-    xkey = "epoch" if source == "epochs" else "step"
-    xs, ys = [], []
-    for i, row in enumerate(rows, start=1):
-        y = row.get(column)
-        if isinstance(y, (int, float)):
-            xs.append(float(row.get(xkey, i)))
-            ys.append(float(y))
-    return xs, ys
-
-
-def write_metrics_csv(path: str | Path, runs: Sequence[RunInfo]) -> int:
-    """Write every epoch row of ``runs`` to one CSV (run id and name first); returns rows."""
-    rows: list[dict[str, Any]] = []
-    for info in runs:
-        for row in Run(info.path).read_epoch_metrics():
-            rows.append({"run_id": info.id, "run_name": info.name, **row})
-    fields: list[str] = []
-    for row in rows:
-        fields += [k for k in row if k not in fields]
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields or ["run_id", "run_name"])
-        writer.writeheader()
-        writer.writerows(rows)
-    return len(rows)
 
 
 class RunsPage(QWidget):

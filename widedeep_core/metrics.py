@@ -198,3 +198,91 @@ def user_ranking_metrics(scores: Any, positives: Any, k: int = 10) -> dict[str, 
     """The ranking metrics of one user: ``scores`` [n_items] (-inf at seen items)."""
     row = torch.as_tensor(_np(scores)).reshape(1, -1)
     return ranking_metrics(row, None, [np.atleast_1d(_np(positives, np.int64))], k)
+
+
+# ---------------------------------------------------------------- top-N lists
+# Metrics of recommendation lists themselves (``top[r]`` = item indices in rank order,
+# -1 padding), so a list exported to CSV is judged by exactly the same code.
+
+
+def top_k_lists(
+    scores: Any | Scorer,
+    train_seen: Sequence[Any] | None,
+    users: np.ndarray,
+    k: int = 10,
+    *,
+    batch_size: int = 512,
+) -> np.ndarray:
+    """[len(users), K] item indices ranked by score (ties by item index ascending), items
+    in ``train_seen[u]`` never listed; -1 pads a user with fewer than K unseen items.
+
+    ``scores`` is a [n_users, n_items] array or a scorer of user-index blocks, as in
+    ``ranking_metrics``; NaN scores rank as -inf.
+    """
+    if int(k) < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    k = int(k)
+    users = np.asarray(users, dtype=np.int64)
+    out = np.full((len(users), k), -1, dtype=np.int64)
+    for start in range(0, len(users), batch_size):
+        batch = users[start : start + batch_size]
+        block = scores(batch) if callable(scores) else scores[batch]
+        if isinstance(block, torch.Tensor):
+            block = block.detach().cpu().numpy()
+        s = np.asarray(block, dtype=np.float64).reshape(len(batch), -1)
+        seen = np.zeros(s.shape, dtype=bool)
+        if train_seen is not None:
+            r, c = _pairs(train_seen, batch)
+            seen[r, c] = True
+        neg = -np.nan_to_num(s, nan=-np.inf)
+        col = np.broadcast_to(np.arange(s.shape[1]), s.shape)
+        # last key sorts first: unseen before seen, then score descending, then item index
+        order = np.lexsort((col, neg, seen), axis=-1)[:, :k]
+        top = np.where(np.take_along_axis(seen, order, axis=1), -1, order)
+        out[start : start + len(batch), : top.shape[1]] = top
+    return out
+
+
+def list_metrics(top: np.ndarray, test_pos: Sequence[Any], k: int = 10) -> dict[str, float]:
+    """HR, NDCG, precision, recall and MRR @K of lists ``top[r]`` against ``test_pos[r]``,
+    averaged over the rows with at least one positive (MRR: 1 / rank of the first hit)."""
+    k = int(k)
+    top = np.asarray(top, dtype=np.int64)[:, :k]
+    keys = ("hr", "ndcg", "precision", "recall", "mrr")
+    n_pos = np.fromiter((len(np.atleast_1d(p)) for p in test_pos), np.int64, len(test_pos))
+    rows = np.flatnonzero(n_pos > 0)
+    if len(rows) == 0:
+        return dict.fromkeys(keys, float("nan"))
+    r, items = _pairs(test_pos, rows)
+    # hit[j, c]: is the c-th listed item of row rows[j] a positive (via sorted pair keys)
+    width = int(max(top.max(initial=0), items.max(initial=0))) + 1
+    pos_keys = np.unique(r * width + items)
+    cand = np.arange(len(rows))[:, None] * width + top[rows]
+    at = np.searchsorted(pos_keys, cand).clip(max=len(pos_keys) - 1)
+    hit = (pos_keys[at] == cand) & (top[rows] >= 0)
+    disc = 1.0 / np.log2(np.arange(2, top.shape[1] + 2))
+    npos = n_pos[rows]
+    ideal = np.cumsum(disc)[np.minimum(npos, top.shape[1]) - 1] if top.shape[1] else np.ones(1)
+    n_hits = hit.sum(1)
+    first = np.where(hit.any(1), hit.argmax(1) + 1, np.inf)
+    vals = (
+        (n_hits > 0).astype(float),
+        (hit * disc).sum(1) / ideal,
+        n_hits / k,
+        n_hits / npos,
+        1.0 / first,
+    )
+    return {name: float(np.mean(v)) for name, v in zip(keys, vals, strict=True)}
+
+
+def catalogue_coverage(top: np.ndarray, n_items: int) -> float:
+    """Share of the ``n_items`` catalogue that appears in at least one list."""
+    listed = np.unique(np.asarray(top)[np.asarray(top) >= 0])
+    return float(len(listed) / n_items) if n_items else float("nan")
+
+
+def mean_popularity_rank(top: np.ndarray, pop_rank: np.ndarray) -> float:
+    """Mean popularity rank (1 = most rated in training) over every listed item."""
+    t = np.asarray(top)
+    listed = t[t >= 0]
+    return float(np.mean(np.asarray(pop_rank)[listed])) if len(listed) else float("nan")

@@ -118,3 +118,52 @@ def test_ranking_metrics_perfect_and_empty():
 def test_group_items():
     lists = group_items([2, 0, 2, 2, 0], [5, 1, 3, 4, 0], 4)
     assert [x.tolist() for x in lists] == [[0, 1], [], [3, 4, 5], []]
+
+
+# ---------------------------------------------------------------- top-N lists
+
+
+def test_list_metrics_by_hand():
+    from widedeep_core.metrics import list_metrics
+
+    top = np.array([[3, 1, 2], [0, 1, -1], [5, 6, 7]])
+    pos = [np.array([1, 9]), np.array([7]), np.array([])]
+    m = list_metrics(top, pos, k=3)
+    # user 0: hit at rank 2 -> dcg 1/log2(3), ideal 1 + 1/log2(3); mrr 1/2; user 1: none
+    ndcg0 = (1 / math.log2(3)) / (1 + 1 / math.log2(3))
+    assert m["hr"] == pytest.approx(0.5)
+    assert m["ndcg"] == pytest.approx(ndcg0 / 2)
+    assert m["mrr"] == pytest.approx(0.25)
+    assert m["precision"] == pytest.approx((1 / 3) / 2)
+    assert m["recall"] == pytest.approx(0.25)
+    assert math.isnan(list_metrics(top, [[], [], []], 3)["mrr"])
+
+
+def test_top_k_lists_follow_ranking_metrics_rule():
+    from widedeep_core.metrics import list_metrics, top_k_lists
+
+    rng = np.random.default_rng(4)
+    scores = np.round(rng.normal(size=(40, 30)), 1)  # many ties
+    scores[3, :] = 0.0
+    seen = [rng.choice(30, rng.integers(0, 10), replace=False) for _ in range(40)]
+    seen[5] = np.arange(28)  # two unseen movies left
+    pos = [np.setdiff1d(rng.choice(30, 3, replace=False), seen[u]) for u in range(40)]
+    users = np.flatnonzero([len(p) for p in pos])
+    top = top_k_lists(scores, seen, users, k=5, batch_size=7)
+    for row, u in enumerate(users):
+        unseen = np.setdiff1d(np.arange(30), seen[u])
+        expected = unseen[np.lexsort((unseen, -scores[u, unseen]))][:5]
+        np.testing.assert_array_equal(top[row, : len(expected)], expected)
+        assert (top[row, len(expected) :] == -1).all()
+    lm = list_metrics(top, [pos[u] for u in users], 5)
+    rm = ranking_metrics(scores, seen, pos, 5)
+    for key in ("hr", "ndcg", "precision", "recall"):
+        assert lm[key] == pytest.approx(rm[key])
+
+
+def test_coverage_and_popularity_rank():
+    from widedeep_core.metrics import catalogue_coverage, mean_popularity_rank
+
+    top = np.array([[0, 1], [1, -1]])
+    assert catalogue_coverage(top, 4) == 0.5
+    assert mean_popularity_rank(top, np.array([3, 1, 2, 4])) == pytest.approx((3 + 1 + 1) / 3)

@@ -8,9 +8,17 @@ the best validation NDCG@K. The two-stage model:
 1. retrieval: EASE^R (tuned lambda) proposes the M best unrated movies per user;
 2. ranking: a small Wide & Deep trained on "impressions" = the user's rated movies
    labelled by the threshold + k sampled unrated negatives per positive (resampled every
-   epoch, uniform or popularity-weighted) + h hard negatives from the candidates, with
-   the retrieval score and a log-bucketed retrieval rank as features; it re-orders the
-   M candidates. The epoch with the best validation NDCG@K is kept.
+   epoch, popularity-weighted by default) [+ h hard negatives from the candidates].
+   Features: the retrieval score (scaled by the user's best unseen score) and a second
+   one from an EASE fitted on the liked movies only (dense, wide and deep), the
+   log2-bucketed retrieval rank crossed with user activity (wide), smoothed like-rate and
+   log count of item and user (dense, wide and deep), genres and demographics (deep),
+   optionally user/item ids (``--ids``) and everything bucketed (``--categorical``).
+   Training rows get OUT-OF-FOLD retrieval features (``--oof 5``): the EASE that scores a
+   training row was fitted without it, as a served candidate's EASE never saw it; with
+   in-sample scores the ranker learns that "rated" means "high score" and barely beats
+   EASE. The ranker re-orders the M candidates; the epoch with the best validation
+   NDCG@K is kept.
 
     python benchmarks/bench_topn.py ../shared/data/ml-100k --seeds 0,1,2
     python benchmarks/bench_topn.py synthetic:6040:3706:1000209 --seeds 0 --epochs 6
@@ -146,18 +154,27 @@ def rank_among_unseen(scores: np.ndarray, seen: list[np.ndarray], users: np.ndar
     return out
 
 
-def retrieval_features(
-    model: bl.EASE, x: sp.csr_matrix, seen: list[np.ndarray], m: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Normalised scores, rank buckets [n_users, n_items] and top-m unseen candidates."""
-    all_users = np.arange(x.shape[0])
-    s_all = np.concatenate([blk for _, blk in model.iter_scores(all_users, 2048)])
+def _normalised(s_all: np.ndarray, seen: list[np.ndarray], m: int):
+    all_users = np.arange(s_all.shape[0])
     cand = top_k_lists(s_all, seen, all_users, m)
     # per-user scale: divide by the user's best unseen score, so the dense feature reads
     # the same whatever the user's activity (EASE scores grow with the history's length)
     top = np.take_along_axis(s_all, np.maximum(cand[:, :1], 0), 1)[:, 0]
-    s_norm = (s_all / np.maximum(np.abs(top), 1e-6)[:, None]).astype(np.float32)
-    return s_norm, rank_bucket(rank_among_unseen(s_all, seen, all_users)), cand
+    return (s_all / np.maximum(np.abs(top), 1e-6)[:, None]).astype(np.float16), cand
+
+
+def retrieval_features(
+    x: sp.csr_matrix, seen: list[np.ndarray], m: int, lam: float, liked_x: sp.csr_matrix | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Dense features [n_users, n_items, D] (fp16), rank buckets (uint8), top-m candidates."""
+    all_users = np.arange(x.shape[0])
+    s_all = bl.EASE(x, lam).score(all_users)
+    dense, cand = _normalised(s_all, seen, m)
+    rb = rank_bucket(rank_among_unseen(s_all, seen, all_users)).astype(np.uint8)
+    feats = [dense]
+    if liked_x is not None:
+        feats.append(_normalised(bl.EASE(liked_x, lam).score(all_users), seen, m)[0])
+    return np.stack(feats, -1), rb, cand
 
 
 def rank_bucket(rank: np.ndarray) -> np.ndarray:
@@ -174,13 +191,26 @@ class Ranker(nn.Module):
         self.w_item = nn.Embedding(prob.n_items, 1)
         self.w_user = nn.Embedding(prob.n_users, 1)
         self.w_rank = nn.Embedding(N_RANK_BUCKETS * 8, 1)  # rank bucket x user-activity bucket
-        self.w_score = nn.Linear(1, 1)
+        nd = 1 + bool(opts.liked)
+        self.w_score = nn.Linear(nd, 1)
+        self.w_rates = nn.Linear(4, 1)
+        # --categorical: every dense feature as a bucketed field (what WideDeep takes today)
+        self.n_cat = nd + 4
+        self.w_cat = nn.Embedding(self.n_cat * 32, 1)
+        self.e_cat = nn.Embedding(self.n_cat * 32, 4)
+        nn.init.zeros_(self.w_cat.weight)
+        nn.init.normal_(self.e_cat.weight, 0, 0.05)
         self.e_user = nn.Embedding(prob.n_users, d)
         self.e_item = nn.Embedding(prob.n_items, d)
         self.e_rank = nn.Embedding(N_RANK_BUCKETS, d)
         self.e_demo = nn.ModuleList(nn.Embedding(n, 4) for n in prob.demo_sizes)
         self.genre = nn.Linear(prob.genres.shape[1], 8, bias=False)
-        width = 2 * d + 12 + 8 + (d if "deep" in opts.rank_in else 0) + ("deep" in opts.score_in)
+        self.bias = nn.Parameter(torch.zeros(1))
+        ids = 2 * d if opts.ids else 0
+        width = ids + 12 + 8 + (d if "deep" in opts.rank_in else 0)
+        width += nd * ("deep" in opts.score_in) + 4 * bool(opts.rates)
+        if opts.categorical:
+            width = ids + 12 + 8 + d + (nd + 4) * 4
         self.mlp = nn.Sequential(
             nn.Linear(width, opts.hidden), nn.ReLU(), nn.Linear(opts.hidden, 1)
         )
@@ -193,43 +223,83 @@ class Ranker(nn.Module):
         act = np.asarray(prob.x.sum(1)).ravel()
         self.act = torch.from_numpy(np.minimum(np.log2(act + 1).astype(np.int64) // 2, 7))
 
-    def forward(self, u, i, score, rb):
+    def forward(self, u, i, score, rb, rates=None):
         o = self.opts
-        wide = self.w_item(i)[:, 0] + self.w_user(u)[:, 0]
+        score, rb = score.float(), rb.long()
+        wide = self.bias.expand(len(u))
+        if o.ids:
+            wide = wide + self.w_item(i)[:, 0] + self.w_user(u)[:, 0]
         if "wide" in o.rank_in:
             wide = wide + self.w_rank(rb * 8 + self.act[u])[:, 0]
         if "wide" in o.score_in:
-            wide = wide + self.w_score(score[:, None])[:, 0]
+            wide = wide + self.w_score(score)[:, 0]
         demo = self.demo[u]
-        parts = [self.e_user(u), self.e_item(i), self.genre(self.genres[i])]
+        parts = [self.genre(self.genres[i])]
+        if o.ids:
+            parts += [self.e_user(u), self.e_item(i)]
         parts += [emb(demo[:, c]) for c, emb in enumerate(self.e_demo)]
         if "deep" in o.rank_in:
             parts.append(self.e_rank(rb))
         if "deep" in o.score_in:
-            parts.append(score[:, None])
+            parts.append(score)
+        if o.categorical:
+            dense = torch.cat([score, rates], 1)
+            # fixed edges: scores are ~[0, 1.2] after the per-user scaling, rates ~[-1, 1]
+            # (like-rate x4) and [0, 2] (log count / 5)
+            b = torch.clamp(((dense + 1.0) * 12).long(), 0, 31)
+            b = b + 32 * torch.arange(dense.shape[1])
+            wide = wide + self.w_rank(rb * 8 + self.act[u])[:, 0] + self.w_cat(b).sum((1, 2))
+            parts.append(self.e_rank(rb))
+            parts.append(self.e_cat(b).flatten(1))
+            return wide + self.mlp(torch.cat(parts, 1))[:, 0]
+        if rates is not None:
+            wide = wide + self.w_rates(rates)[:, 0]
+            parts.append(rates)
         return wide + self.mlp(torch.cat(parts, 1))[:, 0]
 
 
 def two_stage(prob: Problem, ease: bl.EASE, opts: argparse.Namespace, seed: int, k: int):
     """Train the ranker; the top-K lists of the validation-best epoch on test users."""
     torch.manual_seed(seed)
-    s_full, rb_full, cand = retrieval_features(ease, prob.x, prob.seen, opts.m)
+    liked = prob.tr_y > 0.5
+
+    def feats(keep: np.ndarray):
+        xf = bl.interaction_matrix(prob.tr_u[keep], prob.tr_i[keep], prob.n_users, prob.n_items)
+        seen_f = group_items(prob.tr_u[keep], prob.tr_i[keep], prob.n_users)
+        lk = keep & liked
+        lx = None
+        if opts.liked:
+            lx = bl.interaction_matrix(prob.tr_u[lk], prob.tr_i[lk], prob.n_users, prob.n_items)
+        return (*retrieval_features(xf, seen_f, opts.m, ease.lam, lx), rate_stats(keep))
+
+    def rate_stats(keep: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        # smoothed like-rate and log count per item and per user, from the kept rows only
+        u, i, y = prob.tr_u[keep], prob.tr_i[keep], prob.tr_y[keep]
+        prior = y.mean()
+        out = []
+        for idx, n in ((i, prob.n_items), (u, prob.n_users)):
+            cnt = np.bincount(idx, minlength=n)
+            lk = np.bincount(idx, weights=y, minlength=n)
+            rate = (lk + 5 * prior) / (cnt + 5) - prior
+            both = np.stack([rate * 4, np.log1p(cnt) / 5], 1).astype(np.float32)
+            out.append(torch.from_numpy(both))
+        return out[0], out[1]
+
+    s_full, rb_full, cand, st_full = feats(np.ones(len(prob.tr_u), bool))
     if opts.oof > 1:
         # out-of-fold features: a train row's retrieval score comes from an EASE fitted
         # without that row, as a served candidate's comes from one that never saw it
         fold = np.random.default_rng([seed, 99]).integers(0, opts.oof, len(prob.tr_u))
-        feats = []
-        for f in range(opts.oof):
-            keep = fold != f
-            xf = bl.interaction_matrix(prob.tr_u[keep], prob.tr_i[keep], prob.n_users, prob.n_items)
-            seen_f = group_items(prob.tr_u[keep], prob.tr_i[keep], prob.n_users)
-            sf, rf, _ = retrieval_features(bl.EASE(xf, ease.lam), xf, seen_f, opts.m)
-            feats.append((sf, rf))
-        s_tr = torch.stack([torch.from_numpy(a) for a, _ in feats])
-        rb_tr = torch.stack([torch.from_numpy(b) for _, b in feats])
+        parts = [feats(fold != f) for f in range(opts.oof)]
+        s_tr = torch.stack([torch.from_numpy(p[0]) for p in parts])
+        rb_tr = torch.stack([torch.from_numpy(p[1]) for p in parts])
+        it_tr = torch.stack([p[3][0] for p in parts])
+        us_tr = torch.stack([p[3][1] for p in parts])
+        del parts
     else:
         fold = np.zeros(len(prob.tr_u), np.int64)
         s_tr, rb_tr = torch.from_numpy(s_full)[None], torch.from_numpy(rb_full)[None]
+        it_tr, us_tr = st_full[0][None], st_full[1][None]
     s_t, rb_t = torch.from_numpy(s_full), torch.from_numpy(rb_full)
     n_folds = s_tr.shape[0]
 
@@ -248,7 +318,8 @@ def two_stage(prob: Problem, ease: bl.EASE, opts: argparse.Namespace, seed: int,
             c = cand[pos_users]
             cu = torch.from_numpy(np.repeat(pos_users, c.shape[1]))
             ci = torch.from_numpy(np.maximum(c, 0).ravel())
-            logit = model(cu, ci, s_t[cu, ci], rb_t[cu, ci]).reshape(c.shape).numpy()
+            rates = torch.cat([st_full[0][ci], st_full[1][cu]], 1) if opts.rates else None
+            logit = model(cu, ci, s_t[cu, ci], rb_t[cu, ci], rates).reshape(c.shape).numpy()
         logit = np.where(c >= 0, logit, -np.inf)
         # ties by item index: order candidates by (logit desc, item asc)
         order = np.lexsort((c, -logit), axis=-1)[:, :k]
@@ -271,7 +342,8 @@ def two_stage(prob: Problem, ease: bl.EASE, opts: argparse.Namespace, seed: int,
         for s in range(0, len(ut), opts.batch):
             sl = slice(s, s + opts.batch)
             bu, bi, by, bf = ut[sl], it[sl], yt[sl], ft[sl]
-            loss = loss_fn(model(bu, bi, s_tr[bf, bu, bi], rb_tr[bf, bu, bi]), by)
+            rates = torch.cat([it_tr[bf, bi], us_tr[bf, bu]], 1) if opts.rates else None
+            loss = loss_fn(model(bu, bi, s_tr[bf, bu, bi], rb_tr[bf, bu, bi], rates), by)
             optim.zero_grad(set_to_none=True)
             loss.backward()
             optim.step()
@@ -316,10 +388,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hidden", type=int, default=32)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--batch", type=int, default=2048)
-    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--lambdas", default=",".join(str(x) for x in LAMBDAS))
-    p.add_argument("--oof", type=int, default=0, help="folds for out-of-fold features")
+    p.add_argument("--oof", type=int, default=5, help="folds for out-of-fold features (0: off)")
     p.add_argument("--wd", type=float, default=0.0)
+    p.add_argument(
+        "--liked", action=argparse.BooleanOptionalAction, default=True,
+        help="a second retrieval score: EASE on the liked train movies only",
+    )  # fmt: skip
+    p.add_argument(
+        "--rates", action=argparse.BooleanOptionalAction, default=True,
+        help="smoothed like-rate and log count of the item and of the user",
+    )  # fmt: skip
+    p.add_argument("--categorical", action="store_true", help="bucketed features only")
+    p.add_argument("--ids", action="store_true", help="user and item id fields in both parts")
     p.add_argument("--no-model", action="store_true")
     opts = p.parse_args(argv)
     torch.set_num_threads(1)

@@ -108,7 +108,52 @@ def test_ranking_metrics_by_hand():
 def test_ranking_metrics_perfect_and_empty():
     scores = np.array([[3.0, 2.0, 1.0, 0.0]])
     got = ranking_metrics(scores, None, [np.array([0, 1])], k=3)
-    assert got == pytest.approx({"hr": 1.0, "ndcg": 1.0, "precision": 2 / 3, "recall": 1.0})
+    assert got == pytest.approx(
+        {"hr": 1.0, "ndcg": 1.0, "precision": 2 / 3, "recall": 1.0, "mrr": 1.0}
+    )
     assert all(math.isnan(v) for v in ranking_metrics(scores, None, [[]], k=3).values())
     with pytest.raises(ValueError):
         ranking_metrics(scores, None, [[0]], k=0)
+
+
+# ---------------------------------------------------------------- top-N lists
+
+
+def test_judge_lists_by_hand():
+    import torch
+
+    from widedeep_core.evaluation.metrics import judge_lists
+
+    top = torch.tensor([[3, 1, 2], [0, 1, 4]])
+    pos = [np.array([1, 9]), np.array([7])]
+    m = judge_lists(top, pos, k=3)
+    # user 0: hit at rank 2 -> dcg 1/log2(3), ideal 1 + 1/log2(3); mrr 1/2; user 1: none
+    ndcg0 = (1 / math.log2(3)) / (1 + 1 / math.log2(3))
+    assert m["hr"] == pytest.approx(0.5)
+    assert m["ndcg"] == pytest.approx(ndcg0 / 2)
+    assert m["mrr"] == pytest.approx(0.25)
+    assert m["precision"] == pytest.approx((1 / 3) / 2)
+    assert m["recall"] == pytest.approx(0.25)
+
+
+def test_ranked_columns_follow_the_tie_rule():
+    from widedeep_core.evaluation.metrics import ranked_columns
+
+    rng = np.random.default_rng(4)
+    scores = np.round(rng.normal(size=(40, 30)), 1).astype(np.float32)  # many ties
+    scores[3, :] = 0.0
+    seen = [rng.choice(30, rng.integers(0, 10), replace=False) for _ in range(40)]
+    users = np.arange(40)
+    top = ranked_columns(scores, seen, users, 5, batch_size=7).numpy()
+    for row, u in enumerate(users):
+        unseen = np.setdiff1d(np.arange(30), seen[u])
+        expected = unseen[np.lexsort((unseen, -scores[u, unseen]))][:5]
+        np.testing.assert_array_equal(top[row], expected)
+
+
+def test_coverage_and_popularity_rank():
+    from widedeep_core.evaluation.metrics import catalogue_coverage, mean_popularity_rank
+
+    top = np.array([[0, 1], [1, -1]])
+    assert catalogue_coverage(top, 4) == 0.5
+    assert mean_popularity_rank(top, np.array([3, 1, 2, 4])) == pytest.approx((3 + 1 + 1) / 3)

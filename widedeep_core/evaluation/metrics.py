@@ -143,12 +143,12 @@ def ranked_columns(
 
 
 def judge_lists(top: torch.Tensor, positives: Sequence[Any], k: int) -> dict[str, float]:
-    """Mean HR@K, NDCG@K, precision@K, recall@K of ranked lists against positives.
+    """Mean HR@K, NDCG@K, precision@K, recall@K and MRR@K of ranked lists against positives.
 
     ``top`` [users, <=k] holds columns best first; ``positives[r]`` the columns of row
     r's held-out positives (each row needs at least one).
     """
-    keys = ("hr", "ndcg", "precision", "recall")
+    keys = ("hr", "ndcg", "precision", "recall", "mrr")
     if len(top) == 0:
         return dict.fromkeys(keys, float("nan"))
     rows, cols = pairs(positives, np.arange(len(top)))
@@ -162,7 +162,11 @@ def judge_lists(top: torch.Tensor, positives: Sequence[Any], k: int) -> dict[str
     disc = 1.0 / torch.log2(torch.arange(2, kk + 2, dtype=torch.float64))
     dcg = (hits * disc).sum(1)
     ideal = torch.cumsum(disc, 0)[(torch.clamp(n_pos, max=kk) - 1).long()]
-    per_user = torch.stack([(n_hits > 0).double(), dcg / ideal, n_hits / k, n_hits / n_pos], 1)
+    # MRR: 1 / rank of the first hit, 0 without a hit
+    first = torch.where(n_hits > 0, 1.0 / (hits.argmax(1) + 1).double(), 0.0)
+    per_user = torch.stack(
+        [(n_hits > 0).double(), dcg / ideal, n_hits / k, n_hits / n_pos, first], 1
+    )
     return dict(zip(keys, per_user.mean(0).tolist(), strict=True))
 
 
@@ -174,7 +178,7 @@ def ranking_metrics(
     *,
     batch_size: int = 512,
 ) -> dict[str, float]:
-    """HR@K, NDCG@K, precision@K and recall@K over users with held-out positives.
+    """HR@K, NDCG@K, precision@K, recall@K and MRR@K over users with held-out positives.
 
     ``scores`` is a [n_users, n_items] array/tensor, or a scorer called with an int64
     array of user indices returning [len, n_items] scores. ``train_seen[u]`` and
@@ -188,3 +192,16 @@ def ranking_metrics(
     users = np.flatnonzero(n_pos > 0)
     top = ranked_columns(scores, train_seen, users, k, batch_size)
     return judge_lists(top, [test_pos[u] for u in users], k)
+
+
+def catalogue_coverage(top: np.ndarray, n_items: int) -> float:
+    """Share of the ``n_items`` catalogue that appears in at least one list."""
+    listed = np.unique(np.asarray(top)[np.asarray(top) >= 0])
+    return float(len(listed) / n_items) if n_items else float("nan")
+
+
+def mean_popularity_rank(top: np.ndarray, pop_rank: np.ndarray) -> float:
+    """Mean popularity rank (1 = most rated in training) over every listed item."""
+    t = np.asarray(top)
+    listed = t[t >= 0]
+    return float(np.mean(np.asarray(pop_rank)[listed])) if len(listed) else float("nan")

@@ -1,0 +1,140 @@
+"""Baselines and retrieval: EASE^R closed form by hand, popularity, the large-catalogue route."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from widedeep_core.errors import ConfigError
+from widedeep_core.serving import retrieval as bl
+
+
+def _x(rows: list[list[int]]) -> sp.csr_matrix:
+    return sp.csr_matrix(np.array(rows, dtype=np.float32))
+
+
+def test_ease_closed_form_by_hand():
+    # G = X^T X = [[2, 1], [1, 1]]; with lambda 1, P = (G + I)^-1 = [[2, -1], [-1, 3]] / 5
+    # B[i, j] = -P[i, j] / P[j, j]: B[0, 1] = (1/5) / (3/5) = 1/3, B[1, 0] = (1/5) / (2/5) = 1/2
+    x = _x([[1, 1], [1, 0]])
+    b = bl.ease_weights(x, 1.0)
+    np.testing.assert_allclose(b, [[0, 1 / 3], [1 / 2, 0]], rtol=1e-6)
+    ease = bl.EASE(x, 1.0)
+    assert ease.name == "ease"
+    np.testing.assert_allclose(
+        ease.score(np.array([0, 1])), [[1 / 2, 1 / 3], [0, 1 / 3]], rtol=1e-6
+    )
+
+
+def test_ease_matches_per_column_ridge_regressions():
+    # with diag(B) = 0 each column is a ridge regression of item j on the other items
+    rng = np.random.default_rng(0)
+    dense = (rng.random((30, 6)) < 0.4).astype(np.float64)
+    lam = 2.5
+    b = bl.ease_weights(sp.csr_matrix(dense), lam)
+    for j in range(6):
+        others = [c for c in range(6) if c != j]
+        a = dense[:, others]
+        w = np.linalg.solve(a.T @ a + lam * np.eye(5), a.T @ dense[:, j])
+        np.testing.assert_allclose(b[others, j], w, rtol=1e-4, atol=1e-6)
+        assert b[j, j] == 0
+
+
+def test_ease_because_lists_the_users_items_by_weight():
+    rng = np.random.default_rng(1)
+    x = sp.csr_matrix((rng.random((40, 8)) < 0.5).astype(np.float32))
+    ease = bl.EASE(x, 3.0)
+    user, item = 0, 7
+    own = x[user].indices[x[user].indices != item]
+    got = ease.because(user, item, n=3)
+    weights = ease.b[own, item]
+    expected = own[np.lexsort((own, -weights))][:3]
+    assert [j for j, _ in got] == list(expected)
+    assert [w for _, w in got] == pytest.approx(list(ease.b[expected, item]))
+    # the contributions are the terms of the score (diag(B) = 0)
+    score = float(ease.score(np.array([user]))[0, item])
+    assert float(ease.b[x[user].indices, item].sum()) == pytest.approx(score, rel=1e-5)
+
+
+@pytest.mark.parametrize("lam", [0, -1, -0.5, float("nan"), float("inf"), "x", None])
+def test_lambda_must_be_positive(lam):
+    with pytest.raises(ConfigError, match="ease_lambda") as err:
+        bl.EASE(_x([[1, 0], [0, 1]]), lam)
+    assert err.value.field == "ease_lambda"
+
+
+def test_popularity_counts_and_rank():
+    x = _x([[1, 1, 0, 0], [1, 0, 0, 1], [1, 1, 0, 0]])
+    pop = bl.Popularity(x)
+    np.testing.assert_array_equal(pop.counts, [3, 2, 0, 1])
+    np.testing.assert_array_equal(pop.score(np.array([0, 2])), [[3, 2, 0, 1]] * 2)
+    assert pop.because(0, 3) == []
+    np.testing.assert_array_equal(bl.popularity_rank(np.array([2, 5, 2, 0])), [2, 1, 3, 4])
+
+
+def test_interaction_matrix_is_binary():
+    x = bl.interaction_matrix(np.array([0, 0, 1]), np.array([2, 2, 0]), 2, 3)
+    np.testing.assert_array_equal(x.toarray(), [[0, 0, 1], [1, 0, 0]])
+
+
+def test_top_items_tie_break_and_seen():
+    scores = np.array([[1.0, 3.0, 3.0, 0.0, np.nan], [2.0, 2.0, 2.0, 2.0, 2.0]])
+    seen = sp.csr_matrix(np.array([[0, 1, 0, 0, 0], [1, 1, 1, 1, 0]]))
+    top = bl.top_items(scores, seen, 3)
+    np.testing.assert_array_equal(top, [[2, 0, 3], [4, -1, -1]])
+
+
+def _skewed(n_users=60, n_items=40, seed=0) -> sp.csr_matrix:
+    rng = np.random.default_rng(seed)
+    p = 1.0 / np.arange(1, n_items + 1)
+    dense = rng.random((n_users, n_items)) < np.clip(p * 3, 0, 0.9)
+    return sp.csr_matrix(dense.astype(np.float32))
+
+
+def test_large_catalogue_route_restricts_ease_to_most_rated():
+    x = _skewed()
+    model, choice = bl.make_retrieval(x, lam=5.0, max_items=10)
+    assert choice.name == model.name == "ease-top10"
+    assert "40 movies > 10" in choice.reason
+    counts = np.asarray(x.sum(0)).ravel()
+    assert set(model.items) == set(np.argsort(-counts, kind="stable")[:10])
+    s = model.score(np.arange(5))
+    outside = np.setdiff1d(np.arange(40), model.items)
+    assert np.isneginf(s[:, outside]).all()
+    # on the covered items it is EASE of the restricted matrix
+    np.testing.assert_allclose(
+        s[:, model.items],
+        (x[:5][:, model.items] @ bl.ease_weights(x[:, model.items], 5.0)),
+        rtol=1e-5,
+    )
+    small, choice = bl.make_retrieval(x, lam=5.0)
+    assert choice.name == small.name == "ease"
+
+
+def test_item_knn():
+    x = _skewed(seed=2)
+    knn, choice = bl.make_retrieval(x, "item-knn")
+    assert choice.name == "item-knn"
+    w = knn.w.toarray()
+    assert (np.diag(w) == 0).all() and (w >= 0).all()
+    assert ((w > 0).sum(0) <= bl.DEFAULT_KNN_NEIGHBOURS).all()
+    dense = x.toarray()
+    norms = np.sqrt(dense.sum(0))
+    cos = dense.T @ dense / np.outer(norms, norms).clip(1e-9)
+    np.fill_diagonal(cos, 0)
+    np.testing.assert_allclose(w, cos, rtol=1e-5, atol=1e-6)  # 40 items < 100 neighbours
+    np.testing.assert_allclose(knn.score(np.array([3])), dense[3:4] @ w, rtol=1e-5)
+    liked = knn.because(3, 0, n=2)
+    assert all(j in x[3].indices for j, _ in liked)
+    with pytest.raises(ConfigError, match="retrieval"):
+        bl.make_retrieval(x, "svd")
+
+
+def test_iter_scores_blocks():
+    x = _skewed()
+    ease = bl.EASE(x, 10.0)
+    users = np.arange(60)
+    blocks = list(ease.iter_scores(users, block_size=25))
+    assert [len(u) for u, _ in blocks] == [25, 25, 10]
+    np.testing.assert_allclose(np.concatenate([s for _, s in blocks]), ease.score(users))

@@ -13,6 +13,7 @@ from typing import Any
 
 from . import __version__
 from .errors import WideDeepError
+from .sweeps.cli import add_parsers as add_sweep_parsers
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -309,6 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("devices", help="list the compute devices available here")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_devices)
+    add_sweep_parsers(sub)
     return p
 
 

@@ -181,6 +181,7 @@ class RunInfo:
     test_auc: float | None = None
     duration_s: float | None = None
     epochs_run: int = 0
+    tags: dict[str, Any] = field(default_factory=dict)
 
 
 class Run:
@@ -427,6 +428,7 @@ class Run:
             test_auc=_finite(tests.get("auc", tests.get("test_auc"))),
             duration_s=duration,
             epochs_run=len(epochs),
+            tags=dict(meta.get("tags") or {}),
         )
 
 
@@ -450,7 +452,13 @@ class RunStore:
     def __repr__(self) -> str:
         return f"RunStore({str(self.root)!r})"
 
-    def create(self, config: Config, data_info: Mapping[str, Any], name: str | None = None) -> Run:
+    def create(
+        self,
+        config: Config,
+        data_info: Mapping[str, Any],
+        name: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+    ) -> Run:
         """Make a new run folder (unique name), write run.json, config.json and data.json."""
         display = (name or config.name or config.preset).strip() or config.preset
         self.root.mkdir(parents=True, exist_ok=True)
@@ -482,6 +490,7 @@ class RunStore:
                 "ended": None,
                 "duration_s": None,
                 "preset": config.preset,
+                "tags": dict(tags or {}),
             },
         )
         return run

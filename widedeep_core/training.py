@@ -12,7 +12,7 @@ import math
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -167,8 +167,10 @@ class Trainer:
         runs_dir: str | Path | None = None,
         save_run: bool = True,
         callback: Callback | None = None,
+        tags: Mapping[str, Any] | None = None,
     ):
         self.config = config
+        self.tags = dict(tags or {})
         self.data = data
         self.callback = callback
         self.runs_dir = runs_dir
@@ -212,7 +214,7 @@ class Trainer:
             prepared = prepare(cfg, self.data)
             if self.save_run:
                 store = RunStore(self.runs_dir)
-                self.run = store.create(cfg, data_info(self.data), name=cfg.name)
+                self.run = store.create(cfg, data_info(self.data), name=cfg.name, tags=self.tags)
                 self.run.write_split(prepared.split.record.to_dict())
                 self.run.write_encoder(prepared.encoder.to_json())
                 self.run.write_environment(device)
@@ -395,9 +397,13 @@ def train(
     runs_dir: str | Path | None = None,
     save_run: bool = True,
     callback: Callback | None = None,
+    tags: Mapping[str, Any] | None = None,
 ) -> TrainResult:
     """Train one configuration (a convenience over ``Trainer``)."""
-    return Trainer(config, data, runs_dir=runs_dir, save_run=save_run, callback=callback).fit()
+    trainer = Trainer(
+        config, data, runs_dir=runs_dir, save_run=save_run, callback=callback, tags=tags
+    )
+    return trainer.fit()
 
 
 def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:

@@ -6,7 +6,14 @@ package (the CLI does) stays cheap.
 """
 
 from .objective import Objective, SweepStopped, metric_key
-from .report import best_config, format_summary, set_lines, study_summary, trial_record
+from .report import (
+    best_config,
+    format_summary,
+    param_importances,
+    set_lines,
+    study_summary,
+    trial_record,
+)
 from .runner import SweepOutcome, run_sweep, threads_per_worker
 from .space import (
     Param,
@@ -51,6 +58,7 @@ __all__ = [
     "normalize_url",
     "open_storage",
     "open_study",
+    "param_importances",
     "parse_param",
     "parse_space",
     "run_sweep",

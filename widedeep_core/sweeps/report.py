@@ -92,6 +92,23 @@ def study_summary(study: Any, storage_url: str | None = None) -> dict[str, Any]:
     }
 
 
+def param_importances(study: Any) -> dict[str, float]:
+    """Optuna's parameter importances (PED-ANOVA); empty until two trials have finished."""
+    import warnings
+
+    import optuna
+
+    finished = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if len(finished) < 2:
+        return {}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "too few trials": the bars say it themselves
+            return dict(optuna.importance.get_param_importances(study))
+    except (ValueError, RuntimeError):  # e.g. every trial had the same values
+        return {}
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return "-"

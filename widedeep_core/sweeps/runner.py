@@ -173,9 +173,10 @@ def run_sweep(
     timeout: float | None = None,
     workers: int = 1,
     in_process: bool | None = None,
+    threads: int | None = None,
     stop: threading.Event | None = None,
     on_trial: Callable[[dict[str, Any]], None] | None = None,
-    on_tick: Callable[[], None] | None = None,
+    on_tick: Callable[[Any], None] | None = None,
     on_start: Callable[[int | None, list[int]], None] | None = None,
 ) -> SweepOutcome:
     """Create or resume the study and run its missing trials with ``workers`` processes.
@@ -183,9 +184,10 @@ def run_sweep(
     ``n_trials`` is the study's total (a resumed sweep runs only the missing ones);
     ``timeout`` stops starting trials after that many seconds. One worker runs in this
     process unless ``in_process`` is False (the app always uses processes, so training
-    never competes with its event loop). ``stop`` (set from any thread, or by Ctrl-C)
+    never competes with its event loop). Each process uses ``threads`` torch threads
+    (default: its share of the cores). ``stop`` (set from any thread, or by Ctrl-C)
     ends the sweep cleanly; ``on_trial`` gets one message per finished trial and
-    ``on_tick`` is called about every ``POLL_S`` while processes run; ``on_start`` gets
+    ``on_tick(study)`` is called about every ``POLL_S`` while processes run; ``on_start`` gets
     the number of trials to run (None: until the time limit) and the trials of dead
     workers that were marked failed.
     """
@@ -226,7 +228,10 @@ def run_sweep(
             outcome.stopped = True
         outcome.stopped = outcome.stopped or stop.is_set()
         return outcome
-    _run_processes(spec, data, workers, left, n_trials, deadline, stop, on_trial, on_tick, outcome)
+    threads = threads or threads_per_worker(workers)
+    _run_processes(
+        spec, data, workers, threads, left, n_trials, deadline, stop, on_trial, on_tick, outcome
+    )
     return outcome
 
 
@@ -245,19 +250,19 @@ def _run_processes(
     spec: SweepSpec,
     data: Any,
     workers: int,
+    threads: int,
     left: int | None,
     n_trials: int | None,
     deadline: float | None,
     stop: threading.Event,
     report: Callable[[dict[str, Any]], None],
-    on_tick: Callable[[], None] | None,
+    on_tick: Callable[[Any], None] | None,
     outcome: SweepOutcome,
 ) -> None:
     ctx = mp.get_context("spawn")  # fork after torch started its threads can deadlock
     budget = ctx.Value("i", left) if left is not None else None
     mp_stop = ctx.Event()
     messages = ctx.Queue()
-    threads = threads_per_worker(workers)
     # a folder is reloaded by each worker (cached, fast); in-memory data travels pickled
     payload = None if spec.data_path else data
     procs = [
@@ -292,7 +297,7 @@ def _run_processes(
                 _handle(message, report, outcome)
             if on_tick is not None and time.monotonic() - last_tick >= POLL_S:
                 last_tick = time.monotonic()
-                on_tick()
+                on_tick(outcome.study)
     except KeyboardInterrupt:
         mp_stop.set()
         outcome.stopped = True

@@ -141,7 +141,7 @@ def format_summary(summary: dict[str, Any], data_hint: str = "PATH") -> str:
         + (f" in {summary['storage']}" if summary.get("storage") else ""),
         f"  {summary.get('metric')} ({summary['direction']}), space: "
         + "; ".join(summary["space"]),
-        "  " + ", ".join(f"{n} {s}" for s, n in sorted(summary["counts"].items())),
+        "  " + (", ".join(f"{n} {s}" for s, n in sorted(summary["counts"].items())) or "no trials"),
         "",
     ]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]

@@ -64,7 +64,7 @@ def sweep(data, base, root: Path, name: str, trials: int, workers: int, pruner: 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default="/work/shared/data/ml-100k")
-    p.add_argument("--trials", type=int, default=20)
+    p.add_argument("--trials", type=int, default=20, help="0 skips part 1")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--epochs", type=int, default=40, help="cap on each trial's epochs")
     p.add_argument("--ratio-trials", type=int, default=6, help="0 skips part 2")
@@ -80,30 +80,31 @@ def main() -> int:
     print(machine_line("cpu"))
     print(f"data {data.name}: {data.n_ratings:,} ratings; space: {'; '.join(SPACE)}")
 
-    summary, wall = sweep(data, base, root, "main", args.trials, args.workers, "median")
-    states = [t["state"] for t in summary["trials"]]
-    pruned = states.count("pruned") / len(states)
-    best = summary["best"]
+    if args.trials:
+        summary, wall = sweep(data, base, root, "main", args.trials, args.workers, "median")
+        states = [t["state"] for t in summary["trials"]]
+        pruned = states.count("pruned") / len(states)
+        best = summary["best"]
 
-    from widedeep_core.training import train
+        from widedeep_core.training import train
 
-    # the preset as shipped (its own epochs and early stopping), not capped like the trials
-    shipped = base.replace(epochs=preset("full").epochs)
-    t0 = time.perf_counter()
-    plain = train(shipped, data, runs_dir=root / "plain")
-    plain_s = time.perf_counter() - t0
-    rows = [
-        ["trials", len(states)],
-        ["workers", args.workers],
-        ["wall (s)", f"{wall:.0f}"],
-        ["trials / hour", f"{len(states) / wall * 3600:.0f}"],
-        ["pruned share", f"{pruned:.0%}"],
-        ["failed", states.count("fail")],
-        ["best val AUC (sweep)", f"{best['value']:.4f}" if best else "-"],
-        [f"val AUC of the `full` preset ({plain_s:.0f} s)", f"{plain.best_val_auc:.4f}"],
-        ["best trial's settings", " ".join(best["set"]) if best else "-"],
-    ]
-    print(markdown_table(["sweep", "value"], rows))
+        # the preset as shipped (its own epochs and early stopping), not capped like the trials
+        shipped = base.replace(epochs=preset("full").epochs)
+        t0 = time.perf_counter()
+        plain = train(shipped, data, runs_dir=root / "plain")
+        plain_s = time.perf_counter() - t0
+        rows = [
+            ["trials", len(states)],
+            ["workers", args.workers],
+            ["wall (s)", f"{wall:.0f}"],
+            ["trials / hour", f"{len(states) / wall * 3600:.0f}"],
+            ["pruned share", f"{pruned:.0%}"],
+            ["failed", states.count("fail")],
+            ["best val AUC (sweep)", f"{best['value']:.4f}" if best else "-"],
+            [f"val AUC of the `full` preset ({plain_s:.0f} s)", f"{plain.best_val_auc:.4f}"],
+            ["best trial's settings", " ".join(best["set"]) if best else "-"],
+        ]
+        print(markdown_table(["sweep", "value"], rows))
 
     if args.ratio_trials:
         n = args.ratio_trials

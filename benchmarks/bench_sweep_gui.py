@@ -12,6 +12,7 @@ study and the GUI thread only draws the snapshots.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import tempfile
@@ -37,6 +38,24 @@ def main() -> int:
     from PySide6.QtWidgets import QApplication
 
     from wdgui import MainWindow
+    from wdgui.pages.sweep import SweepPage
+
+    # time the page's slots (GUI thread) so a stall can be pinned on drawing or not
+    slot_ms: dict[str, list[tuple[float, float]]] = {}
+    for name in ("_on_snapshot", "start"):
+        original = getattr(SweepPage, name)
+
+        # wrapped with functools.wraps: PySide6 then still queues the worker's signal
+        # to the page's thread (a bare function would run in the worker thread)
+        @functools.wraps(original)
+        def timed(self, *a, _f=original, _n=name, **k):
+            t0 = time.perf_counter()
+            try:
+                return _f(self, *a, **k)
+            finally:
+                slot_ms.setdefault(_n, []).append((t0, (time.perf_counter() - t0) * 1000))
+
+        setattr(SweepPage, name, timed)
 
     app = QApplication.instance() or QApplication([])
     tmp = tempfile.mkdtemp(prefix="bench-sweep-gui-")
@@ -83,6 +102,15 @@ def main() -> int:
     counts = (page.summary or {}).get("counts", {})
     print(f"{args.trials} trials, {args.workers} workers, {args.epochs} epochs: {counts}")
     print(format_table(["phase", "s", "ticks", "max ms", "p99 ms", f"> {GOAL_MS:.0f} ms"], rows))
+    for name, calls in slot_ms.items():
+        worst = max(ms for _, ms in calls)
+        print(f"slot {name}: {len(calls)} calls, max {worst:.1f} ms")
+    big = sorted((t for t in probe.ticks if t.stall_ms > GOAL_MS), key=lambda t: t.at)
+    for t in big:
+        print(
+            f"  stall {t.stall_ms:.0f} ms at +{t.at - sweep_start:.1f} s "
+            f"(GUI thread cpu {t.cpu_ms:.0f} ms)"
+        )
     print(rerun_line("benchmarks/bench_sweep_gui.py", sys.argv[1:]))
     window.close()
     app.processEvents()

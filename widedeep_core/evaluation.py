@@ -10,6 +10,8 @@ from torch import nn
 
 from .features import Encoded
 from .metrics import accuracy, auc, gauc, logloss, ranking_metrics
+from .model import WideDeep
+from .pairs import PairScorer
 
 if TYPE_CHECKING:
     from .protocol import Prepared
@@ -58,7 +60,7 @@ def evaluate_pointwise(
 
 
 def evaluate_split(
-    model: nn.Module, prep: Prepared, part: str = "test", device: torch.device | str = "cpu"
+    model: WideDeep, prep: Prepared, part: str = "test", device: torch.device | str = "cpu"
 ) -> dict[str, float]:
     """Every metric on one split: AUC, log loss, accuracy, GAUC and ranking metrics at K."""
     cfg = prep.config
@@ -72,7 +74,7 @@ def evaluate_split(
 
 
 def evaluate_ranking(
-    model: nn.Module,
+    model: WideDeep,
     prep: Prepared,
     part: str = "test",
     *,
@@ -110,12 +112,11 @@ def evaluate_ranking(
     item_ids = all_items
     user_ids = all_users[eval_users]
 
+    # the split first layer: user and item halves computed once, added per pair
+    pair_scorer = PairScorer(model, prep.encoder, prep.data, item_ids)
+
     def scorer(batch: np.ndarray) -> torch.Tensor:
-        users = np.repeat(user_ids[batch], len(item_ids))
-        items = np.tile(item_ids, len(batch))
-        x = prep.encoder.transform_pairs(prep.data, users, items)
-        logits = predict_logits(model, x, max(prep.config.eval_batch_size, len(item_ids)), device)
-        return logits.reshape(len(batch), len(item_ids))
+        return pair_scorer(user_ids[batch])
 
     users_per_call = max(1, _PAIRS_PER_CALL // max(len(item_ids), 1))
     m = ranking_metrics(scorer, seen, positives, k, batch_size=users_per_call)

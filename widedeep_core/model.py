@@ -22,11 +22,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .errors import ConfigError
-from .features import Encoded, FieldSpec
+from .features import USER_SIDE, Encoded, FieldSpec
 
 
 class _Gather(torch.autograd.Function):
@@ -35,27 +34,40 @@ class _Gather(torch.autograd.Function):
     On CPU ``embedding_dense_backward`` costs ~100 us for a seed-sized table per call
     (9x more than ``index_add_`` for the wide part's one column), and a step of this
     model is only ~1.5 ms, so the lookup of single-valued fields goes through here.
+    Multi-valued fields too: ``embedding_bag``'s backward sorts its ids every step, and
+    a fixed-width gather plus a sum is the same arithmetic. The ``pad`` row's gradient
+    is dropped, so the all-zero pad row stays zero whatever the optimiser.
     """
 
     @staticmethod
-    def forward(ctx, weight: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(
+        ctx, weight: torch.Tensor, ids: torch.Tensor, pad: int | None = None
+    ) -> torch.Tensor:  # type: ignore[override]
         ctx.save_for_backward(ids)
         ctx.rows = weight.shape[0]
+        ctx.pad = pad
         flat = ids.reshape(-1)
         return weight.index_select(0, flat).reshape(*ids.shape, weight.shape[1])
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
         (ids,) = ctx.saved_tensors
-        dim = grad.shape[-1]
-        out = grad.new_zeros(ctx.rows, dim)
-        out.index_add_(0, ids.reshape(-1), grad.reshape(-1, dim))
-        return out, None
+        return scatter_rows(grad, ids, ctx.rows, ctx.pad), None, None
 
 
-def gather_rows(weight: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-    """``F.embedding(ids, weight)`` with a cheaper backward."""
-    return _Gather.apply(weight, ids)
+def scatter_rows(grad: torch.Tensor, ids: torch.Tensor, rows: int, pad: int | None) -> torch.Tensor:
+    """The gradient of a ``rows``-row table from the gradient of its gathered ``ids``."""
+    dim = grad.shape[-1]
+    out = grad.new_zeros(rows, dim)
+    out.index_add_(0, ids.reshape(-1), grad.reshape(-1, dim))
+    if pad is not None:
+        out[pad] = 0.0
+    return out
+
+
+def gather_rows(weight: torch.Tensor, ids: torch.Tensor, pad: int | None = None) -> torch.Tensor:
+    """``F.embedding(ids, weight)`` with a cheaper backward (no gradient into ``pad``)."""
+    return _Gather.apply(weight, ids, pad)
 
 
 class FastDropout(nn.Dropout):
@@ -118,8 +130,18 @@ class _Part(nn.Module):
 
     def multi_ids(self, x: Encoded, name: str) -> torch.Tensor:
         """[b, k] table rows of a multi-valued field, pad entries mapped to the pad row."""
-        ids = x.multi[name]
-        return torch.where(ids > 0, ids + self.offsets_by_name[name], self.pad)
+        return self.map_multi(x.multi[name], name)
+
+    def map_multi(self, codes: torch.Tensor, name: str) -> torch.Tensor:
+        """Table rows of multi-valued codes (any shape); code 0 (pad or unseen) -> pad row."""
+        return torch.where(codes > 0, codes + self.offsets_by_name[name], self.pad)
+
+    def row_ids(self, x: Encoded) -> torch.Tensor:
+        """[b, S + sum of multi widths] table rows: single-valued fields, then each
+        multi-valued field's entries, so one gather reads every field of the part."""
+        pieces = [self.single_ids(x)] if self.singles else []
+        pieces += [self.multi_ids(x, name) for name in self.multis]
+        return pieces[0] if len(pieces) == 1 else torch.cat(pieces, 1)
 
     def zero_pad(self) -> None:
         if self.pad is not None:
@@ -199,29 +221,35 @@ class WideDeep(nn.Module):
         """[b] logit of the wide part (bias included)."""
         part = self.wide
         assert part is not None and self.wide_bias is not None
-        w = part.embedding.weight
-        out = self.wide_bias.expand(len(x))
-        if part.singles:
-            out = out + gather_rows(w, part.single_ids(x)).sum((1, 2))
+        # one gather over every field (pad entries read the zero pad row) and one sum
+        rows = gather_rows(part.embedding.weight, part.row_ids(x), part.pad)
+        return self.wide_bias.expand(len(x)) + rows.sum((1, 2))
+
+    def deep_input(self, x: Encoded) -> torch.Tensor:
+        """[b, n_fields * embed_dim] input of the MLP: single-valued embeddings, then the
+        mean of each multi-valued field's non-pad embeddings (0 when it has none)."""
+        part = self.deep
+        assert part is not None
+        b = len(x)
+        ids = part.row_ids(x)
+        emb = gather_rows(part.embedding.weight, ids, part.pad)
+        n_single = len(part.singles)
+        if not part.multis:
+            return emb.reshape(b, -1)
+        pieces = [emb[:, :n_single].reshape(b, -1)] if n_single else []
+        start = n_single
         for name in part.multis:
-            ids = part.multi_ids(x, name)
-            out = out + F.embedding_bag(ids, w, mode="sum", padding_idx=part.pad).squeeze(1)
-        return out
+            width = x.multi[name].shape[1]
+            sel = ids[:, start : start + width]
+            count = (sel != part.pad).sum(1, keepdim=True).clamp_(min=1)
+            pieces.append(emb[:, start : start + width].sum(1) / count)
+            start += width
+        return pieces[0] if len(pieces) == 1 else torch.cat(pieces, 1)
 
     def deep_logit(self, x: Encoded) -> torch.Tensor:
         """[b] logit of the deep part."""
-        part, mlp = self.deep, self.mlp
-        assert part is not None and mlp is not None
-        w = part.embedding.weight
-        b = len(x)
-        pieces = []
-        if part.singles:
-            pieces.append(gather_rows(w, part.single_ids(x)).reshape(b, -1))
-        for name in part.multis:
-            ids = part.multi_ids(x, name)
-            pieces.append(F.embedding_bag(ids, w, mode="mean", padding_idx=part.pad))
-        h = pieces[0] if len(pieces) == 1 else torch.cat(pieces, 1)
-        return mlp(h).squeeze(1)
+        assert self.mlp is not None
+        return self.mlp(self.deep_input(x)).squeeze(1)
 
     def forward(self, x: Encoded) -> torch.Tensor:
         """[b] logits (no sigmoid)."""
@@ -262,6 +290,165 @@ class WideDeep(nn.Module):
         size = next(s.size for s in self.specs if s.name == name)
         start = p.offsets_by_name[name]
         return start, start + size
+
+    # ------------------------------------------------------------ pair scoring
+
+    def split_scorer(self, items: Encoded) -> SplitScorer:
+        """A scorer of user blocks against the item rows ``items`` (one encoded row per
+        item; its user-side columns are ignored), computed the split-layer way."""
+        return SplitScorer(self, items)
+
+
+def field_side(name: str) -> str:
+    """ "user" or "item" for a field or a cross within one side, "pair" for a cross of a
+    user-side and an item-side field (its value depends on the user and the item)."""
+    parts = name.split(" x ")
+    sides = {"user" if p in USER_SIDE else "item" for p in parts}
+    return sides.pop() if len(sides) == 1 else "pair"
+
+
+class SplitScorer:
+    """Logits of every (user, item) pair of a user block and a fixed item set.
+
+    The first Linear layer of the MLP reads ``[user-side embeddings; item-side
+    embeddings]``, so ``W [u; i] + b = W_u u + (W_i i + b)``: both products are computed
+    once per user and once per item and only ADDED per pair (an eval-mode batch-norm
+    right after it is a per-channel affine map and folds into both halves). The rest of
+    the MLP runs per pair. The wide logit factorises the same way: a user sum, an item
+    sum and, for each cross of a user-side with an item-side field, a table of its
+    weight per (user value, item). Eval mode: dropout off, batch-norm running stats.
+    """
+
+    # pairs per block of the per-pair MLP: [block, hidden] floats stay cache-sized
+    PAIRS_PER_BLOCK = 1 << 15
+
+    @torch.no_grad()
+    def __init__(self, model: WideDeep, items: Encoded):
+        self.model = model
+        self.n_items = len(items)
+        single_cols = {s.name: i for i, s in enumerate(s for s in model.specs if not s.multi)}
+        self._single_cols = single_cols
+        self.pair_fields = [n for n in model.wide_fields if field_side(n) == "pair"]
+        if any(field_side(n) == "pair" for n in model.deep_fields):
+            raise ConfigError("deep_fields", "split scoring needs deep fields of one side each")
+        self.item_wide = self._wide_sum(items, "item")
+        self._rest: list[nn.Module] = []
+        if model.deep is not None:
+            assert model.mlp is not None
+            first = model.mlp[0]
+            assert isinstance(first, nn.Linear)
+            part, d = model.deep, model.embed_dim
+            order = part.singles + part.multis
+            cols = {s: [i for k, n in enumerate(order) if field_side(n) == s
+                        for i in range(k * d, (k + 1) * d)] for s in ("user", "item")}  # fmt: skip
+            self._fields = {s: [n for n in order if field_side(n) == s] for s in ("user", "item")}
+            w = first.weight.detach()
+            self._w = {s: w[:, torch.tensor(c, dtype=torch.long)] for s, c in cols.items()}
+            rest = list(model.mlp)[1:]
+            self._scale: torch.Tensor | None = None
+            self._shift = first.bias.detach().clone()
+            if rest and isinstance(rest[0], nn.BatchNorm1d):
+                bn = rest.pop(0)
+                assert isinstance(bn, nn.BatchNorm1d)
+                scale = (bn.running_var + bn.eps).rsqrt()  # type: ignore[operator]
+                if bn.weight is not None:
+                    scale = scale * bn.weight
+                shift = -bn.running_mean * scale  # type: ignore[operator]
+                if bn.bias is not None:
+                    shift = shift + bn.bias
+                self._scale, self._shift = scale, self._shift * scale + shift
+            self._rest = [m for m in rest if not isinstance(m, nn.Dropout)]
+            item_h = self._first_half(items, "item")
+            if self._scale is not None:
+                item_h = item_h * self._scale
+            self.item_h = item_h + self._shift
+
+    def _field_rows(self, part: _Part, x: Encoded, name: str) -> torch.Tensor:
+        """[n, k] table rows of one field of ``part`` (k = 1 for a single-valued one)."""
+        if name in part.multis:
+            return part.multi_ids(x, name)
+        return (x.single[:, self._single_cols[name]] + part.offsets_by_name[name])[:, None]
+
+    def _wide_sum(self, x: Encoded, side: str) -> torch.Tensor:
+        """[n] wide logit of the fields of one side (the bias goes with the items)."""
+        m = self.model
+        out = torch.zeros(len(x), device=x.single.device)
+        if m.wide is None:
+            return out
+        w = m.wide.embedding.weight[:, 0]
+        for name in m.wide.singles + m.wide.multis:
+            if field_side(name) == side:
+                out = out + w[self._field_rows(m.wide, x, name)].sum(1)
+        if side == "item":
+            assert m.wide_bias is not None
+            out = out + m.wide_bias
+        return out
+
+    def _first_half(self, x: Encoded, side: str) -> torch.Tensor:
+        """[n, hidden] product of one side's embeddings with its half of the first layer."""
+        m = self.model
+        part = m.deep
+        assert part is not None
+        emb = part.embedding.weight
+        pieces = []
+        for name in self._fields[side]:
+            rows = self._field_rows(part, x, name)
+            vec = emb[rows]
+            if name in part.multis:
+                count = (rows != part.pad).sum(1, keepdim=True).clamp_(min=1)
+                pieces.append(vec.sum(1) / count)
+            else:
+                pieces.append(vec[:, 0])
+        if not pieces:
+            return torch.zeros(len(x), self._w[side].shape[0], device=x.single.device)
+        return torch.cat(pieces, 1) @ self._w[side].t()
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        users: Encoded,
+        pair_codes: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
+    ) -> torch.Tensor:
+        """[n_users, n_items] logits of the user rows ``users`` (item-side columns are
+        ignored) against every item. ``pair_codes[name]`` gives, for each user-side x
+        item-side cross, (row of each user [n_users], codes [m, n_items(, k)])."""
+        m = self.model
+        was_training = m.training
+        m.eval()
+        try:
+            return self._score(users, pair_codes or {})
+        finally:
+            m.train(was_training)
+
+    def _score(self, users: Encoded, pair_codes: dict) -> torch.Tensor:
+        m = self.model
+        n_u = len(users)
+        wide = self._wide_sum(users, "user")[:, None] + self.item_wide[None, :]
+        if m.wide is not None:
+            w = m.wide.embedding.weight[:, 0]
+            for name in self.pair_fields:
+                if name not in pair_codes:
+                    raise ConfigError("crosses", f"split scoring needs the codes of {name!r}")
+                inv, codes = pair_codes[name]
+                if name in m.wide.multis:
+                    table = w[m.wide.map_multi(codes, name)].sum(-1)
+                else:
+                    table = w[codes + m.wide.offsets_by_name[name]]
+                wide = wide + table[inv]
+        if m.deep is None:
+            return wide
+        user_h = self._first_half(users, "user")
+        if self._scale is not None:
+            user_h = user_h * self._scale
+        out = torch.empty(n_u, self.n_items, device=wide.device)
+        step = max(1, self.PAIRS_PER_BLOCK // max(self.n_items, 1))
+        for s in range(0, n_u, step):
+            h = user_h[s : s + step, None, :] + self.item_h[None, :, :]
+            h = h.reshape(-1, h.shape[-1])
+            for layer in self._rest:
+                h = layer(h)
+            out[s : s + step] = h.reshape(-1, self.n_items)
+        return wide + out
 
 
 def _check_fields(specs: Sequence[FieldSpec], names: Sequence[str], what: str) -> list[str]:

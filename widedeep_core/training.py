@@ -26,11 +26,13 @@ from .data.types import MovieLensData
 from .devices import resolve_device
 from .errors import TrainingError, WideDeepError
 from .evaluation import evaluate_pointwise, evaluate_split
+from .fastpath import make_train_step
 from .features import FeatureEncoder
 from .model import WideDeep
 from .optim import build_optimizers
 from .protocol import Prepared, model_fields, prepare
 from .runs import Run, RunStore
+from .threads import CoreShare
 
 
 @dataclass(frozen=True)
@@ -177,6 +179,7 @@ class Trainer:
         self._cancel = threading.Event()
         self._resume = threading.Event()
         self._resume.set()
+        self._share = CoreShare()
 
     # ------------------------------------------------------------ control (any thread)
 
@@ -206,6 +209,7 @@ class Trainer:
         """Run the whole training; emits events; raises a WideDeepError on failure."""
         cfg = self.config
         where: dict[str, int | None] = {"epoch": None, "batch": None}
+        self._share.__enter__()  # this process's share of the cores (threads.py)
         try:
             device = resolve_device(cfg.device)
             seed_everything(cfg.seed)
@@ -226,6 +230,8 @@ class Trainer:
             if isinstance(exc, WideDeepError) or not isinstance(exc, Exception):
                 raise
             raise TrainingError(message) from exc
+        finally:
+            self._share.__exit__(None, None, None)
 
     def _run_dir(self) -> Path | None:
         return self.run.path if self.run is not None else None
@@ -239,8 +245,9 @@ class Trainer:
         model = build_model(cfg, prep.encoder).to(device)
         optimizers = build_optimizers(model, cfg)
         schedulers = [_scheduler(o, cfg) for o in optimizers]
-        loss_fn = nn.BCEWithLogitsLoss()
         use_amp = bool(cfg.amp) and device.type == "cuda"
+        # the fused hand-written step where the model allows it (same arithmetic)
+        train_step = make_train_step(model, optimizers, amp=use_amp)
 
         n = len(y_train)
         bs = min(cfg.batch_size, n)
@@ -258,6 +265,7 @@ class Trainer:
 
         for epoch in range(1, cfg.epochs + 1):
             where["epoch"] = epoch
+            self._share.rebalance()  # another training may have started or ended
             model.train()
             t_epoch = time.perf_counter()
             if cfg.shuffle or epoch == 1:
@@ -279,17 +287,10 @@ class Trainer:
                     x_chunk, y_chunk = x_train.take(rows), y_train[rows]
                 o = (b % _CHUNK) * bs
                 xb, yb = x_chunk.take(slice(o, o + bs)), y_chunk[o : o + bs]
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                    logits = model(xb)
-                loss = loss_fn(logits.float(), yb)
-                for opt in optimizers:
-                    opt.zero_grad(set_to_none=True)
-                loss.backward()
-                for opt in optimizers:
-                    opt.step()
+                loss = train_step(xb, yb)
                 step += 1
                 done_batches += 1
-                losses[b] = loss.detach()
+                losses[b] = loss
                 if b + 1 - window_start == cfg.log_every or b + 1 == n_batches:
                     window = losses[window_start : b + 1]
                     mean = float(window.mean())

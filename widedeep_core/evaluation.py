@@ -16,11 +16,14 @@ from .pairs import PairScorer
 if TYPE_CHECKING:
     from .protocol import Prepared
 
-# Ranking every unseen movie for every user costs n_users x n_items model calls; past
-# this many users, or this many (user, movie) pairs, a seeded sample of the users is
-# ranked (their count is reported as ``ranking_users``).
+# Ranking every unseen movie for every user costs n_users x n_items pair scores. With
+# the split first layer a pair costs only the MLP after that layer, so every user is
+# ranked while that stays under RANKING_FLOPS (all of ML-1M for the `fast` and
+# `reference` presets); past it, and past MAX_RANKING_PAIRS, a seeded sample of at
+# least MAX_RANKING_USERS users is ranked (their count is reported as ``ranking_users``).
 MAX_RANKING_USERS = 2000
-MAX_RANKING_PAIRS = 20_000_000
+MAX_RANKING_PAIRS = 40_000_000
+RANKING_FLOPS = 50e9
 _PAIRS_PER_CALL = 1 << 18
 
 
@@ -80,7 +83,7 @@ def evaluate_ranking(
     *,
     k: int = 10,
     device: torch.device | str = "cpu",
-    max_users: int = MAX_RANKING_USERS,
+    max_users: int | None = None,
 ) -> dict[str, float]:
     """HR@K, NDCG@K, precision@K, recall@K: every movie a user did not rate in training
     is ranked against the user's held-out positives of ``part``."""
@@ -92,6 +95,11 @@ def evaluate_ranking(
     u_of = np.searchsorted(all_users, ratings["user"].to_numpy())
     i_of = np.searchsorted(all_items, ratings["item"].to_numpy())
     eval_users = np.unique(u_of[pos_rows])
+    # the split scorer's item half: built once, it also knows the per-pair cost
+    pair_scorer = PairScorer(model, prep.encoder, prep.data, all_items)
+    if max_users is None:
+        affordable = RANKING_FLOPS / max(pair_scorer.pair_flops * len(all_items), 1.0)
+        max_users = max(MAX_RANKING_USERS, int(affordable))
     max_users = max(1, min(max_users, MAX_RANKING_PAIRS // max(len(all_items), 1)))
     if len(eval_users) > max_users:
         rng = np.random.default_rng(prep.config.seed)
@@ -103,7 +111,8 @@ def evaluate_ranking(
         s = slot[u_of[sel_rows]]
         keep = s >= 0
         s, items = s[keep], i_of[sel_rows][keep]
-        order = np.lexsort((items, s))
+        # one int64 key instead of lexsort over two columns (~3x faster on 800k rows)
+        order = np.argsort(s * (len(all_items) + 1) + items, kind="stable")
         counts = np.bincount(s, minlength=len(eval_users))
         return np.split(items[order], np.cumsum(counts)[:-1])
 
@@ -111,9 +120,6 @@ def evaluate_ranking(
     positives = per_user(pos_rows)
     item_ids = all_items
     user_ids = all_users[eval_users]
-
-    # the split first layer: user and item halves computed once, added per pair
-    pair_scorer = PairScorer(model, prep.encoder, prep.data, item_ids)
 
     def scorer(batch: np.ndarray) -> torch.Tensor:
         return pair_scorer(user_ids[batch])

@@ -132,6 +132,26 @@ def _pairs(lists: Sequence[Any], rows: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return np.repeat(np.arange(len(rows)), lens), flat
 
 
+def top_k_stable(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """[b, k] column indices of each row's k highest scores, highest first, ties broken
+    by the lower index: exactly ``sort(descending=True, stable=True).indices[:, :k]``,
+    without sorting whole rows (``topk`` finds the k-th value, a cumulative count picks
+    the lowest-index ties, and only the k winners are sorted)."""
+    b, n = scores.shape
+    k = min(int(k), n)
+    if k == 0 or b == 0:
+        return torch.zeros((b, k), dtype=torch.long)
+    kth = torch.topk(scores, k, dim=1, sorted=False).values.min(1, keepdim=True).values
+    above = scores > kth
+    ties = scores == kth
+    room = k - above.sum(1, keepdim=True)
+    chosen = above | (ties & (torch.cumsum(ties, 1) <= room))
+    cols = chosen.nonzero()[:, 1].reshape(b, k)  # ascending column order within a row
+    picked = scores.gather(1, cols)
+    order = torch.sort(picked, dim=1, descending=True, stable=True).indices
+    return cols.gather(1, order)
+
+
 def _batch_metrics(
     scores: torch.Tensor,
     seen: tuple[np.ndarray, np.ndarray],
@@ -146,7 +166,7 @@ def _batch_metrics(
     rel = torch.zeros((b, n_items), dtype=torch.float64)
     rel[torch.from_numpy(pos[0]), torch.from_numpy(pos[1])] = 1.0
     kk = min(k, n_items)
-    top = torch.sort(s, dim=1, descending=True, stable=True).indices[:, :kk]
+    top = top_k_stable(s, kk)
     hits = rel.gather(1, top)
     n_hits = hits.sum(1)
     n_pos = rel.sum(1)

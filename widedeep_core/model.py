@@ -20,6 +20,7 @@ pooling uses ``F.embedding_bag(..., padding_idx=pad)`` so that padding is masked
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -320,7 +321,7 @@ class SplitScorer:
     """
 
     # pairs per block of the per-pair MLP: [block, hidden] floats stay cache-sized
-    PAIRS_PER_BLOCK = 1 << 15
+    PAIRS_PER_BLOCK = 1 << 14
 
     @torch.no_grad()
     def __init__(self, model: WideDeep, items: Encoded):
@@ -332,7 +333,7 @@ class SplitScorer:
         if any(field_side(n) == "pair" for n in model.deep_fields):
             raise ConfigError("deep_fields", "split scoring needs deep fields of one side each")
         self.item_wide = self._wide_sum(items, "item")
-        self._rest: list[nn.Module] = []
+        self._plan: list[tuple[str, Any]] = []
         if model.deep is not None:
             assert model.mlp is not None
             first = model.mlp[0]
@@ -357,11 +358,22 @@ class SplitScorer:
                 if bn.bias is not None:
                     shift = shift + bn.bias
                 self._scale, self._shift = scale, self._shift * scale + shift
-            self._rest = [m for m in rest if not isinstance(m, nn.Dropout)]
+            self._plan = _fold_eval_mlp(rest)
             item_h = self._first_half(items, "item")
             if self._scale is not None:
                 item_h = item_h * self._scale
             self.item_h = item_h + self._shift
+
+    @property
+    def pair_flops(self) -> float:
+        """Floating-point operations per pair: the first layer's addition, the rest of
+        the MLP, the wide sum (for the cost of ranking many pairs)."""
+        width = self.item_h.shape[1] if self.model.deep is not None else 0
+        flops = 2.0 * width + 2.0 + len(self.pair_fields)
+        for kind, op in self._plan:
+            flops += 2.0 * op[0].numel() if kind == "linear" else float(width)
+            width = op[0].shape[1] if kind == "linear" else width
+        return flops
 
     def _field_rows(self, part: _Part, x: Encoded, name: str) -> torch.Tensor:
         """[n, k] table rows of one field of ``part`` (k = 1 for a single-valued one)."""
@@ -440,15 +452,64 @@ class SplitScorer:
         user_h = self._first_half(users, "user")
         if self._scale is not None:
             user_h = user_h * self._scale
-        out = torch.empty(n_u, self.n_items, device=wide.device)
-        step = max(1, self.PAIRS_PER_BLOCK // max(self.n_items, 1))
+        n_i = self.n_items
+        out = torch.empty(n_u, n_i, device=wide.device)
+        step = max(1, self.PAIRS_PER_BLOCK // max(n_i, 1))
+        # reused buffers and in-place activations: fresh multi-MB tensors per block cost
+        # page faults that take as long as the arithmetic
+        bufs: dict[tuple[int, int], torch.Tensor] = {}
+
+        def buf(k: int, rows: int, width: int) -> torch.Tensor:
+            t = bufs.get((k, width))
+            if t is None or t.shape[0] < rows:
+                t = bufs[(k, width)] = torch.empty(step * n_i, width, device=wide.device)
+            return t[:rows]
+
+        width = user_h.shape[1]
         for s in range(0, n_u, step):
-            h = user_h[s : s + step, None, :] + self.item_h[None, :, :]
-            h = h.reshape(-1, h.shape[-1])
-            for layer in self._rest:
-                h = layer(h)
-            out[s : s + step] = h.reshape(-1, self.n_items)
+            n = min(step, n_u - s)
+            h = buf(0, n * n_i, width)
+            torch.add(user_h[s : s + n, None, :], self.item_h[None, :, :], out=h.view(n, n_i, -1))
+            k = 0
+            for kind, op in self._plan:
+                if kind == "linear" and op[0].shape[1] == 1:  # the output layer: a mat-vec
+                    h = torch.addmv(op[1], h, op[0][:, 0])
+                elif kind == "linear":
+                    weight_t, bias = op
+                    k = 1 - k
+                    h = torch.addmm(bias, h, weight_t, out=buf(k, h.shape[0], weight_t.shape[1]))
+                else:
+                    h = op(h)
+            out[s : s + n] = h.view(n, n_i)
         return wide + out
+
+
+_INPLACE = {nn.ReLU: torch.relu_, nn.Sigmoid: torch.sigmoid_, nn.Tanh: torch.tanh_}
+
+
+def _fold_eval_mlp(layers: Sequence[nn.Module]) -> list[tuple[str, Any]]:
+    """Eval-mode MLP layers as ("linear", (W^T, b)) and ("act", fn) steps: dropout is
+    dropped and each batch-norm folds into the Linear before it (running statistics)."""
+    plan: list[tuple[str, Any]] = []
+    for layer in layers:
+        if isinstance(layer, nn.Linear):
+            bias = layer.bias if layer.bias is not None else torch.zeros(layer.out_features)
+            plan.append(("linear", (layer.weight.detach().t(), bias.detach())))
+        elif isinstance(layer, nn.BatchNorm1d):
+            assert plan and plan[-1][0] == "linear", "batch-norm follows a Linear layer"
+            weight_t, bias = plan[-1][1]
+            scale = (layer.running_var + layer.eps).rsqrt()  # type: ignore[operator]
+            if layer.weight is not None:
+                scale = scale * layer.weight.detach()
+            shift = (bias - layer.running_mean) * scale
+            if layer.bias is not None:
+                shift = shift + layer.bias.detach()
+            plan[-1] = ("linear", (weight_t * scale, shift))
+        elif isinstance(layer, nn.Dropout):
+            continue
+        else:
+            plan.append(("act", _INPLACE.get(type(layer), layer)))
+    return plan
 
 
 def _check_fields(specs: Sequence[FieldSpec], names: Sequence[str], what: str) -> list[str]:

@@ -36,6 +36,11 @@ class PairScorer:
         self.device = next(model.parameters()).device
         self._split = model.split_scorer(items.to(self.device))
 
+    @property
+    def pair_flops(self) -> float:
+        """Floating-point operations per (user, item) pair (the MLP after its first layer)."""
+        return self._split.pair_flops
+
     def __call__(self, user_ids: Any) -> torch.Tensor:
         """Logits of every (user, item) pair as a CPU float32 tensor [n_users, n_items]."""
         users = np.atleast_1d(np.asarray(user_ids, dtype=np.int64))

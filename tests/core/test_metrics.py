@@ -118,3 +118,15 @@ def test_ranking_metrics_perfect_and_empty():
 def test_group_items():
     lists = group_items([2, 0, 2, 2, 0], [5, 1, 3, 4, 0], 4)
     assert [x.tolist() for x in lists] == [[0, 1], [], [3, 4, 5], []]
+
+
+def test_top_k_stable_equals_a_stable_sort_with_ties():
+    from widedeep_core.metrics import top_k_stable
+
+    g = torch.Generator().manual_seed(0)
+    scores = torch.randint(0, 4, (50, 30), generator=g).double()  # many ties
+    scores[::3, ::2] = -torch.inf  # masked items tie too
+    scores[5] = -torch.inf  # a row with nothing rankable
+    for k in (1, 5, 30, 40):
+        want = torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :k]
+        assert torch.equal(top_k_stable(scores, k), want)

@@ -37,6 +37,8 @@ marks.append(clock())
 data = load_movielens(sys.argv[1])
 marks.append(clock())
 cfg = preset(sys.argv[2]).replace(device="cpu")
+if len(sys.argv) > 3:
+    cfg = cfg.replace(epochs=int(sys.argv[3]))
 prep = prepare(cfg, data)
 prep.encoded("train"); prep.encoded("val")
 marks.append(clock())
@@ -86,6 +88,9 @@ def main(argv=None) -> int:
     p.add_argument("--data", default=None, help="MovieLens folder (default: synthetic ML-1M)")
     p.add_argument("--preset", default="fast")
     p.add_argument("--phases-only", action="store_true", help="skip the whole-CLI run")
+    p.add_argument(
+        "--epochs", type=int, default=None, help="cap the phases run (synthetic data never stops)"
+    )
     args = p.parse_args(argv)
     root = str(Path(__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": root}
@@ -102,7 +107,8 @@ def main(argv=None) -> int:
         if not args.phases_only:
             _whole_cli(folder, args.preset, str(Path(tmp) / "runs"), env)
         phases = subprocess.run(
-            [sys.executable, "-c", PHASES, folder, args.preset],
+            [sys.executable, "-c", PHASES, folder, args.preset,
+             *([str(args.epochs)] if args.epochs else [])],
             env=env, capture_output=True, text=True, check=True,
         )  # fmt: skip
         parts = json.loads(phases.stdout.strip().splitlines()[-1])

@@ -19,25 +19,30 @@ from widedeep_core.config import preset
 from widedeep_core.data import load_movielens
 from widedeep_core.training import EpochEvent, train
 
-IDS = ("user", "item")
 SIDE = ("user", "item", "gender", "age", "occupation", "year", "genres")
 CANDIDATES = {
     "fast preset": dict(batch_size=4096, patience=1),
     "fast patience 2": dict(batch_size=4096),
-    "ids b2048 lr3e-3 patience 2": dict(lr=3e-3),
+    "ids e32 h64 b4096 lr5e-3": dict(embed_dim=32, batch_size=4096, patience=1),
+    "ids e16 h32 b4096 lr5e-3": dict(hidden=(32,), batch_size=4096, patience=1),
+    "ids e32 b2048 lr3e-3 patience 2": dict(embed_dim=32, lr=3e-3),
     "ids+year+genres b4096 lr5e-3": dict(
+        embed_dim=32,
         wide_fields=("user", "item", "year", "genres"),
         deep_fields=("user", "item", "year", "genres"),
         batch_size=4096,
     ),
-    "side b1024 lr1e-3": dict(wide_fields=SIDE, deep_fields=SIDE, lr=1e-3, batch_size=1024),
-    "ids h64 b2048 lr3e-3": dict(wide_fields=IDS, deep_fields=IDS, hidden=(64,), lr=3e-3),
-    "ids h64 b4096 lr5e-3": dict(
-        wide_fields=IDS, deep_fields=IDS, hidden=(64,), lr=5e-3, batch_size=4096
+    "side b1024 lr1e-3": dict(
+        embed_dim=32, wide_fields=SIDE, deep_fields=SIDE, lr=1e-3, batch_size=1024
     ),
-    "side h64 b2048 lr3e-3": dict(wide_fields=SIDE, deep_fields=SIDE, hidden=(64,), lr=3e-3),
-    "side h64-32 b2048 lr3e-3": dict(wide_fields=SIDE, deep_fields=SIDE, hidden=(64, 32), lr=3e-3),
+    "side h64 b2048 lr3e-3": dict(
+        embed_dim=32, wide_fields=SIDE, deep_fields=SIDE, hidden=(64,), lr=3e-3
+    ),
+    "side h64-32 b2048 lr3e-3": dict(
+        embed_dim=32, wide_fields=SIDE, deep_fields=SIDE, hidden=(64, 32), lr=3e-3
+    ),
     "side+crosses h64 b2048 lr3e-3": dict(
+        embed_dim=32,
         wide_fields=SIDE,
         deep_fields=SIDE,
         hidden=(64,),
@@ -45,7 +50,7 @@ CANDIDATES = {
         crosses=("gender x genres", "age x genres", "occupation x genres"),
     ),
     "side h64 b4096 lr5e-3": dict(
-        wide_fields=SIDE, deep_fields=SIDE, hidden=(64,), lr=5e-3, batch_size=4096
+        embed_dim=32, wide_fields=SIDE, deep_fields=SIDE, hidden=(64,), lr=5e-3, batch_size=4096
     ),
 }
 

@@ -15,6 +15,7 @@ from widedeep_core.data.types import MovieLensData
 from widedeep_core.errors import DataError
 from widedeep_core.runs import Run
 from widedeep_core.serving.loading import Trained, load_trained
+from widedeep_core.serving.pairs import PairScorer
 from widedeep_core.serving.scoring import catalogue, score_block, top_k
 from widedeep_core.vocabulary import DEMOGRAPHIC_FIELDS
 
@@ -38,6 +39,7 @@ class Recommender:
         self._sorted_items = ratings["item"].to_numpy()[order]
         self._sorted_rows = order
         self.users = np.unique(self._sorted_users)
+        self._pair_scorer: PairScorer | None = None  # built on the first ranking
 
     @classmethod
     def from_run(
@@ -136,6 +138,15 @@ class Recommender:
         )
         return wide[0].numpy(), deep[0].numpy()
 
+    def ranking_logits(self, user_id: int, items: np.ndarray) -> np.ndarray:
+        """The logits lists are ranked by: the split-layer scorer over the catalogue, the
+        same numbers the ranking evaluation uses (``serving.pairs.PairScorer``)."""
+        if self._pair_scorer is None:
+            t = self.trained
+            self._pair_scorer = PairScorer(t.model, t.encoder, self.data, self._items)
+        logits = self._pair_scorer(np.array([user_id]))[0].numpy()
+        return logits[np.searchsorted(self._items, items)]
+
     def recommend(
         self,
         user_id: int,
@@ -154,9 +165,9 @@ class Recommender:
         items = self.candidates(user_id, genre, seen=seen)
         if len(items) == 0:
             return pd.DataFrame(columns=COLUMNS)
-        wide, deep = self.score(user_id, items)
-        logit = wide + deep
+        logit = self.ranking_logits(user_id, items)
         top = top_k(torch.from_numpy(logit).reshape(1, -1), int(n))[0].numpy()
+        wide, deep = self.score(user_id, items[top])  # the two parts, for the shown rows
         meta = self._movies.reindex(items[top])
         return pd.DataFrame(
             {
@@ -166,7 +177,7 @@ class Recommender:
                 "year": meta["year"].to_numpy(),
                 "genres": meta["genres"].to_numpy(),
                 "probability": 1.0 / (1.0 + np.exp(-logit[top].astype(np.float64))),
-                "wide_logit": wide[top],
-                "deep_logit": deep[top],
+                "wide_logit": wide,
+                "deep_logit": deep,
             }
         )

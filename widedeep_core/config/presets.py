@@ -159,3 +159,8 @@ def preset(name: str) -> Config:
         raise ConfigError(
             "preset", f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}"
         ) from None
+
+
+def preset_help() -> str:
+    """The presets' names for a ``--preset`` help line."""
+    return "one of: " + ", ".join(PRESETS)

@@ -94,11 +94,14 @@ def evaluate_baselines(
     k: int | None = None,
     lam: float = DEFAULT_LAMBDA,
     max_items: int = EASE_MAX_ITEMS,
+    retrieval: tuple[Any, Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Popularity and EASE^R judged like the model: {"popularity": {...}, "ease": {...}}.
 
     EASE^R inverts the whole catalogue up to ``max_items`` movies; above, the automatic
     route of ``make_retrieval`` runs and ``route`` / ``route_reason`` say which.
+    ``retrieval`` (model, choice) from ``make_retrieval`` on the same training matrix and
+    lambda skips the refit (the two-stage model's own EASE, when it has one).
     """
     from widedeep_core.evaluation.evaluate import ranking_users
 
@@ -110,7 +113,7 @@ def evaluate_baselines(
     pop = Popularity(x)
     pop_rank = popularity_rank(pop.counts)
     out: dict[str, dict[str, Any]] = {}
-    ease, choice = make_retrieval(x, "auto", lam, max_items=max_items)
+    ease, choice = retrieval or make_retrieval(x, "auto", lam, max_items=max_items)
     for name, model in (("popularity", pop), ("ease", ease)):
         top = ranked_columns(lambda b, m=model: m.score(rows[b]), seen, np.arange(len(rows)), k)
         out[name] = list_columns(top, positives, k, pop_rank)

@@ -69,7 +69,7 @@ def format_comparison(metrics: Mapping[str, Any]) -> str:
     header, rows = comparison(metrics)
     if not rows:
         return ""
-    cells = [header] + [[r[0]] + [_cell(v, r[0]) for v in r[1:]] for r in rows]
+    cells = [header] + [[r[0]] + [cell_text(v, r[0]) for v in r[1:]] for r in rows]
     widths = [max(len(row[c]) for row in cells) for c in range(len(header))]
     lines = [
         "  ".join(
@@ -105,7 +105,8 @@ def _number(value: Any) -> float | None:
     return None if math.isnan(value) else float(value)
 
 
-def _cell(value: float | None, label: str = "") -> str:
+def cell_text(value: float | None, label: str = "") -> str:
+    """How a table shows one value of the row ``label``: "-" when missing."""
     if value is None:
         return "-"
     return f"{value:.1f}" if label.startswith("Pop rank") else f"{value:.4f}"

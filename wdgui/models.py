@@ -23,9 +23,15 @@ Index = QModelIndex | QPersistentModelIndex
 class DataFrameModel(QAbstractTableModel):
     """A read-only view of a pandas DataFrame; ``UserRole`` gives the raw value for sorting."""
 
-    def __init__(self, frame: pd.DataFrame | None = None, headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        frame: pd.DataFrame | None = None,
+        headers: dict[str, str] | None = None,
+        tooltips: dict[str, str] | None = None,
+    ):
         super().__init__()
         self._headers = headers or {}
+        self._tooltips = tooltips or {}  # column name -> what its numbers mean
         self._frame: pd.DataFrame | None = None  # None: empty (pandas is not loaded yet)
         self._columns: list[str] = []
         self._rows: list[tuple] = []
@@ -77,9 +83,12 @@ class DataFrameModel(QAbstractTableModel):
     def headerData(
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
     ) -> Any:
+        horizontal = orientation == Qt.Orientation.Horizontal and section < len(self._columns)
+        if role == Qt.ItemDataRole.ToolTipRole and horizontal:
+            return self._tooltips.get(self._columns[section])
         if role != Qt.ItemDataRole.DisplayRole:
             return None
-        if orientation == Qt.Orientation.Horizontal and section < len(self._columns):
+        if horizontal:
             name = self._columns[section]
             return self._headers.get(name, name)
         return str(section + 1)

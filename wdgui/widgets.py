@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QMessageBox, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QLabel,
+    QMessageBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QWidget,
+)
 
 
 def error_box(parent: QWidget, title: str, message: str) -> QMessageBox:
@@ -53,3 +61,50 @@ def format_cell(value: Any, decimals: int = 4) -> str:
     if isinstance(value, (tuple, list, np.ndarray)):
         return ", ".join(str(v) for v in value)
     return str(value)
+
+
+RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+
+
+class ComparisonTable(QTableWidget):
+    """The model beside popularity and EASE^R at K, from a run's test metrics."""
+
+    def __init__(self, name: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName(name)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.verticalHeader().setVisible(False)
+        self.setAlternatingRowColors(True)
+        self.setToolTip(
+            "Every row is judged alike: the same test users, every movie they did not rate "
+            "in training ranked, their held-out liked movies as hits. Coverage: share of the "
+            "catalogue listed at least once; Pop rank: mean popularity rank of listed movies "
+            "(1 = most rated)."
+        )
+
+    def set_metrics(self, metrics: Mapping[str, Any] | None) -> None:
+        """Show the table of ``metrics`` (a run's test metrics); empty without ranking ones."""
+        from widedeep_core.runs.compare import cell_text, comparison
+
+        header, rows = comparison(metrics or {})
+        self.clear()
+        self.setColumnCount(len(header) if rows else 0)
+        self.setRowCount(len(rows))
+        self.setHorizontalHeaderLabels(header if rows else [])
+        for r, row in enumerate(rows):
+            for c, value in enumerate(row):
+                text = value if c == 0 else cell_text(value, row[0])
+                item = QTableWidgetItem(text)
+                if c:
+                    item.setTextAlignment(RIGHT)
+                self.setItem(r, c, item)
+        self.resizeColumnsToContents()
+
+    def values(self) -> list[list[str]]:
+        """The shown cells, header first (for tests)."""
+        header = [self.horizontalHeaderItem(c).text() for c in range(self.columnCount())]
+        cells = [
+            [self.item(r, c).text() for c in range(self.columnCount())]
+            for r in range(self.rowCount())
+        ]
+        return [header, *cells] if cells else []

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from widedeep_core.errors import WideDeepError
+from widedeep_core.errors import DataError, WideDeepError
 from widedeep_core.sweeps.cli import add_parsers as add_sweep_parsers
 from widedeep_core.vocabulary import LAYOUTS
 
@@ -137,14 +137,26 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"best val AUC {result.best_val_auc:.4f}, {result.train_seconds:.1f} s"
         )
         print("  test " + _format_metrics(result.test))
+        _print_comparison(result.test)
     return 0
 
 
-def _format_metrics(metrics: dict[str, float]) -> str:
+def _format_metrics(metrics: dict[str, Any]) -> str:
+    from widedeep_core.runs.compare import scalar_metrics
+
     return "  ".join(
         f"{k} {v:.4f}" if isinstance(v, float) and k != "ranking_users" else f"{k} {v:g}"
-        for k, v in metrics.items()
+        for k, v in scalar_metrics(metrics).items()
     )
+
+
+def _print_comparison(metrics: dict[str, Any]) -> None:
+    """The model beside popularity and EASE^R at K, as an aligned table (if any)."""
+    from widedeep_core.runs.compare import format_comparison
+
+    table = format_comparison(metrics)
+    if table:
+        print("  " + table.replace("\n", "\n  "))
 
 
 def _data_for_run(args: argparse.Namespace):
@@ -159,11 +171,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({"run_dir": args.run_dir, "part": args.part, **metrics})
     else:
+        from widedeep_core.runs.compare import scalar_metrics
+
         print(f"{args.part} metrics of {args.run_dir}:")
-        for key, value in metrics.items():
+        for key, value in scalar_metrics(metrics).items():
             print(
                 f"  {key:<14} {value:.4f}" if key != "ranking_users" else f"  {key:<14} {value:g}"
             )
+        _print_comparison(metrics)
     return 0
 
 
@@ -171,8 +186,14 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     """Top-N unseen movies for one user."""
     from widedeep_core.serving.recommend import Recommender
 
+    if args.all_users == (args.user is not None):
+        raise DataError("give either --user ID or --all-users")
     rec = Recommender.from_run(args.run_dir, _data_for_run(args))
+    _check_list_length(rec, args.n)
+    if args.all_users:
+        return _recommend_all(args, rec)
     table = rec.recommend(args.user, args.n, genre=args.genre)
+    _print_fallback(table)
     if args.json:
         rows = table.to_dict(orient="records")
         for row in rows:
@@ -189,6 +210,61 @@ def cmd_recommend(args: argparse.Namespace) -> int:
             f"{row.rank:>3}. {row.title}{year}  p={row.probability:.3f} "
             f"(wide {row.wide_logit:+.2f}, deep {row.deep_logit:+.2f})  {genres}"
         )
+    return 0
+
+
+def _check_list_length(rec, n: int) -> None:
+    """K must fit the catalogue: a longer list would pad with movies that cannot be ranked."""
+    from widedeep_core.serving.scoring import catalogue
+
+    n_movies = len(catalogue(rec.data))
+    if n > n_movies:
+        raise DataError(f"-n {n} is larger than the catalogue ({n_movies} movies)")
+
+
+def _print_fallback(table) -> None:
+    """The recommender's one-line reason when it fell back to popularity (stderr)."""
+    note = getattr(table, "attrs", {}).get("fallback")
+    if note:
+        print(f"note: {note}", file=sys.stderr)
+
+
+def _recommend_all(args: argparse.Namespace, rec) -> int:
+    """``recommend --all-users``: user,rank,item,score for every user, as CSV."""
+    if args.genre:
+        raise DataError("--genre is not available with --all-users (the lists are unfiltered)")
+    table = rec.recommend_all(args.n)
+    _print_fallback(table)
+    _write_csv(table[["user", "rank", "item", "score"]], args.output)
+    return 0
+
+
+def _write_csv(frame, output: str | None) -> None:
+    """A frame as CSV: to ``output`` atomically, or to stdout without one."""
+    from widedeep_core.fileio import atomic_write_text
+
+    text = frame.to_csv(index=False, lineterminator="\n", float_format="%.6g")
+    if output in (None, "-"):
+        sys.stdout.write(text)
+        return
+    atomic_write_text(output, text)
+    print(f"{output}: {len(frame)} rows", file=sys.stderr)
+
+
+SPLIT_PARTS = {"train": "train", "valid": "val", "val": "val", "test": "test"}
+
+
+def cmd_split(args: argparse.Namespace) -> int:
+    """A run's train, validation or test ratings (original ids), recomputed and hash-checked."""
+    from widedeep_core.serving.loading import load_trained
+
+    part = SPLIT_PARTS.get(args.part)
+    if part is None:
+        raise DataError(f"unknown part {args.part!r}; choose train, valid or test")
+    prep = load_trained(args.run_dir, _data_for_run(args)).prepared()
+    rows = getattr(prep.split, part)
+    ratings = prep.data.ratings.iloc[rows][["user", "item", "rating"]]
+    _write_csv(ratings, args.output)
     return 0
 
 
@@ -321,14 +397,27 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_evaluate)
 
-    s = sub.add_parser("recommend", help="top-N unseen movies for a user")
+    s = sub.add_parser("recommend", help="top-N unseen movies for a user (or every user)")
     s.add_argument("run_dir")
-    s.add_argument("--user", type=int, required=True)
+    s.add_argument("--user", type=int, default=None)
+    s.add_argument(
+        "--all-users",
+        action="store_true",
+        help="every user's list (training movies excluded) as CSV user,rank,item,score",
+    )
+    s.add_argument("--output", default=None, help="CSV file for --all-users (default stdout)")
     s.add_argument("-n", type=int, default=10)
     s.add_argument("--genre", default=None)
     s.add_argument("--data", default=None, help="data folder (default: the run's own)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_recommend)
+
+    s = sub.add_parser("split", help="a run's train, valid or test ratings as CSV")
+    s.add_argument("run_dir")
+    s.add_argument("--part", required=True, help="train, valid or test")
+    s.add_argument("--output", default=None, help="CSV file user,item,rating (default stdout)")
+    s.add_argument("--data", default=None, help="data folder (default: the run's own)")
+    s.set_defaults(func=cmd_split)
 
     s = sub.add_parser("runs", help="list stored runs (or rename, delete, export one)")
     s.add_argument("--runs-dir", default=None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from PySide6.QtCore import Qt
 
 from wdgui.pages.recommend import RecommendPage
 from widedeep_core.data import load_movielens
@@ -104,3 +105,47 @@ def test_no_runs_yet(qtbot, tmp_path):
     qtbot.addWidget(p)
     assert p.runCombo.count() == 1 and p.runCombo.itemData(0) is None
     assert "No finished runs" in p.runCombo.itemText(0)
+
+
+def test_recommend_page_shows_the_runs_baselines(page, qtbot):
+    open_first_run(qtbot, page)
+    shown = page.baselinesTable.values()
+    assert page.baselinesTable.objectName() == "recommendBaselines"
+    assert shown[0] == ["metric", "model", "Popularity", "EASE"]
+    assert any(row[0] == "NDCG@10" for row in shown[1:])
+
+
+def test_two_stage_columns_because_titles_and_fallback(page, qtbot, tiny_data, monkeypatch):
+    open_first_run(qtbot, page)
+    rec = page.recommender
+    plain = rec.recommend
+    own = rec.top_rated(7, 2)
+
+    def two_stage(user, n=10, genre=None, **kw):
+        df = plain(user, n, genre, **kw)
+        df["score"] = df["wide_logit"] + df["deep_logit"]
+        df["retrieval_rank"] = range(3, 3 + len(df))
+        df["retrieval_score"] = 0.5
+        df["because"] = [[(int(own["item"][0]), 0.3), (int(own["item"][1]), 0.1)]] * len(df)
+        df.attrs["fallback"] = "user 7 has no training ratings: most-rated movies shown"
+        return df
+
+    monkeypatch.setattr(rec, "recommend", two_stage)
+    page.userSelector.setEditText("7")
+    page.update_recommendations()
+    model = page.recommendationsTable.model()
+    headers = [model.headerData(c, Qt.Orientation.Horizontal) for c in range(model.columnCount())]
+    assert "Score" in headers and "P(like)" not in headers  # no column of 1.0000s
+    assert {"Retrieval #", "Retrieval score", "Because you liked"} <= set(headers)
+    tip = model.headerData(headers.index("Score"), Qt.Orientation.Horizontal, Qt.ToolTipRole)
+    assert "not a probability" in tip
+    because = model.index(0, headers.index("Because you liked")).data()
+    assert because == f"{own['title'][0]}; {own['title'][1]}"
+    label = page.findChild(type(page.fallbackLabel), "recommendFallback")
+    assert not label.isHidden() and "no training ratings" in label.text()
+
+    monkeypatch.setattr(rec, "recommend", plain)  # the one-stage list: P(like), no notice
+    page.update_recommendations()
+    headers = [model.headerData(c, Qt.Orientation.Horizontal) for c in range(model.columnCount())]
+    assert "P(like)" in headers and "Score" not in headers
+    assert page.fallbackLabel.isHidden()

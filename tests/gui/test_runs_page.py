@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 
 import pytest
 from PySide6.QtCore import Qt
@@ -110,3 +111,24 @@ def test_export_csv_and_png(page, tmp_path):
     png = tmp_path / "plot.png"
     assert page.export_png(png) == png
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_page_shows_the_selected_run_beside_its_baselines(page):
+    table = page.findChild(type(page.baselinesTable), "runBaselinesTable")
+    assert table is page.baselinesTable
+    assert table.values() == []  # nothing selected
+    info = page.model.runs()[0]
+    page.select_runs([info.id])
+    shown = table.values()
+    assert shown[0] == ["metric", "model", "Popularity", "EASE"]
+    rows = {row[0]: row[1:] for row in shown[1:]}
+    stored = json.loads((info.path / "test_metrics.json").read_text())
+    assert rows["NDCG@10"] == [
+        f"{stored['ndcg@10']:.4f}",
+        f"{stored['baselines']['popularity']['ndcg@10']:.4f}",
+        f"{stored['baselines']['ease']['ndcg@10']:.4f}",
+    ]
+    assert {"HR@10", "MRR@10", "Coverage@10", "Pop rank@10"} <= set(rows)
+    assert "EASE^R lambda 500" in page.baselinesNote.text()
+    page.select_runs([i.id for i in page.model.runs()])  # two: no single run
+    assert table.values() == []

@@ -23,9 +23,10 @@ from PySide6.QtWidgets import (
 
 from widedeep_core.errors import WideDeepError
 from widedeep_core.runs import Run, RunStore
+from widedeep_core.runs.compare import baseline_note
 
 from ..models import DataFrameModel
-from ..widgets import message_label, show_message
+from ..widgets import ComparisonTable, message_label, show_message
 from ..workers import JobRunner, Report
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -40,19 +41,60 @@ REC_HEADERS = {
     "title": "Title",
     "year": "Year",
     "genres": "Genres",
+    "score": "Score",
     "probability": "P(like)",
+    "retrieval_rank": "Retrieval #",
+    "retrieval_score": "Retrieval score",
     "wide_logit": "Wide",
     "deep_logit": "Deep",
+    "because_titles": "Because you liked",
+}
+REC_TOOLTIPS = {
+    "score": "The ranking model's score (wide + deep logit): higher ranks first. It orders "
+    "this user's list; it is not a probability and is not comparable across users.",
+    "probability": "sigmoid(wide + deep): the model's P(the user likes the movie | rated).",
+    "retrieval_rank": "Rank of the movie in the retrieval stage (EASE^R or item-kNN) "
+    "among the user's unrated movies, before the Wide & Deep model re-ranked them.",
+    "retrieval_score": "The retrieval stage's score: a weighted sum over the user's own "
+    "movies of their item-item weights with this movie.",
+    "wide_logit": "The wide (linear, memorising) part's contribution to the logit.",
+    "deep_logit": "The deep (embeddings + MLP, generalising) part's contribution to the logit.",
+    "because_titles": "The user's own movies with the largest retrieval weights to this one.",
 }
 RATED_HEADERS = {"title": "Title", "year": "Year", "genres": "Genres", "rating": "Rating"}
 
 
-def _open_recommender(run_dir: str, data: MovieLensData | None, report: Report) -> Recommender:
-    """Worker thread: load the model (and, without matching data, the run's data set)."""
+def _open_recommender(
+    run_dir: str, data: MovieLensData | None, report: Report
+) -> tuple[Recommender, dict[str, Any]]:
+    """Worker thread: load the model (and, without matching data, the run's data set),
+    and the run's test metrics with its baselines."""
     from widedeep_core.serving.recommend import Recommender
 
     report(-1.0, "Loading the run" if data is not None else "Loading the run and its data")
-    return Recommender.from_run(run_dir, data=data)
+    rec = Recommender.from_run(run_dir, data=data)
+    try:
+        metrics = Run(run_dir).read_test_metrics() or {}
+    except (WideDeepError, OSError):
+        metrics = {}  # the list still works without its scores
+    return rec, metrics
+
+
+def shown_columns(recs: pd.DataFrame) -> list[str]:
+    """The columns the table shows: a score, when the model gives one, replaces P(like)."""
+    cols = [c for c in REC_HEADERS if c in recs.columns]
+    if "score" in cols and "probability" in cols:
+        cols.remove("probability")
+    return cols
+
+
+def because_titles(recs: pd.DataFrame, titles: Any) -> list[str]:
+    """The titles of each row's ``because`` movies (ids, or (id, weight) pairs), joined."""
+    out = []
+    for value in recs["because"]:
+        ids = [v[0] if isinstance(v, tuple | list) else v for v in (value or ())]
+        out.append("; ".join(str(titles.get(int(i), i)) for i in ids))
+    return out
 
 
 def _matching_data(run_dir: str, data: MovieLensData | None) -> MovieLensData | None:
@@ -137,7 +179,16 @@ class RecommendPage(QWidget):
         self.profileLabel.setWordWrap(True)
         self.errorLabel = message_label("recommendError")
 
-        self.recModel = DataFrameModel(headers=REC_HEADERS)
+        self.fallbackLabel = QLabel("")
+        self.fallbackLabel.setObjectName("recommendFallback")
+        self.fallbackLabel.setWordWrap(True)
+        self.fallbackLabel.setStyleSheet("color: #8a5a00;")
+        self.fallbackLabel.setVisible(False)
+        self.baselinesTable = ComparisonTable("recommendBaselines")
+        self.baselinesTable.setMaximumHeight(190)
+        self.run_metrics: dict[str, Any] = {}
+
+        self.recModel = DataFrameModel(headers=REC_HEADERS, tooltips=REC_TOOLTIPS)
         self.recommendationsTable = _table("recommendationsTable", self.recModel)
         self.ratedModel = DataFrameModel(headers=RATED_HEADERS)
         self.topRatedTable = _table("topRatedTable", self.ratedModel)
@@ -151,7 +202,9 @@ class RecommendPage(QWidget):
         rv = QVBoxLayout(right)
         rv.setContentsMargins(0, 0, 0, 0)
         rv.addWidget(QLabel("<b>The user's highest-rated movies</b>"))
-        rv.addWidget(self.topRatedTable)
+        rv.addWidget(self.topRatedTable, 2)
+        rv.addWidget(QLabel("<b>This run's test metrics beside the baselines</b>"))
+        rv.addWidget(self.baselinesTable, 1)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setObjectName("recommendSplitter")
         self.splitter.addWidget(left)
@@ -163,6 +216,7 @@ class RecommendPage(QWidget):
         layout.addLayout(row)
         layout.addWidget(self.profileLabel)
         layout.addWidget(self.errorLabel)
+        layout.addWidget(self.fallbackLabel)
         layout.addWidget(self.splitter, 1)
 
     # ---------------------------------------------------------------- runs
@@ -235,7 +289,13 @@ class RecommendPage(QWidget):
         self.jobs.shutdown()  # _on_task_done runs
 
     @Slot(object)
-    def _on_recommender(self, rec: Recommender) -> None:
+    def _on_recommender(self, loaded: tuple[Recommender, dict[str, Any]]) -> None:
+        rec, self.run_metrics = loaded
+        self.baselinesTable.set_metrics(self.run_metrics)
+        self.baselinesTable.setToolTip(
+            self.baselinesTable.toolTip().split("\n")[0]
+            + ("\n" + baseline_note(self.run_metrics) if self.run_metrics else "")
+        )
         self.recommender = rec
         users = [str(int(u)) for u in rec.users]
         current = self.userSelector.currentText().strip()
@@ -250,6 +310,8 @@ class RecommendPage(QWidget):
     @Slot(str)
     def _on_load_failed(self, message: str) -> None:
         self.recommender = None
+        self.run_metrics = {}
+        self.baselinesTable.set_metrics({})
         self.profileLabel.setText("")
         show_message(self.errorLabel, f"Cannot use this run: {message}")
         self.recModel.clear()
@@ -291,7 +353,11 @@ class RecommendPage(QWidget):
             return
         show_message(self.errorLabel, "")
         self.recommendations = recs
-        self.recModel.set_frame(recs[[c for c in REC_HEADERS if c in recs.columns]])
+        show_message(self.fallbackLabel, recs.attrs.get("fallback") or "")
+        shown = recs
+        if "because" in recs.columns:
+            shown = recs.assign(because_titles=because_titles(recs, self._titles(rec)))
+        self.recModel.set_frame(shown[shown_columns(shown)])
         self.ratedModel.set_frame(rated[[c for c in RATED_HEADERS if c in rated.columns]])
         for table in (self.recommendationsTable, self.topRatedTable):
             _fit_columns(table)
@@ -299,8 +365,18 @@ class RecommendPage(QWidget):
         if len(recs) == 0 and self.genreCombo.currentData():
             show_message(self.errorLabel, "No unseen movie of this genre for this user.")
 
+    def _titles(self, rec: Recommender) -> dict[int, str]:
+        """Movie id -> title of the recommender's data (built once per recommender)."""
+        if getattr(self, "_titles_of", None) is not rec:
+            movies = rec.data.movies
+            pairs = zip(movies["item"].tolist(), movies["title"].tolist(), strict=True)
+            self._title_map = dict(pairs)
+            self._titles_of = rec
+        return self._title_map
+
     def _clear(self, message: str) -> None:
         self.recommendations = None
+        show_message(self.fallbackLabel, "")
         show_message(self.errorLabel, message)
         self.profileLabel.setText("")
         self.recModel.clear()

@@ -32,7 +32,7 @@ from widedeep_core.runs import Run, RunInfo, RunStore, read_curve, write_metrics
 
 from ..models import COLUMNS, RunsTableModel
 from ..plotting import color, export_png, make_plot
-from ..widgets import message_label, show_message
+from ..widgets import ComparisonTable, message_label, show_message
 
 __all__ = ["COLUMNS", "METRICS", "RunsPage"]
 
@@ -135,13 +135,55 @@ class RunsPage(QWidget):
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.setObjectName("runsSplitter")
         self.splitter.addWidget(self.runsTable)
-        self.splitter.addWidget(plot_box)
+        bottom = QSplitter(Qt.Orientation.Horizontal)
+        bottom.addWidget(plot_box)
+        bottom.addWidget(self._build_details())
+        bottom.setStretchFactor(0, 3)
+        bottom.setStretchFactor(1, 2)
+        self.splitter.addWidget(bottom)
 
         layout = QVBoxLayout(self)
         layout.addLayout(buttons)
         layout.addWidget(self.errorLabel)
         layout.addWidget(self.splitter, 1)
         self._update_buttons()
+        self._show_details()
+
+    def _build_details(self) -> QWidget:
+        """The selected run's test metrics beside the baselines (popularity, EASE^R)."""
+        box = QWidget()
+        v = QVBoxLayout(box)
+        v.setContentsMargins(0, 0, 0, 0)
+        self.detailsTitle = QLabel("<b>Test metrics vs baselines</b> (select one run)")
+        self.detailsTitle.setObjectName("runBaselinesTitle")
+        self.baselinesTable = ComparisonTable("runBaselinesTable")
+        self.baselinesNote = QLabel("")
+        self.baselinesNote.setObjectName("runBaselinesNote")
+        self.baselinesNote.setWordWrap(True)
+        v.addWidget(self.detailsTitle)
+        v.addWidget(self.baselinesTable, 1)
+        v.addWidget(self.baselinesNote)
+        return box
+
+    def _show_details(self) -> None:
+        """Fill the baselines panel for the one selected run (a small JSON read)."""
+        from widedeep_core.runs.compare import baseline_note
+
+        runs = self.selected_runs()
+        metrics: dict[str, Any] = {}
+        note = "Select one run to compare its test metrics with the baselines."
+        if len(runs) == 1:
+            try:
+                metrics = Run(runs[0].path).read_test_metrics() or {}
+            except (WideDeepError, OSError) as exc:
+                note = str(exc)
+            else:
+                note = baseline_note(metrics) or "No baselines recorded for this run."
+            self.detailsTitle.setText(f"<b>Test metrics vs baselines</b>: {runs[0].name}")
+        else:
+            self.detailsTitle.setText("<b>Test metrics vs baselines</b>")
+        self.baselinesTable.set_metrics(metrics)
+        self.baselinesNote.setText(note)
 
     # ---------------------------------------------------------------- selection
     def selected_runs(self) -> list[RunInfo]:
@@ -184,6 +226,7 @@ class RunsPage(QWidget):
     def _on_selection(self) -> None:
         self._redraw_all()
         self._update_buttons()
+        self._show_details()
 
     def _update_buttons(self) -> None:
         n = len(self.selected_runs())

@@ -456,8 +456,17 @@ def nice_bounds(lo: float, hi: float) -> tuple[float, float]:
     return (low - step, high + step) if low == high else (low, high)
 
 
-def _metrics_text(metrics: dict[str, float]) -> str:
-    return " ".join(f"{k}={format_cell(v)}" for k, v in metrics.items())
+def _metrics_text(metrics: dict[str, Any]) -> str:
+    from widedeep_core.runs.compare import ranking_k, scalar_metrics
+
+    text = " ".join(f"{k}={format_cell(v)}" for k, v in scalar_metrics(metrics).items())
+    base, k = metrics.get("baselines") or {}, ranking_k(metrics)
+    if base and k:  # the baselines' headline numbers; the Runs page has the full table
+        key = f"ndcg@{k}"
+        text += " · baselines " + " ".join(
+            f"{name} {key}={format_cell((row or {}).get(key))}" for name, row in base.items()
+        )
+    return text
 
 
 def _config_line(config: Config) -> str:

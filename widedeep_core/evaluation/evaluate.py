@@ -8,6 +8,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from widedeep_core.evaluation.baselines import (
+    baseline_lambda,
+    evaluate_baselines,
+    model_list_columns,
+)
 from widedeep_core.evaluation.metrics import (
     accuracy,
     auc,
@@ -86,6 +91,7 @@ def evaluate_split(
     users = prep.data.ratings["user"].to_numpy()[getattr(prep.split, part)]
     out["gauc"] = gauc(users, y.numpy(), logits.numpy())
     out.update(evaluate_ranking(model, prep, part, k=cfg.ranking_k, device=device))
+    out["baselines"] = evaluate_baselines(prep, part, k=cfg.ranking_k, lam=baseline_lambda(cfg))
     return out
 
 
@@ -169,6 +175,7 @@ def evaluate_ranking(
     user_ids, top, positives, _ = ranked_lists(model, prep, part, k=k, max_users=max_users)
     m = judge_lists(torch.from_numpy(top), positives, k)
     out = {f"{name}@{k}": value for name, value in m.items()}
+    out.update(model_list_columns(prep, top, k))
     out["ranking_users"] = float(len(user_ids))
     return out
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from widedeep_core.errors import RunError
 from widedeep_core.fileio import atomic_write_text
+from widedeep_core.runs.compare import flatten_metrics
 from widedeep_core.runs.store import Run, RunInfo
 
 # Which rows a curve comes from, and the column that is its x axis.
@@ -91,5 +92,8 @@ def export_run(run: Run | RunInfo | str | Path, output: str | Path) -> list[Path
     return [
         write_rows_csv(out / "epochs.csv", target.read_epoch_metrics(), first=("epoch",)),
         write_rows_csv(out / "batches.csv", target.read_batch_metrics(), first=("step",)),
-        write_rows_csv(out / "test_metrics.csv", [tests] if tests else [], first=("auc",)),
+        # the baselines are a nested table: dotted columns keep the CSV one row
+        write_rows_csv(
+            out / "test_metrics.csv", [flatten_metrics(tests)] if tests else [], first=("auc",)
+        ),
     ]

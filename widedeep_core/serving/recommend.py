@@ -181,3 +181,43 @@ class Recommender:
                 "deep_logit": deep,
             }
         )
+
+    # replaced by topn2's batched version at merge
+    def recommend_all(self, n: int = 10, users: np.ndarray | None = None) -> pd.DataFrame:
+        """[user, rank, item, score] for every user (or ``users``), training movies excluded.
+
+        A user without training ratings gets the most-rated training movies; the frame's
+        ``attrs["fallback"]`` then says so in one line.
+        """
+        prep = self.trained.prepared()
+        rows = prep.split.train
+        tr_users = self.data.ratings["user"].to_numpy()[rows]
+        tr_items = self.data.ratings["item"].to_numpy()[rows]
+        wanted = self.users if users is None else np.asarray(users, dtype=np.int64)
+        counts = pd.Series(tr_items).value_counts()
+        popular = pd.DataFrame({"item": counts.index.to_numpy(), "n": counts.to_numpy()})
+        popular = popular.sort_values(["n", "item"], ascending=[False, True]).head(int(n))
+        frames, fallback = [], []
+        for user in wanted:
+            seen = tr_items[tr_users == user]
+            if len(seen) == 0:
+                self._user_rows(user)  # an unknown user is an error, not a fallback
+                fallback.append(int(user))
+                frame = pd.DataFrame({"item": popular["item"], "score": popular["n"]})
+            else:
+                top = self.recommend(int(user), n, seen=seen)
+                frame = pd.DataFrame(
+                    {"item": top["item"], "score": top["wide_logit"] + top["deep_logit"]}
+                )
+            frame.insert(0, "rank", np.arange(1, len(frame) + 1))
+            frame.insert(0, "user", int(user))
+            frames.append(frame)
+        cols = ["user", "rank", "item", "score"]
+        out = pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
+        if fallback:
+            shown = ", ".join(map(str, fallback[:5])) + (" ..." if len(fallback) > 5 else "")
+            out.attrs["fallback"] = (
+                f"{len(fallback)} user(s) have no training ratings ({shown}): "
+                "they get the most-rated movies (popularity)"
+            )
+        return out

@@ -574,7 +574,8 @@ class RunStore:
         self.remove_stale_temp_folders()
         infos = []
         for folder in self.root.iterdir():
-            if not folder.is_dir():
+            # hidden: a run being built (renamed into place when whole), never a run
+            if folder.name.startswith(".") or not folder.is_dir():
                 continue
             if not (folder / RUN_JSON).exists():
                 if RUN_FOLDER_RE.match(folder.name):
@@ -584,7 +585,8 @@ class RunStore:
             try:
                 info = run.info()
             except RunError as exc:
-                infos.append(_bare_info(folder, DAMAGED, str(exc)))
+                if folder.is_dir():  # else deleted meanwhile by another process
+                    infos.append(_bare_info(folder, DAMAGED, str(exc)))
                 continue
             infos.append(info)
             if info.status not in LIVE_STATUSES:

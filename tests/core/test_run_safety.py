@@ -404,3 +404,38 @@ def test_a_bad_encoder_json_is_named(small_data, tmp_path):
         with pytest.raises(RunError) as info:
             load_trained(run, small_data)
         assert str(info.value).startswith(f"{run.path}/encoder.json: ")
+
+
+# ------------------------------------------------------------ 14. models too big for memory
+
+
+def test_a_too_big_mlp_is_refused_on_hidden_with_the_figure(monkeypatch):
+    from widedeep_core.config import check_strings, memory
+    from widedeep_core.errors import ConfigError
+
+    monkeypatch.setattr(memory, "total_ram", lambda: 23 * 2**30)
+    with pytest.raises(ConfigError) as info:
+        preset("reference").replace(hidden=(65536, 65536))
+    assert info.value.field == "hidden"
+    assert info.value.reason.startswith(
+        "hidden layers of up to 65536 units need 16.0 GiB for weights alone; "
+    )
+    assert "this machine has 23.0 GiB RAM" in info.value.reason
+    cfg, errors = check_strings(preset("reference"), {"hidden": "65536,65536"})
+    assert cfg is None and list(errors) == ["hidden"]
+    assert preset("reference").replace(hidden=(1024, 512)).hidden == (1024, 512)
+
+
+def test_too_big_embedding_tables_are_refused_at_prepare(small_data, monkeypatch):
+    from widedeep_core.config import memory
+    from widedeep_core.errors import ConfigError
+    from widedeep_core.features import prepare
+
+    cfg = tiny(embed_dim=1024, hidden=(8,))
+    monkeypatch.setattr(memory, "total_ram", lambda: 4 * 2**20)
+    with pytest.raises(ConfigError) as info:
+        prepare(cfg, small_data)
+    assert info.value.field == "embed_dim" and "embedding tables" in info.value.reason
+    assert "this machine has 4.0 MiB RAM" in info.value.reason
+    monkeypatch.setattr(memory, "total_ram", lambda: 64 * 2**30)
+    prepare(cfg, small_data)

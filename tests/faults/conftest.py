@@ -62,6 +62,7 @@ def child(index, job):
     index = -1 if job.get("record") else index
     ns = dict(shared, POINT=job.get("point"), TARGET=job.get("target"), INDEX=index)
     point, nth, seen = job.get("point"), job.get("nth", 1), [0]
+    prior = faultpoints.set_hook(None)  # e.g. an injected ENOSPC from the prelude: kept
 
     def hook(name):
         if job.get("record"):
@@ -70,6 +71,8 @@ def child(index, job):
             seen[0] += 1
             if seen[0] == nth:
                 os.kill(os.getpid(), signal.SIGKILL)
+        if prior is not None:
+            prior(name)
 
     faultpoints.set_hook(hook)
     if spec["parallel"]:

@@ -125,7 +125,13 @@ COLUMNS: list[tuple[str, Callable[[RunInfo], Any]]] = [
     ("Batch", _hp("batch_size")),
     ("Crosses", _hp("crosses")),
 ]
-STATUS_COLORS = {"failed": "#b00020", "cancelled": "#b36b00", "damaged": "#b00020"}
+STATUS_COLORS = {
+    "failed": "#b00020",
+    "cancelled": "#b36b00",
+    "interrupted": "#b36b00",
+    "damaged": "#b00020",
+    "incomplete": "#b00020",
+}
 
 
 def _display(column: int, value: Any) -> str:

@@ -7,6 +7,7 @@ With --json exactly one JSON object (or list, for ``runs``) goes to stdout.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -20,6 +21,7 @@ from . import __version__
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for `cmd | head`
 
 
 def _print_json(obj: Any) -> None:
@@ -123,6 +125,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     trainer = Trainer(cfg, data, runs_dir=args.runs_dir, callback=on_event)
     try:
         result = trainer.fit()
+    except KeyboardInterrupt:
+        return _interrupted(trainer)
     finally:
         if bar is not None:
             bar.close()
@@ -139,6 +143,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         print("  test " + _format_metrics(result.test))
         _print_comparison(result.test)
     return 0
+
+
+def _interrupted(trainer) -> int:
+    """Ctrl-C during training: say where the run was kept (stored as interrupted)."""
+    run = trainer.run
+    where = f"; the run is kept as interrupted in {run.path}" if run is not None else ""
+    print(f"widedeep: interrupted{where}", file=sys.stderr)
+    return EXIT_INTERRUPTED
 
 
 def _format_metrics(metrics: dict[str, Any]) -> str:
@@ -465,10 +477,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        return code
     except KeyboardInterrupt:
         print("widedeep: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return _broken_pipe()
     except WideDeepError as exc:
         if args.debug:
             raise
@@ -483,6 +499,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_ERROR
+
+
+def _broken_pipe() -> int:
+    """The reader of stdout went away (``widedeep runs | head -1``): end quietly.
+
+    stdout is pointed at devnull so that the interpreter's final flush does not fail
+    again (the recipe of Python's ``signal`` documentation).
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass  # stdout is not a real file (tests): nothing will flush to a pipe
+    return EXIT_BROKEN_PIPE
 
 
 def _one_line(exc: BaseException) -> str:

@@ -8,6 +8,8 @@ folder, fsync, ``os.replace``).
 from __future__ import annotations
 
 import contextlib
+import errno
+import io
 import json
 import math
 import os
@@ -17,8 +19,30 @@ from pathlib import Path
 from typing import IO, Any
 
 from widedeep_core.errors import DataError, RunError, WideDeepError
+from widedeep_core.faultpoints import checkpoint
 
 ErrorClass = type[WideDeepError]
+
+
+def display_path(path: str | bytes | os.PathLike) -> str:
+    """A path as text that always prints and encodes as UTF-8.
+
+    On Linux a path may hold bytes that are not UTF-8 (``b"data\\xff"``); Python keeps them
+    as lone surrogates (``"data\\udcff"``) that cannot be printed or written as UTF-8. Such
+    bytes are shown as ``\\xff`` escapes; every other path is returned unchanged.
+    """
+    raw = os.fsencode(path)
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def write_failure(exc: OSError, path: str | Path) -> str:
+    """One line saying which file could not be written and why (disk full named as such)."""
+    where = display_path(path)
+    if exc.errno == errno.ENOSPC:
+        return f"no space left on device while writing {where}"
+    if exc.errno == errno.EDQUOT:
+        return f"disk quota exceeded while writing {where}"
+    return f"cannot write {where} ({exc.strerror or exc})"
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -37,8 +61,14 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def _atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
-    """Call ``write`` on a temp file beside ``path``, then move it over ``path`` atomically."""
+def _atomic_write(
+    path: str | Path, write: Callable[[IO[bytes]], None], point: str | None = None
+) -> Path:
+    """Call ``write`` on a temp file beside ``path``, then move it over ``path`` atomically.
+
+    ``point`` names a fault checkpoint reached when the temp file is whole but not yet
+    in place (``faultpoints``).
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -47,6 +77,8 @@ def _atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        if point is not None:
+            checkpoint(point)
         os.replace(tmp_name, target)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -56,14 +88,16 @@ def _atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
     return target
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+def atomic_write_bytes(path: str | Path, data: bytes, point: str | None = None) -> Path:
     """Write ``data`` to ``path`` so readers see the old or the new content, never a mix."""
-    return _atomic_write(path, lambda handle: handle.write(data))
+    return _atomic_write(path, lambda handle: handle.write(data), point)
 
 
-def atomic_write_text(path: str | Path, text: str, encoding: str = "utf-8") -> Path:
+def atomic_write_text(
+    path: str | Path, text: str, encoding: str = "utf-8", point: str | None = None
+) -> Path:
     """Write ``text`` to ``path`` atomically (temp file, fsync, rename)."""
-    return atomic_write_bytes(path, text.encode(encoding))
+    return atomic_write_bytes(path, text.encode(encoding), point)
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -99,16 +133,24 @@ def dumps(obj: Any, indent: int | None = 2) -> str:
     return json.dumps(to_jsonable(obj), indent=indent, ensure_ascii=False, allow_nan=False)
 
 
-def atomic_write_json(path: str | Path, obj: Any, indent: int | None = 2) -> Path:
+def atomic_write_json(
+    path: str | Path, obj: Any, indent: int | None = 2, point: str | None = None
+) -> Path:
     """Write ``obj`` as JSON to ``path`` atomically; serialized before any file is touched."""
-    return atomic_write_text(path, dumps(obj, indent) + "\n")
+    return atomic_write_text(path, dumps(obj, indent) + "\n", point=point)
 
 
-def atomic_torch_save(path: str | Path, obj: Any) -> Path:
-    """``torch.save`` ``obj`` to ``path`` atomically (temp file, fsync, rename)."""
+def atomic_torch_save(path: str | Path, obj: Any, point: str | None = None) -> Path:
+    """``torch.save`` ``obj`` to ``path`` atomically (temp file, fsync, rename).
+
+    Serialized in memory first: torch's own file writer turns a full disk into
+    ``inline_container.cc ... unexpected pos``; a plain write raises ``ENOSPC``.
+    """
     import torch  # local: keeps this module cheap for callers that never save tensors
 
-    return _atomic_write(path, lambda handle: torch.save(obj, handle))
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return _atomic_write(path, lambda handle: handle.write(buffer.getbuffer()), point)
 
 
 def _error(

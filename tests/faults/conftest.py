@@ -5,15 +5,19 @@ interpreter (imports paid once), each optionally SIGKILLed by itself when the co
 ``widedeep_core.faultpoints.checkpoint(<point>)``; deterministic, no timing involved.
 
     faults.points(body, prelude=..., env=...)     -> ["cache.frames.tmpdir", ...] in order
-    faults.kill_at(points, body, prelude=..., env=...) -> {point: exit status}; -9 = killed
-                                                     there, 0 = the point was never reached
+    faults.kill_at(points, body, prelude=..., env=..., record=False)
+                                                  -> {point: exit status}; -9 = killed
+                                                     there, 0 = the point was never reached;
+                                                     record=True: a clean run first, its
+                                                     points in faults.last_points
     faults.run_parallel(bodies, prelude=..., env=...) -> [exit status, ...] (started together,
                                                      released by one barrier)
 
 ``body`` and ``prelude`` are source text; ``prelude`` runs once in the parent (imports,
 shared setup; it must not start threads, e.g. no pyarrow reads, since children are forked),
 ``body`` in each child with the globals of ``prelude`` plus ``POINT`` (the kill point or
-None) and ``INDEX`` (the job's index). A child that raises prints the error to stderr and
+None), ``TARGET`` (the point as given to ``kill_at``, ``"name#2"`` included) and ``INDEX``
+(the job's index). A child that raises prints the error to stderr and
 exits 1; ``FaultRunner.last_stderr`` keeps it for the assertion message.
 
 ``small_disk`` (a ``SmallDisk``): a 2 MB tmpfs mounted for the test (we run as root, CI too).
@@ -55,8 +59,10 @@ barrier_r, barrier_w = os.pipe()
 
 
 def child(index, job):
-    ns = dict(shared, POINT=job.get("point"), INDEX=index)
+    index = -1 if job.get("record") else index
+    ns = dict(shared, POINT=job.get("point"), TARGET=job.get("target"), INDEX=index)
     point, nth, seen = job.get("point"), job.get("nth", 1), [0]
+    prior = faultpoints.set_hook(None)  # e.g. an injected ENOSPC from the prelude: kept
 
     def hook(name):
         if job.get("record"):
@@ -65,6 +71,8 @@ def child(index, job):
             seen[0] += 1
             if seen[0] == nth:
                 os.kill(os.getpid(), signal.SIGKILL)
+        if prior is not None:
+            prior(name)
 
     faultpoints.set_hook(hook)
     if spec["parallel"]:
@@ -102,6 +110,7 @@ class FaultRunner:
     timeout: float = 180.0
     last_stderr: str = ""
     last_stdout: str = ""
+    last_points: list[str] = field(default_factory=list)
 
     def _run(self, body: str, prelude: str, jobs: list[dict], parallel: bool, env) -> list[int]:
         spec = {
@@ -140,17 +149,31 @@ class FaultRunner:
         return [ln.split(" ", 1)[1] for ln in self.last_stdout.splitlines() if ln[:6] == "POINT "]
 
     def kill_at(
-        self, points: Iterable[str], body: str, *, prelude: str = "", env: dict | None = None
+        self,
+        points: Iterable[str],
+        body: str,
+        *,
+        prelude: str = "",
+        env: dict | None = None,
+        record: bool = False,
     ) -> dict[str, int]:
         """Run ``body`` once per point, SIGKILLed at its first ``checkpoint(point)``.
 
-        A point written ``"name#2"`` kills at its second occurrence.
+        A point written ``"name#2"`` kills at its second occurrence. ``record`` first runs
+        ``body`` once to the end (``INDEX`` -1), keeping the points it reaches in
+        ``last_points``: the same as ``points()``, without starting a second interpreter.
         """
-        jobs = []
+        points = list(points)
+        jobs = [{"record": True}] if record else []
         for p in points:
             name, _, nth = p.partition("#")
-            jobs.append({"point": name, "nth": int(nth or 1)})
+            jobs.append({"point": name, "nth": int(nth or 1), "target": p})
         statuses = self._run(body, prelude, jobs, False, env)
+        if record:
+            assert statuses.pop(0) == 0, self.last_stderr
+            self.last_points = [
+                ln.split(" ", 1)[1] for ln in self.last_stdout.splitlines() if ln[:6] == "POINT "
+            ]
         return dict(zip(points, statuses, strict=True))
 
     def run_parallel(

@@ -81,6 +81,20 @@ def test_rename_and_delete(page, runs_dir):
     assert not (runs_dir / target.id).exists()
 
 
+def test_damaged_and_incomplete_runs_are_listed_and_deleted(page, runs_dir):
+    target = next(i for i in page.model.runs() if i.name == "wide net")
+    (target.path / "run.json").write_text("{cut short")
+    incomplete = runs_dir / "2026-01-02_101500_reference_ab12"  # no run.json
+    incomplete.mkdir()
+    page.refresh()
+    status = {i.id: i.status for i in page.model.runs()}
+    assert status[target.id] == "damaged" and status[incomplete.name] == "incomplete"
+    page.select_runs([target.id, incomplete.name])
+    assert page.delete_selected() == 2
+    assert names_in_view(page) == ["small net"]
+    assert not target.path.exists() and not incomplete.exists()
+
+
 def test_delete_asks_first(page, monkeypatch):
     from PySide6.QtWidgets import QMessageBox
 

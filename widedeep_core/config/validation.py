@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from widedeep_core.config.memory import mlp_memory_error
 from widedeep_core.config.schema import (
     Config,
     FieldInfo,
@@ -178,6 +179,7 @@ _RULES: tuple[tuple[str, tuple[str, ...], Callable[[Mapping[str, Any]], str | No
     ("split_fractions", ("split_fractions",), _split_fractions),
     ("crosses", ("crosses",), _crosses),
     ("hidden", ("hidden", "deep_fields"), _hidden),
+    ("hidden", ("hidden", "deep_fields", "embed_dim", "batch_norm"), mlp_memory_error),
     ("wide_fields", ("wide_fields", "deep_fields", "crosses"), _has_input),
     ("device", ("device",), _device),
     ("preset", ("preset",), _preset_name),

@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from widedeep_core.fileio import display_path
 from widedeep_core.vocabulary import LAYOUTS  # noqa: F401  (re-exported by data)
-
-
-def display_path(path: str | bytes | os.PathLike) -> str:
-    """A path as text that always prints and encodes as UTF-8.
-
-    On Linux a path may hold bytes that are not UTF-8 (``b"data\\xff"``); Python keeps them
-    as lone surrogates (``"data\\udcff"``) that cannot be printed or written as UTF-8. Such
-    bytes are shown as ``\\xff`` escapes; every other path is returned unchanged.
-    """
-    raw = os.fsencode(path)
-    return raw.decode("utf-8", "backslashreplace")
 
 
 @dataclass(frozen=True)

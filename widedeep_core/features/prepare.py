@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from widedeep_core.config import Config, check_against_data, fields_available
+from widedeep_core.config.memory import check_model_memory
 from widedeep_core.data.types import MovieLensData
 from widedeep_core.errors import ConfigError, RunError
 from widedeep_core.features.encoder import Encoded, FeatureEncoder
@@ -77,6 +78,7 @@ def prepare(
     if encoder is None:
         crosses = config.cross_pairs
         encoder = FeatureEncoder.fit(data, split.train, _encoder_fields(config), crosses)
+        check_model_memory(config, encoder.specs)  # vocabulary sizes are known now
     return Prepared(config, data, split, labels, encoder)
 
 

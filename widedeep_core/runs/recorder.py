@@ -7,10 +7,16 @@ the CLI) hears of an event.
 
 from __future__ import annotations
 
+import base64
+import logging
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from widedeep_core.errors import WideDeepError
+from widedeep_core.fileio import display_path
+from widedeep_core.runs.schema import INTERRUPTED
 from widedeep_core.runs.store import Run, RunStore
 from widedeep_core.training.events import (
     BatchEvent,
@@ -20,6 +26,21 @@ from widedeep_core.training.events import (
     StartedEvent,
 )
 
+log = logging.getLogger(__name__)
+
+
+def path_fields(path: Path) -> dict[str, str]:
+    """``path`` as JSON text, plus its exact bytes (base64) when they are not UTF-8.
+
+    A Linux path may hold any bytes; ``path`` alone is printable (``\\xff`` escapes), and
+    ``path_bytes`` lets ``Run.data_path`` reopen exactly that folder.
+    """
+    fields = {"path": display_path(path)}
+    raw = os.fsencode(path)
+    if fields["path"].encode("utf-8") != raw:
+        fields["path_bytes"] = base64.b64encode(raw).decode("ascii")
+    return fields
+
 
 def data_info(data: Any) -> dict[str, Any]:
     """What a run records about the data (a ``MovieLensData``) it saw."""
@@ -27,7 +48,7 @@ def data_info(data: Any) -> dict[str, Any]:
     return {
         "name": data.name,
         "layout": data.layout,
-        "path": str(source.resolve()) if source.exists() else str(data.source),
+        **path_fields(source.resolve() if source.exists() else source),
         "fingerprint": data.fingerprint,
         "n_ratings": int(data.n_ratings),
         "n_users": int(data.ratings["user"].nunique()),
@@ -49,7 +70,9 @@ class RunRecorder:
         self.name = name
         self.tags = dict(tags or {})
         self.run: Run | None = None
-        self._batch_rows: list[dict[str, Any]] = []
+        # a write that failed while recording a failure (e.g. the disk is full): the
+        # trainer reports the first error; this one is only logged
+        self.secondary_error: str | None = None
 
     @property
     def run_dir(self) -> Path | None:
@@ -63,17 +86,16 @@ class RunRecorder:
         elif self.run is None:
             return  # failed before the run existed: nothing to record
         elif isinstance(event, BatchEvent):
+            # appended at each log point (flushed), so a crash loses one window at most
             row = {"epoch": event.epoch, "batch": event.batch, "step": event.step}
-            self._batch_rows.append({**row, "loss": event.loss})
+            self.run.append_batch_metrics([{**row, "loss": event.loss}])
         elif isinstance(event, EpochEvent):
-            self._flush_batches()
             self.run.append_epoch_metrics(event.row())
             if event.weights is not None:
                 self.run.save_weights(event.weights, "last")
                 if event.improved:
                     self.run.save_weights(event.weights, "best")
         elif isinstance(event, FinishedEvent):
-            self._flush_batches()
             self.run.write_test_metrics(
                 {
                     **event.test,
@@ -86,8 +108,7 @@ class RunRecorder:
             message = None if event.epochs_run else "cancelled before the first epoch ended"
             self.run.set_status(event.status, message)
         elif isinstance(event, FailedEvent):
-            self._flush_batches()  # a crash keeps what was done
-            self.run.set_status("failed", event.message)
+            self._failed(event)
 
     def _started(self, event: StartedEvent) -> None:
         config = event.config
@@ -99,7 +120,12 @@ class RunRecorder:
         self.run.write_environment(event.device)
         self.run.set_status("running")
 
-    def _flush_batches(self) -> None:
-        if self._batch_rows:
-            self.run.append_batch_metrics(self._batch_rows)  # type: ignore[union-attr]
-            self._batch_rows = []
+    def _failed(self, event: FailedEvent) -> None:
+        status = INTERRUPTED if getattr(event, "interrupted", False) else "failed"
+        try:
+            self.run.set_status(status, event.message)  # type: ignore[union-attr]
+        except (WideDeepError, OSError) as exc:
+            # Keep the first error: the trainer re-raises it. The run then reads
+            # "interrupted" once this process is gone.
+            self.secondary_error = str(exc)
+            log.warning("could not record the failure in the run folder: %s", exc)

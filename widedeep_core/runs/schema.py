@@ -3,9 +3,11 @@
 Layout of one run folder (every JSON file written atomically, metrics appended
 line by line and flushed as training goes, so a crash keeps what was done)::
 
-    run.json           format, name, created, status, pid/host of the owner, timings, tags
+    run.json           format, name, created, status, owner (pid, its start time, host,
+                       boot id), timings, tags
     config.json        Config.to_dict()
-    data.json          data identity: name, layout, path, fingerprint, counts
+    data.json          data identity: name, layout, path (+ path_bytes, base64 of the
+                       exact bytes when the path is not UTF-8), fingerprint, counts
     split.json         SplitRecord.to_dict() (kind, fractions, seed, hash)
     encoder.json       FeatureEncoder.to_json()
     epochs.jsonl       one row per epoch (epoch, train_loss, val_auc, val_logloss, ...)
@@ -40,14 +42,18 @@ TEST_METRICS_JSON = "test_metrics.json"
 ENVIRONMENT_JSON = "environment.json"
 WEIGHTS = {"best": "weights_best.pt", "last": "weights_last.pt"}
 
-# Status written to run.json; "created" until the trainer starts.
-STATUSES = ("created", "running", "finished", "cancelled", "failed")
-SETTABLE_STATUSES = ("running", "finished", "cancelled", "failed")
-TERMINAL_STATUSES = ("finished", "cancelled", "failed")
+# Status written to run.json; "created" until the trainer starts. "interrupted" is
+# written when the user stops the process (Ctrl-C), and derived on reading for a live
+# run whose owner process is gone (killed, crashed, machine restarted).
+STATUSES = ("created", "running", "finished", "cancelled", "interrupted", "failed")
+SETTABLE_STATUSES = ("running", "finished", "cancelled", "interrupted", "failed")
+TERMINAL_STATUSES = ("finished", "cancelled", "interrupted", "failed")
 LIVE_STATUSES = ("created", "running")
-# Only ever derived on reading, never written.
 INTERRUPTED = "interrupted"
+# Only ever derived on reading, never written: run.json unreadable, or missing from a
+# folder named like a run (cut short while it was being created).
 DAMAGED = "damaged"
+INCOMPLETE = "incomplete"
 # A run can serve recommendations once it ended normally or by a cancel after at
 # least one whole epoch (a cancel keeps the weights of finished epochs).
 SERVABLE_STATUSES = ("finished", "cancelled")

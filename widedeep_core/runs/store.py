@@ -6,16 +6,20 @@ The folder's layout and statuses are in ``runs.schema``; who owns a live run is 
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import math
 import os
+import pickle
 import platform
 import re
 import secrets
 import shutil
+import socket
 import sys
 import threading
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -23,14 +27,17 @@ from typing import Any
 
 from widedeep_core.config import Config
 from widedeep_core.errors import ConfigError, RunError
+from widedeep_core.faultpoints import checkpoint
 from widedeep_core.fileio import (
     append_jsonl,
     atomic_torch_save,
     atomic_write_json,
+    display_path,
     read_json,
     read_jsonl,
+    write_failure,
 )
-from widedeep_core.runs.liveness import effective_status, owner_fields
+from widedeep_core.runs.liveness import effective_status, owner_fields, pid_alive
 from widedeep_core.runs.schema import (
     BATCHES_JSONL,
     CONFIG_JSON,
@@ -40,6 +47,7 @@ from widedeep_core.runs.schema import (
     ENVIRONMENT_JSON,
     EPOCHS_JSONL,
     FORMAT_VERSION,
+    INCOMPLETE,
     KEY_HYPERPARAMETERS,
     LIVE_STATUSES,
     RUN_JSON,
@@ -55,6 +63,18 @@ APP_NAME = "widedeep-workbench"
 
 # run.json is read-modified-written by the trainer thread and the GUI thread alike.
 _META_LOCK = threading.RLock()
+
+# A run folder's name: <date>_<time>_<slug>_<4 hex>. A folder named so but without
+# run.json is listed as incomplete (left by a version that created folders in place).
+RUN_FOLDER_RE = re.compile(r"^\d{4}-\d{2}-\d{2}_\d{6}_[a-z0-9-]+_[0-9a-f]{4}$")
+# A run is built in ``.new-<host>-<pid>-<token>`` and renamed into place once run.json
+# is in it, so a crash never leaves a folder without run.json under a run's name.
+_NEW_PREFIX = ".new-"
+# Temp files (".name.xxx.tmp") of a run that is not live are removed once this old; the
+# delay leaves a rename of a finished run in another process the time to complete.
+STALE_TEMP_S = 10.0
+# A creation temp folder of another host, or of a pid we cannot check, after this long.
+STALE_NEW_S = 24 * 3600.0
 
 
 def default_runs_root() -> Path:
@@ -167,8 +187,24 @@ class Run:
         with _META_LOCK:
             meta = self.read_meta()
             meta.update(changes)
-            atomic_write_json(self.file(RUN_JSON), meta)
+            self._write_json(RUN_JSON, meta)
             return meta
+
+    def _write(self, name: str, write: Callable[[Path, str], Any]) -> None:
+        """Run ``write(path, point)``; an OS error becomes one RunError naming file and cause.
+
+        Fault checkpoints: ``run.<name>`` before the write, ``run.<name>.replace`` when
+        the temp file is whole but not yet in place.
+        """
+        path = self.file(name)
+        try:
+            checkpoint(f"run.{name}")
+            write(path, f"run.{name}.replace")
+        except OSError as exc:
+            raise RunError(write_failure(exc, path)) from None
+
+    def _write_json(self, name: str, obj: Any) -> None:
+        self._write(name, lambda path, point: atomic_write_json(path, obj, point=point))
 
     @property
     def name(self) -> str:
@@ -202,7 +238,7 @@ class Run:
     # --- JSON documents
     def write_config(self, config: Config) -> None:
         """Store the configuration (config.json)."""
-        atomic_write_json(self.file(CONFIG_JSON), config.to_dict())
+        self._write_json(CONFIG_JSON, config.to_dict())
 
     def read_config(self) -> Config:
         """The stored configuration; damaged or invalid content raises ``RunError``."""
@@ -214,11 +250,23 @@ class Run:
 
     def write_data_info(self, info: Mapping[str, Any]) -> None:
         """Store the data identity (name, layout, path, fingerprint, counts) in data.json."""
-        atomic_write_json(self.file(DATA_JSON), dict(info))
+        self._write_json(DATA_JSON, dict(info))
 
     def read_data_info(self) -> dict[str, Any]:
         """The content of data.json."""
         return self._read_object(DATA_JSON)
+
+    def data_path(self) -> Path | None:
+        """The data folder or zip the run was trained on, with its exact bytes."""
+        info = self.read_data_info()
+        raw = info.get("path_bytes")
+        if isinstance(raw, str):
+            try:
+                return Path(os.fsdecode(base64.b64decode(raw, validate=True)))
+            except ValueError:
+                raise RunError(f"{self.file(DATA_JSON)}: path_bytes is not base64") from None
+        path = info.get("path")
+        return Path(path) if isinstance(path, str) and path else None
 
     def trained_on(self, data: Any) -> bool:
         """True when ``data`` (a MovieLensData) has the content this run was trained on."""
@@ -227,7 +275,7 @@ class Run:
 
     def write_split(self, record: Mapping[str, Any]) -> None:
         """Store the split record (kind, fractions, seed, hash) in split.json."""
-        atomic_write_json(self.file(SPLIT_JSON), dict(record))
+        self._write_json(SPLIT_JSON, dict(record))
 
     def read_split(self) -> dict[str, Any]:
         """The content of split.json."""
@@ -235,7 +283,7 @@ class Run:
 
     def write_encoder(self, encoder_json: Mapping[str, Any]) -> None:
         """Store the fitted feature encoder (its ``to_json()``) in encoder.json."""
-        atomic_write_json(self.file(ENCODER_JSON), dict(encoder_json))
+        self._write_json(ENCODER_JSON, dict(encoder_json))
 
     def read_encoder(self) -> dict[str, Any]:
         """The content of encoder.json."""
@@ -243,7 +291,7 @@ class Run:
 
     def write_test_metrics(self, metrics: Mapping[str, Any]) -> None:
         """Store test-set metrics in test_metrics.json."""
-        atomic_write_json(self.file(TEST_METRICS_JSON), dict(metrics))
+        self._write_json(TEST_METRICS_JSON, dict(metrics))
 
     def read_test_metrics(self) -> dict[str, Any] | None:
         """The test metrics, or None before the test set was scored."""
@@ -278,7 +326,7 @@ class Run:
             from widedeep_core.devices import describe_device
 
             env["device"] = describe_device(device)
-        atomic_write_json(self.file(ENVIRONMENT_JSON), env)
+        self._write_json(ENVIRONMENT_JSON, env)
         return env
 
     def read_environment(self) -> dict[str, Any] | None:
@@ -297,11 +345,11 @@ class Run:
     # --- metrics streams
     def append_batch_metrics(self, rows: Iterable[Mapping[str, Any]]) -> None:
         """Append batch rows to batches.jsonl and flush (no fsync: they are frequent)."""
-        append_jsonl(self.file(BATCHES_JSONL), rows)
+        self._write(BATCHES_JSONL, lambda path, _: append_jsonl(path, rows))
 
     def append_epoch_metrics(self, row: Mapping[str, Any]) -> None:
         """Append one epoch row to epochs.jsonl, flushed and fsynced."""
-        append_jsonl(self.file(EPOCHS_JSONL), [row], fsync=True)
+        self._write(EPOCHS_JSONL, lambda path, _: append_jsonl(path, [row], fsync=True))
 
     def read_batch_metrics(self) -> list[dict[str, Any]]:
         """Batch rows so far (a line cut short by a crash is skipped)."""
@@ -323,8 +371,23 @@ class Run:
         return self.weights_path(which).exists()
 
     def save_weights(self, state_dict: Mapping[str, Any], which: str = "best") -> None:
-        """Save a model state_dict atomically."""
-        atomic_torch_save(self.weights_path(which), dict(state_dict))
+        """Save a model state_dict atomically (temp files of a killed earlier save go first)."""
+        name = self.weights_path(which).name
+        # only the run's owner saves weights, so any temp of this file is a dead write's
+        self.remove_temp_files(f".{name}.*.tmp", older_than=0.0)
+        state = dict(state_dict)
+        self._write(name, lambda path, point: atomic_torch_save(path, state, point=point))
+
+    def remove_temp_files(self, pattern: str = ".*.tmp", older_than: float | None = None) -> int:
+        """Remove temp files left by killed writes (default: older than ``STALE_TEMP_S``)."""
+        limit = STALE_TEMP_S if older_than is None else older_than
+        removed, now = 0, time.time()
+        for temp in self.path.glob(pattern):
+            with contextlib.suppress(OSError):
+                if now - temp.stat().st_mtime >= limit:
+                    temp.unlink()
+                    removed += 1
+        return removed
 
     def load_weights(self, which: str = "best", map_location: Any = "cpu") -> dict[str, Any]:
         """Load a state_dict with ``weights_only=True`` (no code from the file is ever run)."""
@@ -335,7 +398,15 @@ class Run:
             raise RunError(f"{path}: no {which} weights saved in this run")
         try:
             state = torch.load(path, map_location=map_location, weights_only=True)
-        except Exception as exc:  # corrupt zip, refused pickle, truncated file: all unusable
+        except pickle.UnpicklingError as exc:
+            # torch's own text advises weights_only=False, i.e. running the file's code:
+            # never repeat it
+            if "Unsupported global" in str(exc):
+                why = "holds objects other than tensors"
+            else:
+                why = "is damaged or not a tensors-only weights file"
+            raise RunError(f"{path}: the file {why} and was not loaded") from None
+        except Exception as exc:  # corrupt zip, truncated file: all unusable
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise RunError(f"{path}: cannot load weights ({first})") from None
         if not isinstance(state, dict):
@@ -404,38 +475,72 @@ class RunStore:
         ``tags`` (JSON values, e.g. a sweep's study and trial number) are kept in run.json.
         """
         display = (name or config.name or config.preset).strip() or config.preset
-        self.root.mkdir(parents=True, exist_ok=True)
         now = _now()
+        meta = {
+            "format": FORMAT_VERSION,
+            "name": display,
+            "created": _iso(now),
+            "status": "created",
+            "message": None,
+            **owner_fields(),
+            "started": None,
+            "ended": None,
+            "duration_s": None,
+            "preset": config.preset,
+            "tags": dict(tags or {}),
+        }
+        # Built under a hidden temp name, renamed into place with run.json inside: a kill
+        # at any step leaves either no run or a complete one (plus a temp folder that
+        # the next list or create removes).
+        self.remove_stale_temp_folders()
+        host = slugify(socket.gethostname(), 30)
+        temp = self.root / f"{_NEW_PREFIX}{host}-{os.getpid()}-{secrets.token_hex(4)}"
+        try:
+            temp.mkdir(parents=True)
+        except OSError as exc:
+            raise RunError(f"{self.root}: cannot create a run folder ({exc.strerror})") from None
+        try:
+            run = Run(temp)
+            run.write_config(config)
+            run.write_data_info(data_info)
+            run._write_json(RUN_JSON, meta)
+            checkpoint("run.create.rename")
+            return Run(self._move_into_place(temp, f"{now:%Y-%m-%d_%H%M%S}_{slugify(display)}"))
+        except BaseException:
+            shutil.rmtree(temp, ignore_errors=True)
+            raise
+
+    def _move_into_place(self, temp: Path, stem: str) -> Path:
         for _ in range(100):
-            folder = self.root / f"{now:%Y-%m-%d_%H%M%S}_{slugify(display)}_{secrets.token_hex(2)}"
-            try:
-                folder.mkdir()
-            except FileExistsError:
+            folder = self.root / f"{stem}_{secrets.token_hex(2)}"
+            if folder.exists():
                 continue
-            break
-        else:
-            raise RunError(f"{self.root}: could not create a unique run folder")
-        run = Run(folder)
-        run.write_config(config)
-        run.write_data_info(data_info)
-        # run.json last: a folder that has it is a complete run.
-        atomic_write_json(
-            run.file(RUN_JSON),
-            {
-                "format": FORMAT_VERSION,
-                "name": display,
-                "created": _iso(now),
-                "status": "created",
-                "message": None,
-                **owner_fields(),
-                "started": None,
-                "ended": None,
-                "duration_s": None,
-                "preset": config.preset,
-                "tags": dict(tags or {}),
-            },
-        )
-        return run
+            try:
+                os.rename(temp, folder)  # fails when another process took the name meanwhile
+            except OSError as exc:
+                if folder.exists():
+                    continue
+                raise RunError(f"{folder}: cannot create the run folder ({exc.strerror})") from None
+            return folder
+        raise RunError(f"{self.root}: could not create a unique run folder")
+
+    def remove_stale_temp_folders(self) -> int:
+        """Remove run folders left half-built by a killed ``create``; returns the count."""
+        if not self.root.is_dir():
+            return 0
+        here, removed, now = slugify(socket.gethostname(), 30) + "-", 0, time.time()
+        for temp in self.root.glob(f"{_NEW_PREFIX}*"):
+            rest = temp.name[len(_NEW_PREFIX) :]
+            pid_text = rest[len(here) :].split("-", 1)[0] if rest.startswith(here) else ""
+            try:
+                age = now - temp.stat().st_mtime
+            except OSError:
+                continue
+            dead = pid_text.isdigit() and not pid_alive(int(pid_text))
+            if dead or age > STALE_NEW_S:
+                shutil.rmtree(temp, ignore_errors=True)
+                removed += 1
+        return removed
 
     def _resolve(self, ref: str | Path | Run) -> Path:
         if isinstance(ref, Run):
@@ -459,26 +564,33 @@ class RunStore:
     load = get
 
     def list(self) -> list[RunInfo]:
-        """Every run, newest first; a damaged run is listed with status ``damaged``."""
+        """Every run, newest first; a damaged run is listed with status ``damaged``.
+
+        A folder named like a run but without run.json is listed as ``incomplete`` so it
+        can be deleted. Temp files and folders left by killed writes are removed.
+        """
         if not self.root.is_dir():
             return []
+        self.remove_stale_temp_folders()
         infos = []
         for folder in self.root.iterdir():
-            if not folder.is_dir() or not (folder / RUN_JSON).exists():
+            # hidden: a run being built (renamed into place when whole), never a run
+            if folder.name.startswith(".") or not folder.is_dir():
                 continue
+            if not (folder / RUN_JSON).exists():
+                if RUN_FOLDER_RE.match(folder.name):
+                    infos.append(_bare_info(folder, INCOMPLETE, _INCOMPLETE_MESSAGE))
+                continue
+            run = Run(folder)
             try:
-                infos.append(Run(folder).info())
+                info = run.info()
             except RunError as exc:
-                infos.append(
-                    RunInfo(
-                        id=folder.name,
-                        path=folder,
-                        name=folder.name,
-                        created=None,
-                        status=DAMAGED,
-                        message=str(exc),
-                    )
-                )
+                if folder.is_dir():  # else deleted meanwhile by another process
+                    infos.append(_bare_info(folder, DAMAGED, str(exc)))
+                continue
+            infos.append(info)
+            if info.status not in LIVE_STATUSES:
+                run.remove_temp_files()
         infos.sort(key=_sort_key, reverse=True)
         return infos
 
@@ -494,19 +606,35 @@ class RunStore:
     def delete(self, run: str | Path | Run, force: bool = False) -> None:
         """Remove a run folder; a run still training here is refused unless ``force``.
 
-        A damaged run (unreadable run.json or other files) can always be deleted: only
-        the presence of run.json is required, so no other folder is ever removed.
+        A damaged run (unreadable run.json or other files) can always be deleted, and so
+        can an incomplete one (no run.json, named like a run folder); no other folder is
+        ever removed.
         """
         path = self._resolve(run)
-        if not path.is_dir() or not (path / RUN_JSON).exists():
+        has_meta = (path / RUN_JSON).exists()
+        if not path.is_dir() or not (has_meta or RUN_FOLDER_RE.match(path.name)):
             raise RunError(f"no run {str(run)!r} (looked in {self.root})")
         try:
-            status = Run(path).status
+            status = Run(path).status if has_meta else INCOMPLETE
         except RunError:
             status = DAMAGED
         if not force and status in LIVE_STATUSES:
             raise RunError(f"{path}: the run is still in progress; cancel it first")
-        shutil.rmtree(path)
+        try:
+            shutil.rmtree(path)
+        except OSError as exc:
+            raise RunError(f"{display_path(path)}: cannot delete it ({exc.strerror})") from None
+
+
+_INCOMPLETE_MESSAGE = (
+    "run.json is missing: the run was cut short while its folder was being created"
+)
+
+
+def _bare_info(folder: Path, status: str, message: str) -> RunInfo:
+    return RunInfo(
+        id=folder.name, path=folder, name=folder.name, created=None, status=status, message=message
+    )
 
 
 def _sort_key(info: RunInfo) -> tuple[float, str]:

@@ -19,7 +19,7 @@ from widedeep_core.features.encoder import FeatureEncoder
 from widedeep_core.features.prepare import Prepared, prepare
 from widedeep_core.features.splits import SplitRecord
 from widedeep_core.model import WideDeep
-from widedeep_core.runs.schema import serving_weights
+from widedeep_core.runs.schema import ENCODER_JSON, serving_weights
 from widedeep_core.runs.store import Run
 
 
@@ -43,11 +43,11 @@ def load_data_for_run(run: Run) -> MovieLensData:
     """Open the data folder a run recorded, checking it is still the same content."""
     from widedeep_core.data import load_movielens  # pulls in pyarrow; only load it here
 
-    info = run.read_data_info()
-    path = info.get("path")
-    if not path or not Path(path).exists():
+    path = run.data_path()  # the exact bytes, also for a path that is not UTF-8
+    if path is None or not path.exists():
+        shown = run.read_data_info().get("path") or "unknown path"
         raise RunError(
-            f"{run.path}: the data this run was trained on ({path or 'unknown path'}) "
+            f"{run.path}: the data this run was trained on ({shown}) "
             "is not available; open that folder and pass it explicitly"
         )
     data = load_movielens(path)
@@ -85,8 +85,8 @@ def load_trained(
         data = load_data_for_run(run)
     else:
         check_same_data(run, data)
+    encoder = _read_encoder(run)
     try:
-        encoder = FeatureEncoder.from_json(run.read_encoder())
         model = WideDeep.from_config(config, encoder.specs)
         model.load_state_dict(run.load_weights(which or serving_weights(config)))
     except RunError:
@@ -95,3 +95,15 @@ def load_trained(
         raise RunError(f"{run.path}: the stored model cannot be rebuilt: {exc}") from exc
     model.to(resolve_device(device)).eval()
     return Trained(run, config, data, encoder, model)
+
+
+def _read_encoder(run: Run) -> FeatureEncoder:
+    """The run's fitted encoder; a damaged encoder.json is named in the error."""
+    content = run.read_encoder()
+    try:
+        return FeatureEncoder.from_json(content)
+    except (WideDeepError, KeyError, ValueError, TypeError, AttributeError, IndexError) as exc:
+        detail = f"missing key {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise RunError(
+            f"{run.file(ENCODER_JSON)}: not a valid feature encoder ({detail})"
+        ) from None

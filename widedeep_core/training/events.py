@@ -84,9 +84,10 @@ class FinishedEvent:
 
 @dataclass(frozen=True)
 class FailedEvent:
-    """Training stopped on an error; the run keeps the last good weights."""
+    """Training stopped on an error or a Ctrl-C; the run keeps the weights of whole epochs."""
 
     message: str
     epoch: int | None
     batch: int | None
     run_dir: Path | None
+    interrupted: bool = False  # stopped by the user (Ctrl-C), not by an error

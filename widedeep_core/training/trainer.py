@@ -249,7 +249,10 @@ class Trainer:
         except BaseException as exc:
             message = _describe(exc)
             where = self._where
-            self._emit(FailedEvent(message, where["epoch"], where["batch"], self._run_dir()))
+            stopped = isinstance(exc, KeyboardInterrupt)
+            self._emit(
+                FailedEvent(message, where["epoch"], where["batch"], self._run_dir(), stopped)
+            )
             if isinstance(exc, WideDeepError) or not isinstance(exc, Exception):
                 raise
             raise TrainingError(message) from exc
@@ -424,9 +427,15 @@ def _scheduler(opt: torch.optim.Optimizer, cfg: Config):
 
 
 def _non_finite(epoch: int, batch: int) -> TrainingError:
+    # weights are saved at the end of each epoch: in epoch 1 there are none yet
+    kept = (
+        "no epoch finished, so no weights were saved"
+        if epoch <= 1
+        else f"the weights of epoch {epoch - 1} and before are kept"
+    )
     return TrainingError(
         f"the training loss became non-finite in epoch {epoch}, batch {batch}; "
-        "the last good weights are kept (try a lower learning rate)"
+        f"{kept} (try a lower learning rate)"
     )
 
 

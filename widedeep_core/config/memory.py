@@ -1,0 +1,106 @@
+"""How much memory a configuration's model needs, estimated before anything is built.
+
+A model too big for the machine would otherwise be found out by the OOM killer, minutes
+into a run (a hidden layer of 65,536 units is 16 GiB of float32 weights). Two checks:
+the MLP from the config alone (a validation rule on ``hidden``, ``config.validation``)
+and, once the data's vocabulary sizes are known, the embedding tables too
+(``check_model_memory``, called by ``features.prepare``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from widedeep_core.errors import ConfigError
+
+BYTES_PER_VALUE = 4  # float32
+# Training keeps the weights, their gradients and two optimiser moments (Adam), plus
+# CPU copies of the best and last epoch's weights: about 6 values per parameter.
+TRAINING_COPIES = 6
+
+
+def total_ram() -> int | None:
+    """This machine's physical memory in bytes, or None where it cannot be told."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def gib(n_bytes: float) -> str:
+    """``n_bytes`` as GiB with one decimal (MiB below 1 GiB)."""
+    if n_bytes < 2**30:
+        return f"{n_bytes / 2**20:.1f} MiB"
+    return f"{n_bytes / 2**30:.1f} GiB"
+
+
+def mlp_parameters(n_fields: int, embed_dim: int, hidden: Sequence[int], batch_norm: bool) -> int:
+    """Parameters of the deep part's MLP: Linear (+ BatchNorm) per layer, then Linear(., 1)."""
+    total, width = 0, n_fields * embed_dim
+    for h in hidden:
+        total += width * h + h + (2 * h if batch_norm else 0)
+        width = h
+    return total + width + 1
+
+
+def _too_big(parameters: int) -> tuple[float, int] | None:
+    """(weights bytes, RAM) when training ``parameters`` would not fit in RAM, else None."""
+    ram = total_ram()
+    weights = parameters * BYTES_PER_VALUE
+    if ram is None or weights * TRAINING_COPIES <= ram:
+        return None
+    return weights, ram
+
+
+def _advice(weights: float, ram: int) -> str:
+    return (
+        f"training keeps about {TRAINING_COPIES}x that (gradients, optimiser state, saved "
+        f"epochs) and this machine has {gib(ram)} RAM, so weights are limited to "
+        f"{gib(ram / TRAINING_COPIES)}"
+    )
+
+
+def mlp_memory_error(values: Mapping[str, Any]) -> str | None:
+    """The validation rule on ``hidden``: the MLP alone must fit in memory for training."""
+    if not values["deep_fields"] or not values["hidden"]:
+        return None
+    n = mlp_parameters(
+        len(values["deep_fields"]), values["embed_dim"], values["hidden"], values["batch_norm"]
+    )
+    found = _too_big(n)
+    if found is None:
+        return None
+    weights, ram = found
+    return (
+        f"hidden layers of up to {max(values['hidden'])} units need {gib(weights)} for "
+        f"weights alone; {_advice(weights, ram)}; use smaller layers"
+    )
+
+
+def check_model_memory(config: Any, specs: Iterable[Any]) -> None:
+    """Refuse (``ConfigError``) a model whose embedding tables and MLP will not fit in RAM.
+
+    ``specs`` are the encoder's field specs (vocabulary sizes from the data). The wide
+    table is counted over every field, an upper bound: crosses and wide fields vary.
+    """
+    specs = list(specs)
+    deep = set(config.deep_fields)
+    wide_rows = sum(s.size for s in specs) + 1
+    deep_rows = sum(s.size for s in specs if s.name in deep) + 1 if deep else 0
+    embeddings = wide_rows + deep_rows * config.embed_dim
+    mlp = (
+        mlp_parameters(len(deep), config.embed_dim, config.hidden, config.batch_norm) if deep else 0
+    )
+    found = _too_big(embeddings + mlp)
+    if found is None:
+        return
+    weights, ram = found
+    field = "embed_dim" if embeddings >= mlp else "hidden"
+    raise ConfigError(
+        field,
+        f"on this data the embedding tables ({deep_rows:,} rows of {config.embed_dim} "
+        f"values, {wide_rows:,} wide weights) and the MLP need {gib(weights)} for weights "
+        f"alone; {_advice(weights, ram)}",
+    )

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
@@ -30,7 +29,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..plotting import color, make_plot
 from ..settings import push_recent
 from ..widgets import message_label, show_message
 from ..workers import JobRunner, Report
@@ -109,7 +107,7 @@ class DataPage(QWidget):
     stateChanged = Signal(str)
     recentChanged = Signal(list)
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, parent: QWidget | None = None, lazy_plots: bool = False):
         super().__init__(parent)
         self.data: MovieLensData | None = None
         self.summary: DataSummary | None = None
@@ -124,6 +122,8 @@ class DataPage(QWidget):
         self.jobs.finished.connect(self._on_task_done)
         self.setAcceptDrops(True)
         self._build()
+        if not lazy_plots:
+            self.build_plots()
 
     # ---------------------------------------------------------------- layout
     def _build(self) -> None:
@@ -207,18 +207,10 @@ class DataPage(QWidget):
         pv.addWidget(self.problemsList)
         left.addWidget(problems_box)
 
-        self.ratingPlot = make_plot("ratingHistogram", "Ratings", "rating", "count")
-        self.userPlot = make_plot(
-            "ratingsPerUserPlot", "Ratings per user", "ratings per user (log scale)", "users"
-        )
-        self.ratingBars = pg.BarGraphItem(x=[], height=[], width=0.4, brush=color(0))
-        self.ratingPlot.addItem(self.ratingBars)
-        self.userBars = pg.BarGraphItem(x=[], height=[], width=0.1, brush=color(2))
-        self.userPlot.addItem(self.userBars)
-        right = QSplitter(Qt.Orientation.Vertical)
+        # the histograms come later (build_plots): the welcome panel hides them at first,
+        # and pyqtgraph's import would delay the window's first paint by 0.3-1 s
+        self.plotSplitter = right = QSplitter(Qt.Orientation.Vertical)
         right.setObjectName("dataPlotSplitter")
-        right.addWidget(self.ratingPlot)
-        right.addWidget(self.userPlot)
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setObjectName("dataSplitter")
@@ -284,6 +276,25 @@ class DataPage(QWidget):
         v.addWidget(QLabel("Then pick a preset on the Configure page and press Start (F5)."))
         v.addStretch(1)
         return panel
+
+    def build_plots(self) -> None:
+        """Create the two histograms (once); the window does it after its first paint."""
+        if hasattr(self, "ratingPlot"):
+            return
+        import pyqtgraph as pg
+
+        from ..plotting import color, make_plot
+
+        self.ratingPlot = make_plot("ratingHistogram", "Ratings", "rating", "count")
+        self.userPlot = make_plot(
+            "ratingsPerUserPlot", "Ratings per user", "ratings per user (log scale)", "users"
+        )
+        self.ratingBars = pg.BarGraphItem(x=[], height=[], width=0.4, brush=color(0))
+        self.ratingPlot.addItem(self.ratingBars)
+        self.userBars = pg.BarGraphItem(x=[], height=[], width=0.1, brush=color(2))
+        self.userPlot.addItem(self.userBars)
+        self.plotSplitter.addWidget(self.ratingPlot)
+        self.plotSplitter.addWidget(self.userPlot)
 
     def is_welcome_shown(self) -> bool:
         """True while no data has been loaded (the first-launch panel is shown)."""
@@ -450,6 +461,7 @@ class DataPage(QWidget):
     # ---------------------------------------------------------------- summary
     def show_summary(self, loaded: Loaded) -> None:
         """Fill the summary text, the problem list and both histograms."""
+        self.build_plots()
         self.stack.setCurrentWidget(self.splitter)
         summary = loaded.summary
         self.dataSummary.setHtml(summary_html(loaded.data, summary))

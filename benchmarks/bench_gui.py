@@ -578,7 +578,12 @@ def fresh_sessions(args: argparse.Namespace) -> int:
     import subprocess
 
     results: dict[str, list[dict]] = {}
+    cli_help: list[float] = []
     for _ in range(args.repeat):
+        start = time.perf_counter()  # whole process, as a shell runs ``widedeep --help``
+        subprocess.run([sys.executable, "-m", "widedeep_core.cli", "--help"], check=True,
+                       capture_output=True, timeout=args.timeout)  # fmt: skip
+        cli_help.append(time.perf_counter() - start)
         for warm in args.warm_up.split(","):
             spawned = time.time()
             cmd = [sys.executable, __file__, "--fresh-child", warm, str(args.epochs), repr(spawned)]
@@ -600,6 +605,15 @@ def fresh_sessions(args: argparse.Namespace) -> int:
                              str(over)])  # fmt: skip
     print(format_table(["warm-up", "run", "phase", "seconds", "max stall ms",
                         f"> {GOAL_MS:g} ms"], rows))  # fmt: skip
+    print()
+    medians = [["`widedeep --help` (s)", f"{percentile(cli_help, 50):.2f}"]]
+    for warm, runs in results.items():
+        medians.append([f"{warm}: first paint (s)",
+                        f"{percentile([r['first_paint_s'] for r in runs], 50):.2f}"])  # fmt: skip
+        for i, (name, *_rest) in enumerate(runs[0]["rows"]):
+            worst = [r["rows"][i][3] for r in runs]
+            medians.append([f"{warm}: {name}, max stall (ms)", f"{percentile(worst, 50):.0f}"])
+    print(format_table([f"median of {args.repeat} run(s)", "value"], medians))
     for warm, runs in results.items():
         for i, r in enumerate(runs):
             for at, stall, cpu, where in r["worst"][:3]:

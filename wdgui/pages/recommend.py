@@ -52,7 +52,10 @@ def _open_recommender(run_dir: str, data: MovieLensData | None, report: Report) 
     from widedeep_core.serving.recommend import Recommender
 
     report(-1.0, "Loading the run" if data is not None else "Loading the run and its data")
-    return Recommender.from_run(run_dir, data=data)
+    rec = Recommender.from_run(run_dir, data=data)
+    if len(rec.users):  # the first ranking builds the item-side scorer: here, not in the GUI
+        rec.recommend(int(rec.users[0]), n=1)
+    return rec
 
 
 def _matching_data(run_dir: str, data: MovieLensData | None) -> MovieLensData | None:
@@ -189,8 +192,10 @@ class RecommendPage(QWidget):
 
     def select_run(self, run_dir: str) -> None:
         """Choose a run (e.g. the one just trained) and load it."""
-        self.refresh_runs()
         i = self.runCombo.findData(str(run_dir))
+        if i < 0:  # not listed yet (the Runs page's refresh usually listed it already)
+            self.refresh_runs()
+            i = self.runCombo.findData(str(run_dir))
         if i >= 0:
             self.runCombo.setCurrentIndex(i)
             self.load_run(str(run_dir))

@@ -78,6 +78,8 @@ class MainWindow(QMainWindow):
         self.warm_up_jobs.failed.connect(self._on_warmed_up)
         if warm_up:
             self.firstPainted.connect(self.start_warm_up)
+        elif lazy_pages:  # nothing imports pyqtgraph in another thread: build after painting
+            self.firstPainted.connect(self._build_the_rest)
         self.setObjectName("mainWindow")
         self.setWindowTitle(DISPLAY_NAME)
         self.setWindowIcon(app_icon())
@@ -343,10 +345,14 @@ class MainWindow(QMainWindow):
     def _on_warmed_up(self) -> None:
         self.configure_page.refresh_devices()
         self._update_device()
-        # pyqtgraph is imported now (by the warm-up): build the other pages while idle
+        self._build_the_rest()
+        self.warmedUp.emit()
+
+    @Slot()
+    def _build_the_rest(self) -> None:
+        """The histograms now, the other pages one per event-loop turn (pyqtgraph loaded)."""
         self.data_page.build_plots()
         QTimer.singleShot(0, self._build_next_page)
-        self.warmedUp.emit()
 
     def paintEvent(self, event: QPaintEvent) -> None:
         """Emit ``firstPainted`` once, after the window's first paint."""

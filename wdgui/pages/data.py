@@ -9,7 +9,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
@@ -34,6 +33,8 @@ from ..widgets import message_label, show_message
 from ..workers import JobRunner, Report
 
 if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
     # widedeep_core.data loads pandas and pyarrow (seconds): only in jobs, never at start
     from widedeep_core.data import MovieLensData
     from widedeep_core.data.summary import DataSummary
@@ -122,6 +123,7 @@ class DataPage(QWidget):
         self.jobs.finished.connect(self._on_task_done)
         self.setAcceptDrops(True)
         self._build()
+        self._shown: Loaded | None = None  # drawn into the histograms once they exist
         if not lazy_plots:
             self.build_plots()
 
@@ -277,9 +279,18 @@ class DataPage(QWidget):
         v.addStretch(1)
         return panel
 
+    def has_plots(self) -> bool:
+        """True once the histograms exist (with ``lazy_plots``: after :meth:`build_plots`)."""
+        return hasattr(self, "ratingPlot")
+
     def build_plots(self) -> None:
-        """Create the two histograms (once); the window does it after its first paint."""
-        if hasattr(self, "ratingPlot"):
+        """Create the two histograms (once) and draw the data shown meanwhile.
+
+        With ``lazy_plots`` the window calls it once its warm-up thread has imported
+        pyqtgraph: importing it here while that thread dlopen'ed libtorch held the GIL
+        waiting for the loader lock (0.3-1.3 s stalls right after the data loaded).
+        """
+        if self.has_plots():
             return
         import pyqtgraph as pg
 
@@ -295,6 +306,8 @@ class DataPage(QWidget):
         self.userPlot.addItem(self.userBars)
         self.plotSplitter.addWidget(self.ratingPlot)
         self.plotSplitter.addWidget(self.userPlot)
+        if self._shown is not None:
+            self._draw_histograms(self._shown)
 
     def is_welcome_shown(self) -> bool:
         """True while no data has been loaded (the first-launch panel is shown)."""
@@ -461,7 +474,6 @@ class DataPage(QWidget):
     # ---------------------------------------------------------------- summary
     def show_summary(self, loaded: Loaded) -> None:
         """Fill the summary text, the problem list and both histograms."""
-        self.build_plots()
         self.stack.setCurrentWidget(self.splitter)
         summary = loaded.summary
         self.dataSummary.setHtml(summary_html(loaded.data, summary))
@@ -470,6 +482,14 @@ class DataPage(QWidget):
             self.problemsList.addItem(str(p))
         if not summary.problems:
             self.problemsList.addItem("none")
+        self._shown = loaded
+        if self.has_plots():
+            self._draw_histograms(loaded)
+
+    def _draw_histograms(self, loaded: Loaded) -> None:
+        import numpy as np  # not at import: the window's first paint does without it
+
+        summary = loaded.summary
         values = np.array(sorted(summary.rating_histogram), dtype=float)
         counts = np.array([summary.rating_histogram[v] for v in values], dtype=float)
         width = 0.4 if len(values) < 2 else 0.8 * float(np.min(np.diff(values)))
@@ -498,6 +518,8 @@ def _dropped_path(event: QDragEnterEvent | QDropEvent) -> str | None:
 
 def per_user_histogram(data: MovieLensData, bins: int = 30) -> tuple[np.ndarray, np.ndarray]:
     """Histogram of log10(ratings per user): bin centres and user counts (for the plot)."""
+    import numpy as np  # not at import: the window's first paint does without it
+
     _, per_user = np.unique(data.ratings["user"].to_numpy(), return_counts=True)
     if len(per_user) == 0:
         return np.zeros(0), np.zeros(0)
@@ -507,6 +529,8 @@ def per_user_histogram(data: MovieLensData, bins: int = 30) -> tuple[np.ndarray,
 
 def log_ticks(lo: float, hi: float) -> list[tuple[float, str]]:
     """Ticks 1, 2, 5, 10, 20, 50 ... placed at their log10 between ``lo`` and ``hi``."""
+    import numpy as np
+
     ticks = []
     for decade in range(int(np.floor(lo)), int(np.ceil(hi)) + 1):
         for m in (1, 2, 5):

@@ -330,6 +330,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Fix the marked settings first.")
             return
         self.pages.setCurrentWidget(self.train_page)
+        self.train_page.show_plots()  # so that the repaint below paints them, not the hint
         # Paint the page before the worker starts: its first paint (plots included)
         # took ~30 ms alone but ~90 ms while competing with the worker's data preparation.
         self.train_page.repaint()

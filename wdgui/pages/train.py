@@ -294,6 +294,10 @@ class TrainPage(QWidget):
             self.bestLine.label.setFormat(f"best {self._best_epoch}")
             self.bestLine.setVisible(True)
 
+    def show_plots(self) -> None:
+        """Replace the first-launch hint by the plots (Start does it)."""
+        self.plotStack.setCurrentWidget(self.plotSplitter)
+
     def is_empty_state_shown(self) -> bool:
         """True until the first run starts (a hint stands where the plots will be)."""
         return self.plotStack.currentWidget() is self.emptyHint
@@ -326,7 +330,7 @@ class TrainPage(QWidget):
         self._config = config
         self.last_finished = None
         self._reset_series()
-        self.plotStack.setCurrentWidget(self.plotSplitter)
+        self.show_plots()
         self._set_busy("Preparing the run")
         self.log(f"Training on {data.name}: {_config_line(config)}")
         worker = TrainWorker(

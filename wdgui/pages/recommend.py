@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QStringListModel, Qt, Signal, Slot
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -70,6 +71,8 @@ def _matching_data(run_dir: str, data: MovieLensData | None) -> MovieLensData | 
 
 class RecommendPage(QWidget):
     """Shows a run's recommendations for one user; problems are explained in the page."""
+
+    _stale = False  # a run was opened while the page was hidden: update when shown
 
     stateChanged = Signal(str)
 
@@ -250,7 +253,16 @@ class RecommendPage(QWidget):
         elif users:
             self.userSelector.setCurrentIndex(0)
         self.profileLabel.setText("")
-        self.update_recommendations()
+        if self.isVisible():
+            self.update_recommendations()
+        else:  # scored when shown: 60-75 ms of GUI-thread work at the end of every run
+            self._stale = True
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """Show the recommendations of a run opened while the page was hidden."""
+        super().showEvent(event)
+        if self._stale:
+            self.update_recommendations()
 
     @Slot(str)
     def _on_load_failed(self, message: str) -> None:
@@ -279,6 +291,7 @@ class RecommendPage(QWidget):
     @Slot()
     def update_recommendations(self) -> None:
         """Recompute the top-N list and the user's favourites (fast: one user)."""
+        self._stale = False
         rec = self.recommender
         if rec is None:
             return

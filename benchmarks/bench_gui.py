@@ -18,7 +18,8 @@ window repaints inside it, and where the worker thread was when the GUI got back
 ``--fresh`` measures what a first-time user meets, in new processes that import
 nothing beforehand: the time from the process start to the window's first paint, then
 the whole session probed without a break: first paint, the warm-up, "Build demo data"
-clicked at once, Start, until the run is in the Runs table. ``--warm-up`` compares the
+clicked at once, the warm-up (with a lazy window: until its pages are built), Start,
+until the run is in the Runs table. ``--warm-up`` compares the
 app's warm-up with a plain thread that imports torch (the previous app) and with none.
 """
 
@@ -501,8 +502,8 @@ def fresh_child(warm: str, epochs: int, spawned: float) -> int:
               300, "the demo data")  # fmt: skip
     phases.append(Phase("demo data (build + load)", start, time.perf_counter()))
     start = time.perf_counter()
-    run_until(lambda: not window.warm_up_jobs.is_busy() and not (plain and plain.is_alive()),
-              300, "the warm-up")  # fmt: skip
+    run_until(lambda: not window.warm_up_jobs.is_busy() and not (plain and plain.is_alive())
+              and _pages_built(window), 300, "the warm-up")  # fmt: skip
     phases.append(Phase("rest of the warm-up", start, time.perf_counter()))
     page = window.configure_page
     page.set_fields(epochs=epochs, device="cpu")
@@ -531,6 +532,12 @@ def fresh_child(warm: str, epochs: int, spawned: float) -> int:
                       "stuck": stuck}))  # fmt: skip
     window.close()
     return 0
+
+
+def _pages_built(window: Any) -> bool:
+    """True once the pages a lazy window builds after its warm-up all exist."""
+    built = getattr(window, "is_built", None)
+    return built is None or all(built(k) for k in ("train", "runs", "recommend", "sweep"))
 
 
 class GuiSampler:
@@ -578,7 +585,12 @@ def fresh_sessions(args: argparse.Namespace) -> int:
     import subprocess
 
     results: dict[str, list[dict]] = {}
+    cli_help: list[float] = []
     for _ in range(args.repeat):
+        start = time.perf_counter()  # whole process, as a shell runs ``widedeep --help``
+        subprocess.run([sys.executable, "-m", "widedeep_core.cli", "--help"], check=True,
+                       capture_output=True, timeout=args.timeout)  # fmt: skip
+        cli_help.append(time.perf_counter() - start)
         for warm in args.warm_up.split(","):
             spawned = time.time()
             cmd = [sys.executable, __file__, "--fresh-child", warm, str(args.epochs), repr(spawned)]
@@ -600,6 +612,15 @@ def fresh_sessions(args: argparse.Namespace) -> int:
                              str(over)])  # fmt: skip
     print(format_table(["warm-up", "run", "phase", "seconds", "max stall ms",
                         f"> {GOAL_MS:g} ms"], rows))  # fmt: skip
+    print()
+    medians = [["`widedeep --help` (s)", f"{percentile(cli_help, 50):.2f}"]]
+    for warm, runs in results.items():
+        medians.append([f"{warm}: first paint (s)",
+                        f"{percentile([r['first_paint_s'] for r in runs], 50):.2f}"])  # fmt: skip
+        for i, (name, *_rest) in enumerate(runs[0]["rows"]):
+            worst = [r["rows"][i][3] for r in runs]
+            medians.append([f"{warm}: {name}, max stall (ms)", f"{percentile(worst, 50):.0f}"])
+    print(format_table([f"median of {args.repeat} run(s)", "value"], medians))
     for warm, runs in results.items():
         for i, r in enumerate(runs):
             for at, stall, cpu, where in r["worst"][:3]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QByteArray, QSettings, Signal, Slot
+from PySide6.QtCore import QByteArray, QSettings, QSignalBlocker, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QPaintEvent
 from PySide6.QtWidgets import (
     QLabel,
@@ -22,11 +22,6 @@ from widedeep_core.runs import RunStore
 from .about import AboutDialog
 from .pages.configure import ConfigurePage, torch_loaded
 from .pages.data import DataPage
-from .pages.recommend import RecommendPage
-from .pages.runs import RunsPage
-from .pages.sweep import SweepPage
-from .pages.train import TrainPage
-from .plotting import configure_pyqtgraph
 from .settings import DISPLAY_NAME, app_icon, make_settings, read_json, write_json
 from .warmup import warm_up
 from .workers import JobRunner
@@ -35,7 +30,16 @@ if TYPE_CHECKING:  # pragma: no cover
     from widedeep_core.data import MovieLensData
     from widedeep_core.training import FinishedEvent
 
+    from .pages.recommend import RecommendPage
+    from .pages.runs import RunsPage
+    from .pages.sweep import SweepPage
+    from .pages.train import TrainPage
+
 PAGE_TITLES = ("Data", "Configure", "Train", "Runs", "Recommend", "Sweep")
+# Pages built on first show (or when the window is idle after the warm-up): their
+# modules import pyqtgraph, and building their plots before the first paint made
+# ``wdgui`` take 1-4 s longer to show a window.
+LAZY_PAGES = ("train", "runs", "recommend", "sweep")
 
 
 class MainWindow(QMainWindow):
@@ -46,6 +50,9 @@ class MainWindow(QMainWindow):
     Set ``confirm_close = False`` to close during training without the question.
     With ``warm_up``, PyTorch and the trainer are loaded in a worker thread once the
     window has been painted (``wdgui`` does this), so the first run does not stall it.
+    ``lazy_pages`` (default: ``warm_up``) builds only the Data and Configure pages at
+    start; the others are built when first shown, when their attribute is first used,
+    or one per event-loop turn once the warm-up has ended (:meth:`build_pages`).
     """
 
     firstPainted = Signal()
@@ -57,9 +64,10 @@ class MainWindow(QMainWindow):
         runs_dir: str | Path | None = None,
         data_path: str | Path | None = None,
         warm_up: bool = False,
+        lazy_pages: bool | None = None,
     ):
         super().__init__()
-        configure_pyqtgraph()
+        lazy_pages = warm_up if lazy_pages is None else lazy_pages
         self.settings = settings if settings is not None else make_settings()
         self.store = RunStore(runs_dir)
         self.confirm_close = True
@@ -70,23 +78,31 @@ class MainWindow(QMainWindow):
         self.warm_up_jobs.failed.connect(self._on_warmed_up)
         if warm_up:
             self.firstPainted.connect(self.start_warm_up)
+        elif lazy_pages:  # nothing imports pyqtgraph in another thread: build after painting
+            self.firstPainted.connect(self._build_the_rest)
         self.setObjectName("mainWindow")
         self.setWindowTitle(DISPLAY_NAME)
         self.setWindowIcon(app_icon())
 
-        self.data_page = DataPage()
+        self._lazy = lazy_pages
+        self._built: dict[str, QWidget] = {}
+        self._can_start: tuple[bool, str] = (False, "Load data first (Data page).")
+        self.data_page = DataPage(lazy_plots=lazy_pages)
         self.configure_page = ConfigurePage()
-        self.train_page = TrainPage()
-        self.runs_page = RunsPage(self.store)
-        self.recommend_page = RecommendPage(self.store)
-        self.sweep_page = SweepPage()
         self.pages = QTabWidget()
         self.pages.setObjectName("pages")
         self.pages.setDocumentMode(True)
-        for title, page in zip(PAGE_TITLES, self._pages(), strict=True):
-            page.setObjectName(f"{title.lower()}Page")
+        for title in PAGE_TITLES:
+            key = title.lower()
+            page = {"data": self.data_page, "configure": self.configure_page}.get(key)
+            if page is None:  # a placeholder until the page is built
+                page = QWidget()
+                page.setObjectName(f"{key}PagePlaceholder")
+            else:
+                page.setObjectName(f"{key}Page")
             self.pages.addTab(page, title)
         self.setCentralWidget(self.pages)
+        self.pages.currentChanged.connect(self._on_current_changed)
 
         self.dataStatus = QLabel("No data")
         self.dataStatus.setObjectName("dataStatus")
@@ -104,18 +120,101 @@ class MainWindow(QMainWindow):
         self._restore_settings()
         self._update_device()
         self._update_can_start()
+        if not lazy_pages:
+            self.build_pages()
+        self._page(PAGE_TITLES[self.pages.currentIndex()].lower())  # the visible one
         if data_path:
             self.data_page.open_path(str(data_path))
 
-    def _pages(self) -> tuple[QWidget, ...]:
-        return (
-            self.data_page,
-            self.configure_page,
-            self.train_page,
-            self.runs_page,
-            self.recommend_page,
-            self.sweep_page,
-        )
+    # ---------------------------------------------------------------- pages, built lazily
+    @property
+    def train_page(self) -> TrainPage:
+        """The Train page (built on first use)."""
+        return self._page("train")  # type: ignore[return-value]
+
+    @property
+    def runs_page(self) -> RunsPage:
+        """The Runs page (built on first use)."""
+        return self._page("runs")  # type: ignore[return-value]
+
+    @property
+    def recommend_page(self) -> RecommendPage:
+        """The Recommend page (built on first use)."""
+        return self._page("recommend")  # type: ignore[return-value]
+
+    @property
+    def sweep_page(self) -> SweepPage:
+        """The Sweep page (built on first use)."""
+        return self._page("sweep")  # type: ignore[return-value]
+
+    def is_built(self, key: str) -> bool:
+        """True once the page ``key`` ("train", "runs", ...) exists."""
+        return key not in LAZY_PAGES or key in self._built
+
+    def build_pages(self) -> None:
+        """Build every page not built yet (at once)."""
+        for key in LAZY_PAGES:
+            self._page(key)
+
+    @Slot()
+    def _build_next_page(self) -> None:
+        """Build one missing page, then come back on a later event-loop turn."""
+        missing = [key for key in LAZY_PAGES if key not in self._built]
+        if missing:
+            self._page(missing[0])
+            if len(missing) > 1:
+                QTimer.singleShot(0, self._build_next_page)
+
+    @Slot(int)
+    def _on_current_changed(self, index: int) -> None:
+        if 0 <= index < len(PAGE_TITLES):
+            self._page(PAGE_TITLES[index].lower())
+
+    def _page(self, key: str) -> QWidget:
+        if key == "data":
+            return self.data_page
+        if key == "configure":
+            return self.configure_page
+        page = self._built.get(key)
+        if page is None:
+            page = self._built[key] = self._make_page(key)
+            self._install(key, page)
+        return page
+
+    def _make_page(self, key: str) -> QWidget:
+        if key == "train":
+            from .pages.train import TrainPage
+
+            return TrainPage()
+        if key == "runs":
+            from .pages.runs import RunsPage
+
+            return RunsPage(self.store)
+        if key == "recommend":
+            from .pages.recommend import RecommendPage
+
+            return RecommendPage(self.store)
+        from .pages.sweep import SweepPage
+
+        return SweepPage()
+
+    def _install(self, key: str, page: QWidget) -> None:
+        """Put a new page in its tab, wire it and give it its saved state."""
+        index = next(i for i, t in enumerate(PAGE_TITLES) if t.lower() == key)
+        page.setObjectName(f"{key}Page")
+        current = self.pages.currentIndex()
+        placeholder = self.pages.widget(index)
+        with QSignalBlocker(self.pages):  # swapping a tab is not a page change
+            self.pages.removeTab(index)
+            self.pages.insertTab(index, page, PAGE_TITLES[index])
+            self.pages.setCurrentIndex(current)
+        placeholder.deleteLater()
+        getattr(self, f"_wire_{key}")(page)
+        s = self.settings
+        for splitter in page.findChildren(QSplitter):
+            saved = s.value(f"splitters/{splitter.objectName()}")
+            if splitter.objectName() and isinstance(saved, QByteArray):
+                splitter.restoreState(saved)
 
     # ---------------------------------------------------------------- menus and shortcuts
     def _action(self, text: str, slot: Any, shortcuts: list[Any] | None = None) -> QAction:
@@ -134,11 +233,9 @@ class MainWindow(QMainWindow):
         self.demoAction = self._action("&Demo data", self.data_page.load_demo)
         self.quitAction = self._action("&Quit", self.close, [QKeySequence.StandardKey.Quit])
         self.startAction = self._action("&Start training", self.start_training, ["F5", "Ctrl+R"])
-        self.pauseAction = self._action("&Pause / resume", self.train_page.pauseButton.toggle)
+        self.pauseAction = self._action("&Pause / resume", self._toggle_pause)
         self.pauseAction.setShortcut(QKeySequence("F6"))
-        self.stopAction = self._action(
-            "S&top training", self.train_page.stop, ["Shift+F5", "Ctrl+."]
-        )
+        self.stopAction = self._action("S&top training", self._stop, ["Shift+F5", "Ctrl+."])
         self.aboutAction = self._action("&About...", self.show_about)
 
         menu = self.menuBar()
@@ -167,30 +264,60 @@ class MainWindow(QMainWindow):
         if isinstance(action, QAction):
             self.pages.setCurrentIndex(int(action.data()))
 
+    @Slot()
+    def _toggle_pause(self) -> None:
+        if self.is_built("train"):
+            self.train_page.pauseButton.toggle()
+
+    @Slot()
+    def _stop(self) -> None:
+        if self.is_built("train"):
+            self.train_page.stop()
+
     def _wire(self) -> None:
-        d, c, t, r, rec, sweep = self._pages()
+        d, c = self.data_page, self.configure_page
         d.dataLoaded.connect(self._on_data_loaded)
         d.stateChanged.connect(self._on_job_state)
         d.recentChanged.connect(self._save_recent)
         c.validityChanged.connect(self._update_can_start)
         c.configChanged.connect(self._update_device)
+
+    def _wire_train(self, t: TrainPage) -> None:
         t.startRequested.connect(self.start_training)
         t.stateChanged.connect(self._on_job_state)
         t.runFinished.connect(self._on_run_finished)
         t.runFailed.connect(self._on_run_failed)
+        smoothing = read_json(self.settings, "train/smoothing")
+        if isinstance(smoothing, list) and len(smoothing) == 2:
+            t.smoothCheck.setChecked(bool(smoothing[0]))
+            t.smoothSpin.setValue(float(smoothing[1]))
+        t.set_can_start(*self._can_start)
+
+    def _wire_runs(self, r: RunsPage) -> None:
         r.loadConfigRequested.connect(self._on_load_config)
-        r.runsChanged.connect(rec.refresh_runs)
+        r.runsChanged.connect(self._on_runs_changed)
+
+    def _wire_recommend(self, rec: RecommendPage) -> None:
         rec.stateChanged.connect(self._on_job_state)
+        if self.data_page.data is not None:
+            rec.set_data(self.data_page.data)
+
+    def _wire_sweep(self, sweep: SweepPage) -> None:
         sweep.startRequested.connect(self.start_sweep)
         sweep.loadConfigRequested.connect(self._on_load_config)
         sweep.openRunRequested.connect(self._on_open_run)
         sweep.stateChanged.connect(self._on_job_state)
 
+    @Slot()
+    def _on_runs_changed(self) -> None:
+        if self.is_built("recommend"):  # a page built later reads the store itself
+            self.recommend_page.refresh_runs()
+
     # ---------------------------------------------------------------- behaviour
     @Slot()
     def start_training(self) -> None:
         """Train the Configure page's configuration on the loaded data (F5)."""
-        if self.train_page.is_training():
+        if self.is_built("train") and self.train_page.is_training():
             return
         data = self.data_page.data
         if data is None:
@@ -203,6 +330,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Fix the marked settings first.")
             return
         self.pages.setCurrentWidget(self.train_page)
+        self.train_page.show_plots()  # so that the repaint below paints them, not the hint
         # Paint the page before the worker starts: its first paint (plots included)
         # took ~30 ms alone but ~90 ms while competing with the worker's data preparation.
         self.train_page.repaint()
@@ -218,7 +346,14 @@ class MainWindow(QMainWindow):
     def _on_warmed_up(self) -> None:
         self.configure_page.refresh_devices()
         self._update_device()
+        self._build_the_rest()
         self.warmedUp.emit()
+
+    @Slot()
+    def _build_the_rest(self) -> None:
+        """The histograms now, the other pages one per event-loop turn (pyqtgraph loaded)."""
+        self.data_page.build_plots()
+        QTimer.singleShot(0, self._build_next_page)
 
     def paintEvent(self, event: QPaintEvent) -> None:
         """Emit ``firstPainted`` once, after the window's first paint."""
@@ -245,18 +380,23 @@ class MainWindow(QMainWindow):
     def _on_data_loaded(self, data: MovieLensData) -> None:
         self.dataStatus.setText(f"Data: {data.name} ({data.layout}, {data.n_ratings:,} ratings)")
         self.configure_page.set_data(data)
-        self.recommend_page.set_data(data)
+        if self.is_built("recommend"):  # otherwise it gets the data when built
+            self.recommend_page.set_data(data)
         self._update_can_start()
 
     @Slot()
     def _update_can_start(self) -> None:
         if self.data_page.data is None:
-            self.train_page.set_can_start(False, "Load data first (Data page).")
+            self._can_start = (False, "Load data first (Data page).")
         elif not self.configure_page.is_valid():
-            self.train_page.set_can_start(False, "Fix the marked settings (Configure page).")
+            self._can_start = (False, "Fix the marked settings (Configure page).")
         else:
-            self.train_page.set_can_start(True)
-        self.startAction.setEnabled(self.train_page.startButton.isEnabled())
+            self._can_start = (True, "")
+        if self.is_built("train"):
+            self.train_page.set_can_start(*self._can_start)
+            self.startAction.setEnabled(self.train_page.startButton.isEnabled())
+        else:
+            self.startAction.setEnabled(self._can_start[0])
 
     @Slot()
     def _update_device(self) -> None:
@@ -287,7 +427,8 @@ class MainWindow(QMainWindow):
 
     @Slot(str)
     def _on_run_failed(self, message: str) -> None:
-        self.runs_page.refresh()
+        if self.is_built("runs"):  # a page built later reads the store itself
+            self.runs_page.refresh()
 
     @Slot(object)
     def _on_load_config(self, cfg: Config) -> None:
@@ -324,10 +465,6 @@ class MainWindow(QMainWindow):
         strings = read_json(s, "configure/strings")
         if isinstance(strings, dict):
             self.configure_page.set_strings(strings, s.value("configure/preset"))
-        smoothing = read_json(s, "train/smoothing")
-        if isinstance(smoothing, list) and len(smoothing) == 2:
-            self.train_page.smoothCheck.setChecked(bool(smoothing[0]))
-            self.train_page.smoothSpin.setValue(float(smoothing[1]))
         page = s.value("window/page")
         if page is not None and str(page).isdigit():
             self.pages.setCurrentIndex(int(page))
@@ -344,17 +481,15 @@ class MainWindow(QMainWindow):
         write_json(s, "configure/strings", self.configure_page.strings())
         s.setValue("configure/preset", self.configure_page.preset_name())
         write_json(s, "data/recent", self.data_page.recent)
-        write_json(
-            s,
-            "train/smoothing",
-            [self.train_page.smoothCheck.isChecked(), self.train_page.smoothSpin.value()],
-        )
+        if self.is_built("train"):  # else the saved values stand
+            t = self.train_page
+            write_json(s, "train/smoothing", [t.smoothCheck.isChecked(), t.smoothSpin.value()])
         s.sync()
 
     # ---------------------------------------------------------------- closing
     def closeEvent(self, event: QCloseEvent) -> None:
         """Ask when training runs, then stop every worker and wait for its thread."""
-        if self.train_page.is_training() and self.confirm_close:
+        if self.is_built("train") and self.train_page.is_training() and self.confirm_close:
             answer = QMessageBox.question(
                 self,
                 "Training in progress",
@@ -371,9 +506,10 @@ class MainWindow(QMainWindow):
 
     def shutdown(self) -> None:
         """Cancel training and loading and wait for their threads."""
-        self.train_page.shutdown()
+        for page in self._built.values():
+            stop = getattr(page, "shutdown", None)  # the pages that run workers
+            if stop is not None:
+                stop()
         self.data_page.shutdown()
         self.configure_page.shutdown()
-        self.recommend_page.shutdown()
         self.warm_up_jobs.shutdown()
-        self.sweep_page.shutdown()

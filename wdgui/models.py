@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
 
@@ -76,7 +76,7 @@ class DataFrameModel(QAbstractTableModel):
             return format_cell(value)
         if role == Qt.ItemDataRole.UserRole:
             return value
-        if role == Qt.ItemDataRole.TextAlignmentRole and isinstance(value, (int, float, np.number)):
+        if role == Qt.ItemDataRole.TextAlignmentRole and isinstance(value, numbers.Number):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 

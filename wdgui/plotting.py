@@ -20,7 +20,12 @@ def configure_pyqtgraph() -> None:
     loss plot 80 ms (500 points) to 500 ms (5,000 points) instead of ~16 ms (offscreen
     raster, measured). Curves with a few points per epoch turn it on themselves.
     """
+    global _configured
     pg.setConfigOptions(antialias=False, background="w", foreground="k")
+    _configured = True
+
+
+_configured = False
 
 
 def color(i: int) -> str:
@@ -30,6 +35,8 @@ def color(i: int) -> str:
 
 def make_plot(name: str, title: str, x_label: str, y_label: str) -> pg.PlotWidget:
     """A PlotWidget with an objectName, axis labels, a grid and a legend."""
+    if not _configured:  # pages are built lazily: whichever plot comes first sets it up
+        configure_pyqtgraph()
     widget = pg.PlotWidget(title=title)
     widget.setObjectName(name)
     item = widget.getPlotItem()

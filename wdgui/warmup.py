@@ -18,6 +18,7 @@ optimiser fell from 360-450 ms to about 40 ms.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import gc
 import importlib.util
@@ -52,8 +53,21 @@ def preload_torch_libraries() -> list[str]:
     return loaded
 
 
+def _import_sweep_modules() -> None:
+    """Optuna and SQLAlchemy, which the Sweep page's worker imported at first use (a
+    418 ms stall of the window there); optional: without them the Sweep page says so."""
+    for name in (
+        "sqlalchemy",
+        "optuna",
+        "widedeep_core.sweeps.study",
+        "widedeep_core.sweeps.runner",
+    ):
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+
+
 def warm_up() -> None:
-    """Import torch, pandas, the data loader and the trainer; train a tiny model once.
+    """Import pandas, pyqtgraph, torch, the trainer and Optuna; train a tiny model once.
 
     Runs in a worker thread (``MainWindow(warm_up=True)`` starts it after the first
     paint). The tiny run, in memory, goes through every path the first real run takes
@@ -68,6 +82,9 @@ def warm_up() -> None:
         # load importing pandas meanwhile held the GIL while waiting: a 1 s stall.
         from widedeep_core.data import make_synthetic
 
+        # the pages built after the warm-up (plots) need pyqtgraph: imported here, off
+        # the GUI thread; the window builds them once this function returns
+        importlib.import_module("pyqtgraph")
         preload_torch_libraries()
         import torch
 
@@ -82,6 +99,7 @@ def warm_up() -> None:
             Trainer(config, data, save_run=False).fit()
         finally:
             torch.set_num_threads(previous)
+        _import_sweep_modules()
     finally:
         gc.freeze()
         gc.enable()

@@ -246,11 +246,8 @@ class TrainWorker(Worker):
         self._flush()
         if kind == "EpochEvent":
             self.epoch.emit(event)
-            # TODO(core): the trainer emits nothing between the last epoch and the test
-            # evaluation; an EvaluatingEvent would say so. Guess from the epoch count.
-            last = getattr(event, "epoch", 0) >= getattr(event, "epochs", 0)
-            if last:
-                self.phase.emit("Evaluating on the test split")
+        elif kind == "EvaluatingEvent":  # also after an early stop or a Stop click
+            self.phase.emit(f"Evaluating on the {getattr(event, 'split', 'test')} split")
         elif kind == "FinishedEvent":
             self.finished_run.emit(event)
         elif kind == "FailedEvent" and not self._failed_sent:

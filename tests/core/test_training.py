@@ -15,6 +15,7 @@ from widedeep_core.runs import Run
 from widedeep_core.training import (
     BatchEvent,
     EpochEvent,
+    EvaluatingEvent,
     FailedEvent,
     FinishedEvent,
     Trainer,
@@ -33,6 +34,7 @@ def test_events_and_run_folder(small_data, tmp_path):
     result = train(small_config(), small_data, runs_dir=tmp_path, callback=events.append)
     kinds = [type(e) for e in events]
     assert kinds[-1] is FinishedEvent
+    assert kinds[-2] is EvaluatingEvent  # the GUI shows "evaluating" from it
     assert kinds.count(EpochEvent) == 2
     assert BatchEvent in kinds
     batch = next(e for e in events if isinstance(e, BatchEvent))

@@ -122,3 +122,15 @@ def test_download_shows_progress_then_loads(page, qtbot, release_server):
     assert blocker.args[0].n_ratings == 900
     assert progress  # the bar moved
     assert page.progressRow.isHidden()
+
+
+def test_lazy_histograms_draw_the_data_loaded_before_them(qtbot):
+    page = DataPage(lazy_plots=True)
+    qtbot.addWidget(page)
+    assert not page.has_plots()
+    with qtbot.waitSignal(page.dataLoaded, timeout=20000) as blocker:
+        page.demoDataButton.click()
+    wait_idle(qtbot, page)
+    assert not page.has_plots() and "Sparsity" in page.dataSummary.toPlainText()
+    page.build_plots()  # the window does it once pyqtgraph is loaded
+    assert sum(page.ratingBars.opts["height"]) == blocker.args[0].n_ratings

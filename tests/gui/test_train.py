@@ -35,8 +35,10 @@ def test_end_to_end_demo_train_list_recommend(window, qtbot):
     load_demo(qtbot, window)
     set_form(window, epochs=2, batch_size=128, log_every=2, seed=1)
     page = window.train_page
+    assert page.is_empty_state_shown()  # a hint, not two empty plots
     with qtbot.waitSignal(page.runFinished, timeout=60000) as blocker:
         start(window)
+        assert not page.is_empty_state_shown()
         # no fraction is known while the run is prepared: a busy bar that says so
         assert page.trainProgress.maximum() == 0
         assert "Preparing" in page.progressLabel.text()

@@ -130,3 +130,27 @@ def test_warm_up_after_the_first_paint(make_window, qtbot):
     combo = window.configure_page.findChild(QWidget, "deviceCombo")
     assert combo.findData("cpu") >= 0
     assert window.deviceStatus.text().startswith("Device: ")
+
+
+def test_lazy_pages_are_built_on_first_show_or_use(make_window, qtbot):
+    window = make_window(lazy_pages=True)
+    assert window.findChild(QWidget, "lossPlot") is None  # no plot before the first paint
+    assert window.findChild(QWidget, "ratingHistogram") is None
+    assert not window.is_built("train") and not window.is_built("sweep")
+    window.pages.setCurrentIndex(3)  # showing a page builds it in its tab
+    assert window.is_built("runs") and window.pages.currentWidget() is window.runs_page
+    assert window.train_page.startButton is not None  # using one builds it too
+    assert window.pages.widget(2) is window.train_page and window.pages.currentIndex() == 3
+    assert "Load data" in window.train_page.hintLabel.text()
+    window.build_pages()
+    titles = [window.pages.tabText(i) for i in range(window.pages.count())]
+    assert titles == ["Data", "Configure", "Train", "Runs", "Recommend", "Sweep"]
+    window.data_page.build_plots()
+    for name in CONTRACT_NAMES:
+        assert len(window.findChildren(QWidget, name)) == 1, name
+
+
+def test_train_page_shows_a_hint_until_the_first_run(window):
+    page = window.train_page
+    assert page.is_empty_state_shown()
+    assert "F5" in page.emptyHint.text()

@@ -9,8 +9,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
@@ -30,12 +28,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..plotting import color, make_plot
 from ..settings import push_recent
 from ..widgets import message_label, show_message
 from ..workers import JobRunner, Report
 
 if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
     # widedeep_core.data loads pandas and pyarrow (seconds): only in jobs, never at start
     from widedeep_core.data import MovieLensData
     from widedeep_core.data.summary import DataSummary
@@ -109,7 +108,7 @@ class DataPage(QWidget):
     stateChanged = Signal(str)
     recentChanged = Signal(list)
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, parent: QWidget | None = None, lazy_plots: bool = False):
         super().__init__(parent)
         self.data: MovieLensData | None = None
         self.summary: DataSummary | None = None
@@ -124,6 +123,9 @@ class DataPage(QWidget):
         self.jobs.finished.connect(self._on_task_done)
         self.setAcceptDrops(True)
         self._build()
+        self._shown: Loaded | None = None  # drawn into the histograms once they exist
+        if not lazy_plots:
+            self.build_plots()
 
     # ---------------------------------------------------------------- layout
     def _build(self) -> None:
@@ -207,18 +209,10 @@ class DataPage(QWidget):
         pv.addWidget(self.problemsList)
         left.addWidget(problems_box)
 
-        self.ratingPlot = make_plot("ratingHistogram", "Ratings", "rating", "count")
-        self.userPlot = make_plot(
-            "ratingsPerUserPlot", "Ratings per user", "ratings per user (log scale)", "users"
-        )
-        self.ratingBars = pg.BarGraphItem(x=[], height=[], width=0.4, brush=color(0))
-        self.ratingPlot.addItem(self.ratingBars)
-        self.userBars = pg.BarGraphItem(x=[], height=[], width=0.1, brush=color(2))
-        self.userPlot.addItem(self.userBars)
-        right = QSplitter(Qt.Orientation.Vertical)
+        # the histograms come later (build_plots): the welcome panel hides them at first,
+        # and pyqtgraph's import would delay the window's first paint by 0.3-1 s
+        self.plotSplitter = right = QSplitter(Qt.Orientation.Vertical)
         right.setObjectName("dataPlotSplitter")
-        right.addWidget(self.ratingPlot)
-        right.addWidget(self.userPlot)
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setObjectName("dataSplitter")
@@ -284,6 +278,36 @@ class DataPage(QWidget):
         v.addWidget(QLabel("Then pick a preset on the Configure page and press Start (F5)."))
         v.addStretch(1)
         return panel
+
+    def has_plots(self) -> bool:
+        """True once the histograms exist (with ``lazy_plots``: after :meth:`build_plots`)."""
+        return hasattr(self, "ratingPlot")
+
+    def build_plots(self) -> None:
+        """Create the two histograms (once) and draw the data shown meanwhile.
+
+        With ``lazy_plots`` the window calls it once its warm-up thread has imported
+        pyqtgraph: importing it here while that thread dlopen'ed libtorch held the GIL
+        waiting for the loader lock (0.3-1.3 s stalls right after the data loaded).
+        """
+        if self.has_plots():
+            return
+        import pyqtgraph as pg
+
+        from ..plotting import color, make_plot
+
+        self.ratingPlot = make_plot("ratingHistogram", "Ratings", "rating", "count")
+        self.userPlot = make_plot(
+            "ratingsPerUserPlot", "Ratings per user", "ratings per user (log scale)", "users"
+        )
+        self.ratingBars = pg.BarGraphItem(x=[], height=[], width=0.4, brush=color(0))
+        self.ratingPlot.addItem(self.ratingBars)
+        self.userBars = pg.BarGraphItem(x=[], height=[], width=0.1, brush=color(2))
+        self.userPlot.addItem(self.userBars)
+        self.plotSplitter.addWidget(self.ratingPlot)
+        self.plotSplitter.addWidget(self.userPlot)
+        if self._shown is not None:
+            self._draw_histograms(self._shown)
 
     def is_welcome_shown(self) -> bool:
         """True while no data has been loaded (the first-launch panel is shown)."""
@@ -458,6 +482,14 @@ class DataPage(QWidget):
             self.problemsList.addItem(str(p))
         if not summary.problems:
             self.problemsList.addItem("none")
+        self._shown = loaded
+        if self.has_plots():
+            self._draw_histograms(loaded)
+
+    def _draw_histograms(self, loaded: Loaded) -> None:
+        import numpy as np  # not at import: the window's first paint does without it
+
+        summary = loaded.summary
         values = np.array(sorted(summary.rating_histogram), dtype=float)
         counts = np.array([summary.rating_histogram[v] for v in values], dtype=float)
         width = 0.4 if len(values) < 2 else 0.8 * float(np.min(np.diff(values)))
@@ -486,6 +518,8 @@ def _dropped_path(event: QDragEnterEvent | QDropEvent) -> str | None:
 
 def per_user_histogram(data: MovieLensData, bins: int = 30) -> tuple[np.ndarray, np.ndarray]:
     """Histogram of log10(ratings per user): bin centres and user counts (for the plot)."""
+    import numpy as np  # not at import: the window's first paint does without it
+
     _, per_user = np.unique(data.ratings["user"].to_numpy(), return_counts=True)
     if len(per_user) == 0:
         return np.zeros(0), np.zeros(0)
@@ -495,6 +529,8 @@ def per_user_histogram(data: MovieLensData, bins: int = 30) -> tuple[np.ndarray,
 
 def log_ticks(lo: float, hi: float) -> list[tuple[float, str]]:
     """Ticks 1, 2, 5, 10, 20, 50 ... placed at their log10 between ``lo`` and ``hi``."""
+    import numpy as np
+
     ticks = []
     for decade in range(int(np.floor(lo)), int(np.ceil(hi)) + 1):
         for m in (1, 2, 5):

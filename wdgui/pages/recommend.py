@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QStringListModel, Qt, Signal, Slot
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -73,6 +74,8 @@ def _open_recommender(
 
     report(-1.0, "Loading the run" if data is not None else "Loading the run and its data")
     rec = Recommender.from_run(run_dir, data=data)
+    if len(rec.users):  # the first ranking builds the item-side scorer: here, not in the GUI
+        rec.recommend(int(rec.users[0]), n=1)
     try:
         metrics = Run(run_dir).read_test_metrics() or {}
     except (WideDeepError, OSError):
@@ -109,6 +112,8 @@ def _matching_data(run_dir: str, data: MovieLensData | None) -> MovieLensData | 
 
 class RecommendPage(QWidget):
     """Shows a run's recommendations for one user; problems are explained in the page."""
+
+    _stale = False  # a run was opened while the page was hidden: update when shown
 
     stateChanged = Signal(str)
 
@@ -243,8 +248,10 @@ class RecommendPage(QWidget):
 
     def select_run(self, run_dir: str) -> None:
         """Choose a run (e.g. the one just trained) and load it."""
-        self.refresh_runs()
         i = self.runCombo.findData(str(run_dir))
+        if i < 0:  # not listed yet (the Runs page's refresh usually listed it already)
+            self.refresh_runs()
+            i = self.runCombo.findData(str(run_dir))
         if i >= 0:
             self.runCombo.setCurrentIndex(i)
             self.load_run(str(run_dir))
@@ -305,7 +312,16 @@ class RecommendPage(QWidget):
         elif users:
             self.userSelector.setCurrentIndex(0)
         self.profileLabel.setText("")
-        self.update_recommendations()
+        if self.isVisible():
+            self.update_recommendations()
+        else:  # scored when shown: 60-75 ms of GUI-thread work at the end of every run
+            self._stale = True
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """Show the recommendations of a run opened while the page was hidden."""
+        super().showEvent(event)
+        if self._stale:
+            self.update_recommendations()
 
     @Slot(str)
     def _on_load_failed(self, message: str) -> None:
@@ -336,6 +352,7 @@ class RecommendPage(QWidget):
     @Slot()
     def update_recommendations(self) -> None:
         """Recompute the top-N list and the user's favourites (fast: one user)."""
+        self._stale = False
         rec = self.recommender
         if rec is None:
             return

@@ -14,7 +14,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtWidgets import (
@@ -471,6 +470,8 @@ class SweepPage(QWidget):
                     **{n: _short(t["params"].get(n)) for n in names},
                 }
             )
+        import pandas as pd  # not at import: the page module loads before the first paint
+
         self.trialsModel.set_frame(pd.DataFrame(rows))
         if selected is not None:
             self.select_trial(selected["number"])

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSplitter,
+    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -193,9 +194,21 @@ class TrainPage(QWidget):
         self.logView.setReadOnly(True)
         self.logView.setMaximumBlockCount(5000)
 
+        # Before the first run: a hint in place of two empty plots with 0-1 axes
+        self.emptyHint = QLabel(
+            "Start a run (F5) to see the live training loss\nand the validation AUC here."
+        )
+        self.emptyHint.setObjectName("trainEmptyHint")
+        self.emptyHint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.emptyHint.setStyleSheet("color: #666; font-size: 15px;")
+        self.plotStack = QStackedWidget()
+        self.plotStack.setObjectName("trainPlotStack")
+        self.plotStack.addWidget(self.emptyHint)
+        self.plotStack.addWidget(self.plotSplitter)
+
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.setObjectName("trainSplitter")
-        self.splitter.addWidget(self.plotSplitter)
+        self.splitter.addWidget(self.plotStack)
         self.splitter.addWidget(self.logView)
         self.splitter.setStretchFactor(0, 4)
         self.splitter.setStretchFactor(1, 1)
@@ -281,6 +294,14 @@ class TrainPage(QWidget):
             self.bestLine.label.setFormat(f"best {self._best_epoch}")
             self.bestLine.setVisible(True)
 
+    def show_plots(self) -> None:
+        """Replace the first-launch hint by the plots (Start does it)."""
+        self.plotStack.setCurrentWidget(self.plotSplitter)
+
+    def is_empty_state_shown(self) -> bool:
+        """True until the first run starts (a hint stands where the plots will be)."""
+        return self.plotStack.currentWidget() is self.emptyHint
+
     def is_training(self) -> bool:
         """True from Start until the worker thread has ended and been cleaned up."""
         return self.jobs.is_busy()
@@ -309,6 +330,7 @@ class TrainPage(QWidget):
         self._config = config
         self.last_finished = None
         self._reset_series()
+        self.show_plots()
         self._set_busy("Preparing the run")
         self.log(f"Training on {data.name}: {_config_line(config)}")
         worker = TrainWorker(

@@ -3,6 +3,7 @@
 from widedeep_core.training.events import (
     BatchEvent,
     EpochEvent,
+    EvaluatingEvent,
     FailedEvent,
     FinishedEvent,
     StartedEvent,
@@ -19,6 +20,7 @@ __all__ = [
     "BatchEvent",
     "EarlyStopping",
     "EpochEvent",
+    "EvaluatingEvent",
     "FailedEvent",
     "FinishedEvent",
     "StartedEvent",

@@ -1,7 +1,8 @@
 """What the trainer tells its listeners: small frozen event objects, in this order.
 
 ``StartedEvent`` once the split and the encoder exist, a ``BatchEvent`` every
-``config.log_every`` batches, an ``EpochEvent`` after each epoch, then exactly one of
+``config.log_every`` batches, an ``EpochEvent`` after each epoch, ``EvaluatingEvent``
+before the test split is scored (not after a run with no finished epoch), then exactly one of
 ``FinishedEvent`` or ``FailedEvent``. The run recorder (``runs.recorder``) writes a
 run folder from them; the GUI worker and the CLI draw them. This module imports
 nothing, so a listener can import it without the trainer's dependencies.
@@ -67,6 +68,13 @@ class EpochEvent:
             "seconds": self.seconds,
             "best_epoch": self.best_epoch,
         }
+
+
+@dataclass(frozen=True)
+class EvaluatingEvent:
+    """The epochs are over; the test split is being scored (the last quiet stretch)."""
+
+    split: str = "test"
 
 
 @dataclass(frozen=True)

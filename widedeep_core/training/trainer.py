@@ -40,6 +40,7 @@ from widedeep_core.threads import CoreShare
 from widedeep_core.training.events import (
     BatchEvent,
     EpochEvent,
+    EvaluatingEvent,
     FailedEvent,
     FinishedEvent,
     StartedEvent,
@@ -384,6 +385,8 @@ class Trainer:
         # a cancel mid-epoch leaves half-trained weights: go back to a finished epoch
         model = loop.model
         model.load_state_dict(serving_state)
+        if history:
+            self._emit(EvaluatingEvent("test"))
         test = evaluate_split(model, prep, "test", loop.device) if history else {}
         event = FinishedEvent(
             status,

@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from widedeep_core.data.types import MovieLensData
+from widedeep_core.errors import ConfigError
 from widedeep_core.evaluation.metrics import (
     accuracy,
     auc,
@@ -22,15 +24,13 @@ from widedeep_core.serving.scoring import catalogue, score_block, users_per_bloc
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from widedeep_core.data.types import MovieLensData
     from widedeep_core.features.prepare import Prepared
     from widedeep_core.runs.store import Run
 
-# Ranking every unseen movie for every user costs n_users x n_items model calls; past
-# this many users, or this many (user, movie) pairs, a seeded sample of the users is
-# ranked (their count is reported as ``ranking_users``).
-MAX_RANKING_USERS = 2000
-MAX_RANKING_PAIRS = 20_000_000
+# By default every user with a held-out positive is ranked against every movie they
+# did not rate in training; ``config.ranking_users`` caps the users (a seeded sample,
+# their count reported as ``ranking_users``) for very large data.
+MAX_RANKING_USERS = None
 
 
 @torch.no_grad()
@@ -82,13 +82,13 @@ def evaluate_split(
     return out
 
 
-def ranking_users(prep: Prepared, part: str = "test", max_users: int = MAX_RANKING_USERS):
+def ranking_users(prep: Prepared, part: str = "test", max_users: int | None = MAX_RANKING_USERS):
     """The users the ranking metrics judge: those with a held-out positive in ``part``.
 
     Returns (user ids, per-user training items, per-user positives, items): items are
     the catalogue (``serving.scoring.catalogue``), and the per-user lists hold column
-    indices into it. Past ``max_users`` (or ``MAX_RANKING_PAIRS`` pairs) a sample of
-    the users, seeded by the config's seed, stands in for all of them.
+    indices into it. Past ``max_users`` (default: the config's ``ranking_users``, None =
+    all) a sample of the users, seeded by the config's seed, stands in for all of them.
     """
     ratings = prep.data.ratings
     items = catalogue(prep.data)
@@ -98,8 +98,9 @@ def ranking_users(prep: Prepared, part: str = "test", max_users: int = MAX_RANKI
     u_of = np.searchsorted(all_users, ratings["user"].to_numpy())
     i_of = np.searchsorted(items, ratings["item"].to_numpy())
     eval_users = np.unique(u_of[pos_rows])
-    max_users = max(1, min(max_users, MAX_RANKING_PAIRS // max(len(items), 1)))
-    if len(eval_users) > max_users:
+    if max_users is None:
+        max_users = prep.config.ranking_users
+    if max_users is not None and len(eval_users) > max_users:
         rng = np.random.default_rng(prep.config.seed)
         eval_users = np.sort(rng.choice(eval_users, size=max_users, replace=False))
     slot = np.full(len(all_users), -1, dtype=np.int64)
@@ -116,21 +117,46 @@ def ranking_users(prep: Prepared, part: str = "test", max_users: int = MAX_RANKI
     return all_users[eval_users], per_user(prep.split.train), per_user(pos_rows), items
 
 
+def check_k(k: int, data: MovieLensData) -> None:
+    """A ConfigError when a top-K list cannot be filled from the catalogue."""
+    n_items = len(catalogue(data))
+    if int(k) > n_items:
+        raise ConfigError(
+            "ranking_k", f"K = {k} is larger than the catalogue ({n_items} movies of {data.name})"
+        )
+
+
 def ranked_lists(
     model: nn.Module,
     prep: Prepared,
     part: str = "test",
     *,
     k: int = 10,
-    max_users: int = MAX_RANKING_USERS,
+    max_users: int | None = MAX_RANKING_USERS,
 ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], np.ndarray]:
     """The lists the ranking metrics judge: (user ids, [users, k] columns, positives, items).
 
     Each user's training items are masked; every other catalogue item is ranked by the
-    serving kernel, exactly as ``Recommender.recommend(user, k, seen=train_items)``.
+    serving kernel, exactly as ``Recommender.recommend(user, k, seen=train_items)``. A
+    two-stage run ranks its retrieval candidates (``serving.twostage.rank_users``), as
+    the Recommender does.
     """
+    check_k(k, prep.data)
     user_ids, seen, positives, items = ranking_users(prep, part, max_users)
     batch_size = prep.config.eval_batch_size
+    if prep.retrieval is not None:
+        from widedeep_core.serving.twostage import rank_users
+
+        block = max(1, users_per_block(prep.config.candidates))
+        tops = [
+            rank_users(
+                model, prep, user_ids[s : s + block], seen[s : s + block], k,
+                batch_size=batch_size,
+            ).columns
+            for s in range(0, len(user_ids), block)
+        ]  # fmt: skip
+        top = np.concatenate(tops) if tops else np.zeros((0, k), np.int64)
+        return user_ids, top, positives, items
 
     def scorer(batch: np.ndarray) -> torch.Tensor:
         wide, deep = score_block(model, prep.encoder, prep.data, user_ids[batch], items, batch_size)
@@ -148,7 +174,7 @@ def evaluate_ranking(
     *,
     k: int = 10,
     device: torch.device | str = "cpu",
-    max_users: int = MAX_RANKING_USERS,
+    max_users: int | None = MAX_RANKING_USERS,
 ) -> dict[str, float]:
     """HR@K, NDCG@K, precision@K, recall@K: every movie a user did not rate in training
     is ranked (by the serving kernel) against the user's held-out positives of ``part``.

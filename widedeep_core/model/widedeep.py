@@ -28,6 +28,12 @@ from torch import nn
 
 from widedeep_core.errors import ConfigError
 from widedeep_core.features.encoder import Encoded, FieldSpec, cross_name
+from widedeep_core.features.retrieval import (
+    BUCKET_COLUMNS,
+    N_ACTIVITY_BUCKETS,
+    N_RANK_BUCKETS,
+    dense_names,
+)
 from widedeep_core.vocabulary import ACTIVATIONS
 
 if TYPE_CHECKING:
@@ -134,6 +140,48 @@ class _Part(nn.Module):
                 self.embedding.weight[self.pad].zero_()
 
 
+class DenseInput(nn.Module):
+    """A two-stage run's float features (``Encoded.dense``, ``features.retrieval``).
+
+    The wide part reads the continuous columns through ``Linear(D, 1)`` and the cross
+    of the rank and user-activity buckets through a one-column table (the paper's
+    cross-product transformation); the deep part gets the continuous columns
+    concatenated to its embeddings.
+    """
+
+    def __init__(self, names: Sequence[str]):
+        super().__init__()
+        names = list(names)
+        self.names = names
+        cont = [k for k, n in enumerate(names) if n not in BUCKET_COLUMNS]
+        self.register_buffer("cont", torch.tensor(cont, dtype=torch.long), persistent=False)
+        self.n_continuous = len(cont)
+        self.linear = nn.Linear(len(cont), 1, bias=False) if cont else None
+        if self.linear is not None:
+            nn.init.zeros_(self.linear.weight)
+        self.cross: nn.Embedding | None = None
+        if all(n in names for n in BUCKET_COLUMNS):
+            self.rank_col = names.index(BUCKET_COLUMNS[0])
+            self.act_col = names.index(BUCKET_COLUMNS[1])
+            self.cross = nn.Embedding(N_RANK_BUCKETS * N_ACTIVITY_BUCKETS, 1)
+            nn.init.zeros_(self.cross.weight)
+
+    def continuous(self, dense: torch.Tensor) -> torch.Tensor:
+        """[b, C] continuous columns (the deep part's extra input)."""
+        return dense.index_select(1, self.cont)
+
+    def wide(self, dense: torch.Tensor) -> torch.Tensor:
+        """[b] contribution to the wide logit."""
+        out = dense.new_zeros(len(dense))
+        if self.linear is not None:
+            out = out + self.linear(self.continuous(dense)).squeeze(1)
+        if self.cross is not None:
+            rank = dense[:, self.rank_col].long().clamp(0, N_RANK_BUCKETS - 1)
+            act = dense[:, self.act_col].long().clamp(0, N_ACTIVITY_BUCKETS - 1)
+            out = out + self.cross(rank * N_ACTIVITY_BUCKETS + act).squeeze(1)
+        return out
+
+
 class WideDeep(nn.Module):
     """Wide (linear) and deep (embedding MLP) parts trained jointly; logits add up."""
 
@@ -147,6 +195,7 @@ class WideDeep(nn.Module):
         activation: str = "relu",
         dropout: float = 0.5,
         batch_norm: bool = True,
+        dense_names: Sequence[str] = (),
     ):
         super().__init__()
         specs = list(specs)
@@ -154,7 +203,7 @@ class WideDeep(nn.Module):
         deep_fields = _check_fields(specs, deep_fields, "deep_fields")
         hidden = tuple(int(h) for h in hidden)
         # Config validates these values (config.validation); only cheap guards here
-        assert wide_fields or deep_fields, "the model has no input"
+        assert wide_fields or deep_fields or dense_names, "the model has no input"
         assert int(embed_dim) >= 1 and all(h >= 1 for h in hidden), (embed_dim, hidden)
         assert hidden or not deep_fields, "the deep part needs a hidden layer"
         assert activation in ACTIVATIONS, activation
@@ -163,6 +212,7 @@ class WideDeep(nn.Module):
         self.wide_fields = list(wide_fields)
         self.deep_fields = list(deep_fields)
         self.embed_dim = int(embed_dim)
+        self.dense_in = DenseInput(dense_names) if dense_names else None
 
         self.wide: _Part | None = None
         self.wide_bias: nn.Parameter | None = None
@@ -171,6 +221,7 @@ class WideDeep(nn.Module):
             # a linear model starts at zero (as FTRL's closed form does); the bias learns
             # the base rate
             nn.init.zeros_(self.wide.embedding.weight)
+        if wide_fields or self.dense_in is not None:
             self.wide_bias = nn.Parameter(torch.zeros(1))
 
         self.deep: _Part | None = None
@@ -181,6 +232,7 @@ class WideDeep(nn.Module):
             self.deep.zero_pad()
             layers: list[nn.Module] = []
             width = self.deep.n_fields * self.embed_dim
+            width += self.dense_in.n_continuous if self.dense_in is not None else 0
             for h in hidden:
                 layers.append(nn.Linear(width, h))
                 if batch_norm:
@@ -208,6 +260,7 @@ class WideDeep(nn.Module):
             activation=config.activation,
             dropout=config.dropout,
             batch_norm=config.batch_norm,
+            dense_names=dense_names(config),
         )
 
     # ------------------------------------------------------------ parts
@@ -215,9 +268,14 @@ class WideDeep(nn.Module):
     def wide_logit(self, x: Encoded) -> torch.Tensor:
         """[b] logit of the wide part (bias included)."""
         part = self.wide
-        assert part is not None and self.wide_bias is not None
-        w = part.embedding.weight
+        assert self.wide_bias is not None
         out = self.wide_bias.expand(len(x))
+        if self.dense_in is not None:
+            assert x.dense is not None, "a two-stage model needs Encoded.dense"
+            out = out + self.dense_in.wide(x.dense)
+        if part is None:
+            return out
+        w = part.embedding.weight
         if part.singles:
             out = out + gather_rows(w, part.single_ids(x)).sum((1, 2))
         for name in part.multis:
@@ -237,12 +295,15 @@ class WideDeep(nn.Module):
         for name in part.multis:
             ids = part.multi_ids(x, name)
             pieces.append(F.embedding_bag(ids, w, mode="mean", padding_idx=part.pad))
+        if self.dense_in is not None and self.dense_in.n_continuous:
+            assert x.dense is not None, "a two-stage model needs Encoded.dense"
+            pieces.append(self.dense_in.continuous(x.dense))
         h = pieces[0] if len(pieces) == 1 else torch.cat(pieces, 1)
         return mlp(h).squeeze(1)
 
     def forward(self, x: Encoded) -> torch.Tensor:
         """[b] logits (no sigmoid)."""
-        if self.wide is None:
+        if self.wide_bias is None:
             return self.deep_logit(x)
         if self.deep is None:
             return self.wide_logit(x)
@@ -250,7 +311,7 @@ class WideDeep(nn.Module):
 
     def forward_parts(self, x: Encoded) -> tuple[torch.Tensor, torch.Tensor]:
         """(wide logit, deep logit), each [b]; an absent part gives zeros."""
-        wide = self.wide_logit(x) if self.wide is not None else None
+        wide = self.wide_logit(x) if self.wide_bias is not None else None
         deep = self.deep_logit(x) if self.deep is not None else None
         if wide is None:
             assert deep is not None
@@ -261,8 +322,11 @@ class WideDeep(nn.Module):
 
     def wide_parameters(self) -> Iterator[nn.Parameter]:
         """Parameters of the wide part (table and bias)."""
-        if self.wide is not None and self.wide_bias is not None:
+        if self.wide is not None:
             yield self.wide.embedding.weight
+        if self.dense_in is not None:
+            yield from self.dense_in.parameters()
+        if self.wide_bias is not None:
             yield self.wide_bias
 
     def deep_parameters(self) -> Iterator[nn.Parameter]:

@@ -26,6 +26,7 @@ from widedeep_core.errors import ConfigError, RunError
 from widedeep_core.fileio import (
     append_jsonl,
     atomic_torch_save,
+    atomic_write_bytes,
     atomic_write_json,
     read_json,
     read_jsonl,
@@ -42,6 +43,7 @@ from widedeep_core.runs.schema import (
     FORMAT_VERSION,
     KEY_HYPERPARAMETERS,
     LIVE_STATUSES,
+    RETRIEVAL_NPZ,
     RUN_JSON,
     SETTABLE_STATUSES,
     SPLIT_JSON,
@@ -325,6 +327,29 @@ class Run:
     def save_weights(self, state_dict: Mapping[str, Any], which: str = "best") -> None:
         """Save a model state_dict atomically."""
         atomic_torch_save(self.weights_path(which), dict(state_dict))
+
+    def save_retrieval(self, arrays: Mapping[str, Any]) -> None:
+        """Store a two-stage run's retrieval model (named numpy arrays) atomically."""
+        import io
+
+        import numpy as np
+
+        buffer = io.BytesIO()
+        np.savez(buffer, **{k: np.asarray(v) for k, v in arrays.items()})
+        atomic_write_bytes(self.file(RETRIEVAL_NPZ), buffer.getvalue())
+
+    def load_retrieval(self) -> dict[str, Any] | None:
+        """The stored retrieval arrays, or None when the run has none (one-stage runs)."""
+        import numpy as np
+
+        path = self.file(RETRIEVAL_NPZ)
+        if not path.exists():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                return {k: npz[k] for k in npz.files}
+        except (OSError, ValueError) as exc:
+            raise RunError(f"{path}: the stored retrieval model cannot be read: {exc}") from exc
 
     def load_weights(self, which: str = "best", map_location: Any = "cpu") -> dict[str, Any]:
         """Load a state_dict with ``weights_only=True`` (no code from the file is ever run)."""

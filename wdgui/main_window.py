@@ -24,6 +24,7 @@ from .pages.configure import ConfigurePage, torch_loaded
 from .pages.data import DataPage
 from .pages.recommend import RecommendPage
 from .pages.runs import RunsPage
+from .pages.sweep import SweepPage
 from .pages.train import TrainPage
 from .plotting import configure_pyqtgraph
 from .settings import DISPLAY_NAME, app_icon, make_settings, read_json, write_json
@@ -34,7 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from widedeep_core.data import MovieLensData
     from widedeep_core.training import FinishedEvent
 
-PAGE_TITLES = ("Data", "Configure", "Train", "Runs", "Recommend")
+PAGE_TITLES = ("Data", "Configure", "Train", "Runs", "Recommend", "Sweep")
 
 
 class MainWindow(QMainWindow):
@@ -78,6 +79,7 @@ class MainWindow(QMainWindow):
         self.train_page = TrainPage()
         self.runs_page = RunsPage(self.store)
         self.recommend_page = RecommendPage(self.store)
+        self.sweep_page = SweepPage()
         self.pages = QTabWidget()
         self.pages.setObjectName("pages")
         self.pages.setDocumentMode(True)
@@ -112,6 +114,7 @@ class MainWindow(QMainWindow):
             self.train_page,
             self.runs_page,
             self.recommend_page,
+            self.sweep_page,
         )
 
     # ---------------------------------------------------------------- menus and shortcuts
@@ -165,7 +168,7 @@ class MainWindow(QMainWindow):
             self.pages.setCurrentIndex(int(action.data()))
 
     def _wire(self) -> None:
-        d, c, t, r, rec = self._pages()
+        d, c, t, r, rec, sweep = self._pages()
         d.dataLoaded.connect(self._on_data_loaded)
         d.stateChanged.connect(self._on_job_state)
         d.recentChanged.connect(self._save_recent)
@@ -178,6 +181,10 @@ class MainWindow(QMainWindow):
         r.loadConfigRequested.connect(self._on_load_config)
         r.runsChanged.connect(rec.refresh_runs)
         rec.stateChanged.connect(self._on_job_state)
+        sweep.startRequested.connect(self.start_sweep)
+        sweep.loadConfigRequested.connect(self._on_load_config)
+        sweep.openRunRequested.connect(self._on_open_run)
+        sweep.stateChanged.connect(self._on_job_state)
 
     # ---------------------------------------------------------------- behaviour
     @Slot()
@@ -219,6 +226,20 @@ class MainWindow(QMainWindow):
         if not self._painted:
             self._painted = True
             self.firstPainted.emit()
+
+    def start_sweep(self) -> None:
+        """Sweep around the Configure page's configuration on the loaded data."""
+        data, cfg = self.data_page.data, self.configure_page.config()
+        if data is None or cfg is None:
+            self.statusBar().showMessage("Load data and fix the marked settings first.")
+            return
+        self.sweep_page.start(cfg, data, self.store.root)
+
+    @Slot(str)
+    def _on_open_run(self, run_dir: str) -> None:
+        self.runs_page.refresh()
+        self.runs_page.select_runs([Path(run_dir).name])
+        self.pages.setCurrentWidget(self.runs_page)
 
     @Slot(object)
     def _on_data_loaded(self, data: MovieLensData) -> None:
@@ -355,3 +376,4 @@ class MainWindow(QMainWindow):
         self.configure_page.shutdown()
         self.recommend_page.shutdown()
         self.warm_up_jobs.shutdown()
+        self.sweep_page.shutdown()

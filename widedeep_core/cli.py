@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from widedeep_core.errors import WideDeepError
+from widedeep_core.sweeps.cli import add_parsers as add_sweep_parsers
 from widedeep_core.vocabulary import LAYOUTS
 
 from . import __version__
@@ -364,6 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("devices", help="list the compute devices available here")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_devices)
+    add_sweep_parsers(sub)
     return p
 
 

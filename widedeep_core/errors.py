@@ -50,3 +50,7 @@ class RunError(WideDeepError):
 
 class DownloadError(WideDeepError):
     """A release could not be fetched or failed its integrity check."""
+
+
+class SweepError(WideDeepError):
+    """A study cannot be created, opened or resumed (storage, name, space)."""

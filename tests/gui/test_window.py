@@ -17,7 +17,7 @@ CONTRACT_NAMES = (
 
 def test_window_has_every_page_and_contract_name(window):
     titles = [window.pages.tabText(i) for i in range(window.pages.count())]
-    assert titles == ["Data", "Configure", "Train", "Runs", "Recommend"]
+    assert titles == ["Data", "Configure", "Train", "Runs", "Recommend", "Sweep"]
     for name in CONTRACT_NAMES:
         found = window.findChildren(QWidget, name)
         assert len(found) == 1, name

@@ -1,0 +1,578 @@
+"""Sweep page: search hyperparameters with Optuna and watch the trials come in.
+
+The sweep runs in worker *processes* (``run_sweep(in_process=False)``): training never
+shares this process's GIL with the event loop. A QThread worker drives ``run_sweep``,
+reads the study from its storage every tick and sends plain snapshots (dicts) to the
+page, which only draws them. Stop sets an event the worker processes poll between
+batches; the trial in progress is recorded as stopped and its run kept.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyqtgraph as pg
+from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTableView,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from widedeep_core.errors import WideDeepError
+
+from ..models import DataFrameModel
+from ..plotting import color, make_plot
+from ..widgets import message_label, show_message
+from ..workers import Task, Throttle, error_text, training_threads
+
+# Snapshots reach the page at most twice a second: each redraws the table and four plots.
+SNAPSHOT_INTERVAL_S = 0.5
+STATE_COLORS = {"complete": "#009E73", "pruned": "#D55E00", "fail": "#888888"}
+
+
+class SweepWorker(QObject):
+    """Run ``run_sweep`` in a worker thread; emit study snapshots, errors and ``done``."""
+
+    snapshot = Signal(object)  # dict: study_summary(...) plus "importances"
+    failed = Signal(str)
+    done = Signal()
+
+    def __init__(self, spec: Any, n_trials: int | None, timeout: float | None, workers: int):
+        super().__init__()
+        self.spec = spec
+        self.n_trials = n_trials
+        self.timeout = timeout
+        self.workers = workers
+        self.stop_event = threading.Event()
+        self._throttle = Throttle(SNAPSHOT_INTERVAL_S)
+        self._last_key: Any = None
+        self._importance_key: Any = None
+        self._importances: dict[str, float] = {}
+
+    def request_stop(self) -> None:
+        """Stop the workers after their current batch (thread-safe)."""
+        self.stop_event.set()
+
+    @Slot()
+    def run(self) -> None:
+        """Create or resume the study and run it in worker processes."""
+        from widedeep_core.sweeps import run_sweep
+
+        try:
+            outcome = run_sweep(
+                self.spec,
+                None,
+                n_trials=self.n_trials,
+                timeout=self.timeout,
+                workers=self.workers,
+                in_process=False,
+                threads=max(1, training_threads() // self.workers),
+                stop=self.stop_event,
+                on_tick=self._tick,
+            )
+            self._tick(outcome.study, force=True)
+        except Exception as exc:
+            self.failed.emit(error_text(exc))
+        finally:
+            self.done.emit()
+
+    def _tick(self, study: Any, force: bool = False) -> None:
+        """Worker thread: read the study; emit when something changed."""
+        if not force and not self._throttle.ready():
+            return
+        from widedeep_core.sweeps import param_importances, study_summary
+
+        summary = study_summary(study, self.spec.storage)
+        key = [(t["state"], len(t["intermediate"])) for t in summary["trials"]]
+        if key == self._last_key and not force:
+            return
+        self._last_key = key
+        finished = summary["counts"].get("complete", 0)
+        if finished != self._importance_key:
+            self._importance_key = finished
+            self._importances = param_importances(study)
+        summary["importances"] = self._importances
+        self.snapshot.emit(summary)
+
+
+class SweepPage(QWidget):
+    """Search set-up, Start/Stop, the trial table and the study's plots."""
+
+    startRequested = Signal()  # the main window answers with start(config, data, runs_dir)
+    loadConfigRequested = Signal(object)  # Config of the chosen trial
+    openRunRequested = Signal(str)  # run folder of the chosen trial
+    stateChanged = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._task: Task | None = None
+        self._worker: SweepWorker | None = None
+        self.summary: dict[str, Any] | None = None
+        self._spec: Any = None
+        self._build()
+        self._update_buttons()
+
+    # ---------------------------------------------------------------- layout
+    def _build(self) -> None:
+        from widedeep_core.config import preset
+        from widedeep_core.sweeps import METRICS, PRUNERS, searchable_fields
+
+        self.fieldCombo = QComboBox()
+        self.fieldCombo.setObjectName("sweepFieldCombo")
+        for info in searchable_fields():
+            self.fieldCombo.addItem(f"{info.label} ({info.name})", info.name)
+        self.addFieldButton = QPushButton("Add field")
+        self.addFieldButton.setObjectName("sweepAddFieldButton")
+        self.addFieldButton.clicked.connect(self._add_selected_field)
+        self.removeFieldButton = QPushButton("Remove")
+        self.removeFieldButton.setObjectName("sweepRemoveFieldButton")
+        self.removeFieldButton.clicked.connect(self._remove_field)
+        self.spaceTable = QTableWidget(0, 2)
+        self.spaceTable.setObjectName("sweepSpaceTable")
+        self.spaceTable.setHorizontalHeaderLabels(["field", "range LOW..HIGH[:log] or choices A|B"])
+        self.spaceTable.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.spaceTable.verticalHeader().setVisible(False)
+        self.spaceTable.setMaximumHeight(150)
+        self._base_for_suggestions = preset("reference")
+
+        self.trialsSpin = QSpinBox()
+        self.trialsSpin.setObjectName("sweepTrialsSpin")
+        self.trialsSpin.setRange(0, 100_000)
+        self.trialsSpin.setValue(20)
+        self.trialsSpin.setSpecialValueText("no limit")
+        self.timeoutSpin = QDoubleSpinBox()
+        self.timeoutSpin.setObjectName("sweepTimeoutSpin")
+        self.timeoutSpin.setRange(0, 10_000)
+        self.timeoutSpin.setSuffix(" min")
+        self.timeoutSpin.setSpecialValueText("no limit")
+        self.workersSpin = QSpinBox()
+        self.workersSpin.setObjectName("sweepWorkersSpin")
+        self.workersSpin.setRange(1, 64)
+        self.metricCombo = QComboBox()
+        self.metricCombo.setObjectName("sweepMetricCombo")
+        self.metricCombo.addItems(list(METRICS))
+        self.prunerCombo = QComboBox()
+        self.prunerCombo.setObjectName("sweepPrunerCombo")
+        self.prunerCombo.addItems(list(PRUNERS))
+        self.storageEdit = QLineEdit()
+        self.storageEdit.setObjectName("sweepStorageEdit")
+        self.storageEdit.setPlaceholderText("default: sweeps.db in the runs folder, or a URL")
+        self.studyEdit = QLineEdit()
+        self.studyEdit.setObjectName("sweepStudyEdit")
+        self.studyEdit.setPlaceholderText("automatic (the same set-up resumes its study)")
+
+        form = QFormLayout()
+        form.addRow("Trials", self.trialsSpin)
+        form.addRow("Time limit", self.timeoutSpin)
+        form.addRow("Workers", self.workersSpin)
+        form.addRow("Objective", self.metricCombo)
+        form.addRow("Pruner", self.prunerCombo)
+        form.addRow("Storage", self.storageEdit)
+        form.addRow("Study", self.studyEdit)
+
+        field_row = QHBoxLayout()
+        field_row.addWidget(self.fieldCombo, 1)
+        field_row.addWidget(self.addFieldButton)
+        field_row.addWidget(self.removeFieldButton)
+        space_box = QVBoxLayout()
+        space_box.addLayout(field_row)
+        space_box.addWidget(self.spaceTable)
+        setup = QHBoxLayout()
+        setup.addLayout(space_box, 3)
+        setup.addLayout(form, 2)
+
+        self.startButton = QPushButton("Start sweep")
+        self.startButton.setObjectName("sweepStartButton")
+        self.startButton.clicked.connect(self.startRequested)
+        self.stopButton = QPushButton("Stop")
+        self.stopButton.setObjectName("sweepStopButton")
+        self.stopButton.setToolTip("Cancel the workers; the trial in progress is kept as a run")
+        self.stopButton.clicked.connect(self.stop)
+        self.loadButton = QPushButton("Load into form")
+        self.loadButton.setObjectName("sweepLoadButton")
+        self.loadButton.clicked.connect(self.load_selected)
+        self.openRunButton = QPushButton("Open run")
+        self.openRunButton.setObjectName("sweepOpenRunButton")
+        self.openRunButton.clicked.connect(self.open_selected)
+        self.statusLabel = QLabel("")
+        self.statusLabel.setObjectName("sweepStatus")
+        self.errorLabel = message_label("sweepError")
+        buttons = QHBoxLayout()
+        for b in (self.startButton, self.stopButton, self.loadButton, self.openRunButton):
+            buttons.addWidget(b)
+        buttons.addWidget(self.statusLabel, 1)
+
+        self.trialsModel = DataFrameModel()
+        self.trialsTable = QTableView()
+        self.trialsTable.setObjectName("sweepTrialsTable")
+        self.trialsTable.setModel(self.trialsModel)
+        self.trialsTable.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.trialsTable.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.trialsTable.verticalHeader().setVisible(False)
+        self.trialsTable.selectionModel().selectionChanged.connect(self._update_buttons)
+
+        self.bestPlot = make_plot("sweepBestPlot", "Objective by trial", "trial", "value")
+        self.bestScatter = pg.ScatterPlotItem(size=7)
+        self.bestPlot.addItem(self.bestScatter)
+        self.bestCurve = self.bestPlot.plot(
+            [], [], pen=pg.mkPen(color(0), width=2), stepMode=None, name="best so far"
+        )
+        self.parallelPlot = make_plot("sweepParallelPlot", "Parameters vs objective", "", "")
+        self.parallelPlot.getPlotItem().getViewBox().setMouseEnabled(False, False)
+        self.importancePlot = make_plot(
+            "sweepImportancePlot", "Parameter importance", "importance", ""
+        )
+        self.intermediatePlot = make_plot(
+            "sweepIntermediatePlot", "Validation per epoch (dashed: pruned)", "epoch", "value"
+        )
+        plots = QSplitter(Qt.Orientation.Horizontal)
+        plots.setObjectName("sweepPlotSplitter")
+        for plot in (self.bestPlot, self.intermediatePlot, self.parallelPlot, self.importancePlot):
+            plots.addWidget(plot)
+        lower = QSplitter(Qt.Orientation.Vertical)
+        lower.setObjectName("sweepSplitter")
+        lower.addWidget(self.trialsTable)
+        lower.addWidget(plots)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(setup)
+        layout.addLayout(buttons)
+        layout.addWidget(self.errorLabel)
+        layout.addWidget(lower, 1)
+        for name in ("lr", "hidden"):
+            self.add_field(name)
+
+    # ---------------------------------------------------------------- search set-up
+    def set_base(self, cfg: Any) -> None:
+        """The configuration the pre-filled ranges start from (the Configure form's)."""
+        if cfg is not None:
+            self._base_for_suggestions = cfg
+
+    def add_field(self, name: str, text: str | None = None) -> None:
+        """Add (or replace) one searched field; ``text`` is the part after ``=``."""
+        from widedeep_core.sweeps import suggested_text
+
+        if text is None:
+            text = suggested_text(name, self._base_for_suggestions).split("=", 1)[1]
+        row = self._row_of(name)
+        if row is None:
+            row = self.spaceTable.rowCount()
+            self.spaceTable.insertRow(row)
+            item = QTableWidgetItem(name)
+            item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
+            self.spaceTable.setItem(row, 0, item)
+        self.spaceTable.setItem(row, 1, QTableWidgetItem(text))
+
+    def _row_of(self, name: str) -> int | None:
+        for row in range(self.spaceTable.rowCount()):
+            if self.spaceTable.item(row, 0).text() == name:
+                return row
+        return None
+
+    @Slot()
+    def _add_selected_field(self) -> None:
+        self.add_field(str(self.fieldCombo.currentData()))
+
+    @Slot()
+    def _remove_field(self) -> None:
+        row = self.spaceTable.currentRow()
+        if row >= 0:
+            self.spaceTable.removeRow(row)
+
+    def space_texts(self) -> list[str]:
+        """The searched fields as ``FIELD=...`` texts (what ``--space`` takes)."""
+        return [
+            f"{self.spaceTable.item(r, 0).text()}={self.spaceTable.item(r, 1).text().strip()}"
+            for r in range(self.spaceTable.rowCount())
+        ]
+
+    def set_space(self, texts: list[str]) -> None:
+        """Show a stored space (a resumed study's)."""
+        self.spaceTable.setRowCount(0)
+        for text in texts:
+            name, _, rest = text.partition("=")
+            self.add_field(name, rest)
+
+    # ---------------------------------------------------------------- control
+    def is_running(self) -> bool:
+        """True from Start until the sweep's thread has ended."""
+        return self._task is not None
+
+    def make_spec(self, cfg: Any, data: Any, runs_dir: str | Path | None) -> Any:
+        """Build and check the sweep from the page's entries; raises WideDeepError."""
+        from widedeep_core.config import adapt_to_data, fields_available
+        from widedeep_core.errors import DataError
+        from widedeep_core.sweeps import (
+            SweepSpec,
+            default_study_name,
+            normalize_url,
+            parse_space,
+            validate_space,
+        )
+
+        source = Path(str(getattr(data, "source", "")))
+        if not source.exists():
+            raise DataError("the sweep's worker processes reload the data: open it from a folder")
+        space = parse_space(self.space_texts())
+        base, _ = adapt_to_data(cfg, fields_available(data))
+        validate_space(space, base, fields_available(data))
+        metric = self.metricCombo.currentText()
+        return SweepSpec(
+            study=self.studyEdit.text().strip()
+            or default_study_name(space, base, metric, data.name),
+            storage=normalize_url(self.storageEdit.text().strip() or None, runs_dir),
+            space=space,
+            base=base,
+            data_path=str(source),
+            data_fingerprint=data.fingerprint,
+            runs_dir=str(runs_dir) if runs_dir is not None else None,
+            metric=metric,
+            pruner=self.prunerCombo.currentText(),
+        )
+
+    def start(self, cfg: Any, data: Any, runs_dir: str | Path | None = None) -> bool:
+        """Start (or resume) the sweep in worker processes; False with a message on bad input."""
+        if self._task is not None:
+            return False
+        show_message(self.errorLabel, "")
+        try:
+            spec = self.make_spec(cfg, data, runs_dir)
+        except WideDeepError as exc:
+            show_message(self.errorLabel, str(exc))
+            return False
+        self._spec = spec
+        self.studyEdit.setPlaceholderText(spec.study)
+        trials = self.trialsSpin.value() or None
+        timeout = self.timeoutSpin.value() * 60 or None
+        if trials is None and timeout is None:
+            show_message(self.errorLabel, "Give a budget: trials, a time limit or both.")
+            return False
+        worker = SweepWorker(spec, trials, timeout, self.workersSpin.value())
+        worker.snapshot.connect(self._on_snapshot)
+        worker.failed.connect(self._on_failed)
+        self._worker = worker
+        self._task = Task(worker, self)
+        self._task.finished.connect(self._on_task_done)
+        self._task.start()
+        self.statusLabel.setText(f"Sweeping: study {spec.study}")
+        self.stateChanged.emit(f"Sweep: {spec.study}")
+        self._update_buttons()
+        return True
+
+    @Slot()
+    def stop(self) -> None:
+        """Ask the worker processes to stop after their current batch."""
+        if self._worker is not None:
+            self._worker.request_stop()
+            self.statusLabel.setText("Stopping: the workers finish their current batch")
+            self.stateChanged.emit("Sweep: stopping")
+
+    def shutdown(self) -> None:
+        """Stop the sweep and wait for its thread (window closing); the study stays."""
+        if self._task is None:
+            return
+        self._worker.request_stop()  # type: ignore[union-attr]
+        self._task.wait()
+
+    @Slot(str)
+    def _on_failed(self, message: str) -> None:
+        show_message(self.errorLabel, message)
+
+    @Slot()
+    def _on_task_done(self) -> None:
+        self._task = None
+        self._worker = None
+        counts = (self.summary or {}).get("counts", {})
+        text = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no trials"
+        self.statusLabel.setText(f"Sweep ended: {text}")
+        self.stateChanged.emit("")
+        self._update_buttons()
+
+    def _update_buttons(self, *_: Any) -> None:
+        busy = self._task is not None
+        self.startButton.setEnabled(not busy)
+        self.stopButton.setEnabled(busy)
+        trial = self.selected_trial()
+        self.loadButton.setEnabled(trial is not None and bool(trial.get("params")))
+        self.openRunButton.setEnabled(trial is not None and bool(trial.get("run_dir")))
+
+    # ---------------------------------------------------------------- trials
+    def selected_trial(self) -> dict[str, Any] | None:
+        """The trial record of the selected table row."""
+        rows = self.trialsTable.selectionModel().selectedRows()
+        if not rows or self.summary is None:
+            return None
+        number = self.trialsModel.frame.iloc[rows[0].row()]["#"]
+        return self.summary["trials"][int(number)]
+
+    def select_trial(self, number: int) -> None:
+        """Select the table row of trial ``number``."""
+        rows = self.trialsModel.frame.index[self.trialsModel.frame["#"] == number]
+        if len(rows):
+            self.trialsTable.selectRow(int(rows[0]))
+
+    def trial_config(self, trial: dict[str, Any]) -> Any:
+        """The full configuration of a trial (the study's fixed one plus its values)."""
+        from widedeep_core.config import Config
+        from widedeep_core.sweeps import parse_space
+
+        base = self._spec.base if self._spec is not None else Config()
+        space = parse_space(self.summary["space"])
+        return space.apply(base, trial["params"]).replace(name=None)
+
+    @Slot()
+    def load_selected(self) -> None:
+        """Send the selected trial's configuration to the Configure page."""
+        trial = self.selected_trial()
+        if trial is not None and trial.get("params"):
+            self.loadConfigRequested.emit(self.trial_config(trial))
+
+    @Slot()
+    def open_selected(self) -> None:
+        """Show the selected trial's run on the Runs page."""
+        trial = self.selected_trial()
+        if trial is not None and trial.get("run_dir"):
+            self.openRunRequested.emit(str(trial["run_dir"]))
+
+    # ---------------------------------------------------------------- drawing (GUI thread)
+    @Slot(object)
+    def _on_snapshot(self, summary: dict[str, Any]) -> None:
+        selected = self.selected_trial()
+        self.summary = summary
+        names = [t.split("=", 1)[0] for t in summary["space"]]
+        rows = []
+        for t in summary["trials"]:
+            rows.append(
+                {
+                    "#": t["number"],
+                    "state": t["state"],
+                    "value": t["value"],
+                    "epochs": len(t["intermediate"]),
+                    "pruned at": t["pruned_at_epoch"],
+                    "seconds": t["duration_s"],
+                    **{n: _short(t["params"].get(n)) for n in names},
+                }
+            )
+        self.trialsModel.set_frame(pd.DataFrame(rows))
+        if selected is not None:
+            self.select_trial(selected["number"])
+        counts = summary["counts"]
+        best = summary.get("best")
+        best_text = f" · best {best['value']:.4f} (trial {best['number']})" if best else ""
+        self.statusLabel.setText(
+            f"Study {summary['study']}: "
+            + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+            + best_text
+        )
+        self._draw_best(summary)
+        self._draw_intermediate(summary)
+        self._draw_parallel(summary, names)
+        self._draw_importances(summary.get("importances") or {})
+        self._update_buttons()
+
+    def _draw_best(self, summary: dict[str, Any]) -> None:
+        maximize = summary["direction"] == "maximize"
+        spots, xs, ys, best = [], [], [], None
+        for t in summary["trials"]:
+            if t["value"] is None:
+                continue
+            v = t["value"]
+            spots.append({"pos": (t["number"], v), "brush": STATE_COLORS.get(t["state"], "#000")})
+            best = v if best is None else (max(best, v) if maximize else min(best, v))
+            xs.append(t["number"])
+            ys.append(best)
+        self.bestScatter.setData(spots)
+        self.bestCurve.setData(xs, ys)
+
+    def _draw_intermediate(self, summary: dict[str, Any]) -> None:
+        plot = self.intermediatePlot.getPlotItem()
+        plot.clear()  # a few dozen short curves: redrawn whole, twice a second at most
+        for t in summary["trials"]:
+            if not t["intermediate"]:
+                continue
+            xs, ys = zip(*t["intermediate"], strict=True)
+            pruned = t["state"] == "pruned"
+            pen = pg.mkPen(
+                STATE_COLORS["pruned"] if pruned else color(t["number"]),
+                width=1,
+                style=Qt.PenStyle.DashLine if pruned else Qt.PenStyle.SolidLine,
+            )
+            plot.plot(list(xs), list(ys), pen=pen)
+
+    def _draw_parallel(self, summary: dict[str, Any], names: list[str]) -> None:
+        """One polyline per finished trial across the parameters' axes and the objective."""
+        plot = self.parallelPlot.getPlotItem()
+        plot.clear()
+        done = [t for t in summary["trials"] if t["value"] is not None]
+        axes = [*names, "objective"]
+        if not done:
+            return
+        columns = [[_axis_value(t, n) for t in done] for n in axes]
+        scaled = [_scale(c) for c in columns]
+        values = columns[-1]
+        lo, hi = min(values), max(values)
+        for i in range(len(done)):
+            share = (values[i] - lo) / (hi - lo) if hi > lo else 1.0
+            if summary["direction"] != "maximize":
+                share = 1.0 - share
+            pen = pg.mkPen(pg.intColor(int(share * 200), hues=256, minValue=120), width=1.5)
+            plot.plot(list(range(len(axes))), [col[i] for col in scaled], pen=pen)
+        ticks = [(i, n) for i, n in enumerate(axes)]
+        plot.getAxis("bottom").setTicks([ticks])
+        plot.getAxis("left").setTicks([[(0, "low"), (1, "high")]])
+
+    def _draw_importances(self, importances: dict[str, float]) -> None:
+        plot = self.importancePlot.getPlotItem()
+        plot.clear()
+        if not importances:
+            return
+        names = list(importances)
+        bars = pg.BarGraphItem(
+            x0=0, y=list(range(len(names))), height=0.6,
+            width=[importances[n] for n in names], brush=color(0),
+        )  # fmt: skip
+        plot.addItem(bars)
+        plot.getAxis("left").setTicks([list(enumerate(names))])
+
+
+def _short(value: Any) -> Any:
+    if isinstance(value, float):
+        return float(f"{value:.4g}")
+    return value
+
+
+def _axis_value(trial: dict[str, Any], name: str) -> Any:
+    if name == "objective":
+        return trial["value"]
+    return trial["params"].get(name)
+
+
+def _scale(column: list[Any]) -> list[float]:
+    """Map one axis to 0..1: numbers linearly (log when they span decades), text by rank."""
+    if all(isinstance(v, (int, float)) for v in column):
+        nums = [float(v) for v in column]
+        if min(nums) > 0 and max(nums) / min(nums) > 100:
+            nums = [math.log10(v) for v in nums]
+        lo, hi = min(nums), max(nums)
+        return [(v - lo) / (hi - lo) if hi > lo else 0.5 for v in nums]
+    order = sorted({str(v) for v in column})
+    step = 1 / max(len(order) - 1, 1)
+    return [order.index(str(v)) * step if len(order) > 1 else 0.5 for v in column]

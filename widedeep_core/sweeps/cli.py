@@ -1,0 +1,205 @@
+"""``widedeep sweep`` (run or resume a study) and ``widedeep sweep show STUDY``.
+
+``sweep`` takes its options directly and has one optional sub-command, ``show``: argparse
+leaves the sub-command empty when only options are given, so both spellings parse.
+Nothing here imports Optuna or torch until a command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from widedeep_core.errors import ConfigError
+
+EXIT_INTERRUPTED = 130
+
+
+def add_parsers(subparsers: Any) -> None:
+    """Add ``sweep`` and ``sweep show`` to the ``widedeep`` sub-command parsers."""
+    s = subparsers.add_parser(
+        "sweep",
+        help="search hyperparameters with Optuna; 'sweep show STUDY' lists a study",
+        description="Run (or resume) an Optuna study whose trials are normal runs.",
+        epilog="example: widedeep sweep --data ml-100k --preset full "
+        "--space 'lr=1e-4..1e-2:log' --space 'hidden=64,32|256,128' --trials 20 --workers 2",
+    )
+    s.add_argument("--data", help="MovieLens folder or official zip")
+    s.add_argument("--preset", default="reference", help="reference, paper or full")
+    s.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="fix a field for every trial"
+    )
+    s.add_argument(
+        "--space",
+        action="append",
+        metavar="FIELD=LOW..HIGH[:log]|FIELD=A|B",
+        help="a searched field: a range (maybe on a log scale) or choices; repeat per field",
+    )
+    s.add_argument("--trials", type=int, default=None, help="trials the study should hold")
+    s.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
+    s.add_argument("--timeout", type=float, default=None, help="stop starting trials after S s")
+    _storage_args(s)
+    s.add_argument("--study", default=None, help="study name (default: derived from the set-up)")
+    s.add_argument("--metric", default="val_auc", help="objective: val_auc (default), ...")
+    s.add_argument("--pruner", default="median", help="median (default), hyperband or none")
+    s.add_argument("--seed", type=int, default=0, help="seed of the TPE sampler")
+    s.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    s.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    s.set_defaults(func=cmd_sweep)
+
+    sub = s.add_subparsers(dest="sweep_command", metavar="{show}")
+    show = sub.add_parser("show", help="the trials and the best configuration of a study")
+    show.add_argument("study_name", metavar="STUDY")
+    _storage_args(show)
+    show.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    show.set_defaults(func=cmd_sweep_show)
+
+
+def _storage_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--storage",
+        default=None,
+        help="SQLAlchemy URL or SQLite file (default: sweeps.db in the runs folder)",
+    )
+    parser.add_argument("--runs-dir", default=None, help="where runs (and the default db) live")
+
+
+def _print_json(obj: Any) -> None:
+    import json
+
+    sys.stdout.write(json.dumps(obj, default=str) + "\n")
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Run or resume a study; print its table (or JSON) at the end."""
+    from widedeep_core.config import (
+        adapt_to_data,
+        fields_available,
+        from_strings,
+        parse_assignments,
+        preset,
+    )
+    from widedeep_core.data import load_movielens
+
+    from . import (
+        SweepSpec,
+        default_study_name,
+        format_summary,
+        metric_direction,
+        normalize_url,
+        parse_space,
+        run_sweep,
+        study_summary,
+        validate_space,
+    )
+    from .study import make_pruner
+
+    if not args.data:
+        raise ConfigError("--data", "a sweep needs the data folder (or 'sweep show STUDY')")
+    # everything that can be checked without data is checked before loading it
+    space = parse_space(args.space or [])
+    metric_direction(args.metric)
+    make_pruner(args.pruner, 1)
+    base = from_strings(preset(args.preset), parse_assignments(args.set or []))
+    data = load_movielens(args.data)
+    base, notes = adapt_to_data(base, fields_available(data))
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    validate_space(space, base, fields_available(data))
+    url = normalize_url(args.storage, args.runs_dir)
+    spec = SweepSpec(
+        study=args.study or default_study_name(space, base, args.metric, data.name),
+        storage=url,
+        space=space,
+        base=base,
+        data_path=str(args.data),
+        data_fingerprint=data.fingerprint,
+        runs_dir=args.runs_dir,
+        metric=args.metric,
+        pruner=args.pruner,
+        seed=args.seed,
+    )
+    progress = _Progress(spec, args.trials, quiet=args.quiet)
+    try:
+        outcome = run_sweep(
+            spec,
+            data,
+            n_trials=args.trials,
+            timeout=args.timeout,
+            workers=args.workers,
+            on_trial=progress.trial,
+            on_start=progress.start,
+        )
+    finally:
+        progress.close()
+    summary = study_summary(outcome.study, url)
+    if args.json:
+        _print_json(summary)
+    else:
+        print(format_summary(summary, data_hint=str(args.data)))
+    return EXIT_INTERRUPTED if outcome.stopped else 0
+
+
+class _Progress:
+    """A tqdm bar over the trials this command runs, with the best value so far."""
+
+    def __init__(self, spec: Any, n_trials: int | None, quiet: bool):
+        self.spec = spec
+        self.quiet = quiet
+        self.bar: Any = None
+        self.best: float | None = None
+        self.maximize = spec.direction == "maximize"
+        self.counts: dict[str, int] = {}
+
+    def start(self, left: int | None, recovered: list[int]) -> None:
+        if self.quiet:
+            return
+        from tqdm import tqdm
+
+        from . import display_url
+
+        for number in recovered:
+            note = f"note: trial {number} was left running by a dead worker: marked failed"
+            print(note, file=sys.stderr)
+        print(
+            f"study {self.spec.study} in {display_url(self.spec.storage)}: "
+            + (f"{left} trial(s) to run" if left is not None else "until the time limit"),
+            file=sys.stderr,
+        )
+        self.bar = tqdm(
+            total=left, desc=f"sweep {self.spec.study}", unit="trial", file=sys.stderr,
+            dynamic_ncols=True,
+        )  # fmt: skip
+
+    def trial(self, message: dict[str, Any]) -> None:
+        state = message["state"]
+        self.counts[state] = self.counts.get(state, 0) + 1
+        value = message.get("value")
+        if state == "complete" and value is not None:
+            pick = max if self.maximize else min
+            self.best = value if self.best is None else pick(self.best, value)
+        if self.bar is not None:
+            self.bar.update(1)
+            post: dict[str, Any] = dict(self.counts)
+            if self.best is not None:
+                post["best"] = f"{self.best:.4f}"
+            self.bar.set_postfix(post, refresh=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def cmd_sweep_show(args: argparse.Namespace) -> int:
+    """Print a study's trials and its best configuration."""
+    from . import format_summary, load_study, normalize_url, study_summary
+
+    url = normalize_url(args.storage, args.runs_dir)
+    summary = study_summary(load_study(args.study_name, url), url)
+    if args.json:
+        _print_json(summary)
+    else:
+        data = summary.get("data_path") or "PATH"
+        print(format_summary(summary, data_hint=data))
+    return 0

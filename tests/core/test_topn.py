@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
+import pandas as pd
 import pytest
 
 from widedeep_core.config import Config, preset
@@ -20,14 +23,32 @@ from widedeep_core.training.topn import TopNRows
 SMALL = {"epochs": 2, "device": "cpu", "retrieval_folds": 2, "batch_size": 512}
 
 
+NEWCOMER = 9999  # a user whose only rating is held out: no training ratings
+
+
 @pytest.fixture(scope="module")
 def data():
-    return make_synthetic(n_users=120, n_items=160, n_ratings=6000, seed=3)
+    base = make_synthetic(n_users=120, n_items=160, n_ratings=6000, seed=3)
+    row = pd.DataFrame({"user": [NEWCOMER], "item": [1], "rating": [5.0], "timestamp": [1]})
+    users = pd.concat([base.users, base.users.iloc[:1].assign(user=NEWCOMER)])
+    ratings = pd.concat([base.ratings, row.astype(base.ratings.dtypes)], ignore_index=True)
+    return dataclasses.replace(base, ratings=ratings, users=users, fingerprint="newcomer")
 
 
 @pytest.fixture(scope="module")
-def topn_run(data, tmp_path_factory):
-    cfg = preset("topn").replace(**SMALL)
+def seed(data):
+    """A split seed that keeps the newcomer's rating out of training."""
+    newcomer_row = len(data.ratings) - 1
+    for s in range(50):
+        prep = prepare(preset("topn").replace(seed=s, **SMALL), data)
+        if newcomer_row not in set(prep.split.train):
+            return s
+    raise AssertionError("no seed holds the newcomer out")
+
+
+@pytest.fixture(scope="module")
+def topn_run(data, seed, tmp_path_factory):
+    cfg = preset("topn").replace(seed=seed, **SMALL)
     return train(cfg, data, runs_dir=tmp_path_factory.mktemp("runs"))
 
 
@@ -54,8 +75,8 @@ def test_pointwise_config_ignores_the_topn_fields():
     assert not preset("reference").two_stage and preset("topn").two_stage
 
 
-def test_negatives_are_never_rated_and_reproducible(data):
-    cfg = preset("topn").replace(**SMALL, hard_negatives=2)
+def test_negatives_are_never_rated_and_reproducible(data, seed):
+    cfg = preset("topn").replace(seed=seed, **SMALL, hard_negatives=2)
     prep = attach_retrieval(prepare(cfg, data))
     rows = TopNRows(prep)
     u, i, _ = training_rows(data, prep.split.train, prep.labels, rows.user_ids, rows.item_ids)
@@ -107,8 +128,17 @@ def test_evaluation_and_recommender_rank_the_same_lists(data, topn_run):
         assert judged == shown == exported
 
 
-def test_one_stage_recommend_all_matches_recommend(data, tmp_path):
-    cfg = preset("reference").replace(epochs=1, device="cpu")
+def test_newcomer_gets_popular_movies_and_is_told(data, topn_run):
+    rec = Recommender.from_run(topn_run.run_dir, data)
+    table = rec.recommend(NEWCOMER, n=5)
+    assert "no training ratings" in table.attrs["fallback"]
+    assert len(table) == 5 and not any(table["because"])
+    everyone = rec.recommend_all(5, users=np.array([NEWCOMER]))
+    assert everyone["item"].tolist() == table["item"].tolist()
+
+
+def test_one_stage_recommend_all_matches_recommend(data, seed, tmp_path):
+    cfg = preset("reference").replace(epochs=1, device="cpu", seed=seed)
     result = train(cfg, data, runs_dir=tmp_path)
     rec = Recommender.from_run(result.run_dir, data)
     users = np.array(rec.users[:4])

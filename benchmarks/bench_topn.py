@@ -119,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as runs_dir:
         for seed in (int(s) for s in opts.seeds.split(",")):
             res = one_seed(data, seed, opts.top, changes, runs_dir, opts.lam)
-            notes.append(res.pop("_note"))
+            ndcgs = ", ".join(f"{n} {m['ndcg']:.4f}" for n, m in res.items() if n != "_note")
+            notes.append(res.pop("_note") + f"; test NDCG@{opts.top}: {ndcgs}")
             for name, m in res.items():
                 rows.setdefault(name, []).append(m)
             print("  " + notes[-1], flush=True)

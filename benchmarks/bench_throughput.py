@@ -13,8 +13,10 @@ a seeded permutation. Both train the same architecture (user + movie ids, embedd
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import platform
+import resource
 import sys
 import time
 
@@ -24,7 +26,9 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from widedeep_core.config import preset
+from widedeep_core.threads import apply_thread_share
 from widedeep_core.training import EpochEvent, Trainer
+from widedeep_core.training import trainer as training
 
 
 class RatingsDataset(Dataset):
@@ -85,6 +89,7 @@ def reference_epoch(data, batch_size: int, workers: int, max_batches: int | None
     model.train()
     n_batches = len(loader)
     start = time.perf_counter()
+    cpu0 = _cpu_with_children()
     done = 0
     for fields, target in loader:
         loss = criterion(model(fields), target.float())
@@ -95,21 +100,62 @@ def reference_epoch(data, batch_size: int, workers: int, max_batches: int | None
         if max_batches and done >= max_batches:
             break
     seconds = time.perf_counter() - start
-    return seconds * n_batches / done
+    del loader  # joins the workers, so their CPU time is counted
+    cpu = _cpu_with_children() - cpu0
+    return seconds * n_batches / done, cpu * n_batches / done
 
 
-def our_epoch(data, batch_size: int, epochs: int = 2) -> tuple[float, float]:
-    """(seconds of our fastest epoch, samples/s) with the ``reference`` preset's model."""
-    cfg = preset("reference").replace(epochs=epochs, batch_size=batch_size, device="cpu")
+def _cpu_with_children() -> float:
+    """CPU seconds of this process and of its finished children (DataLoader workers)."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def our_epoch(
+    data, batch_size: int, epochs: int = 2, *, name: str = "reference", fused: bool = True
+) -> tuple[float, float]:
+    """(wall seconds of our fastest epoch, CPU seconds of the last) with a preset's model;
+    ``fused=False`` forces the autograd step (the trainer before the hand-written step)."""
+    cfg = preset(name).replace(
+        epochs=epochs, batch_size=batch_size, device="cpu", patience=None, lr_schedule="none"
+    )
     times: list[float] = []
+    cpu: list[float] = []
 
     def on_event(e: object) -> None:
         if isinstance(e, EpochEvent):
             times.append(e.seconds)
+            cpu.append(time.process_time())
 
-    Trainer(cfg, data, save_run=False, callback=on_event).fit()
+    real = training.make_train_step
+    training.make_train_step = functools.partial(real, fused=fused)
+    try:
+        Trainer(cfg, data, save_run=False, callback=on_event).fit()
+    finally:
+        training.make_train_step = real
     best = min(times)
-    return best, 0.8 * data.n_ratings / best
+    # CPU seconds of the last epoch (training + validation), from one epoch end to the next
+    return best, cpu[-1] - cpu[-2]
+
+
+def mlp_floor(data, name: str, steps: int = 30) -> float:
+    """Seconds per epoch of the preset's MLP alone (forward + backward, no embeddings,
+    no optimiser): the matrix-multiply floor of its step."""
+    cfg = preset(name)
+    width = len(cfg.deep_fields) * cfg.embed_dim
+    layers, w = [], width
+    for h in cfg.hidden:
+        layers += [nn.Linear(w, h), nn.ReLU()]
+        w = h
+    mlp = nn.Sequential(*layers, nn.Linear(w, 1))
+    x = torch.randn(cfg.batch_size, width, requires_grad=True)
+    mlp(x).sum().backward()
+    start = time.perf_counter()
+    for _ in range(steps):
+        mlp(x).sum().backward()
+    per_step = (time.perf_counter() - start) / steps
+    return per_step * 0.8 * data.n_ratings / cfg.batch_size
 
 
 def load_data(args):
@@ -130,31 +176,53 @@ def main(argv=None) -> int:
     p.add_argument(
         "--max-batches", type=int, default=None, help="cap the baseline epoch (extrapolated)"
     )
+    p.add_argument(
+        "--presets", default="full", help="presets whose epoch at their own batch is also timed"
+    )
+    p.add_argument("--skip-reference", action="store_true", help="only the presets' epochs")
     args = p.parse_args(argv)
+    apply_thread_share()
     data = load_data(args)
     print(
         f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
         f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
         f"data: {data.name} ({data.n_ratings:,} ratings, 80% train)"
     )
-    rows = []
-    for bs in (512, args.big_batch):
-        ref = reference_epoch(data, bs, args.workers, args.max_batches)
-        ours, rate = our_epoch(data, bs)
-        rows.append((bs, ref, ours, rate))
-    print(f"{'batch':>6} {'reference s/epoch':>18} {'ours s/epoch':>13} {'ours samples/s':>15} "
-          f"{'speed-up':>9}")  # fmt: skip
-    for bs, ref, ours, rate in rows:
-        print(f"{bs:>6} {ref:>18.2f} {ours:>13.2f} {rate:>15,.0f} {ref / ours:>8.1f}x")
-    ref_512, ours_big = rows[0][1], rows[-1][2]
-    print(
-        f"ours at batch {args.big_batch} against the reference at its batch 512: "
-        f"{ref_512 / ours_big:.1f}x"
-    )
-    print(
-        f"(reference: per-sample Dataset + DataLoader({args.workers} workers) at the same batch "
-        "size; ours: the trainer's epoch incl. validation scoring)"
-    )
+    if not args.skip_reference:
+        rows = []
+        for bs in (512, args.big_batch):
+            ref, ref_cpu = reference_epoch(data, bs, args.workers, args.max_batches)
+            plain, plain_cpu = our_epoch(data, bs, fused=False)
+            ours, ours_cpu = our_epoch(data, bs)
+            rows.append((bs, ref, plain, ours, ref_cpu, plain_cpu, ours_cpu))
+        print("seconds per epoch, wall (CPU: user + system, DataLoader workers included)")
+        print(f"{'batch':>6} {'reference':>16} {'autograd step':>16} {'ours':>16} "
+              f"{'speed-up wall':>14} {'CPU':>6}")  # fmt: skip
+        for bs, ref, plain, ours, ref_cpu, plain_cpu, ours_cpu in rows:
+            print(f"{bs:>6} {ref:>7.2f} ({ref_cpu:>6.2f}) {plain:>7.2f} ({plain_cpu:>6.2f}) "
+                  f"{ours:>7.2f} ({ours_cpu:>6.2f}) {ref / ours:>13.1f}x "
+                  f"{ref_cpu / ours_cpu:>5.1f}x")  # fmt: skip
+        ref_512, ours_big = rows[0][1], rows[-1][3]
+        print(
+            f"ours at batch {args.big_batch} against the reference at its batch 512: "
+            f"{ref_512 / ours_big:.1f}x"
+        )
+        print(
+            f"(reference: per-sample Dataset + DataLoader({args.workers} workers) at the same "
+            "batch size; autograd step: our trainer with the autograd step instead of the fused "
+            "one; ours: the trainer's epoch incl. validation scoring)"
+        )
+    for name in [n for n in args.presets.split(",") if n]:
+        bs = preset(name).batch_size
+        plain, plain_cpu = our_epoch(data, bs, name=name, fused=False)
+        ours, ours_cpu = our_epoch(data, bs, name=name)
+        floor = mlp_floor(data, name)
+        print(
+            f"{name} at batch {bs}: autograd step {plain:.2f} s/epoch ({plain_cpu:.2f} CPU), "
+            f"fused step {ours:.2f} ({ours_cpu:.2f} CPU), {plain / ours:.2f}x wall, "
+            f"{plain_cpu / ours_cpu:.2f}x CPU; its MLP alone (fwd+bwd) {floor:.2f} s/epoch "
+            f"= {floor / ours:.0%} of the epoch"
+        )
     print("rerun: python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])]))
     return 0
 

@@ -291,6 +291,8 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
+    from widedeep_core.config.presets import preset_help
+
     p = argparse.ArgumentParser(prog="widedeep", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"widedeep {__version__}")
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
@@ -303,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("train", help="train a preset on a data folder")
     s.add_argument("--data", required=True, help="MovieLens folder or official zip")
-    s.add_argument("--preset", default="reference", help="reference, paper or full")
+    s.add_argument("--preset", default="reference", help=preset_help())
     s.add_argument(
         "--set", action="append", metavar="KEY=VALUE", help="override a configuration field"
     )

@@ -17,6 +17,9 @@ FIELDS: tuple[str, ...] = ("user", "item", "gender", "age", "occupation", "zip",
 MULTI_VALUED_FIELDS: tuple[str, ...] = ("genres",)
 # Fields that come from the users table; ml-10m and the CSV family have none.
 DEMOGRAPHIC_FIELDS: tuple[str, ...] = ("gender", "age", "occupation", "zip")
+# Fields whose value depends on the user alone (the rest depend on the movie): the split
+# between the two halves of split-layer scoring.
+USER_SIDE_FIELDS: tuple[str, ...] = ("user", *DEMOGRAPHIC_FIELDS)
 # How a cross of two fields is written.
 CROSS_SEPARATOR = " x "
 
@@ -68,4 +71,5 @@ __all__ = [
     "RETRIEVALS",
     "RETRIEVAL_FEATURES",
     "SPLIT_KINDS",
+    "USER_SIDE_FIELDS",
 ]

@@ -134,7 +134,7 @@ def test_full_preset_values():
 
 
 def test_presets_are_valid_and_described():
-    assert set(PRESETS) == {"reference", "paper", "full", "topn"} == set(PRESET_HELP)
+    assert set(PRESETS) == {"reference", "paper", "full", "fast", "topn"} == set(PRESET_HELP)
     for name, cfg in PRESETS.items():
         assert cfg.preset == name
         cfg.validate()

@@ -157,3 +157,15 @@ def test_coverage_and_popularity_rank():
     top = np.array([[0, 1], [1, -1]])
     assert catalogue_coverage(top, 4) == 0.5
     assert mean_popularity_rank(top, np.array([3, 1, 2, 4])) == pytest.approx((3 + 1 + 1) / 3)
+
+
+def test_top_k_stable_equals_a_stable_sort_with_ties():
+    from widedeep_core.serving.scoring import top_k
+
+    g = torch.Generator().manual_seed(0)
+    scores = torch.randint(0, 4, (50, 30), generator=g).double()  # many ties
+    scores[::3, ::2] = -torch.inf  # masked items tie too
+    scores[5] = -torch.inf  # a row with nothing rankable
+    for k in (1, 5, 30, 40):
+        want = torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :k]
+        assert torch.equal(top_k(scores, k), want)

@@ -110,6 +110,7 @@ def test_wide_logit_is_the_sum_of_active_weights():
         m.wide.embedding.weight.copy_(
             torch.arange(m.wide.embedding.num_embeddings).float()[:, None]
         )
+        m.wide.zero_pad()  # the pad row is all-zero by construction (training keeps it)
         m.wide_bias.fill_(0.5)
     x = _batch()
     offsets = {n: _wide_rows(m, n)[0] for n in ["user", "item", "gender", "genres"]}

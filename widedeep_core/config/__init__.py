@@ -4,7 +4,7 @@
 """
 
 from widedeep_core.config.availability import adapt_to_data, check_against_data, fields_available
-from widedeep_core.config.presets import PRESET_HELP, PRESETS, preset
+from widedeep_core.config.presets import PRESET_HELP, PRESETS, preset, preset_help
 from widedeep_core.config.schema import (
     Config,
     FieldInfo,
@@ -43,6 +43,7 @@ __all__ = [
     "parse_assignments",
     "parse_value",
     "preset",
+    "preset_help",
     "split_cross",
     "validate_all",
 ]

@@ -19,18 +19,28 @@ from widedeep_core.evaluation.metrics import (
     ranked_columns,
 )
 from widedeep_core.features.encoder import Encoded
-from widedeep_core.serving.scoring import catalogue, score_block, users_per_block
+from widedeep_core.serving.pairs import PairScorer
+from widedeep_core.serving.scoring import catalogue, users_per_block
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from widedeep_core.features.prepare import Prepared
+    from widedeep_core.model.widedeep import WideDeep
     from widedeep_core.runs.store import Run
 
-# By default every user with a held-out positive is ranked against every movie they
-# did not rate in training; ``config.ranking_users`` caps the users (a seeded sample,
-# their count reported as ``ranking_users``) for very large data.
-MAX_RANKING_USERS = None
+# Ranking every unseen movie for every user costs n_users x n_items pair scores. With
+# the split first layer a pair costs only the MLP after that layer, so every user is
+# ranked while that stays under RANKING_FLOPS (all of ML-1M for the `fast` and
+# `reference` presets); past it, and past MAX_RANKING_PAIRS, a seeded sample of at
+# least MAX_RANKING_USERS users is ranked (their count is reported as ``ranking_users``).
+# A two-stage run ranks only its M candidates per user: every user, always.
+# ``config.ranking_users`` caps either (a seeded sample) for very large data.
+MAX_RANKING_USERS = 2000
+MAX_RANKING_PAIRS = 40_000_000
+# Past this many floating-point operations for the whole ranking, a sample of users is
+# ranked (the split scorer knows its cost per pair).
+RANKING_FLOPS = 50e9
 
 
 @torch.no_grad()
@@ -69,7 +79,7 @@ def evaluate_pointwise(
 
 
 def evaluate_split(
-    model: nn.Module, prep: Prepared, part: str = "test", device: torch.device | str = "cpu"
+    model: WideDeep, prep: Prepared, part: str = "test", device: torch.device | str = "cpu"
 ) -> dict[str, float]:
     """Every metric on one split: AUC, log loss, accuracy, GAUC and ranking metrics at K."""
     cfg = prep.config
@@ -87,8 +97,8 @@ def ranking_users(prep: Prepared, part: str = "test", max_users: int | None = MA
 
     Returns (user ids, per-user training items, per-user positives, items): items are
     the catalogue (``serving.scoring.catalogue``), and the per-user lists hold column
-    indices into it. Past ``max_users`` (default: the config's ``ranking_users``, None =
-    all) a sample of the users, seeded by the config's seed, stands in for all of them.
+    indices into it. Past ``max_users`` (or ``MAX_RANKING_PAIRS`` pairs) a sample of
+    the users, seeded by the config's seed, stands in for all of them; None: every user.
     """
     ratings = prep.data.ratings
     items = catalogue(prep.data)
@@ -98,8 +108,8 @@ def ranking_users(prep: Prepared, part: str = "test", max_users: int | None = MA
     u_of = np.searchsorted(all_users, ratings["user"].to_numpy())
     i_of = np.searchsorted(items, ratings["item"].to_numpy())
     eval_users = np.unique(u_of[pos_rows])
-    if max_users is None:
-        max_users = prep.config.ranking_users
+    if max_users is not None:
+        max_users = max(1, min(max_users, MAX_RANKING_PAIRS // max(len(items), 1)))
     if max_users is not None and len(eval_users) > max_users:
         rng = np.random.default_rng(prep.config.seed)
         eval_users = np.sort(rng.choice(eval_users, size=max_users, replace=False))
@@ -132,49 +142,61 @@ def ranked_lists(
     part: str = "test",
     *,
     k: int = 10,
-    max_users: int | None = MAX_RANKING_USERS,
+    max_users: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], np.ndarray]:
     """The lists the ranking metrics judge: (user ids, [users, k] columns, positives, items).
 
     Each user's training items are masked; every other catalogue item is ranked by the
-    serving kernel, exactly as ``Recommender.recommend(user, k, seen=train_items)``. A
-    two-stage run ranks its retrieval candidates (``serving.twostage.rank_users``), as
-    the Recommender does.
+    serving kernel, exactly as ``Recommender.recommend`` ranks them. A two-stage run
+    ranks its retrieval candidates (``serving.twostage.rank_users``), as the Recommender
+    does, for every user. ``max_users`` None takes the config's ``ranking_users``, else
+    (one stage) every user while the cost stays under ``RANKING_FLOPS``.
     """
     check_k(k, prep.data)
-    user_ids, seen, positives, items = ranking_users(prep, part, max_users)
-    batch_size = prep.config.eval_batch_size
+    if max_users is None:
+        max_users = prep.config.ranking_users
     if prep.retrieval is not None:
-        from widedeep_core.serving.twostage import rank_users
-
-        block = max(1, users_per_block(prep.config.candidates))
-        tops = [
-            rank_users(
-                model, prep, user_ids[s : s + block], seen[s : s + block], k,
-                batch_size=batch_size,
-            ).columns
-            for s in range(0, len(user_ids), block)
-        ]  # fmt: skip
-        top = np.concatenate(tops) if tops else np.zeros((0, k), np.int64)
-        return user_ids, top, positives, items
+        return _two_stage_lists(model, prep, part, k, max_users)
+    items = catalogue(prep.data)
+    pair_scorer = PairScorer(model, prep.encoder, prep.data, items)
+    if max_users is None:
+        affordable = RANKING_FLOPS / max(pair_scorer.pair_flops * len(items), 1.0)
+        max_users = max(MAX_RANKING_USERS, int(affordable))
+    user_ids, seen, positives, items = ranking_users(prep, part, max_users)
 
     def scorer(batch: np.ndarray) -> torch.Tensor:
-        wide, deep = score_block(model, prep.encoder, prep.data, user_ids[batch], items, batch_size)
-        return wide + deep
+        return pair_scorer(user_ids[batch])
 
     users = np.arange(len(user_ids))
     top = ranked_columns(scorer, seen, users, k, users_per_block(len(items)))
     return user_ids, top.numpy(), positives, items
 
 
+def _two_stage_lists(model, prep: Prepared, part: str, k: int, max_users: int | None):
+    """``ranked_lists`` of a two-stage run: ``serving.twostage.rank_users`` per user block."""
+    from widedeep_core.serving.twostage import rank_users
+
+    user_ids, seen, positives, items = ranking_users(prep, part, max_users)
+    block = max(1, users_per_block(prep.config.candidates))
+    tops = [
+        rank_users(
+            model, prep, user_ids[s : s + block], seen[s : s + block], k,
+            batch_size=prep.config.eval_batch_size,
+        ).columns
+        for s in range(0, len(user_ids), block)
+    ]  # fmt: skip
+    top = np.concatenate(tops) if tops else np.zeros((0, k), np.int64)
+    return user_ids, top, positives, items
+
+
 def evaluate_ranking(
-    model: nn.Module,
+    model: WideDeep,
     prep: Prepared,
     part: str = "test",
     *,
     k: int = 10,
     device: torch.device | str = "cpu",
-    max_users: int | None = MAX_RANKING_USERS,
+    max_users: int | None = None,
 ) -> dict[str, float]:
     """HR@K, NDCG@K, precision@K, recall@K: every movie a user did not rate in training
     is ranked (by the serving kernel) against the user's held-out positives of ``part``.

@@ -36,6 +36,7 @@ from widedeep_core.data.types import MovieLensData
 from widedeep_core.errors import ConfigError, RunError
 from widedeep_core.vocabulary import AGE_CODES, FIELDS, MULTI_VALUED_FIELDS
 from widedeep_core.vocabulary import DEMOGRAPHIC_FIELDS as DEMOGRAPHIC
+from widedeep_core.vocabulary import USER_SIDE_FIELDS as USER_SIDE
 
 INT_FIELDS = ("user", "item", "age", "year")
 ZIP_PREFIX = 3
@@ -407,6 +408,34 @@ class FeatureEncoder:
                 single.append(col)
         mat = np.stack(single, axis=1) if single else np.zeros((n, 0), dtype=np.int64)
         return Encoded(torch.from_numpy(np.ascontiguousarray(mat, dtype=np.int64)), multi)
+
+    def pair_cross_codes(
+        self, data: MovieLensData, users: Any, items: Any
+    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """For each cross of a user-side and an item-side field, ``(row, codes)``: the
+        codes ``[m, n_items(, k)]`` of the m distinct user-side values of ``users``
+        against every item of ``items``, and each user's row among them ``[n_users]``
+        (what ``WideDeep.split_scorer`` tables per (user value, item))."""
+        out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        pairs = [(a, b) for a, b in self.crosses if (a in USER_SIDE) != (b in USER_SIDE)]
+        if not pairs:
+            return out
+        u = np.atleast_1d(np.asarray(users, dtype=np.int64))
+        i = np.atleast_1d(np.asarray(items, dtype=np.int64))
+        user_codes = self._base_codes(data, u, np.full(len(u), i[0] if len(i) else 0))
+        item_codes = self._base_codes(data, np.full(len(i), u[0] if len(u) else 0), i)
+        for a, b in pairs:
+            user_field = a if a in USER_SIDE else b
+            values, row = np.unique(user_codes[user_field], return_inverse=True)
+            item_col = item_codes[b if user_field == a else a]
+            uv = values.reshape(-1, *([1] * item_col.ndim))
+            iv = item_col[None]
+            ca, cb = (uv, iv) if user_field == a else (iv, uv)
+            out[cross_name(a, b)] = (
+                row.reshape(-1),
+                self._cross_lookups[cross_name(a, b)].codes(ca, cb),
+            )
+        return out
 
     def _base_codes(
         self, data: MovieLensData, users: np.ndarray, items: np.ndarray

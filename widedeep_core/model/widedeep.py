@@ -23,7 +23,6 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from widedeep_core.errors import ConfigError
@@ -38,6 +37,7 @@ from widedeep_core.vocabulary import ACTIVATIONS
 
 if TYPE_CHECKING:
     from widedeep_core.config import Config
+    from widedeep_core.model.split import SplitScorer
 
 
 class _Gather(torch.autograd.Function):
@@ -46,27 +46,40 @@ class _Gather(torch.autograd.Function):
     On CPU ``embedding_dense_backward`` costs ~100 us for a seed-sized table per call
     (9x more than ``index_add_`` for the wide part's one column), and a step of this
     model is only ~1.5 ms, so the lookup of single-valued fields goes through here.
+    Multi-valued fields too: ``embedding_bag``'s backward sorts its ids every step, and
+    a fixed-width gather plus a sum is the same arithmetic. The ``pad`` row's gradient
+    is dropped, so the all-zero pad row stays zero whatever the optimiser.
     """
 
     @staticmethod
-    def forward(ctx, weight: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(
+        ctx, weight: torch.Tensor, ids: torch.Tensor, pad: int | None = None
+    ) -> torch.Tensor:  # type: ignore[override]
         ctx.save_for_backward(ids)
         ctx.rows = weight.shape[0]
+        ctx.pad = pad
         flat = ids.reshape(-1)
         return weight.index_select(0, flat).reshape(*ids.shape, weight.shape[1])
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
         (ids,) = ctx.saved_tensors
-        dim = grad.shape[-1]
-        out = grad.new_zeros(ctx.rows, dim)
-        out.index_add_(0, ids.reshape(-1), grad.reshape(-1, dim))
-        return out, None
+        return scatter_rows(grad, ids, ctx.rows, ctx.pad), None, None
 
 
-def gather_rows(weight: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-    """``F.embedding(ids, weight)`` with a cheaper backward."""
-    return _Gather.apply(weight, ids)
+def scatter_rows(grad: torch.Tensor, ids: torch.Tensor, rows: int, pad: int | None) -> torch.Tensor:
+    """The gradient of a ``rows``-row table from the gradient of its gathered ``ids``."""
+    dim = grad.shape[-1]
+    out = grad.new_zeros(rows, dim)
+    out.index_add_(0, ids.reshape(-1), grad.reshape(-1, dim))
+    if pad is not None:
+        out[pad] = 0.0
+    return out
+
+
+def gather_rows(weight: torch.Tensor, ids: torch.Tensor, pad: int | None = None) -> torch.Tensor:
+    """``F.embedding(ids, weight)`` with a cheaper backward (no gradient into ``pad``)."""
+    return _Gather.apply(weight, ids, pad)
 
 
 class FastDropout(nn.Dropout):
@@ -131,8 +144,18 @@ class _Part(nn.Module):
 
     def multi_ids(self, x: Encoded, name: str) -> torch.Tensor:
         """[b, k] table rows of a multi-valued field, pad entries mapped to the pad row."""
-        ids = x.multi[name]
-        return torch.where(ids > 0, ids + self.offsets_by_name[name], self.pad)
+        return self.map_multi(x.multi[name], name)
+
+    def map_multi(self, codes: torch.Tensor, name: str) -> torch.Tensor:
+        """Table rows of multi-valued codes (any shape); code 0 (pad or unseen) -> pad row."""
+        return torch.where(codes > 0, codes + self.offsets_by_name[name], self.pad)
+
+    def row_ids(self, x: Encoded) -> torch.Tensor:
+        """[b, S + sum of multi widths] table rows: single-valued fields, then each
+        multi-valued field's entries, so one gather reads every field of the part."""
+        pieces = [self.single_ids(x)] if self.singles else []
+        pieces += [self.multi_ids(x, name) for name in self.multis]
+        return pieces[0] if len(pieces) == 1 else torch.cat(pieces, 1)
 
     def zero_pad(self) -> None:
         if self.pad is not None:
@@ -275,31 +298,43 @@ class WideDeep(nn.Module):
             out = out + self.dense_in.wide(x.dense)
         if part is None:
             return out
-        w = part.embedding.weight
-        if part.singles:
-            out = out + gather_rows(w, part.single_ids(x)).sum((1, 2))
+        # one gather over every field (pad entries read the zero pad row) and one sum
+        rows = gather_rows(part.embedding.weight, part.row_ids(x), part.pad)
+        return out + rows.sum((1, 2))
+
+    def deep_input(self, x: Encoded) -> torch.Tensor:
+        """[b, n_fields * embed_dim (+ dense)] input of the MLP: single-valued embeddings,
+        then the mean of each multi-valued field's non-pad embeddings (0 when it has
+        none), then a two-stage run's continuous dense features."""
+        h = self._embedded(x)
+        if self.dense_in is not None and self.dense_in.n_continuous:
+            assert x.dense is not None, "a two-stage model needs Encoded.dense"
+            h = torch.cat([h, self.dense_in.continuous(x.dense)], 1)
+        return h
+
+    def _embedded(self, x: Encoded) -> torch.Tensor:
+        part = self.deep
+        assert part is not None
+        b = len(x)
+        ids = part.row_ids(x)
+        emb = gather_rows(part.embedding.weight, ids, part.pad)
+        n_single = len(part.singles)
+        if not part.multis:
+            return emb.reshape(b, -1)
+        pieces = [emb[:, :n_single].reshape(b, -1)] if n_single else []
+        start = n_single
         for name in part.multis:
-            ids = part.multi_ids(x, name)
-            out = out + F.embedding_bag(ids, w, mode="sum", padding_idx=part.pad).squeeze(1)
-        return out
+            width = x.multi[name].shape[1]
+            sel = ids[:, start : start + width]
+            count = (sel != part.pad).sum(1, keepdim=True).clamp_(min=1)
+            pieces.append(emb[:, start : start + width].sum(1) / count)
+            start += width
+        return pieces[0] if len(pieces) == 1 else torch.cat(pieces, 1)
 
     def deep_logit(self, x: Encoded) -> torch.Tensor:
         """[b] logit of the deep part."""
-        part, mlp = self.deep, self.mlp
-        assert part is not None and mlp is not None
-        w = part.embedding.weight
-        b = len(x)
-        pieces = []
-        if part.singles:
-            pieces.append(gather_rows(w, part.single_ids(x)).reshape(b, -1))
-        for name in part.multis:
-            ids = part.multi_ids(x, name)
-            pieces.append(F.embedding_bag(ids, w, mode="mean", padding_idx=part.pad))
-        if self.dense_in is not None and self.dense_in.n_continuous:
-            assert x.dense is not None, "a two-stage model needs Encoded.dense"
-            pieces.append(self.dense_in.continuous(x.dense))
-        h = pieces[0] if len(pieces) == 1 else torch.cat(pieces, 1)
-        return mlp(h).squeeze(1)
+        assert self.mlp is not None
+        return self.mlp(self.deep_input(x)).squeeze(1)
 
     def forward(self, x: Encoded) -> torch.Tensor:
         """[b] logits (no sigmoid)."""
@@ -334,6 +369,18 @@ class WideDeep(nn.Module):
         if self.deep is not None and self.mlp is not None:
             yield self.deep.embedding.weight
             yield from self.mlp.parameters()
+
+    # ------------------------------------------------------------ pair scoring
+
+    def split_scorer(self, items: Encoded) -> SplitScorer:
+        """A scorer of user blocks against the item rows ``items`` (one encoded row per
+        item; its user-side columns are ignored), computed the split-layer way."""
+        from widedeep_core.model.split import SplitScorer
+
+        # dense features belong to a (user, candidate) pair: serving.twostage scores them
+        assert self.dense_in is None, "a two-stage model scores pairs, not split layers"
+
+        return SplitScorer(self, items)
 
 
 def _check_fields(specs: Sequence[FieldSpec], names: Sequence[str], what: str) -> list[str]:

@@ -24,6 +24,7 @@ from widedeep_core.data.types import MovieLensData
 from widedeep_core.errors import DataError
 from widedeep_core.runs import Run
 from widedeep_core.serving.loading import Trained, load_trained
+from widedeep_core.serving.pairs import PairScorer
 from widedeep_core.serving.scoring import catalogue, pairs, score_block, top_k, users_per_block
 from widedeep_core.serving.twostage import check_two_stage, rank_users
 from widedeep_core.vocabulary import DEMOGRAPHIC_FIELDS
@@ -74,6 +75,7 @@ class Recommender:
         self._sorted_items = ratings["item"].to_numpy()[order]
         self._sorted_rows = order
         self.users = np.unique(self._sorted_users)
+        self._pair_scorer: PairScorer | None = None  # built on the first ranking
 
     @classmethod
     def from_run(
@@ -200,6 +202,15 @@ class Recommender:
         )
         return wide[0].numpy(), deep[0].numpy()
 
+    def ranking_logits(self, user_id: int, items: np.ndarray) -> np.ndarray:
+        """The logits lists are ranked by: the split-layer scorer over the catalogue, the
+        same numbers the ranking evaluation uses (``serving.pairs.PairScorer``)."""
+        if self._pair_scorer is None:
+            t = self.trained
+            self._pair_scorer = PairScorer(t.model, t.encoder, self.data, self._items)
+        logits = self._pair_scorer(np.array([user_id]))[0].numpy()
+        return logits[np.searchsorted(self._items, items)]
+
     def recommend(
         self,
         user_id: int,
@@ -227,12 +238,12 @@ class Recommender:
     def _recommend_one_stage(self, user_id: int, n: int, items: np.ndarray) -> pd.DataFrame:
         if len(items) == 0:
             return pd.DataFrame(columns=COLUMNS)
-        wide, deep = self.score(user_id, items)
-        logit = wide + deep
+        logit = self.ranking_logits(user_id, items)
         top = top_k(torch.from_numpy(logit).reshape(1, -1), n)[0].numpy()
+        wide, deep = self.score(user_id, items[top])  # the two parts, for the shown rows
         nan = np.full(len(top), np.nan)
         return self._table(
-            items[top], logit[top], wide[top], deep[top], logit[top], nan, nan, [()] * len(top)
+            items[top], logit[top], wide, deep, logit[top], nan, nan, [()] * len(top)
         )
 
     def _recommend_two_stage(
@@ -315,12 +326,11 @@ class Recommender:
                 out_scores.append(1.0 / (1.0 + np.exp(-block.logit)))
         else:
             step = users_per_block(len(self._items))
+            self.ranking_logits(int(user_ids[0]), self._items[:1])  # builds the pair scorer
+            assert self._pair_scorer is not None
             for s in range(0, len(user_ids), step):
                 batch = user_ids[s : s + step]
-                wide, deep = score_block(
-                    trained.model, trained.encoder, self.data, batch, self._items
-                )
-                logit = (wide + deep).to(torch.float64)
+                logit = self._pair_scorer(batch).to(torch.float64)
                 rows, cols = pairs(seen[s : s + step], np.arange(len(batch)))
                 logit[torch.from_numpy(rows), torch.from_numpy(cols)] = -torch.inf
                 top = top_k(logit, n)

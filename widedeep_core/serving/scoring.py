@@ -80,10 +80,23 @@ def top_k(scores: torch.Tensor, k: int) -> torch.Tensor:
     """[users, min(k, items)] column indices, best first; ties by column ascending.
 
     With columns in item-id order (``catalogue``), ties break by item id ascending.
+    Exactly ``sort(descending=True, stable=True).indices[:, :k]``, without sorting whole
+    rows: ``topk`` finds the k-th value, a cumulative count picks the lowest-index ties,
+    and only the k winners are sorted.
     """
     s = torch.nan_to_num(torch.as_tensor(scores).to(torch.float64), nan=-torch.inf)
-    kk = min(int(k), s.shape[1])
-    return torch.sort(s, dim=1, descending=True, stable=True).indices[:, :kk]
+    b, n = s.shape
+    k = min(int(k), n)
+    if k == 0 or b == 0:
+        return torch.zeros((b, k), dtype=torch.long)
+    kth = torch.topk(s, k, dim=1, sorted=False).values.min(1, keepdim=True).values
+    above = s > kth
+    ties = s == kth
+    room = k - above.sum(1, keepdim=True)
+    chosen = above | (ties & (torch.cumsum(ties, 1) <= room))
+    cols = chosen.nonzero()[:, 1].reshape(b, k)  # ascending column order within a row
+    order = torch.sort(s.gather(1, cols), dim=1, descending=True, stable=True).indices
+    return cols.gather(1, order)
 
 
 def pairs(lists: Any, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

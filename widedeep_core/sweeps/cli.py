@@ -18,6 +18,8 @@ EXIT_INTERRUPTED = 130
 
 def add_parsers(subparsers: Any) -> None:
     """Add ``sweep`` and ``sweep show`` to the ``widedeep`` sub-command parsers."""
+    from widedeep_core.config.presets import preset_help
+
     s = subparsers.add_parser(
         "sweep",
         help="search hyperparameters with Optuna; 'sweep show STUDY' lists a study",
@@ -26,7 +28,7 @@ def add_parsers(subparsers: Any) -> None:
         "--space 'lr=1e-4..1e-2:log' --space 'hidden=64,32|256,128' --trials 20 --workers 2",
     )
     s.add_argument("--data", help="MovieLens folder or official zip")
-    s.add_argument("--preset", default="reference", help="reference, paper or full")
+    s.add_argument("--preset", default="reference", help=preset_help())
     s.add_argument(
         "--set", action="append", metavar="KEY=VALUE", help="fix a field for every trial"
     )

@@ -117,6 +117,25 @@ def _ftrl_update(
     w.copy_(torch.where(z.abs() <= l1, torch.zeros_like(z), -(z - torch.sign(z) * l1) / denom))
 
 
+def _skip_dynamo_import() -> None:
+    """Let ``torch.optim.Optimizer``'s methods run without importing ``torch._dynamo``.
+
+    torch wraps ``add_param_group``, ``zero_grad`` and a few others in
+    ``torch._compile._disable_dynamo``, which imports ``torch._dynamo`` on the first call
+    (~2.6 CPU-s here, a quarter of a `fast` try) only to mark them "do not compile". We
+    never compile optimisers, so we pre-fill the cache that wrapper consults with the
+    plain function. Where the wrapper is not what we expect, nothing is changed.
+    """
+    for name in dir(torch.optim.Optimizer):
+        fn = getattr(torch.optim.Optimizer, name, None)
+        raw = getattr(fn, "__wrapped__", None)
+        code = getattr(fn, "__code__", None)
+        if raw is None or code is None or not code.co_filename.endswith("_compile.py"):
+            continue
+        if getattr(raw, "__dynamo_disable", None) is None:
+            setattr(raw, "__dynamo_disable", raw)
+
+
 def _fusable(params: list[Any]) -> bool:
     """Fused kernels need dense floating parameters on a CPU or CUDA device."""
     tensors = [t for g in params for t in (g["params"] if isinstance(g, dict) else [g])]
@@ -145,6 +164,7 @@ def make_optimizer(
     plist = list(params)
     if not plist:
         raise ConfigError("optimizer", "there are no parameters to optimise")
+    _skip_dynamo_import()
     try:
         if key == "ftrl":
             extra.setdefault("l2", weight_decay)

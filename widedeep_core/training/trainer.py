@@ -37,6 +37,7 @@ from widedeep_core.features.prepare import Prepared, prepare
 from widedeep_core.model import WideDeep
 from widedeep_core.runs.schema import serving_weights
 from widedeep_core.serving.twostage import attach_retrieval, retrieval_arrays
+from widedeep_core.threads import CoreShare
 from widedeep_core.training.events import (
     BatchEvent,
     EpochEvent,
@@ -44,6 +45,7 @@ from widedeep_core.training.events import (
     FinishedEvent,
     StartedEvent,
 )
+from widedeep_core.training.fastpath import make_train_step
 from widedeep_core.training.optim import build_optimizers
 from widedeep_core.training.topn import TopNRows
 
@@ -163,7 +165,7 @@ class _Loop:
     generator: torch.Generator
     device: torch.device
     use_amp: bool
-    loss_fn: nn.Module
+    train_step: Callable[[Encoded, torch.Tensor], torch.Tensor]
     perm: torch.Tensor | None = None
     step: int = 0
 
@@ -195,6 +197,7 @@ class Trainer:
         self._resume = threading.Event()
         self._resume.set()
         self._where: dict[str, int | None] = {"epoch": None, "batch": None}
+        self._share = CoreShare()  # this process's share of the cores (threads.py)
 
     # ------------------------------------------------------------ control (any thread)
 
@@ -234,6 +237,7 @@ class Trainer:
     def fit(self) -> TrainResult:
         """Run the whole training; emits events; raises a WideDeepError on failure."""
         cfg = self.config
+        self._share.__enter__()
         try:
             device = resolve_device(cfg.device)
             seed_everything(cfg.seed)
@@ -260,6 +264,8 @@ class Trainer:
             if isinstance(exc, WideDeepError) or not isinstance(exc, Exception):
                 raise
             raise TrainingError(message) from exc
+        finally:
+            self._share.__exit__(None, None, None)
 
     def _train(self, prep: Prepared, device: torch.device) -> TrainResult:
         """The epoch loop: train, validate, keep the best state, stop early or on cancel."""
@@ -270,17 +276,21 @@ class Trainer:
         model = WideDeep.from_config(cfg, prep.encoder.specs).to(device)
         n = len(y_train)
         bs = min(cfg.batch_size, n)
+        optimizers = build_optimizers(model, cfg)
+        use_amp = bool(cfg.amp) and device.type == "cuda"
         loop = _Loop(
             model=model,
-            optimizers=build_optimizers(model, cfg),
+            optimizers=optimizers,
             x_train=x_train.to(device),
             y_train=y_train.to(device),
             batch_size=bs,
             n_batches=math.ceil(n / bs),
             generator=torch.Generator().manual_seed(cfg.seed),
             device=device,
-            use_amp=bool(cfg.amp) and device.type == "cuda",
-            loss_fn=nn.BCEWithLogitsLoss(),
+            use_amp=use_amp,
+            # the fused hand-written step where the model allows it (same arithmetic); it
+            # moves the parameters into one flat buffer, so it is built last
+            train_step=make_train_step(model, optimizers, amp=use_amp),
         )
         schedulers = [_scheduler(o, cfg) for o in loop.optimizers]
         tracker = EarlyStopping(cfg.monitor, cfg.patience, cfg.ranking_k)
@@ -291,6 +301,7 @@ class Trainer:
 
         for epoch in range(1, cfg.epochs + 1):
             self._where["epoch"] = epoch
+            self._share.rebalance()  # another training may have started or ended
             t_epoch = time.perf_counter()
             if topn is not None and epoch > 1:  # new negatives every epoch
                 x_epoch, y_epoch = topn.epoch(epoch)
@@ -359,16 +370,8 @@ class Trainer:
                 x_chunk, y_chunk = loop.x_train.take(rows), loop.y_train[rows]
             o = (b % _CHUNK) * bs
             xb, yb = x_chunk.take(slice(o, o + bs)), y_chunk[o : o + bs]
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=loop.use_amp):
-                logits = model(xb)
-            loss = loop.loss_fn(logits.float(), yb)
-            for opt in loop.optimizers:
-                opt.zero_grad(set_to_none=True)
-            loss.backward()
-            for opt in loop.optimizers:
-                opt.step()
+            losses[b] = loop.train_step(xb, yb)
             loop.step += 1
-            losses[b] = loss.detach()
             if b + 1 - window_start == cfg.log_every or b + 1 == n_batches:
                 window = losses[window_start : b + 1]
                 mean = float(window.mean())

@@ -1,0 +1,126 @@
+"""Time to quality of the ``fast`` preset: one whole ``widedeep train`` process, and where
+its wall time goes (start-up, loading, preparation, training, end-of-run evaluation).
+
+    python benchmarks/bench_fast_try.py                  # ML-1M-size synthetic data
+    python benchmarks/bench_fast_try.py --data ../shared/data/ml-100k
+
+Synthetic data says nothing about quality (its AUC is not MovieLens'); it times the
+same amount of work as real ML-1M. Quality is tuned on ML-100K (benchmarks/tune_fast.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import machine_line, rerun_line, run_main
+
+PHASES = """
+import json, sys, time
+clock = lambda: (time.perf_counter(), time.process_time())
+marks = [clock()]
+import widedeep_core.threads as threads
+threads.apply_thread_share()
+from widedeep_core.config import preset
+from widedeep_core.data import load_movielens
+from widedeep_core.evaluation import evaluate_split
+from widedeep_core.features import prepare
+from widedeep_core.training import EpochEvent, Trainer
+marks.append(clock())
+data = load_movielens(sys.argv[1])
+marks.append(clock())
+cfg = preset(sys.argv[2]).replace(device="cpu")
+if len(sys.argv) > 3:
+    cfg = cfg.replace(epochs=int(sys.argv[3]))
+prep = prepare(cfg, data)
+prep.encoded("train"); prep.encoded("val")
+marks.append(clock())
+epochs = []
+def on_event(e):
+    if isinstance(e, EpochEvent):
+        epochs.append(clock())
+result = Trainer(cfg, data, save_run=False, callback=on_event).fit()
+marks.append(epochs[0])
+marks.append(epochs[-1])
+marks.append(clock())
+test = evaluate_split(result.model, prep, "test")
+marks.append(clock())
+names = ["import", "load", "prepare", "fit up to the end of epoch 1",
+         f"epochs 2-{len(epochs)}", "fit's test evaluation", "end-of-run evaluation again"]
+out = {n: [b[0] - a[0], b[1] - a[1]] for n, a, b in zip(names, marks, marks[1:])}
+out["n_epochs"] = len(epochs)
+out["ranking_users"] = test["ranking_users"]
+print(json.dumps(out))
+"""
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _whole_cli(folder: str, preset: str, runs: str, env: dict[str, str]) -> None:
+    """Time one ``widedeep train`` process from its start to its printed metrics."""
+    cmd = [sys.executable, "-m", "widedeep_core.cli", "train", "--data", folder,
+           "--preset", preset, "--runs-dir", runs, "--json", "--quiet"]  # fmt: skip
+    start = time.perf_counter()
+    cpu0 = _children_cpu()
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    wall = time.perf_counter() - start
+    cpu = _children_cpu() - cpu0
+    summary = json.loads(done.stdout)
+    print(f"widedeep train --preset {preset}: {wall:.2f} s wall from process start to "
+          f"printed metrics; test AUC {summary['test_auc']:.4f}, "
+          f"{summary['epochs_run']} epochs (best {summary['best_epoch']})")  # fmt: skip
+    print(f"  its CPU time: {cpu:.2f} s (user + system; on a shared machine the wall "
+          "time of a 1-thread run on idle cores is close to this)")  # fmt: skip
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", default=None, help="MovieLens folder (default: synthetic ML-1M)")
+    p.add_argument("--preset", default="fast")
+    p.add_argument("--phases-only", action="store_true", help="skip the whole-CLI run")
+    p.add_argument(
+        "--epochs", type=int, default=None, help="cap the phases run (synthetic data never stops)"
+    )
+    args = p.parse_args(argv)
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": root}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = args.data
+        if folder is None:
+            folder = str(Path(tmp) / "ml-1m-synthetic")
+            subprocess.run(
+                [sys.executable, "-m", "widedeep_core.cli", "demo", folder, "--layout", "ml-1m",
+                 "--users", "6040", "--items", "3706", "--ratings", "1000209"],
+                env=env, check=True, capture_output=True,
+            )  # fmt: skip
+        print(machine_line())
+        if not args.phases_only:
+            _whole_cli(folder, args.preset, str(Path(tmp) / "runs"), env)
+        phases = subprocess.run(
+            [sys.executable, "-c", PHASES, folder, args.preset,
+             *([str(args.epochs)] if args.epochs else [])],
+            env=env, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        parts = json.loads(phases.stdout.strip().splitlines()[-1])
+        print("where the time goes (a second process, same work): wall s, CPU s")
+        for key, value in parts.items():
+            if isinstance(value, list):
+                print(f"  {key:32s} {value[0]:8.3f} {value[1]:8.3f}")
+            else:
+                print(f"  {key}: {value}")
+    print(rerun_line(__file__, argv))
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(lambda: main())

@@ -1,0 +1,123 @@
+"""The fused hand-written training step against autograd + the torch optimiser."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from widedeep_core.features import Encoded, FieldSpec
+from widedeep_core.model import WideDeep
+from widedeep_core.training.fastpath import FusedStep, autograd_step, make_train_step
+from widedeep_core.training.optim import make_optimizer
+
+SPECS = [
+    FieldSpec("user", 30),
+    FieldSpec("item", 40),
+    FieldSpec("gender", 3),
+    FieldSpec("genres", 6, multi=True),
+    FieldSpec("gender x genres", 9, multi=True),
+]
+
+
+def _data(n: int = 96, seed: int = 0) -> tuple[Encoded, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    single = torch.stack([torch.randint(0, s.size, (n,), generator=g) for s in SPECS[:3]], 1)
+    genres = torch.randint(0, 6, (n, 3), generator=g)
+    genres[:4] = 0  # rows without any genre: an empty bag
+    cross = torch.randint(0, 9, (n, 3), generator=g)
+    y = (torch.rand(n, generator=g) > 0.5).float()
+    return Encoded(single, {"genres": genres, "gender x genres": cross}), y
+
+
+ARCHS = {
+    "reference": dict(wide=["user", "item"], deep=["user", "item"], hidden=(16, 16),
+                      dropout=0.5, batch_norm=True, opt="adam", wd=1e-6),
+    "full": dict(wide=[s.name for s in SPECS], deep=["user", "item", "gender", "genres"],
+                 hidden=(32, 8), dropout=0.0, batch_norm=False, opt="adamw", wd=1e-6),
+    "multi+bn": dict(wide=["genres", "gender x genres"], deep=["genres", "user"],
+                     hidden=(8,), dropout=0.3, batch_norm=True, opt="adam", wd=0.0),
+}  # fmt: skip
+
+
+def _model(arch: dict) -> WideDeep:
+    torch.manual_seed(0)
+    m = WideDeep(SPECS, arch["wide"], arch["deep"], embed_dim=4, hidden=arch["hidden"],
+                 dropout=arch["dropout"], batch_norm=arch["batch_norm"])  # fmt: skip
+    with torch.no_grad():  # a non-zero wide part exercises its gradients from step one
+        m.wide.embedding.weight.normal_(0, 0.1)
+        m.wide.zero_pad()
+    return m
+
+
+@pytest.mark.parametrize("name", sorted(ARCHS))
+def test_fused_step_matches_autograd_and_torch_optimizer(name):
+    arch = ARCHS[name]
+    x, y = _data()
+    a = _model(arch)
+    b = copy.deepcopy(a)
+    opt_a = make_optimizer(arch["opt"], a.parameters(), 1e-2, arch["wd"])
+    opt_b = make_optimizer(arch["opt"], b.parameters(), 1e-2, arch["wd"])
+    plain = autograd_step(a, [opt_a])
+    fused = make_train_step(b, [opt_b])
+    assert isinstance(fused, FusedStep)
+    for s in range(6):
+        rows = torch.arange(s * 16, s * 16 + 32) % len(y)
+        torch.manual_seed(100 + s)  # the same dropout masks on both paths
+        la = plain(x.take(rows), y[rows])
+        torch.manual_seed(100 + s)
+        lb = fused(x.take(rows), y[rows])
+        torch.testing.assert_close(la, lb, rtol=1e-6, atol=1e-7)
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        torch.testing.assert_close(sa[k], sb[k], rtol=1e-5, atol=1e-6, msg=k)
+    # the pad rows stay exactly zero, so a fixed-width gather equals a masked bag
+    for part in (b.wide, b.deep):
+        if part is not None and part.pad is not None:
+            assert torch.all(part.embedding.weight[part.pad] == 0)
+
+
+def test_reference_step_is_bit_exact():
+    arch = ARCHS["reference"]
+    x, y = _data()
+    a = _model(arch)
+    b = copy.deepcopy(a)
+    plain = autograd_step(a, [make_optimizer("adam", a.parameters(), 1e-3, 1e-6)])
+    fused = make_train_step(b, [make_optimizer("adam", b.parameters(), 1e-3, 1e-6)])
+    for s in range(4):
+        rows = torch.arange(s * 24, s * 24 + 24)
+        torch.manual_seed(s)
+        plain(x.take(rows), y[rows])
+        torch.manual_seed(s)
+        fused(x.take(rows), y[rows])
+    for k, v in a.state_dict().items():
+        assert torch.equal(v, b.state_dict()[k]), k
+
+
+def test_gather_pooling_equals_embedding_bag():
+    m = _model(ARCHS["full"])
+    x, _ = _data()
+    part = m.deep
+    ids = part.multi_ids(x, "genres")
+    bag = F.embedding_bag(ids, part.embedding.weight, mode="mean", padding_idx=part.pad)
+    got = m.deep_input(x)[:, -4:]
+    torch.testing.assert_close(got, bag, rtol=1e-6, atol=1e-7)
+    w = m.wide
+    expected = m.wide_bias + sum(
+        F.embedding_bag(w.multi_ids(x, n), w.embedding.weight, mode="sum", padding_idx=w.pad)
+        .squeeze(1) for n in w.multis
+    ) + F.embedding(w.single_ids(x), w.embedding.weight).sum((1, 2))  # fmt: skip
+    torch.testing.assert_close(m.wide_logit(x), expected, rtol=1e-6, atol=1e-6)
+
+
+def test_unsupported_setups_fall_back_to_autograd():
+    m = _model(ARCHS["reference"])
+    assert FusedStep.unsupported(m, [make_optimizer("sgd", m.parameters(), 0.1)]) is not None
+    adam = make_optimizer("adam", m.parameters(), 1e-3, fused=False)
+    assert FusedStep.unsupported(m, [adam]) is not None
+    assert not isinstance(make_train_step(m, [adam]), FusedStep)
+    g = WideDeep(SPECS, ["user"], ["user"], activation="gelu")
+    assert FusedStep.unsupported(g, [make_optimizer("adam", g.parameters(), 1e-3)]) is not None

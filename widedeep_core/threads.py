@@ -1,0 +1,154 @@
+"""Each training process gets its share of the cores, never all of them each.
+
+Two torch processes that each start one thread per core on the same cores spin against
+each other (OpenMP busy-waits): on 2 cores an 11 s epoch became 168 s with a test suite
+beside it. The rule:
+
+- ``WIDEDEEP_THREADS=N`` in the environment fixes a process's torch threads to N
+  (a sweep that starts W workers on C cores gives each ``C // W``);
+- otherwise each running training holds a slot, a locked file under
+  ``$TMPDIR/widedeep-slots-<uid>/`` (the lock dies with the process), and takes
+  ``max(1, usable cores // trainings holding a slot)`` threads, re-checked every
+  epoch, so a second training started later makes the first one step down.
+
+Usable cores are the CPUs this process may run on (``os.sched_getaffinity``), so a
+``taskset`` or a container's CPU set is respected.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from types import TracebackType
+
+import torch
+
+ENV = "WIDEDEEP_THREADS"
+_MAX_SLOTS = 64
+
+try:  # POSIX advisory locks; elsewhere every process counts as alone
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+
+def usable_cores() -> int:
+    """CPUs this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def env_threads() -> int | None:
+    """``WIDEDEEP_THREADS`` as a positive int, None when unset or not a positive number."""
+    raw = os.environ.get(ENV, "").strip()
+    try:
+        value = int(raw)
+    except ValueError:
+        return None
+    return value if value >= 1 else None
+
+
+def thread_share(trainings: int = 1) -> int:
+    """Threads for one of ``trainings`` concurrent trainings (``WIDEDEEP_THREADS`` wins)."""
+    fixed = env_threads()
+    if fixed is not None:
+        return fixed
+    return max(1, usable_cores() // max(1, int(trainings)))
+
+
+def apply_thread_share(trainings: int = 1) -> int:
+    """Set torch's intra-op threads to this process's share; returns the count."""
+    n = thread_share(trainings)
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return n
+
+
+def slot_dir() -> Path:
+    """Where running trainings keep their slot files."""
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    return Path(tempfile.gettempdir()) / f"widedeep-slots-{uid}"
+
+
+class CoreShare:
+    """A slot held while one training runs; ``rebalance()`` sets this process's share.
+
+    Use as a context manager around a training. Holding no slot (no ``fcntl``, an
+    unwritable temp dir, every slot taken) degrades to counting this process alone.
+    """
+
+    def __init__(self, directory: Path | None = None):
+        self.directory = directory or slot_dir()
+        self._file = None
+        self.threads = torch.get_num_threads()
+        self._before = self.threads
+
+    def __enter__(self) -> CoreShare:
+        self._before = torch.get_num_threads()
+        self._file = self._take_slot()
+        self.rebalance()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._file is not None:
+            self._file.close()  # releases the lock
+            self._file = None
+        if torch.get_num_threads() != self._before:
+            torch.set_num_threads(self._before)
+
+    def trainings(self) -> int:
+        """Trainings now holding a slot (this one included when it holds one)."""
+        if fcntl is None or not self.directory.is_dir():
+            return 1
+        held = 0
+        for path in self.directory.glob("slot-*"):
+            if self._file is not None and Path(self._file.name) == path:
+                held += 1
+                continue
+            try:
+                with open(path, "a") as f:
+                    try:
+                        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except OSError:
+                        held += 1
+                    else:
+                        fcntl.flock(f, fcntl.LOCK_UN)
+            except OSError:
+                continue
+        return max(1, held)
+
+    def rebalance(self) -> int:
+        """Set torch threads to the current share; returns it."""
+        self.threads = apply_thread_share(self.trainings())
+        return self.threads
+
+    def _take_slot(self):
+        if fcntl is None:
+            return None
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            return None
+        for i in range(_MAX_SLOTS):
+            try:
+                f = open(self.directory / f"slot-{i}", "a")  # noqa: SIM115 - held open
+            except OSError:
+                return None
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                f.close()
+                continue
+            return f
+        return None
+
+
+__all__ = ["ENV", "CoreShare", "apply_thread_share", "thread_share", "usable_cores"]

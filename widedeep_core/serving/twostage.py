@@ -107,7 +107,8 @@ def check_two_stage(config: Any, where: Any = "this run") -> None:
     if config.negatives < 1 or not config.two_stage:
         raise RunError(
             f"{where}: two-stage ranking needs a run trained with sampled negatives and a "
-            "retrieval stage (retrieval and negatives unset); train with --preset topn"
+            f"retrieval stage (this one: negatives={config.negatives}, "
+            f"retrieval={config.retrieval!r}); train with --preset topn"
         )
 
 

@@ -80,6 +80,10 @@ class DataFrameModel(QAbstractTableModel):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
+    def set_tooltip(self, column: str, text: str) -> None:
+        """What the numbers of ``column`` mean (its header's tooltip)."""
+        self._tooltips[column] = text
+
     def headerData(
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
     ) -> Any:

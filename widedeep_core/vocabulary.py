@@ -40,8 +40,14 @@ LAYOUTS: tuple[str, ...] = ("ml-100k", "ml-1m", "ml-10m", "csv")
 ACTIVATIONS: tuple[str, ...] = ("relu", "sigmoid", "tanh", "gelu")
 OPTIMIZERS: tuple[str, ...] = ("adam", "adamw", "sgd", "adagrad", "ftrl")
 SPLIT_KINDS: tuple[str, ...] = ("random", "temporal", "leave-last-out")
-MONITORS: tuple[str, ...] = ("val_auc", "val_logloss")
+MONITORS: tuple[str, ...] = ("val_auc", "val_logloss", "val_ndcg")
 LR_SCHEDULES: tuple[str, ...] = ("none", "cosine", "step")
+# Top-N training: how sampled negatives are drawn, which retrieval stage proposes the
+# candidates ("none": one stage, every unrated movie ranked by the model), and which
+# retrieval features the ranker reads.
+NEGATIVE_SAMPLINGS: tuple[str, ...] = ("uniform", "popularity")
+RETRIEVALS: tuple[str, ...] = ("none", "auto", "ease", "item-knn")
+RETRIEVAL_FEATURES: tuple[str, ...] = ("score", "liked_score", "rank")
 
 # Device specs a configuration may name; devices.py checks what the machine has.
 DEVICE_SPEC_RE = re.compile(r"^(cpu|auto|mps|cuda(:\d+)?)$")
@@ -60,7 +66,10 @@ __all__ = [
     "LR_SCHEDULES",
     "MONITORS",
     "MULTI_VALUED_FIELDS",
+    "NEGATIVE_SAMPLINGS",
     "OPTIMIZERS",
+    "RETRIEVALS",
+    "RETRIEVAL_FEATURES",
     "SPLIT_KINDS",
     "USER_SIDE_FIELDS",
 ]

@@ -62,6 +62,17 @@ REFERENCE = {
     "eval_batch_size": 8192,
     "log_every": 20,
     "ranking_k": 10,
+    "negatives": 0,
+    "negative_sampling": "uniform",
+    "negative_power": 0.75,
+    "hard_negatives": 0,
+    "retrieval": "none",
+    "ease_lambda": 500.0,
+    "candidates": 200,
+    "retrieval_folds": 5,
+    "retrieval_features": ["score", "liked_score", "rank"],
+    "rate_features": True,
+    "ranking_users": None,
     "preset": "reference",
     "shuffle": False,
     "restore_best": False,
@@ -123,7 +134,7 @@ def test_full_preset_values():
 
 
 def test_presets_are_valid_and_described():
-    assert set(PRESETS) == {"reference", "paper", "full", "fast"} == set(PRESET_HELP)
+    assert set(PRESETS) == {"reference", "paper", "full", "fast", "topn"} == set(PRESET_HELP)
     for name, cfg in PRESETS.items():
         assert cfg.preset == name
         cfg.validate()

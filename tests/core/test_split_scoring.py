@@ -21,7 +21,8 @@ def data():
 
 
 VARIANTS = {
-    **{name: {} for name in PRESETS},
+    # two-stage presets score (user, candidate) pairs with dense features, never split
+    **{name: {} for name, cfg in PRESETS.items() if not cfg.two_stage},
     "full+bn+dropout": {"batch_norm": True, "dropout": 0.3, "hidden": (12, 6)},
     "user x item cross": {"crosses": ("user x item", "zip x year", "age x genres")},
     "wide only": {"deep_fields": (), "crosses": ("gender x genres",)},

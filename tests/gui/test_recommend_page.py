@@ -138,14 +138,14 @@ def test_two_stage_columns_because_titles_and_fallback(page, qtbot, tiny_data, m
     assert "Score" in headers and "P(like)" not in headers  # no column of 1.0000s
     assert {"Retrieval #", "Retrieval score", "Because you liked"} <= set(headers)
     tip = model.headerData(headers.index("Score"), Qt.Orientation.Horizontal, Qt.ToolTipRole)
-    assert "not a probability" in tip
+    assert "logit" in tip  # what the core says its score is (a one-stage run's logit)
     because = model.index(0, headers.index("Because you liked")).data()
     assert because == f"{own['title'][0]}; {own['title'][1]}"
     label = page.findChild(type(page.fallbackLabel), "recommendFallback")
     assert not label.isHidden() and "no training ratings" in label.text()
 
-    monkeypatch.setattr(rec, "recommend", plain)  # the one-stage list: P(like), no notice
+    monkeypatch.setattr(rec, "recommend", plain)  # the one-stage list: its logit, no notice
     page.update_recommendations()
     headers = [model.headerData(c, Qt.Orientation.Horizontal) for c in range(model.columnCount())]
-    assert "P(like)" in headers and "Score" not in headers
+    assert "Score" in headers and "P(like)" not in headers
     assert page.fallbackLabel.isHidden()

@@ -374,6 +374,10 @@ class RecommendPage(QWidget):
         shown = recs
         if "because" in recs.columns:
             shown = recs.assign(because_titles=because_titles(recs, self._titles(rec)))
+        meaning = recs.attrs.get("score")  # the core says what its score column is
+        self.recModel.set_tooltip(
+            "score", f"Score: {meaning}. Higher ranks first." if meaning else REC_TOOLTIPS["score"]
+        )
         self.recModel.set_frame(shown[shown_columns(shown)])
         self.ratedModel.set_frame(rated[[c for c in RATED_HEADERS if c in rated.columns]])
         for table in (self.recommendationsTable, self.topRatedTable):

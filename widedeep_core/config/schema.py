@@ -26,7 +26,10 @@ from widedeep_core.vocabulary import (
     FIELDS,
     LR_SCHEDULES,
     MONITORS,
+    NEGATIVE_SAMPLINGS,
     OPTIMIZERS,
+    RETRIEVAL_FEATURES,
+    RETRIEVALS,
     SPLIT_KINDS,
 )
 
@@ -283,6 +286,97 @@ class Config:
         min=1,
         max=1000,
     )
+    # --- top-N: sampled negatives and the retrieval stage (issue 9)
+    negatives: int = _f(
+        0,
+        "Sampled unrated movies per positive, labelled 0 and drawn anew every epoch; "
+        "0 trains on the rated movies only (pointwise, as the reference).",
+        group="training",
+        label="negatives per positive",
+        min=0,
+        max=50,
+    )
+    negative_sampling: str = _f(
+        "uniform",
+        "How negatives are drawn: every unrated movie equally likely, or in proportion "
+        "to (training count + 1) ** negative_power.",
+        group="training",
+        label="negative sampling",
+        choices=NEGATIVE_SAMPLINGS,
+    )
+    negative_power: float = _f(
+        0.75,
+        "Exponent of the popularity weighting of negatives (0: uniform).",
+        group="training",
+        label="negative power",
+        min=0.0,
+        max=1.5,
+    )
+    hard_negatives: int = _f(
+        0,
+        "Extra negatives per positive drawn from the user's retrieval candidates.",
+        group="training",
+        label="hard negatives",
+        min=0,
+        max=20,
+    )
+    retrieval: str = _f(
+        "none",
+        "Retrieval stage proposing the candidates the model ranks: none (the model ranks "
+        "every unrated movie), EASE^R, item-kNN, or auto (EASE^R, on the most-rated "
+        "movies when the catalogue is too large to invert).",
+        group="features",
+        choices=RETRIEVALS,
+    )
+    ease_lambda: float = _f(
+        500.0,
+        "L2 weight (lambda) of EASE^R; larger values smooth the item-item weights.",
+        group="features",
+        label="EASE lambda",
+        min=0.0,
+        max=1e7,
+        min_exclusive=True,
+    )
+    candidates: int = _f(
+        200,
+        "Candidates per user the retrieval stage proposes (M); at least ranking K.",
+        group="features",
+        label="candidates (M)",
+        min=1,
+        max=100_000,
+    )
+    retrieval_folds: int = _f(
+        5,
+        "Folds for out-of-fold retrieval features of training rows: each row is scored by "
+        "a retrieval model fitted without it, as a served candidate is (0: in-sample).",
+        group="features",
+        label="retrieval folds",
+        min=0,
+        max=10,
+    )
+    retrieval_features: tuple[str, ...] = _f(
+        RETRIEVAL_FEATURES,
+        "Retrieval features the ranker reads: the score (scaled by the user's best), the "
+        "score of a retrieval fitted on liked movies only, and the retrieval rank.",
+        group="features",
+        label="retrieval features",
+        choices=RETRIEVAL_FEATURES,
+    )
+    rate_features: bool = _f(
+        True,
+        "Smoothed like-rate and log rating count of the user and of the movie as features.",
+        group="features",
+        label="rate features",
+    )
+    ranking_users: int | None = _f(
+        None,
+        "Rank for at most this many (seeded) users with a held-out positive; empty ranks "
+        "every such user (a cap for very large data).",
+        group="run",
+        label="ranking users cap",
+        min=1,
+        max=10_000_000,
+    )
     preset: str = _f(
         "reference", "Name of the preset this configuration started from.", group="run"
     )
@@ -344,6 +438,11 @@ class Config:
     def early_stopping(self) -> bool:
         """True when ``patience`` asks for early stopping."""
         return bool(self.patience)
+
+    @property
+    def two_stage(self) -> bool:
+        """True when a retrieval stage proposes candidates that the model re-ranks."""
+        return self.retrieval != "none"
 
     @property
     def cross_pairs(self) -> tuple[tuple[str, str], ...]:

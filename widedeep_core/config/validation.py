@@ -172,6 +172,33 @@ def _run_name(v: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _candidates(v: Mapping[str, Any]) -> str | None:
+    if v["retrieval"] != "none" and v["candidates"] < v["ranking_k"]:
+        return (
+            f"M = {v['candidates']} candidates cannot fill a top-{v['ranking_k']} list; "
+            f"set candidates >= ranking_k ({v['ranking_k']})"
+        )
+    return None
+
+
+def _two_stage_negatives(v: Mapping[str, Any]) -> str | None:
+    if v["retrieval"] != "none" and v["negatives"] == 0:
+        return "two-stage ranking (retrieval set) needs sampled negatives: set negatives >= 1"
+    return None
+
+
+def _hard_negatives(v: Mapping[str, Any]) -> str | None:
+    if v["hard_negatives"] and v["retrieval"] == "none":
+        return "hard negatives come from the retrieval candidates: set retrieval too"
+    return None
+
+
+def _folds(v: Mapping[str, Any]) -> str | None:
+    if v["retrieval_folds"] == 1:
+        return "must be 0 (in-sample features) or 2 to 10 folds, got 1"
+    return None
+
+
 # Rules that involve the meaning of a field or more than one field, in the order they
 # are reported: (field the error belongs to, fields read, rule). A rule is skipped when
 # a field it reads already has an error of its own.
@@ -184,6 +211,10 @@ _RULES: tuple[tuple[str, tuple[str, ...], Callable[[Mapping[str, Any]], str | No
     ("device", ("device",), _device),
     ("preset", ("preset",), _preset_name),
     ("name", ("name",), _run_name),
+    ("candidates", ("candidates", "ranking_k", "retrieval"), _candidates),
+    ("negatives", ("negatives", "retrieval"), _two_stage_negatives),
+    ("hard_negatives", ("hard_negatives", "retrieval"), _hard_negatives),
+    ("retrieval_folds", ("retrieval_folds",), _folds),
 )
 
 

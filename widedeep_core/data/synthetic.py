@@ -35,6 +35,12 @@ DEMO_SIZE = {"n_users": 1000, "n_items": 1700, "n_ratings": 100_000}
 # Long tails fitted to ML-100K's item and user rating counts (see make_synthetic).
 _ITEM_SPREAD = 1.4  # sigma of log item popularity
 _USER_SPREAD = 1.3  # sigma of log user activity
+# How strongly taste steers which movies a user rates (pair weight popularity x
+# exp(_TASTE * affinity)); above _TASTE_MAX_PAIRS users x movies (ML-10M and larger)
+# the pairs are drawn by activity x popularity only, which is much cheaper.
+_TASTE = 1.0
+_TASTE_POP_POWER = 1.15
+_TASTE_MAX_PAIRS = 60_000_000
 _USER_FLOOR = 0.2  # every user's activity is at least this share of the mean: MovieLens
 # keeps only users with 20+ ratings
 
@@ -90,17 +96,24 @@ def make_synthetic(
     item_pop = rng.lognormal(0.5 * i_bias, _ITEM_SPREAD)
     activity = rng.lognormal(0, _USER_SPREAD, n_users)
     user_act = activity + _USER_FLOOR * activity.mean()
-    keys = _sample_pairs(rng, user_act, item_pop, n_ratings)
-    u = (keys // n_items).astype(np.intp)
-    i = (keys % n_items).astype(np.intp)
-    del keys
-
     # per-(demographic group, item) genre taste, so no (n_ratings x n_genres) array is built
     gcount = item_genre.sum(1)
     taste_g = (g_taste @ item_genre.T) / gcount  # (2, n_items)
     taste_a = (a_taste @ item_genre.T) / gcount  # (n_ages, n_items)
     is_f = (gender == "F").astype(np.intp)
     age_idx = np.searchsorted(np.array(ML1M_AGES), age_code)
+
+    def affinity(users: np.ndarray) -> np.ndarray:
+        """[len(users), n_items] taste of users for every movie (the rating's signal)."""
+        return u_f[users] @ i_f.T / np.sqrt(dim) + taste_g[is_f[users]] + taste_a[age_idx[users]]
+
+    if n_users * n_items <= _TASTE_MAX_PAIRS:
+        keys = _sample_taste_pairs(rng, user_act, item_pop, affinity, n_ratings)
+    else:
+        keys = _sample_pairs(rng, user_act, item_pop, n_ratings)
+    u = (keys // n_items).astype(np.intp)
+    i = (keys % n_items).astype(np.intp)
+    del keys
     score = np.empty(len(u))
     for lo in range(0, len(u), _CHUNK):  # chunks bound the memory of the factor products
         cu, ci = u[lo : lo + _CHUNK], i[lo : lo + _CHUNK]
@@ -159,6 +172,38 @@ def make_synthetic(
         rating_scale=(0.5 if half_stars else 1.0, 5.0),
         genres=GENRES,
     )
+
+
+def _sample_taste_pairs(
+    rng: np.random.Generator,
+    user_act: np.ndarray,
+    item_pop: np.ndarray,
+    affinity,
+    n: int,
+) -> np.ndarray:
+    """Draw ``n`` distinct pair keys where a user picks movies by popularity x taste.
+
+    Each user gets a multinomial share of ``n`` by activity (at most the catalogue), then
+    draws that many distinct movies with weight ``item_pop * exp(TASTE * affinity)``
+    (Gumbel top-k, one user block at a time): people watch what they expect to like, so
+    movies liked by the same users are co-rated, as in MovieLens.
+    """
+    n_users, n_items = len(user_act), len(item_pop)
+    counts = np.minimum(rng.multinomial(n, user_act / user_act.sum()), n_items)
+    while counts.sum() < n:  # hand the capped users' excess to users with room
+        room = (n_items - counts).astype(np.float64)
+        counts = np.minimum(counts + rng.multinomial(n - counts.sum(), room / room.sum()), n_items)
+    # taste spreads the choices; a steeper popularity keeps MovieLens's long tail
+    log_pop = _TASTE_POP_POWER * np.log(item_pop)
+    block = max(1, _CHUNK // max(n_items, 1))
+    keys = []
+    for lo in range(0, n_users, block):
+        users = np.arange(lo, min(lo + block, n_users))
+        g = log_pop + _TASTE * affinity(users) + rng.gumbel(size=(len(users), n_items))
+        order = np.argsort(-g, axis=1, kind="stable")
+        take = np.arange(n_items)[None, :] < counts[users, None]
+        keys.append((users[:, None] * n_items + order)[take].astype(np.int64))
+    return np.sort(np.concatenate(keys)) if keys else np.zeros(0, np.int64)
 
 
 def _sample_pairs(

@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from widedeep_core.data.types import MovieLensData
+from widedeep_core.errors import ConfigError
 from widedeep_core.evaluation.baselines import (
     baseline_lambda,
     evaluate_baselines,
@@ -23,12 +25,16 @@ from widedeep_core.evaluation.metrics import (
 )
 from widedeep_core.features.encoder import Encoded
 from widedeep_core.serving.pairs import PairScorer
-from widedeep_core.serving.scoring import catalogue, users_per_block
+from widedeep_core.serving.scoring import (
+    catalogue,
+    popularity_for_cold,
+    training_popularity,
+    users_per_block,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from widedeep_core.data.types import MovieLensData
     from widedeep_core.features.prepare import Prepared
     from widedeep_core.model.widedeep import WideDeep
     from widedeep_core.runs.store import Run
@@ -38,6 +44,8 @@ if TYPE_CHECKING:
 # ranked while that stays under RANKING_FLOPS (all of ML-1M for the `fast` and
 # `reference` presets); past it, and past MAX_RANKING_PAIRS, a seeded sample of at
 # least MAX_RANKING_USERS users is ranked (their count is reported as ``ranking_users``).
+# A two-stage run ranks only its M candidates per user: every user, always.
+# ``config.ranking_users`` caps either (a seeded sample) for very large data.
 MAX_RANKING_USERS = 2000
 MAX_RANKING_PAIRS = 40_000_000
 # Past this many floating-point operations for the whole ranking, a sample of users is
@@ -95,13 +103,13 @@ def evaluate_split(
     return out
 
 
-def ranking_users(prep: Prepared, part: str = "test", max_users: int = MAX_RANKING_USERS):
+def ranking_users(prep: Prepared, part: str = "test", max_users: int | None = MAX_RANKING_USERS):
     """The users the ranking metrics judge: those with a held-out positive in ``part``.
 
     Returns (user ids, per-user training items, per-user positives, items): items are
     the catalogue (``serving.scoring.catalogue``), and the per-user lists hold column
     indices into it. Past ``max_users`` (or ``MAX_RANKING_PAIRS`` pairs) a sample of
-    the users, seeded by the config's seed, stands in for all of them.
+    the users, seeded by the config's seed, stands in for all of them; None: every user.
     """
     ratings = prep.data.ratings
     items = catalogue(prep.data)
@@ -111,8 +119,9 @@ def ranking_users(prep: Prepared, part: str = "test", max_users: int = MAX_RANKI
     u_of = np.searchsorted(all_users, ratings["user"].to_numpy())
     i_of = np.searchsorted(items, ratings["item"].to_numpy())
     eval_users = np.unique(u_of[pos_rows])
-    max_users = max(1, min(max_users, MAX_RANKING_PAIRS // max(len(items), 1)))
-    if len(eval_users) > max_users:
+    if max_users is not None:
+        max_users = max(1, min(max_users, MAX_RANKING_PAIRS // max(len(items), 1)))
+    if max_users is not None and len(eval_users) > max_users:
         rng = np.random.default_rng(prep.config.seed)
         eval_users = np.sort(rng.choice(eval_users, size=max_users, replace=False))
     slot = np.full(len(all_users), -1, dtype=np.int64)
@@ -129,6 +138,15 @@ def ranking_users(prep: Prepared, part: str = "test", max_users: int = MAX_RANKI
     return all_users[eval_users], per_user(prep.split.train), per_user(pos_rows), items
 
 
+def check_k(k: int, data: MovieLensData) -> None:
+    """A ConfigError when a top-K list cannot be filled from the catalogue."""
+    n_items = len(catalogue(data))
+    if int(k) > n_items:
+        raise ConfigError(
+            "ranking_k", f"K = {k} is larger than the catalogue ({n_items} movies of {data.name})"
+        )
+
+
 def ranked_lists(
     model: nn.Module,
     prep: Prepared,
@@ -140,22 +158,48 @@ def ranked_lists(
     """The lists the ranking metrics judge: (user ids, [users, k] columns, positives, items).
 
     Each user's training items are masked; every other catalogue item is ranked by the
-    serving kernel, exactly as ``Recommender.recommend`` ranks them. ``max_users`` None
-    ranks every user while the cost stays under ``RANKING_FLOPS``.
+    serving kernel, exactly as ``Recommender.recommend`` ranks them. A two-stage run
+    ranks its retrieval candidates (``serving.twostage.rank_users``), as the Recommender
+    does, for every user. ``max_users`` None takes the config's ``ranking_users``, else
+    (one stage) every user while the cost stays under ``RANKING_FLOPS``.
     """
+    check_k(k, prep.data)
+    if max_users is None:
+        max_users = prep.config.ranking_users
+    if prep.retrieval is not None:
+        return _two_stage_lists(model, prep, part, k, max_users)
     items = catalogue(prep.data)
     pair_scorer = PairScorer(model, prep.encoder, prep.data, items)
     if max_users is None:
         affordable = RANKING_FLOPS / max(pair_scorer.pair_flops * len(items), 1.0)
         max_users = max(MAX_RANKING_USERS, int(affordable))
     user_ids, seen, positives, items = ranking_users(prep, part, max_users)
+    popularity = training_popularity(prep, items)
 
     def scorer(batch: np.ndarray) -> torch.Tensor:
-        return pair_scorer(user_ids[batch])
+        cold = np.array([len(seen[b]) == 0 for b in batch], dtype=bool)
+        return popularity_for_cold(pair_scorer(user_ids[batch]), cold, popularity)
 
     users = np.arange(len(user_ids))
     top = ranked_columns(scorer, seen, users, k, users_per_block(len(items)))
     return user_ids, top.numpy(), positives, items
+
+
+def _two_stage_lists(model, prep: Prepared, part: str, k: int, max_users: int | None):
+    """``ranked_lists`` of a two-stage run: ``serving.twostage.rank_users`` per user block."""
+    from widedeep_core.serving.twostage import rank_users
+
+    user_ids, seen, positives, items = ranking_users(prep, part, max_users)
+    block = max(1, users_per_block(prep.config.candidates))
+    tops = [
+        rank_users(
+            model, prep, user_ids[s : s + block], seen[s : s + block], k,
+            batch_size=prep.config.eval_batch_size,
+        ).columns
+        for s in range(0, len(user_ids), block)
+    ]  # fmt: skip
+    top = np.concatenate(tops) if tops else np.zeros((0, k), np.int64)
+    return user_ids, top, positives, items
 
 
 def evaluate_ranking(

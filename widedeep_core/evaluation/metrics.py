@@ -156,7 +156,8 @@ def judge_lists(top: torch.Tensor, positives: Sequence[Any], k: int) -> dict[str
     relevant = torch.zeros((len(top), width), dtype=torch.float64)
     relevant[torch.from_numpy(rows), torch.from_numpy(cols)] = 1.0
     kk = top.shape[1]
-    hits = relevant.gather(1, top)
+    # -1 pads a list that had fewer candidates than K: never a hit
+    hits = relevant.gather(1, top.clamp(min=0)) * (top >= 0)
     n_hits = hits.sum(1)
     n_pos = relevant.sum(1)
     disc = 1.0 / torch.log2(torch.arange(2, kk + 2, dtype=torch.float64))

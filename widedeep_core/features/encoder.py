@@ -61,6 +61,8 @@ class Encoded:
 
     single: torch.Tensor  # int64 [n, S], single-valued specs in spec order
     multi: dict[str, torch.Tensor] = field(default_factory=dict)  # int64 [n, k], 0 = pad
+    # float32 [n, D] retrieval features of a two-stage run (features.retrieval), else None
+    dense: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.single.shape[0])
@@ -69,14 +71,41 @@ class Encoded:
         """The rows ``idx`` (an index tensor, array or slice)."""
         if isinstance(idx, np.ndarray):
             idx = torch.from_numpy(idx)
-        return Encoded(self.single[idx], {k: v[idx] for k, v in self.multi.items()})
+        dense = self.dense[idx] if self.dense is not None else None
+        return Encoded(self.single[idx], {k: v[idx] for k, v in self.multi.items()}, dense)
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> Encoded:
         """A copy on ``device``."""
         return Encoded(
             self.single.to(device, non_blocking=non_blocking),
             {k: v.to(device, non_blocking=non_blocking) for k, v in self.multi.items()},
+            self.dense.to(device, non_blocking=non_blocking) if self.dense is not None else None,
         )
+
+    def with_dense(self, dense: np.ndarray | torch.Tensor | None) -> Encoded:
+        """The same rows with dense features ``dense`` [n, D] (None: none)."""
+        if dense is not None:
+            dense = torch.as_tensor(np.asarray(dense, dtype=np.float32))
+            assert dense.shape[0] == len(self), (dense.shape, len(self))
+        return Encoded(self.single, self.multi, dense)
+
+    @staticmethod
+    def concat(parts: list[Encoded]) -> Encoded:
+        """The rows of ``parts`` one after the other (multi-valued widths padded)."""
+        single = torch.cat([p.single for p in parts])
+        multi = {}
+        for name in parts[0].multi:
+            width = max(p.multi[name].shape[1] for p in parts)
+            multi[name] = torch.cat(
+                [
+                    torch.nn.functional.pad(p.multi[name], (0, width - p.multi[name].shape[1]))
+                    for p in parts
+                ]
+            )
+        dense = None
+        if parts[0].dense is not None:
+            dense = torch.cat([p.dense for p in parts])  # type: ignore[misc]
+        return Encoded(single, multi, dense)
 
 
 def cross_name(a: str, b: str) -> str:

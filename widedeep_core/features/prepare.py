@@ -16,6 +16,7 @@ from widedeep_core.config.memory import check_model_memory
 from widedeep_core.data.types import MovieLensData
 from widedeep_core.errors import ConfigError, RunError
 from widedeep_core.features.encoder import Encoded, FeatureEncoder
+from widedeep_core.features.retrieval import RetrievalFeatures
 from widedeep_core.features.splits import Split, SplitRecord, binary_labels, make_split
 
 
@@ -28,11 +29,29 @@ class Prepared:
     split: Split
     labels: np.ndarray  # float32 per rating row; NaN where the row is left out
     encoder: FeatureEncoder
+    # a two-stage run's retrieval features, fitted on the training rows (attached by
+    # serving.twostage.attach_retrieval); None for one-stage runs
+    retrieval: RetrievalFeatures | None = None
 
     def encoded(self, part: str) -> tuple[Encoded, torch.Tensor]:
-        """Encoded features and float labels of ``part`` ("train", "val" or "test")."""
+        """Encoded features and float labels of ``part`` ("train", "val" or "test").
+
+        A two-stage run's rows carry the full training split's retrieval features.
+        """
         rows = getattr(self.split, part)
-        return self.encoder.transform(self.data, rows), torch.from_numpy(self.labels[rows])
+        x = self.encoder.transform(self.data, rows)
+        if self.retrieval is not None:
+            r = self.data.ratings
+            users, items = r["user"].to_numpy()[rows], r["item"].to_numpy()[rows]
+            x = x.with_dense(self.retrieval.for_pairs(users, items))
+        return x, torch.from_numpy(self.labels[rows])
+
+    def encode_pairs(self, users: np.ndarray, items: np.ndarray) -> Encoded:
+        """(user id, movie id) pairs encoded, with dense features in a two-stage run."""
+        x = self.encoder.transform_pairs(self.data, users, items)
+        if self.retrieval is None:
+            return x
+        return x.with_dense(self.retrieval.for_pairs(users, items))
 
 
 def check_fields(config: Config, data: MovieLensData) -> None:

@@ -27,6 +27,12 @@ from torch import nn
 
 from widedeep_core.errors import ConfigError
 from widedeep_core.features.encoder import Encoded, FieldSpec, cross_name
+from widedeep_core.features.retrieval import (
+    BUCKET_COLUMNS,
+    N_ACTIVITY_BUCKETS,
+    N_RANK_BUCKETS,
+    dense_names,
+)
 from widedeep_core.vocabulary import ACTIVATIONS
 
 if TYPE_CHECKING:
@@ -157,6 +163,48 @@ class _Part(nn.Module):
                 self.embedding.weight[self.pad].zero_()
 
 
+class DenseInput(nn.Module):
+    """A two-stage run's float features (``Encoded.dense``, ``features.retrieval``).
+
+    The wide part reads the continuous columns through ``Linear(D, 1)`` and the cross
+    of the rank and user-activity buckets through a one-column table (the paper's
+    cross-product transformation); the deep part gets the continuous columns
+    concatenated to its embeddings.
+    """
+
+    def __init__(self, names: Sequence[str]):
+        super().__init__()
+        names = list(names)
+        self.names = names
+        cont = [k for k, n in enumerate(names) if n not in BUCKET_COLUMNS]
+        self.register_buffer("cont", torch.tensor(cont, dtype=torch.long), persistent=False)
+        self.n_continuous = len(cont)
+        self.linear = nn.Linear(len(cont), 1, bias=False) if cont else None
+        if self.linear is not None:
+            nn.init.zeros_(self.linear.weight)
+        self.cross: nn.Embedding | None = None
+        if all(n in names for n in BUCKET_COLUMNS):
+            self.rank_col = names.index(BUCKET_COLUMNS[0])
+            self.act_col = names.index(BUCKET_COLUMNS[1])
+            self.cross = nn.Embedding(N_RANK_BUCKETS * N_ACTIVITY_BUCKETS, 1)
+            nn.init.zeros_(self.cross.weight)
+
+    def continuous(self, dense: torch.Tensor) -> torch.Tensor:
+        """[b, C] continuous columns (the deep part's extra input)."""
+        return dense.index_select(1, self.cont)
+
+    def wide(self, dense: torch.Tensor) -> torch.Tensor:
+        """[b] contribution to the wide logit."""
+        out = dense.new_zeros(len(dense))
+        if self.linear is not None:
+            out = out + self.linear(self.continuous(dense)).squeeze(1)
+        if self.cross is not None:
+            rank = dense[:, self.rank_col].long().clamp(0, N_RANK_BUCKETS - 1)
+            act = dense[:, self.act_col].long().clamp(0, N_ACTIVITY_BUCKETS - 1)
+            out = out + self.cross(rank * N_ACTIVITY_BUCKETS + act).squeeze(1)
+        return out
+
+
 class WideDeep(nn.Module):
     """Wide (linear) and deep (embedding MLP) parts trained jointly; logits add up."""
 
@@ -170,6 +218,7 @@ class WideDeep(nn.Module):
         activation: str = "relu",
         dropout: float = 0.5,
         batch_norm: bool = True,
+        dense_names: Sequence[str] = (),
     ):
         super().__init__()
         specs = list(specs)
@@ -177,7 +226,7 @@ class WideDeep(nn.Module):
         deep_fields = _check_fields(specs, deep_fields, "deep_fields")
         hidden = tuple(int(h) for h in hidden)
         # Config validates these values (config.validation); only cheap guards here
-        assert wide_fields or deep_fields, "the model has no input"
+        assert wide_fields or deep_fields or dense_names, "the model has no input"
         assert int(embed_dim) >= 1 and all(h >= 1 for h in hidden), (embed_dim, hidden)
         assert hidden or not deep_fields, "the deep part needs a hidden layer"
         assert activation in ACTIVATIONS, activation
@@ -186,6 +235,7 @@ class WideDeep(nn.Module):
         self.wide_fields = list(wide_fields)
         self.deep_fields = list(deep_fields)
         self.embed_dim = int(embed_dim)
+        self.dense_in = DenseInput(dense_names) if dense_names else None
 
         self.wide: _Part | None = None
         self.wide_bias: nn.Parameter | None = None
@@ -194,6 +244,7 @@ class WideDeep(nn.Module):
             # a linear model starts at zero (as FTRL's closed form does); the bias learns
             # the base rate
             nn.init.zeros_(self.wide.embedding.weight)
+        if wide_fields or self.dense_in is not None:
             self.wide_bias = nn.Parameter(torch.zeros(1))
 
         self.deep: _Part | None = None
@@ -204,6 +255,7 @@ class WideDeep(nn.Module):
             self.deep.zero_pad()
             layers: list[nn.Module] = []
             width = self.deep.n_fields * self.embed_dim
+            width += self.dense_in.n_continuous if self.dense_in is not None else 0
             for h in hidden:
                 layers.append(nn.Linear(width, h))
                 if batch_norm:
@@ -231,6 +283,7 @@ class WideDeep(nn.Module):
             activation=config.activation,
             dropout=config.dropout,
             batch_norm=config.batch_norm,
+            dense_names=dense_names(config),
         )
 
     # ------------------------------------------------------------ parts
@@ -238,14 +291,28 @@ class WideDeep(nn.Module):
     def wide_logit(self, x: Encoded) -> torch.Tensor:
         """[b] logit of the wide part (bias included)."""
         part = self.wide
-        assert part is not None and self.wide_bias is not None
+        assert self.wide_bias is not None
+        out = self.wide_bias.expand(len(x))
+        if self.dense_in is not None:
+            assert x.dense is not None, "a two-stage model needs Encoded.dense"
+            out = out + self.dense_in.wide(x.dense)
+        if part is None:
+            return out
         # one gather over every field (pad entries read the zero pad row) and one sum
         rows = gather_rows(part.embedding.weight, part.row_ids(x), part.pad)
-        return self.wide_bias.expand(len(x)) + rows.sum((1, 2))
+        return out + rows.sum((1, 2))
 
     def deep_input(self, x: Encoded) -> torch.Tensor:
-        """[b, n_fields * embed_dim] input of the MLP: single-valued embeddings, then the
-        mean of each multi-valued field's non-pad embeddings (0 when it has none)."""
+        """[b, n_fields * embed_dim (+ dense)] input of the MLP: single-valued embeddings,
+        then the mean of each multi-valued field's non-pad embeddings (0 when it has
+        none), then a two-stage run's continuous dense features."""
+        h = self._embedded(x)
+        if self.dense_in is not None and self.dense_in.n_continuous:
+            assert x.dense is not None, "a two-stage model needs Encoded.dense"
+            h = torch.cat([h, self.dense_in.continuous(x.dense)], 1)
+        return h
+
+    def _embedded(self, x: Encoded) -> torch.Tensor:
         part = self.deep
         assert part is not None
         b = len(x)
@@ -271,7 +338,7 @@ class WideDeep(nn.Module):
 
     def forward(self, x: Encoded) -> torch.Tensor:
         """[b] logits (no sigmoid)."""
-        if self.wide is None:
+        if self.wide_bias is None:
             return self.deep_logit(x)
         if self.deep is None:
             return self.wide_logit(x)
@@ -279,7 +346,7 @@ class WideDeep(nn.Module):
 
     def forward_parts(self, x: Encoded) -> tuple[torch.Tensor, torch.Tensor]:
         """(wide logit, deep logit), each [b]; an absent part gives zeros."""
-        wide = self.wide_logit(x) if self.wide is not None else None
+        wide = self.wide_logit(x) if self.wide_bias is not None else None
         deep = self.deep_logit(x) if self.deep is not None else None
         if wide is None:
             assert deep is not None
@@ -290,8 +357,11 @@ class WideDeep(nn.Module):
 
     def wide_parameters(self) -> Iterator[nn.Parameter]:
         """Parameters of the wide part (table and bias)."""
-        if self.wide is not None and self.wide_bias is not None:
+        if self.wide is not None:
             yield self.wide.embedding.weight
+        if self.dense_in is not None:
+            yield from self.dense_in.parameters()
+        if self.wide_bias is not None:
             yield self.wide_bias
 
     def deep_parameters(self) -> Iterator[nn.Parameter]:
@@ -306,6 +376,9 @@ class WideDeep(nn.Module):
         """A scorer of user blocks against the item rows ``items`` (one encoded row per
         item; its user-side columns are ignored), computed the split-layer way."""
         from widedeep_core.model.split import SplitScorer
+
+        # dense features belong to a (user, candidate) pair: serving.twostage scores them
+        assert self.dense_in is None, "a two-stage model scores pairs, not split layers"
 
         return SplitScorer(self, items)
 

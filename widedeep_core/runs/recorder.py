@@ -117,6 +117,8 @@ class RunRecorder:
         )
         self.run.write_split(event.split)
         self.run.write_encoder(event.encoder)
+        if event.retrieval is not None:
+            self.run.save_retrieval(event.retrieval)
         self.run.write_environment(event.device)
         self.run.set_status("running")
 

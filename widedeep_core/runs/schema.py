@@ -16,6 +16,8 @@ line by line and flushed as training goes, so a crash keeps what was done)::
     environment.json   versions, platform and device
     weights_best.pt    state_dict of the best epoch (torch.load(weights_only=True))
     weights_last.pt    state_dict after the last epoch
+    retrieval.npz      two-stage runs only: the retrieval models fitted on the training
+                       split (serving.twostage.retrieval_arrays), np.load(allow_pickle=False)
 
 This module imports nothing heavy: serving, the store and the GUI all read it.
 """
@@ -41,6 +43,7 @@ BATCHES_JSONL = "batches.jsonl"
 TEST_METRICS_JSON = "test_metrics.json"
 ENVIRONMENT_JSON = "environment.json"
 WEIGHTS = {"best": "weights_best.pt", "last": "weights_last.pt"}
+RETRIEVAL_NPZ = "retrieval.npz"
 
 # Status written to run.json; "created" until the trainer starts. "interrupted" is
 # written when the user stops the process (Ctrl-C), and derived on reading for a live

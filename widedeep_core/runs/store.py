@@ -31,6 +31,7 @@ from widedeep_core.faultpoints import checkpoint
 from widedeep_core.fileio import (
     append_jsonl,
     atomic_torch_save,
+    atomic_write_bytes,
     atomic_write_json,
     display_path,
     read_json,
@@ -50,6 +51,7 @@ from widedeep_core.runs.schema import (
     INCOMPLETE,
     KEY_HYPERPARAMETERS,
     LIVE_STATUSES,
+    RETRIEVAL_NPZ,
     RUN_JSON,
     SETTABLE_STATUSES,
     SPLIT_JSON,
@@ -388,6 +390,29 @@ class Run:
                     temp.unlink()
                     removed += 1
         return removed
+
+    def save_retrieval(self, arrays: Mapping[str, Any]) -> None:
+        """Store a two-stage run's retrieval model (named numpy arrays) atomically."""
+        import io
+
+        import numpy as np
+
+        buffer = io.BytesIO()
+        np.savez(buffer, **{k: np.asarray(v) for k, v in arrays.items()})
+        atomic_write_bytes(self.file(RETRIEVAL_NPZ), buffer.getvalue())
+
+    def load_retrieval(self) -> dict[str, Any] | None:
+        """The stored retrieval arrays, or None when the run has none (one-stage runs)."""
+        import numpy as np
+
+        path = self.file(RETRIEVAL_NPZ)
+        if not path.exists():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                return {k: npz[k] for k in npz.files}
+        except (OSError, ValueError) as exc:
+            raise RunError(f"{path}: the stored retrieval model cannot be read: {exc}") from exc
 
     def load_weights(self, which: str = "best", map_location: Any = "cpu") -> dict[str, Any]:
         """Load a state_dict with ``weights_only=True`` (no code from the file is ever run)."""

@@ -6,7 +6,7 @@ the optimisers (``tests/core/test_headless.py`` enforces it).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -32,11 +32,21 @@ class Trained:
     data: MovieLensData
     encoder: FeatureEncoder
     model: WideDeep
+    _prepared: Prepared | None = field(default=None, repr=False)
 
     def prepared(self) -> Prepared:
-        """The run's split and labels recomputed (and hash-checked) on its data."""
-        record = SplitRecord.from_dict(self.run.read_split())
-        return prepare(self.config, self.data, encoder=self.encoder, split_record=record)
+        """The run's split and labels recomputed (and hash-checked) on its data; a
+        two-stage run's stored retrieval model attached (computed once, then kept)."""
+        if self._prepared is None:
+            record = SplitRecord.from_dict(self.run.read_split())
+            prep = prepare(self.config, self.data, encoder=self.encoder, split_record=record)
+            if self.config.two_stage:
+                from widedeep_core.serving.twostage import attach_retrieval
+
+                # a run folder without retrieval.npz refits it from the recorded split
+                prep = attach_retrieval(prep, self.run.load_retrieval())
+            self._prepared = prep
+        return self._prepared
 
 
 def load_data_for_run(run: Run) -> MovieLensData:

@@ -1,6 +1,15 @@
 """Top-N recommendations of unseen movies for a user, with the wide and deep parts apart.
 
 Scored and ranked by the one kernel in ``serving.scoring`` (ties: lower item id first).
+A user's list leaves out the movies they rated in the run's TRAINING split (the
+evaluation protocol), so ``recommend_all`` exports exactly the lists the ranking
+metrics judge. A two-stage run (``config.retrieval``) ranks its retrieval candidates
+through ``serving.twostage.rank_users``, the function the evaluation calls too.
+
+``score`` is the number to show: for a two-stage run the probability of a like among
+impressions (rated movies and sampled negatives), which separates a list; for a
+one-stage run the model's logit (log-odds), since its probability saturates near 1.
+``df.attrs["score"]`` says which.
 """
 
 from __future__ import annotations
@@ -16,17 +25,53 @@ from widedeep_core.errors import DataError
 from widedeep_core.runs import Run
 from widedeep_core.serving.loading import Trained, load_trained
 from widedeep_core.serving.pairs import PairScorer
-from widedeep_core.serving.scoring import catalogue, score_block, top_k
+from widedeep_core.serving.scoring import (
+    catalogue,
+    fallback_note,
+    pairs,
+    popularity_for_cold,
+    score_block,
+    top_k,
+    training_popularity,
+    users_per_block,
+)
+from widedeep_core.serving.twostage import check_two_stage, rank_users
 from widedeep_core.vocabulary import DEMOGRAPHIC_FIELDS
 
-COLUMNS = ["rank", "item", "title", "year", "genres", "probability", "wide_logit", "deep_logit"]
+COLUMNS = [
+    "rank",
+    "item",
+    "title",
+    "year",
+    "genres",
+    "probability",
+    "wide_logit",
+    "deep_logit",
+    "score",
+    "retrieval_rank",
+    "retrieval_score",
+    "because",
+]
+ALL_COLUMNS = ["user", "rank", "item", "score"]
+SCORE_MEANING = {
+    True: "probability of a like among impressions (rated and sampled unrated movies)",
+    False: "model logit (log-odds of a like); higher ranks first",
+}
+BECAUSE_N = 3  # own movies listed as "because you liked"
 
 
 class Recommender:
     """Scores every movie a user has not rated with a stored run's serving weights."""
 
-    def __init__(self, trained: Trained):
+    def __init__(self, trained: Trained, *, two_stage: bool | None = None):
+        """``two_stage`` True insists on two stages (a RunError for a run trained without
+        negatives); otherwise the run's configuration decides (a two-stage model cannot
+        rank without its retrieval features)."""
         self.trained = trained
+        if two_stage:
+            check_two_stage(trained.config, trained.run.path)
+        self.two_stage = trained.config.two_stage
+        self._train_items: tuple[np.ndarray, np.ndarray] | None = None
         data = trained.data
         ratings = data.ratings
         movies = data.movies.drop_duplicates("item").set_index("item", drop=False)
@@ -43,10 +88,15 @@ class Recommender:
 
     @classmethod
     def from_run(
-        cls, run_dir: str | Path | Run, data: MovieLensData | None = None, device: str = "cpu"
+        cls,
+        run_dir: str | Path | Run,
+        data: MovieLensData | None = None,
+        device: str = "cpu",
+        *,
+        two_stage: bool | None = None,
     ) -> Recommender:
         """Load a finished run; ``data`` None reopens the folder the run recorded."""
-        return cls(load_trained(run_dir, data, device=device))
+        return cls(load_trained(run_dir, data, device=device), two_stage=two_stage)
 
     @property
     def data(self) -> MovieLensData:
@@ -108,14 +158,37 @@ class Recommender:
         rows = self._user_rows(user_id)
         return np.unique(self.data.ratings["item"].to_numpy()[rows])
 
+    def training_items(self, user_id: int) -> np.ndarray:
+        """The movies the user rated in the run's training split (never recommended)."""
+        self._user_rows(user_id)
+        if self._train_items is None:
+            prep = self.trained.prepared()
+            r = self.data.ratings
+            users = r["user"].to_numpy()[prep.split.train]
+            items = r["item"].to_numpy()[prep.split.train]
+            order = np.lexsort((items, users))
+            self._train_items = (users[order], items[order])
+        users, items = self._train_items
+        lo, hi = np.searchsorted(users, [int(user_id), int(user_id) + 1])
+        return np.unique(items[lo:hi])
+
+    def _check_n(self, n: int) -> None:
+        if int(n) < 1:
+            raise DataError(f"the number of recommendations must be at least 1, got {n}")
+        if int(n) > len(self._items):
+            raise DataError(
+                f"cannot list {n} movies: the catalogue of {self.data.name} has {len(self._items)}"
+            )
+
     # ------------------------------------------------------------ scoring
 
     def candidates(
         self, user_id: int, genre: str | None = None, *, seen: np.ndarray | None = None
     ) -> np.ndarray:
-        """Movie ids (ascending) the user has not rated (or not in ``seen``), of one genre."""
+        """Movie ids (ascending) the user did not rate in training (or not in ``seen``),
+        of one genre."""
         if seen is None:
-            seen = self.seen_items(user_id)
+            seen = self.training_items(user_id)
         else:
             self._user_rows(user_id)  # an unknown user fails here too
         items = np.setdiff1d(self._items, np.asarray(seen, dtype=np.int64))
@@ -155,69 +228,150 @@ class Recommender:
         *,
         seen: np.ndarray | None = None,
     ) -> pd.DataFrame:
-        """The top ``n`` movies the user has not rated, best first (ties: lower id first).
+        """The top ``n`` movies the user did not rate in training, best first (ties: lower
+        id first); ``seen`` overrides the movies left out.
 
-        ``seen`` overrides the movies left out (default: every movie the user rated);
-        the ranking evaluation passes the user's training items to judge this same list.
+        ``df.attrs["fallback"]`` is None, or why popularity stood in (a user without
+        training ratings in a two-stage run); ``df.attrs["score"]`` what ``score`` means.
         """
-        if int(n) < 1:
-            raise DataError(f"the number of recommendations must be at least 1, got {n}")
+        self._check_n(n)
         items = self.candidates(user_id, genre, seen=seen)
+        if self.two_stage:
+            table = self._recommend_two_stage(user_id, int(n), items, seen)
+        else:
+            table = self._recommend_one_stage(user_id, int(n), items)
+        table.attrs["score"] = SCORE_MEANING[self.two_stage]
+        table.attrs.setdefault("fallback", None)
+        return table
+
+    def _recommend_one_stage(self, user_id: int, n: int, items: np.ndarray) -> pd.DataFrame:
         if len(items) == 0:
             return pd.DataFrame(columns=COLUMNS)
         logit = self.ranking_logits(user_id, items)
-        top = top_k(torch.from_numpy(logit).reshape(1, -1), int(n))[0].numpy()
+        cold = len(self.training_items(user_id)) == 0
+        if cold:
+            pop = training_popularity(self.trained.prepared(), self._items).numpy()
+            logit = pop[np.searchsorted(self._items, items)]
+        top = top_k(torch.from_numpy(logit).reshape(1, -1), n)[0].numpy()
         wide, deep = self.score(user_id, items[top])  # the two parts, for the shown rows
-        meta = self._movies.reindex(items[top])
+        nan = np.full(len(top), np.nan)
+        table = self._table(
+            items[top], logit[top], wide, deep, logit[top], nan, nan, [()] * len(top)
+        )
+        if cold:
+            table.attrs["fallback"] = fallback_note([user_id])
+        return table
+
+    def _recommend_two_stage(
+        self, user_id: int, n: int, items: np.ndarray, seen: np.ndarray | None
+    ) -> pd.DataFrame:
+        prep = self.trained.prepared()
+        seen_ids = self.training_items(user_id) if seen is None else np.asarray(seen)
+        seen_cols = np.searchsorted(self._items, np.intersect1d(seen_ids, self._items))
+        allowed = np.searchsorted(self._items, items)
+        block = rank_users(
+            self.trained.model, prep, np.array([int(user_id)]), [seen_cols], n, candidates=allowed
+        )
+        ok = block.columns[0] >= 0
+        cols = block.columns[0][ok]
+        rf = prep.retrieval
+        u_idx = int(rf.user_index(np.array([int(user_id)]))[0])
+        because = [
+            tuple(int(self._items[j]) for j, _ in rf.full.main.because(u_idx, c, BECAUSE_N))
+            for c in cols
+        ]
+        logit = block.logit[0][ok]
+        table = self._table(
+            self._items[cols],
+            logit,
+            block.wide[0][ok],
+            block.deep[0][ok],
+            1.0 / (1.0 + np.exp(-logit)),
+            block.retrieval_rank[0][ok],
+            block.retrieval_score[0][ok],
+            because,
+        )
+        if block.fallback[0]:
+            table.attrs["fallback"] = (
+                f"user {int(user_id)} has no training ratings: the candidates are the most "
+                "popular movies"
+            )
+        return table
+
+    def _table(self, items, logit, wide, deep, score, rrank, rscore, because) -> pd.DataFrame:
+        meta = self._movies.reindex(items)
         return pd.DataFrame(
             {
-                "rank": np.arange(1, len(top) + 1),
-                "item": items[top],
+                "rank": np.arange(1, len(items) + 1),
+                "item": items,
                 "title": meta["title"].to_numpy(),
                 "year": meta["year"].to_numpy(),
                 "genres": meta["genres"].to_numpy(),
-                "probability": 1.0 / (1.0 + np.exp(-logit[top].astype(np.float64))),
+                "probability": 1.0 / (1.0 + np.exp(-np.asarray(logit, np.float64))),
                 "wide_logit": wide,
                 "deep_logit": deep,
+                "score": np.asarray(score, np.float64),
+                "retrieval_rank": np.asarray(rrank, np.float64),
+                "retrieval_score": np.asarray(rscore, np.float64),
+                "because": list(because),
             }
         )
 
-    # replaced by topn2's batched version at merge
     def recommend_all(self, n: int = 10, users: np.ndarray | None = None) -> pd.DataFrame:
-        """[user, rank, item, score] for every user (or ``users``), training movies excluded.
-
-        A user without training ratings gets the most-rated training movies; the frame's
-        ``attrs["fallback"]`` then says so in one line.
-        """
-        prep = self.trained.prepared()
-        rows = prep.split.train
-        tr_users = self.data.ratings["user"].to_numpy()[rows]
-        tr_items = self.data.ratings["item"].to_numpy()[rows]
-        wanted = self.users if users is None else np.asarray(users, dtype=np.int64)
-        counts = pd.Series(tr_items).value_counts()
-        popular = pd.DataFrame({"item": counts.index.to_numpy(), "n": counts.to_numpy()})
-        popular = popular.sort_values(["n", "item"], ascending=[False, True]).head(int(n))
-        frames, fallback = [], []
-        for user in wanted:
-            seen = tr_items[tr_users == user]
-            if len(seen) == 0:
-                self._user_rows(user)  # an unknown user is an error, not a fallback
-                fallback.append(int(user))
-                frame = pd.DataFrame({"item": popular["item"], "score": popular["n"]})
-            else:
-                top = self.recommend(int(user), n, seen=seen)
-                frame = pd.DataFrame(
-                    {"item": top["item"], "score": top["wide_logit"] + top["deep_logit"]}
+        """Columns user, rank, item, score: each user's ``recommend(user, n)`` list
+        (training movies left out), ranked in blocks of users by the same kernel."""
+        self._check_n(n)
+        n = int(n)
+        user_ids = self.users if users is None else np.asarray(users, dtype=np.int64)
+        for u in np.unique(user_ids):
+            self._user_rows(int(u))  # unknown users fail before any work
+        seen = [
+            np.searchsorted(self._items, np.intersect1d(self.training_items(u), self._items))
+            for u in user_ids
+        ]
+        trained = self.trained
+        out_cols, out_scores = [], []
+        if self.two_stage:
+            prep = trained.prepared()
+            step = users_per_block(trained.config.candidates)
+            for s in range(0, len(user_ids), step):
+                block = rank_users(
+                    trained.model, prep, user_ids[s : s + step], seen[s : s + step], n
                 )
-            frame.insert(0, "rank", np.arange(1, len(frame) + 1))
-            frame.insert(0, "user", int(user))
-            frames.append(frame)
-        cols = ["user", "rank", "item", "score"]
-        out = pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
-        if fallback:
-            shown = ", ".join(map(str, fallback[:5])) + (" ..." if len(fallback) > 5 else "")
-            out.attrs["fallback"] = (
-                f"{len(fallback)} user(s) have no training ratings ({shown}): "
-                "they get the most-rated movies (popularity)"
-            )
-        return out
+                out_cols.append(block.columns)
+                out_scores.append(1.0 / (1.0 + np.exp(-block.logit)))
+        else:
+            step = users_per_block(len(self._items))
+            self.ranking_logits(int(user_ids[0]), self._items[:1])  # builds the pair scorer
+            assert self._pair_scorer is not None
+            popularity = training_popularity(trained.prepared(), self._items)
+            for s in range(0, len(user_ids), step):
+                batch = user_ids[s : s + step]
+                cold = np.array([len(x) == 0 for x in seen[s : s + step]], dtype=bool)
+                logit = popularity_for_cold(self._pair_scorer(batch), cold, popularity)
+                rows, cols = pairs(seen[s : s + step], np.arange(len(batch)))
+                logit[torch.from_numpy(rows), torch.from_numpy(cols)] = -torch.inf
+                top = top_k(logit, n)
+                score = logit.gather(1, top)
+                top = torch.where(torch.isfinite(score), top, -1)
+                out_cols.append(top.numpy())
+                out_scores.append(score.numpy())
+        if not out_cols:
+            return pd.DataFrame({c: [] for c in ALL_COLUMNS})
+        cols = np.concatenate(out_cols)
+        scores = np.concatenate(out_scores)
+        width = cols.shape[1]
+        ok = cols >= 0
+        table = pd.DataFrame(
+            {
+                "user": np.repeat(user_ids, width)[ok.ravel()],
+                "rank": np.tile(np.arange(1, width + 1), len(user_ids))[ok.ravel()],
+                "item": self._items[cols[ok]],
+                "score": scores[ok],
+            }
+        )
+        table.attrs["score"] = SCORE_MEANING[self.two_stage]
+        table.attrs["fallback"] = fallback_note(
+            u for u, x in zip(user_ids, seen, strict=True) if len(x) == 0
+        )
+        return table

@@ -105,3 +105,34 @@ def pairs(lists: Any, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     lens = np.fromiter((len(p) for p in parts), dtype=np.int64, count=len(parts))
     flat = np.concatenate(parts) if parts else np.zeros(0, np.int64)
     return np.repeat(np.arange(len(rows)), lens), flat
+
+
+def training_popularity(prep: Any, items: np.ndarray) -> torch.Tensor:
+    """How often each catalogue movie (``items``, sorted) was rated in the training split:
+    the scores a user without training ratings is ranked by (one-stage runs)."""
+    rated = prep.data.ratings["item"].to_numpy()[prep.split.train]
+    cols = np.searchsorted(items, rated)
+    return torch.from_numpy(np.bincount(cols, minlength=len(items)).astype(np.float64))
+
+
+def popularity_for_cold(logits: torch.Tensor, cold: np.ndarray, popularity: torch.Tensor):
+    """``logits`` (float64) with the rows of users without training ratings replaced by
+    ``popularity``: the model knows nothing of them, so the most-rated movies stand in."""
+    out = torch.as_tensor(logits).to(torch.float64)
+    cold = np.asarray(cold, dtype=bool)
+    if cold.any():
+        out = out.clone()
+        out[torch.from_numpy(np.flatnonzero(cold))] = popularity
+    return out
+
+
+def fallback_note(users: Any) -> str | None:
+    """The one-line notice for users ranked by popularity, or None when there are none."""
+    users = [int(u) for u in users]
+    if not users:
+        return None
+    shown = ", ".join(map(str, users[:5])) + (" ..." if len(users) > 5 else "")
+    return (
+        f"{len(users)} user(s) have no training ratings ({shown}): they get the most-rated "
+        "movies (popularity)"
+    )

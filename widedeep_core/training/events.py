@@ -25,6 +25,8 @@ class StartedEvent:
     split: dict[str, Any]  # SplitRecord.to_dict()
     encoder: dict[str, Any] = field(repr=False)  # FeatureEncoder.to_json()
     device: Any = None  # torch.device
+    # two-stage runs: the retrieval model's arrays (serving.twostage.retrieval_arrays)
+    retrieval: dict[str, Any] | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)

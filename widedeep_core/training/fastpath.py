@@ -78,6 +78,8 @@ class FusedStep:
             return "not a WideDeep model"
         if amp:
             return "mixed precision"
+        if model.dense_in is not None:
+            return "dense retrieval features (a two-stage model)"
         if len(optimizers) != 1:
             return "more than one optimiser"
         opt = optimizers[0]

@@ -31,11 +31,12 @@ from widedeep_core.config import Config
 from widedeep_core.data.types import MovieLensData
 from widedeep_core.devices import resolve_device
 from widedeep_core.errors import TrainingError, WideDeepError
-from widedeep_core.evaluation import evaluate_pointwise, evaluate_split
+from widedeep_core.evaluation import evaluate_pointwise, evaluate_ranking, evaluate_split
 from widedeep_core.features.encoder import Encoded, FeatureEncoder
 from widedeep_core.features.prepare import Prepared, prepare
 from widedeep_core.model import WideDeep
 from widedeep_core.runs.schema import serving_weights
+from widedeep_core.serving.twostage import attach_retrieval, retrieval_arrays
 from widedeep_core.threads import CoreShare
 from widedeep_core.training.events import (
     BatchEvent,
@@ -47,6 +48,7 @@ from widedeep_core.training.events import (
 )
 from widedeep_core.training.fastpath import make_train_step
 from widedeep_core.training.optim import build_optimizers
+from widedeep_core.training.topn import TopNRows
 
 if TYPE_CHECKING:
     from widedeep_core.runs import Run
@@ -114,8 +116,9 @@ class TrainResult:
 class EarlyStopping:
     """Tracks the best epoch by the monitored validation metric and when to stop."""
 
-    def __init__(self, monitor: str, patience: int | None):
+    def __init__(self, monitor: str, patience: int | None, k: int = 10):
         self.higher_is_better = monitor != "val_logloss"
+        self.ndcg_key = f"ndcg@{k}" if monitor == "val_ndcg" else None
         self.patience = int(patience or 0)
         self.best_score = -math.inf
         self.best_epoch = 0
@@ -124,7 +127,10 @@ class EarlyStopping:
 
     def update(self, epoch: int, val: Mapping[str, float]) -> bool:
         """Record one epoch's validation metrics; True when it is the new best."""
-        score = val["auc"] if self.higher_is_better else -val["logloss"]
+        if self.ndcg_key is not None:
+            score = val[self.ndcg_key]
+        else:
+            score = val["auc"] if self.higher_is_better else -val["logloss"]
         if not math.isfinite(score):
             score = -math.inf
         if score > self.best_score:
@@ -237,6 +243,10 @@ class Trainer:
             device = resolve_device(cfg.device)
             seed_everything(cfg.seed)
             prepared = prepare(cfg, self.data)
+            retrieval = None
+            if cfg.two_stage:
+                prepared = attach_retrieval(prepared)
+                retrieval = retrieval_arrays(prepared)
             self._emit(
                 StartedEvent(
                     cfg,
@@ -244,6 +254,7 @@ class Trainer:
                     prepared.split.record.to_dict(),
                     prepared.encoder.to_json(),
                     device,
+                    retrieval,
                 )
             )
             return self._train(prepared, device)
@@ -263,7 +274,8 @@ class Trainer:
     def _train(self, prep: Prepared, device: torch.device) -> TrainResult:
         """The epoch loop: train, validate, keep the best state, stop early or on cancel."""
         cfg = self.config
-        x_train, y_train = prep.encoded("train")
+        topn = TopNRows(prep) if cfg.negatives else None
+        x_train, y_train = topn.epoch(1) if topn is not None else prep.encoded("train")
         x_val, y_val = prep.encoded("val")
         model = WideDeep.from_config(cfg, prep.encoder.specs).to(device)
         n = len(y_train)
@@ -285,7 +297,7 @@ class Trainer:
             train_step=make_train_step(model, optimizers, amp=use_amp),
         )
         schedulers = [_scheduler(o, cfg) for o in loop.optimizers]
-        tracker = EarlyStopping(cfg.monitor, cfg.patience)
+        tracker = EarlyStopping(cfg.monitor, cfg.patience, cfg.ranking_k)
         best_state = last_state = _cpu_state(model)
         history: list[dict[str, Any]] = []
         started = time.perf_counter()
@@ -295,11 +307,18 @@ class Trainer:
             self._where["epoch"] = epoch
             self._share.rebalance()  # another training may have started or ended
             t_epoch = time.perf_counter()
+            if topn is not None and epoch > 1:  # new negatives every epoch
+                x_epoch, y_epoch = topn.epoch(epoch)
+                loop.x_train, loop.y_train = x_epoch.to(device), y_epoch.to(device)
+                loop.n_batches = math.ceil(len(y_epoch) / bs)
+                loop.perm = None
             train_loss = self._run_epoch(loop, epoch)
             if train_loss is None:
                 status = "cancelled"
                 break  # a partial epoch is not evaluated; the best weights so far stand
             val = evaluate_pointwise(model, x_val, y_val, cfg.eval_batch_size, device)
+            if cfg.monitor == "val_ndcg":
+                val.update(evaluate_ranking(model, prep, "val", k=cfg.ranking_k))
             improved = tracker.update(epoch, val)
             lr = loop.optimizers[-1].param_groups[0]["lr"]
             seconds = time.perf_counter() - t_epoch

@@ -1,0 +1,160 @@
+"""Two-stage top-N: config rules, negatives in training, one list for serving and metrics."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from widedeep_core.config import Config, preset
+from widedeep_core.data.synthetic import make_synthetic
+from widedeep_core.errors import ConfigError, DataError, RunError
+from widedeep_core.evaluation.evaluate import ranked_lists
+from widedeep_core.features.prepare import prepare
+from widedeep_core.features.retrieval import interactions, training_rows
+from widedeep_core.runs.schema import RETRIEVAL_NPZ
+from widedeep_core.serving.recommend import COLUMNS, Recommender
+from widedeep_core.serving.twostage import attach_retrieval
+from widedeep_core.training import train
+from widedeep_core.training.topn import TopNRows
+
+SMALL = {"epochs": 2, "device": "cpu", "retrieval_folds": 2, "batch_size": 512}
+
+
+NEWCOMER = 9999  # a user whose only rating is held out: no training ratings
+
+
+@pytest.fixture(scope="module")
+def data():
+    base = make_synthetic(n_users=120, n_items=160, n_ratings=6000, seed=3)
+    row = pd.DataFrame({"user": [NEWCOMER], "item": [1], "rating": [5.0], "timestamp": [1]})
+    users = pd.concat([base.users, base.users.iloc[:1].assign(user=NEWCOMER)])
+    ratings = pd.concat([base.ratings, row.astype(base.ratings.dtypes)], ignore_index=True)
+    return dataclasses.replace(base, ratings=ratings, users=users, fingerprint="newcomer")
+
+
+@pytest.fixture(scope="module")
+def seed(data):
+    """A split seed that keeps the newcomer's rating out of training."""
+    newcomer_row = len(data.ratings) - 1
+    for s in range(50):
+        prep = prepare(preset("topn").replace(seed=s, **SMALL), data)
+        if newcomer_row not in set(prep.split.train):
+            return s
+    raise AssertionError("no seed holds the newcomer out")
+
+
+@pytest.fixture(scope="module")
+def topn_run(data, seed, tmp_path_factory):
+    cfg = preset("topn").replace(seed=seed, **SMALL)
+    return train(cfg, data, runs_dir=tmp_path_factory.mktemp("runs"))
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "words"),
+    [
+        ({"candidates": 5, "ranking_k": 10}, "candidates", "candidates >= ranking_k"),
+        ({"ease_lambda": 0.0}, "ease_lambda", "must be in"),
+        ({"ease_lambda": -3.0}, "ease_lambda", "must be in"),
+        ({"negatives": 0}, "negatives", "needs sampled negatives"),
+        ({"retrieval_folds": 1}, "retrieval_folds", "0 .* or 2 to 10"),
+        ({"retrieval": "none", "hard_negatives": 2}, "hard_negatives", "set retrieval"),
+        ({"retrieval_features": ("score", "bogus")}, "retrieval_features", "unknown value"),
+    ],
+)
+def test_config_rules(changes, field, words):
+    with pytest.raises(ConfigError, match=words) as err:
+        preset("topn").replace(**changes)
+    assert err.value.field == field
+
+
+def test_pointwise_config_ignores_the_topn_fields():
+    assert Config(candidates=3).candidates == 3  # M < K only matters with a retrieval
+    assert not preset("reference").two_stage and preset("topn").two_stage
+
+
+def test_negatives_are_never_rated_and_reproducible(data, seed):
+    cfg = preset("topn").replace(seed=seed, **SMALL, hard_negatives=2)
+    prep = attach_retrieval(prepare(cfg, data))
+    rows = TopNRows(prep)
+    u, i, _ = training_rows(data, prep.split.train, prep.labels, rows.user_ids, rows.item_ids)
+    rated = interactions(u, i, len(rows.user_ids), len(rows.item_ids))
+    for nu, ni in rows.negatives:
+        assert len(nu) > 0
+        assert not np.asarray(rated[nu, ni]).any()
+    again = TopNRows(prep)
+    for (a, b), (c, d) in zip(rows.negatives, again.negatives, strict=True):
+        np.testing.assert_array_equal(a, c)
+        np.testing.assert_array_equal(b, d)
+    x, y = rows.epoch(2)
+    assert x.dense is not None and x.dense.shape == (len(y), len(prep.retrieval.names))
+    assert float(y.sum()) == float(rows.y_rows.sum())  # negatives are labelled 0
+
+
+def test_two_stage_run_serves_and_explains(data, topn_run):
+    assert topn_run.status == "finished"
+    assert (topn_run.run_dir / RETRIEVAL_NPZ).is_file()
+    assert topn_run.test["ndcg@10"] > 0
+    rec = Recommender.from_run(topn_run.run_dir, data)
+    user = int(data.ratings["user"].iloc[0])
+    table = rec.recommend(user, n=8)
+    assert list(table.columns) == COLUMNS and len(table) == 8
+    assert table.attrs["fallback"] is None
+    assert table["score"].is_monotonic_decreasing and table["score"].nunique() > 1
+    assert (table["score"] < 0.9999).all()
+    assert table["retrieval_rank"].between(1, rec.trained.config.candidates).all()
+    train_items = set(rec.training_items(user))
+    assert not train_items & set(table["item"])
+    assert any(table["because"])
+    for because in table["because"]:
+        assert set(because) <= train_items
+    genre = rec.recommend(user, n=3, genre="Drama")
+    assert all("Drama" in g for g in genre["genres"])
+
+
+def test_evaluation_and_recommender_rank_the_same_lists(data, topn_run):
+    rec = Recommender.from_run(topn_run.run_dir, data)
+    prep = rec.trained.prepared()
+    user_ids, top, _, items = ranked_lists(rec.trained.model, prep, "test", k=10)
+    picked = user_ids[:: max(1, len(user_ids) // 6)][:6]
+    everyone = rec.recommend_all(10, users=picked)
+    for user in picked:
+        row = int(np.flatnonzero(user_ids == user)[0])
+        judged = [int(items[c]) for c in top[row] if c >= 0]
+        shown = rec.recommend(int(user), n=10)["item"].tolist()
+        exported = everyone.loc[everyone["user"] == user, "item"].tolist()
+        assert judged == shown == exported
+
+
+def test_newcomer_gets_popular_movies_and_is_told(data, topn_run):
+    rec = Recommender.from_run(topn_run.run_dir, data)
+    table = rec.recommend(NEWCOMER, n=5)
+    assert "no training ratings" in table.attrs["fallback"]
+    assert len(table) == 5 and not any(table["because"])
+    everyone = rec.recommend_all(5, users=np.array([NEWCOMER]))
+    assert everyone["item"].tolist() == table["item"].tolist()
+
+
+def test_one_stage_recommend_all_matches_recommend(data, seed, tmp_path):
+    cfg = preset("reference").replace(epochs=1, device="cpu", seed=seed)
+    result = train(cfg, data, runs_dir=tmp_path)
+    rec = Recommender.from_run(result.run_dir, data)
+    users = np.array(rec.users[:4])
+    everyone = rec.recommend_all(5, users=users)
+    assert list(everyone.columns) == ["user", "rank", "item", "score"]
+    for user in users:
+        shown = rec.recommend(int(user), n=5)
+        assert shown["item"].tolist() == everyone.loc[everyone["user"] == user, "item"].tolist()
+        assert shown["retrieval_rank"].isna().all() and not any(shown["because"])
+    with pytest.raises(RunError, match="two-stage ranking needs a run trained with"):
+        Recommender.from_run(result.run_dir, data, two_stage=True)
+
+
+def test_k_larger_than_the_catalogue(data, topn_run):
+    rec = Recommender.from_run(topn_run.run_dir, data)
+    with pytest.raises(DataError, match=r"catalogue of .* has 160"):
+        rec.recommend(int(rec.users[0]), n=161)
+    with pytest.raises(ConfigError, match="larger than the catalogue"):
+        ranked_lists(rec.trained.model, rec.trained.prepared(), "test", k=500)

@@ -1,0 +1,312 @@
+"""Dense ranking features from a retrieval stage, fitted on the training split only.
+
+A two-stage run (``config.retrieval != "none"``) gives the model, for every (user,
+movie) pair, a float vector ``Encoded.dense`` whose columns are named by
+``dense_names(config)``:
+
+- ``score``: the retrieval score divided by the user's best score over the movies
+  they did not rate, so it reads the same whatever the length of the history;
+- ``liked_score``: the same from a retrieval fitted on the liked (label 1) rows only;
+- ``rank_bucket``: log2 bucket of the retrieval rank (how many unrated movies score
+  higher: 0 for the top candidate), and ``activity_bucket`` (log of the user's
+  training count); the model crosses the two in its wide part;
+- ``item_rate``, ``item_count``, ``user_rate``, ``user_count``: smoothed like-rate
+  (minus the base rate) and log count of the movie and the user.
+
+Training rows get OUT-OF-FOLD features (``out_of_fold``): a row is scored by a
+retrieval fitted without it, as a served candidate is by one that never saw it; with
+in-sample scores the ranker learns "rated means high score" and only ties EASE.
+
+The retrieval models themselves (EASE^R, item-kNN) live in ``serving.retrieval``; this
+module receives a ``fit`` callable (interactions -> scorer), so features never import
+a higher station. Every computation runs one user block at a time: memory is bounded
+by the block (users x movies) and by the pairs asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+N_RANK_BUCKETS = 14  # log2 buckets of the retrieval rank: 0, 1, 2-3, 4-7, ...
+N_ACTIVITY_BUCKETS = 8
+BUCKET_COLUMNS = ("rank_bucket", "activity_bucket")
+RATE_COLUMNS = ("item_rate", "item_count", "user_rate", "user_count")
+_PRIOR_WEIGHT = 5.0  # pseudo-ratings of the smoothed like-rates
+_BLOCK_CELLS = 1 << 22  # users x movies scored at once
+
+Fit = Callable[[sp.csr_matrix], Any]
+
+
+def dense_names(config: Any) -> tuple[str, ...]:
+    """The dense columns a configuration's model reads (empty for a one-stage run)."""
+    if config.retrieval == "none":
+        return ()
+    wanted = config.retrieval_features
+    names = [n for n in ("score", "liked_score") if n in wanted]
+    if "rank" in wanted:
+        names += BUCKET_COLUMNS
+    if config.rate_features:
+        names += RATE_COLUMNS
+    return tuple(names)
+
+
+def interactions(users: np.ndarray, items: np.ndarray, n_users: int, n_items: int):
+    """Binary CSR [n_users, n_items] with a 1 at each (user, item) index pair."""
+    x = sp.csr_matrix(
+        (np.ones(len(users), np.float32), (np.asarray(users), np.asarray(items))),
+        shape=(n_users, n_items),
+    )
+    x.sum_duplicates()
+    x.data[:] = 1.0
+    return x
+
+
+def activity_buckets(x: sp.csr_matrix) -> np.ndarray:
+    """Per-user bucket of the training count: floor(log2(count + 1) / 2), at most 7."""
+    counts = np.diff(x.tocsr().indptr)
+    return np.minimum(np.log2(counts + 1.0).astype(np.int64) // 2, N_ACTIVITY_BUCKETS - 1)
+
+
+def rank_buckets(rank: np.ndarray) -> np.ndarray:
+    """log2 bucket of a 0-based rank: 0, 1, 2-3, 4-7, ... (at most N_RANK_BUCKETS - 1)."""
+    return np.minimum(np.floor(np.log2(np.asarray(rank) + 1.0)), N_RANK_BUCKETS - 1)
+
+
+@dataclass
+class FoldModels:
+    """The retrieval models and rate statistics fitted on one set of training rows."""
+
+    main: Any
+    liked: Any | None
+    seen: sp.csr_matrix  # the rows' interactions: the movies that are not candidates
+    item_stats: np.ndarray  # [n_items, 2] like-rate, log count
+    user_stats: np.ndarray  # [n_users, 2]
+
+
+def rate_stats(u: np.ndarray, i: np.ndarray, y: np.ndarray, n_users: int, n_items: int):
+    """(item, user) [n, 2] float32 tables: smoothed like-rate minus the base rate (x4)
+    and log count / 5, scaled to about [-1, 2]."""
+    prior = float(y.mean()) if len(y) else 0.5
+    out = []
+    for idx, n in ((i, n_items), (u, n_users)):
+        cnt = np.bincount(idx, minlength=n)
+        likes = np.bincount(idx, weights=y, minlength=n)
+        rate = (likes + _PRIOR_WEIGHT * prior) / (cnt + _PRIOR_WEIGHT) - prior
+        out.append(np.stack([rate * 4, np.log1p(cnt) / 5], 1).astype(np.float32))
+    return out[0], out[1]
+
+
+def fit_fold(
+    u: np.ndarray,
+    i: np.ndarray,
+    y: np.ndarray,
+    shape: tuple[int, int],
+    fit: Fit,
+    *,
+    liked: bool = True,
+    fit_liked: Fit | None = None,
+) -> FoldModels:
+    """Retrieval on all rows (u, i) and on the liked ones (y > 0.5), plus rate stats.
+
+    ``fit_liked`` fits the liked-only model when it differs from ``fit`` (a stored
+    run restores each model from its own arrays).
+    """
+    n_users, n_items = shape
+    seen = interactions(u, i, n_users, n_items)
+    main = fit(seen)
+    liked_model = None
+    if liked:
+        lk = y > 0.5
+        liked_model = (fit_liked or fit)(interactions(u[lk], i[lk], n_users, n_items))
+    item_stats, user_stats = rate_stats(u, i, y, n_users, n_items)
+    return FoldModels(main, liked_model, seen, item_stats, user_stats)
+
+
+def _scaled_and_rank(
+    scores: np.ndarray, seen: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray, rank: bool
+):
+    """Scores of (rows, cols) divided by each row's best unseen score, and their rank
+    among the row's unseen movies (how many score strictly higher)."""
+    s = np.nan_to_num(scores.astype(np.float32), nan=-np.inf)
+    masked = s.copy()
+    r, c = seen.nonzero()
+    masked[r, c] = -np.inf
+    best = masked.max(1)
+    scale = np.where(np.isfinite(best), np.maximum(np.abs(best), 1e-6), 1.0)
+    value = s[rows, cols] / scale[rows]
+    value = np.where(np.isfinite(value), value, 0.0).astype(np.float32)
+    if not rank:
+        return value, None
+    out = np.empty(len(rows), np.int64)
+    order = np.argsort(rows, kind="stable")
+    starts = np.searchsorted(rows[order], np.arange(len(s) + 1))
+    for row in np.unique(rows):
+        sel = order[starts[row] : starts[row + 1]]
+        asc = np.sort(masked[row])
+        out[sel] = len(asc) - np.searchsorted(asc, s[row, cols[sel]], side="right")
+    return value, out
+
+
+def pair_features(
+    fm: FoldModels,
+    users: np.ndarray,
+    items: np.ndarray,
+    names: Sequence[str],
+    activity: np.ndarray,
+) -> np.ndarray:
+    """float32 [len(users), len(names)] features of (user index, item index) pairs."""
+    users = np.asarray(users, np.int64)
+    items = np.asarray(items, np.int64)
+    out = np.zeros((len(users), len(names)), np.float32)
+    if not len(users) or not names:
+        return out
+    col = {n: k for k, n in enumerate(names)}
+    if "item_rate" in col:
+        out[:, col["item_rate"]] = fm.item_stats[items, 0]
+        out[:, col["item_count"]] = fm.item_stats[items, 1]
+        out[:, col["user_rate"]] = fm.user_stats[users, 0]
+        out[:, col["user_count"]] = fm.user_stats[users, 1]
+    if "activity_bucket" in col:
+        out[:, col["activity_bucket"]] = activity[users]
+    need_rank = "rank_bucket" in col
+    if not ({"score", "liked_score"} & set(col) or need_rank):
+        return out
+    order = np.argsort(users, kind="stable")
+    su = users[order]
+    uniq = np.unique(su)
+    n_items = fm.seen.shape[1]
+    per_block = max(1, _BLOCK_CELLS // max(n_items, 1))
+    for lo in range(0, len(uniq), per_block):
+        block = uniq[lo : lo + per_block]
+        a, b = np.searchsorted(su, [block[0], block[-1] + 1])
+        sel = order[a:b]
+        rows = np.searchsorted(block, users[sel])
+        cols = items[sel]
+        seen = fm.seen[block]
+        if "score" in col or need_rank:
+            value, rank = _scaled_and_rank(fm.main.score(block), seen, rows, cols, need_rank)
+            if "score" in col:
+                out[sel, col["score"]] = value
+            if need_rank:
+                out[sel, col["rank_bucket"]] = rank_buckets(rank)
+        if "liked_score" in col and fm.liked is not None:
+            value, _ = _scaled_and_rank(fm.liked.score(block), seen, rows, cols, False)
+            out[sel, col["liked_score"]] = value
+    return out
+
+
+def out_of_fold(
+    u: np.ndarray,
+    i: np.ndarray,
+    y: np.ndarray,
+    extra: Sequence[tuple[np.ndarray, np.ndarray]],
+    shape: tuple[int, int],
+    fit: Fit,
+    names: Sequence[str],
+    *,
+    folds: int,
+    seed: int,
+    full: FoldModels | None = None,
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Features of the training rows (u, i, y) and of each extra pair set (the epochs'
+    negatives), each scored by a retrieval fitted without the rows of its fold.
+
+    Rows get a seeded fold each, extra pairs a random one. ``folds`` 0 scores
+    everything with ``full`` (in-sample). One fold's models live at a time.
+    """
+    activity = activity_buckets(interactions(u, i, *shape))
+    liked = "liked_score" in names
+    if folds < 2:
+        fm = full or fit_fold(u, i, y, shape, fit, liked=liked)
+        return pair_features(fm, u, i, names, activity), [
+            pair_features(fm, eu, ei, names, activity) for eu, ei in extra
+        ]
+    rng = np.random.default_rng([seed, 99])
+    row_fold = rng.integers(0, folds, len(u))
+    extra_fold = [rng.integers(0, folds, len(eu)) for eu, _ in extra]
+    rows_out = np.zeros((len(u), len(names)), np.float32)
+    extra_out = [np.zeros((len(eu), len(names)), np.float32) for eu, _ in extra]
+    for f in range(folds):
+        keep = row_fold != f
+        fm = fit_fold(u[keep], i[keep], y[keep], shape, fit, liked=liked)
+        # one call per fold: the user blocks are scored once for rows and negatives
+        parts = [(u[~keep], i[~keep])] + [
+            (eu[ef == f], ei[ef == f]) for (eu, ei), ef in zip(extra, extra_fold, strict=True)
+        ]
+        lens = [len(p[0]) for p in parts]
+        feats = pair_features(
+            fm,
+            np.concatenate([p[0] for p in parts]),
+            np.concatenate([p[1] for p in parts]),
+            names,
+            activity,
+        )
+        pieces = np.split(feats, np.cumsum(lens)[:-1])
+        rows_out[~keep] = pieces[0]
+        for k, ef in enumerate(extra_fold):
+            extra_out[k][ef == f] = pieces[k + 1]
+    return rows_out, extra_out
+
+
+@dataclass
+class RetrievalFeatures:
+    """The full training split's retrieval and stats: features of any (user, movie)."""
+
+    names: tuple[str, ...]
+    user_ids: np.ndarray  # every user id of the data, ascending (index space)
+    item_ids: np.ndarray  # the catalogue, ascending (index space)
+    full: FoldModels
+    activity: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.user_ids), len(self.item_ids)
+
+    def user_index(self, user_ids: np.ndarray) -> np.ndarray:
+        """Indices of user ids (every id must be in the data)."""
+        return np.searchsorted(self.user_ids, np.asarray(user_ids, np.int64))
+
+    def item_index(self, item_ids: np.ndarray) -> np.ndarray:
+        """Indices of movie ids in the catalogue."""
+        return np.searchsorted(self.item_ids, np.asarray(item_ids, np.int64))
+
+    def for_pairs(self, user_ids: np.ndarray, item_ids: np.ndarray) -> np.ndarray:
+        """Dense features of (user id, movie id) pairs, from the full training split."""
+        return pair_features(
+            self.full,
+            self.user_index(user_ids),
+            self.item_index(item_ids),
+            self.names,
+            self.activity,
+        )
+
+
+def training_rows(data: Any, rows: np.ndarray, labels: np.ndarray, user_ids, item_ids):
+    """(user index, item index, label) of rating rows ``rows``."""
+    r = data.ratings
+    u = np.searchsorted(user_ids, r["user"].to_numpy()[rows])
+    i = np.searchsorted(item_ids, r["item"].to_numpy()[rows])
+    return u.astype(np.int64), i.astype(np.int64), labels[rows].astype(np.float32)
+
+
+def fit_retrieval_features(
+    config: Any,
+    data: Any,
+    train_rows: np.ndarray,
+    labels: np.ndarray,
+    item_ids: np.ndarray,
+    fit: Fit,
+    fit_liked: Fit | None = None,
+) -> RetrievalFeatures:
+    """The retrieval features of a two-stage config, fitted on ``train_rows`` only."""
+    user_ids = np.unique(data.ratings["user"].to_numpy()).astype(np.int64)
+    names = dense_names(config)
+    u, i, y = training_rows(data, train_rows, labels, user_ids, item_ids)
+    shape = (len(user_ids), len(item_ids))
+    full = fit_fold(u, i, y, shape, fit, liked="liked_score" in names, fit_liked=fit_liked)
+    return RetrievalFeatures(names, user_ids, item_ids, full, activity_buckets(full.seen))

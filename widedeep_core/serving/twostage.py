@@ -1,0 +1,201 @@
+"""The paper's two stages: retrieval proposes M candidates per user, Wide & Deep orders them.
+
+``rank_users`` is the one ranking function of a two-stage run: the Recommender
+(``recommend``, ``recommend_all``) and the ranking metrics (``evaluation``) call it on
+blocks of users, so the metrics judge exactly the lists users see.
+
+1. retrieval (EASE^R or item-kNN, fitted on the training split) scores the catalogue,
+   the movies ``seen`` are masked, and ``serving.scoring.top_k`` keeps the best M
+   (ties by movie id ascending); a user without training ratings gets the popularity
+   order instead (EASE has nothing to go on);
+2. the candidates get their features (``features.retrieval``) and the model's wide and
+   deep logits;
+3. the candidates are ordered by logit, ties by movie id ascending (the same kernel).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from widedeep_core.errors import RunError
+from widedeep_core.features.retrieval import fit_retrieval_features
+from widedeep_core.serving.retrieval import EASE, ItemKNN, make_retrieval
+from widedeep_core.serving.scoring import catalogue, mask, pairs, top_k
+
+
+def retrieval_fitter(config: Any):
+    """A callable fitting the configured retrieval model on an interaction matrix."""
+
+    def fit(x: sp.csr_matrix):
+        return make_retrieval(x, config.retrieval, config.ease_lambda)[0]
+
+    return fit
+
+
+def attach_retrieval(prep: Any, arrays: dict[str, np.ndarray] | None = None) -> Any:
+    """Fit (or, with a stored run's ``arrays``, restore) the retrieval of a two-stage
+    ``prep`` on its training rows and attach it as ``prep.retrieval``; returns ``prep``."""
+    cfg = prep.config
+    if not cfg.two_stage:
+        return prep
+    if arrays is None:
+        fit = fit_liked = retrieval_fitter(cfg)
+    else:
+        fit, fit_liked = _restorer(arrays, "main"), _restorer(arrays, "liked")
+    prep.retrieval = fit_retrieval_features(
+        cfg, prep.data, prep.split.train, prep.labels, catalogue(prep.data), fit, fit_liked
+    )
+    return prep
+
+
+def retrieval_arrays(prep: Any) -> dict[str, np.ndarray]:
+    """The fitted retrieval models of ``prep`` as named arrays (``retrieval.npz``)."""
+    out: dict[str, np.ndarray] = {}
+    full = prep.retrieval.full
+    for key, model in (("main", full.main), ("liked", full.liked)):
+        if model is None:
+            continue
+        out[f"{key}_name"] = np.array(model.name)
+        if isinstance(model, EASE):
+            out[f"{key}_b"] = model.b
+            out[f"{key}_items"] = model.items
+            out[f"{key}_lam"] = np.array(model.lam)
+        else:
+            w = model.w.tocsr()
+            out[f"{key}_data"], out[f"{key}_indices"], out[f"{key}_indptr"] = (
+                w.data,
+                w.indices,
+                w.indptr,
+            )
+    return out
+
+
+def _restorer(arrays: dict[str, np.ndarray], key: str):
+    def restore(x: sp.csr_matrix):
+        if f"{key}_name" not in arrays:
+            raise RunError(f"the stored retrieval model has no {key!r} part")
+        name = str(arrays[f"{key}_name"])
+        n_items = x.shape[1]
+        if f"{key}_b" in arrays:
+            model = EASE.__new__(EASE)
+            model.lam, model.n_items, model.x, model.name = (
+                float(arrays[f"{key}_lam"]),
+                n_items,
+                x.tocsr(),
+                name,
+            )
+            model.items, model.b = arrays[f"{key}_items"], arrays[f"{key}_b"]
+            return model
+        model = ItemKNN.__new__(ItemKNN)
+        model.x, model.n_items = x.tocsr().astype(np.float32), n_items
+        model.w = sp.csr_matrix(
+            (arrays[f"{key}_data"], arrays[f"{key}_indices"], arrays[f"{key}_indptr"]),
+            shape=(n_items, n_items),
+        )
+        return model
+
+    return restore
+
+
+def check_two_stage(config: Any, where: Any = "this run") -> None:
+    """A RunError unless ``config`` trained a ranker for two-stage serving."""
+    if config.negatives < 1 or not config.two_stage:
+        raise RunError(
+            f"{where}: two-stage ranking needs a run trained with sampled negatives and a "
+            f"retrieval stage (this one: negatives={config.negatives}, "
+            f"retrieval={config.retrieval!r}); train with --preset topn"
+        )
+
+
+@dataclass
+class RankedBlock:
+    """A block of users' two-stage lists: catalogue columns and what ranked them."""
+
+    columns: np.ndarray  # [b, <=k] catalogue columns, best first (-1: fewer candidates)
+    logit: np.ndarray  # wide + deep, float64
+    wide: np.ndarray
+    deep: np.ndarray
+    retrieval_rank: np.ndarray  # 1-based position in the retrieval list
+    retrieval_score: np.ndarray
+    fallback: np.ndarray  # bool per user: popularity stood in for retrieval
+
+
+@torch.no_grad()
+def rank_users(
+    model: torch.nn.Module,
+    prep: Any,
+    user_ids: np.ndarray,
+    seen: list[np.ndarray],
+    k: int,
+    *,
+    candidates: np.ndarray | None = None,
+    batch_size: int = 8192,
+) -> RankedBlock:
+    """Two-stage top-``k`` catalogue columns of a block of users; ``seen[r]`` lists the
+    catalogue columns never shown to user r (their training movies); ``candidates`` (a
+    sorted column subset, e.g. one genre) restricts what retrieval may propose."""
+    rf = prep.retrieval
+    assert rf is not None, "rank_users needs a two-stage Prepared"
+    user_ids = np.asarray(user_ids, np.int64)
+    u_idx = rf.user_index(user_ids)
+    scores = rf.full.main.score(u_idx).astype(np.float64)
+    fallback = np.diff(rf.full.seen.indptr)[u_idx] == 0
+    if fallback.any():
+        counts = np.asarray(rf.full.seen.sum(0)).ravel()
+        scores[fallback] = counts
+    allowed = scores
+    if candidates is not None:
+        # NaN, not -inf: the kernel's mask turns NaN into -inf (and -inf into the lowest
+        # finite number, which would still count as a candidate)
+        allowed = np.full_like(scores, np.nan)
+        allowed[:, candidates] = scores[:, candidates]
+    masked = mask(torch.from_numpy(allowed), *pairs(seen, np.arange(len(user_ids))))
+    m = min(prep.config.candidates, masked.shape[1])
+    cand = top_k(masked, m)  # retrieval order
+    valid = torch.isfinite(masked.gather(1, cand)).numpy()
+    cand = cand.numpy()
+    b = len(user_ids)
+    rrank = np.broadcast_to(np.arange(1, m + 1), (b, m))
+    # the model's logits of every (user, candidate) pair, in one flat batch
+    flat_u = np.repeat(user_ids, m)
+    flat_i = rf.item_ids[cand.ravel()]
+    x = prep.encode_pairs(flat_u, flat_i)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    wides, deeps = [], []
+    try:
+        for s in range(0, len(flat_u), max(batch_size, m)):
+            w, d = model.forward_parts(x.take(slice(s, s + max(batch_size, m))).to(device))
+            wides.append(w.double().cpu())
+            deeps.append(d.double().cpu())
+    finally:
+        model.train(was_training)
+    wide = torch.cat(wides).numpy().reshape(b, m) if wides else np.zeros((b, m))
+    deep = torch.cat(deeps).numpy().reshape(b, m) if deeps else np.zeros((b, m))
+    logit = np.where(valid, wide + deep, -np.inf)
+    # the kernel's tie rule (lower movie id first) needs the columns in id order
+    by_id = np.argsort(cand, axis=1, kind="stable")
+    top = top_k(torch.from_numpy(np.take_along_axis(logit, by_id, 1)), k).numpy()
+    pick = np.take_along_axis(by_id, top, 1)
+    cols = np.take_along_axis(cand, pick, 1)
+    ok = np.take_along_axis(valid, pick, 1)
+    raw = np.take_along_axis(scores, cand, 1)
+
+    def take(a: np.ndarray) -> np.ndarray:
+        return np.take_along_axis(a, pick, 1)
+
+    return RankedBlock(
+        np.where(ok, cols, -1),
+        take(logit),
+        take(wide),
+        take(deep),
+        take(np.asarray(rrank)),
+        take(raw),
+        fallback,
+    )

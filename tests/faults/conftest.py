@@ -119,7 +119,10 @@ class FaultRunner:
             "jobs": jobs,
             "parallel": parallel,
         }
-        full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+        # One torch thread: with two, the warm-up in the parent starts an intra-op pool
+        # that forked children deadlock on (the core share gives a lone training every
+        # core, so this depended on what else ran on the machine).
+        full_env = {**os.environ, "PYTHONPATH": str(ROOT), "WIDEDEEP_THREADS": "1", **(env or {})}
         proc = subprocess.Popen(
             [sys.executable, "-c", _DRIVER],
             stdin=subprocess.PIPE,

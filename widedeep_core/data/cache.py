@@ -46,6 +46,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..faultpoints import checkpoint
+from ..fileio import pid_alive
 from .parsing import split_genres
 from .types import MovieLensData, Problem, display_path
 
@@ -372,18 +373,6 @@ def _temp_prefix() -> str:
     return f".tmp-{host}-{os.getpid()}-"
 
 
-def _pid_alive(pid: int) -> bool:
-    if os.name == "nt":  # pragma: no cover - os.kill(pid, 0) would end the process there
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # exists, owned by someone else
-    return True
-
-
 def remove_stale_temps(root: Path) -> int:
     """Remove ``.tmp-*`` entries left by killed writes; returns how many were removed.
 
@@ -407,7 +396,7 @@ def remove_stale_temps(root: Path) -> int:
                 age = now - de.stat(follow_symlinks=False).st_mtime
             except OSError:
                 continue
-            if age <= TEMP_GRACE_S and not (mine and not _pid_alive(int(parts[2]))):
+            if age <= TEMP_GRACE_S and not (mine and not pid_alive(int(parts[2]))):
                 continue
             path = Path(de.path)
             if de.is_dir(follow_symlinks=False):

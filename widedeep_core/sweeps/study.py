@@ -18,7 +18,7 @@ from typing import Any
 
 from widedeep_core.config import Config
 from widedeep_core.errors import ConfigError, SweepError
-from widedeep_core.runs.liveness import pid_alive
+from widedeep_core.fileio import pid_alive
 
 from .space import SearchSpace, space_from_texts
 from .storage import display_url, open_storage

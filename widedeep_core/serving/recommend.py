@@ -258,7 +258,8 @@ class Recommender:
         table = self._table(
             items[top], logit[top], wide, deep, logit[top], nan, nan, [()] * len(top)
         )
-        if cold:
+        if cold:  # scores are training counts, not logits: no probability to show
+            table["probability"] = np.nan
             table.attrs["fallback"] = fallback_note([user_id])
         return table
 

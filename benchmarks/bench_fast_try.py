@@ -66,10 +66,14 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _whole_cli(folder: str, preset: str, runs: str, env: dict[str, str]) -> None:
+def _whole_cli(
+    folder: str, preset: str, runs: str, env: dict[str, str], epochs: int | None
+) -> None:
     """Time one ``widedeep train`` process from its start to its printed metrics."""
     cmd = [sys.executable, "-m", "widedeep_core.cli", "train", "--data", folder,
            "--preset", preset, "--runs-dir", runs, "--json", "--quiet"]  # fmt: skip
+    if epochs:
+        cmd += ["--set", f"epochs={epochs}"]
     start = time.perf_counter()
     cpu0 = _children_cpu()
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
@@ -89,7 +93,7 @@ def main(argv=None) -> int:
     p.add_argument("--preset", default="fast")
     p.add_argument("--phases-only", action="store_true", help="skip the whole-CLI run")
     p.add_argument(
-        "--epochs", type=int, default=None, help="cap the phases run (synthetic data never stops)"
+        "--epochs", type=int, default=None, help="cap both runs (synthetic data never stops)"
     )
     args = p.parse_args(argv)
     root = str(Path(__file__).resolve().parents[1])
@@ -105,7 +109,7 @@ def main(argv=None) -> int:
             )  # fmt: skip
         print(machine_line())
         if not args.phases_only:
-            _whole_cli(folder, args.preset, str(Path(tmp) / "runs"), env)
+            _whole_cli(folder, args.preset, str(Path(tmp) / "runs"), env, args.epochs)
         phases = subprocess.run(
             [sys.executable, "-c", PHASES, folder, args.preset,
              *([str(args.epochs)] if args.epochs else [])],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -138,3 +140,81 @@ def test_iter_scores_blocks():
     blocks = list(ease.iter_scores(users, block_size=25))
     assert [len(u) for u, _ in blocks] == [25, 25, 10]
     np.testing.assert_allclose(np.concatenate([s for _, s in blocks]), ease.score(users))
+
+
+def test_ease_weights_are_row_major():
+    # scipy copies a column-major B on every X[users] @ B (55 MB a block on ML-1M)
+    x = _skewed()
+    assert bl.ease_weights(x, 10.0).flags.c_contiguous
+
+
+# ------------------------------------------------ evaluation: same users, cached rows
+
+
+@pytest.fixture(scope="module")
+def many_users():
+    """More users with a test positive than the old 2,000-user baseline sample."""
+    from widedeep_core.config import preset
+    from widedeep_core.data.synthetic import make_synthetic
+    from widedeep_core.features import prepare
+    from widedeep_core.training import train
+
+    data = make_synthetic(n_users=9000, n_items=60, n_ratings=120_000, seed=3)
+    cfg = preset("fast").replace(epochs=1, device="cpu", patience=None)
+    result = train(cfg, data, save_run=False)
+    return result, prepare(cfg, data)
+
+
+def test_baselines_are_judged_on_the_models_users(many_users):
+    from widedeep_core.evaluation.evaluate import MAX_RANKING_USERS
+
+    result, _ = many_users
+    test = result.test
+    assert test["ranking_users"] > MAX_RANKING_USERS  # the model ranks every user here
+    for row in test["baselines"].values():
+        assert row["ranking_users"] == test["ranking_users"]
+
+
+def test_baseline_rows_are_cached_per_split_k_and_lambda(many_users, monkeypatch, tmp_path):
+    from widedeep_core.evaluation import baselines
+    from widedeep_core.evaluation.evaluate import ranking_users
+
+    monkeypatch.setenv("WIDEDEEP_CACHE_DIR", str(tmp_path))
+    _, prep = many_users
+    judged = ranking_users(prep, "test", None)
+    fits = []
+    real = baselines.make_retrieval
+    monkeypatch.setattr(
+        baselines, "make_retrieval", lambda *a, **k: fits.append(1) or real(*a, **k)
+    )
+    first = baselines.evaluate_baselines(prep, judged=judged)
+    again = baselines.evaluate_baselines(prep, judged=judged)
+    assert again == first and len(fits) == 1  # the second try read the stored rows
+    assert baselines.evaluate_baselines(prep, judged=judged, cache=False) == first
+    assert len(fits) == 2
+    other_k = baselines.evaluate_baselines(prep, judged=judged, k=5)
+    other_lambda = baselines.evaluate_baselines(prep, judged=judged, lam=50.0)
+    assert len(fits) == 4 and "hr@5" in other_k["ease"]
+    assert other_lambda["ease"]["lambda"] == 50.0
+    val = baselines.evaluate_baselines(prep, "val", judged=ranking_users(prep, "val", None))
+    assert len(fits) == 5 and val != first
+    # a damaged file is recomputed and rewritten
+    (stored,) = [
+        p for p in (tmp_path / "baselines").iterdir() if p.read_text() == json.dumps(first)
+    ]
+    stored.write_text('{"popularity": ')
+    assert baselines.evaluate_baselines(prep, judged=judged) == first
+    assert len(fits) == 6 and json.loads(stored.read_text()) == first
+
+
+def test_an_unwritable_cache_only_costs_a_refit(many_users, monkeypatch, tmp_path):
+    from widedeep_core.evaluation import baselines
+    from widedeep_core.evaluation.evaluate import ranking_users
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("WIDEDEEP_CACHE_DIR", str(blocker))
+    _, prep = many_users
+    judged = ranking_users(prep, "test", None)
+    rows = baselines.evaluate_baselines(prep, judged=judged)
+    assert rows == baselines.evaluate_baselines(prep, judged=judged, cache=False)

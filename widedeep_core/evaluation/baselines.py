@@ -14,10 +14,14 @@ pop_rank (mean popularity rank of the listed movies, 1 = most rated in training)
 
 from __future__ import annotations
 
+import hashlib
+import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from widedeep_core.errors import RunError
 from widedeep_core.evaluation.metrics import (
     catalogue_coverage,
     judge_lists,
@@ -37,6 +41,7 @@ from widedeep_core.serving.retrieval import (
 if TYPE_CHECKING:
     import scipy.sparse as sp
 
+    from widedeep_core.evaluation.evaluate import Judged
     from widedeep_core.features.prepare import Prepared
 
 BASELINES = ("popularity", "ease")
@@ -95,30 +100,104 @@ def evaluate_baselines(
     lam: float = DEFAULT_LAMBDA,
     max_items: int = EASE_MAX_ITEMS,
     retrieval: tuple[Any, Any] | None = None,
+    judged: Judged | None = None,
+    cache: bool = True,
 ) -> dict[str, dict[str, Any]]:
     """Popularity and EASE^R judged like the model: {"popularity": {...}, "ease": {...}}.
 
     EASE^R inverts the whole catalogue up to ``max_items`` movies; above, the automatic
     route of ``make_retrieval`` runs and ``route`` / ``route_reason`` say which.
     ``retrieval`` (model, choice) from ``make_retrieval`` on the same training matrix and
-    lambda skips the refit (the two-stage model's own EASE, when it has one).
+    lambda skips the refit (the two-stage model's own EASE, when it has one). ``judged``
+    (``evaluate.ranking_users``) are the model's judged users; default: that function's
+    sample. The rows depend only on the data, the split and these arguments, so they are
+    kept in the user cache folder (``cache``) and a second try on the same split reads them.
     """
     from widedeep_core.evaluation.evaluate import ranking_users
 
     k = int(k if k is not None else prep.config.ranking_k)
     lam = check_lambda(lam)
+    if judged is None:
+        judged = ranking_users(prep, part)
+    key = _rows_key(prep, part, judged, k, lam, max_items) if cache else None
+    if key is not None and (rows := _read_rows(key)) is not None:
+        return rows
     x, all_users, _ = train_matrix(prep)
-    user_ids, seen, positives, _ = ranking_users(prep, part)
-    rows = np.searchsorted(all_users, user_ids)
+    rows = np.searchsorted(all_users, judged.user_ids)
     pop = Popularity(x)
     pop_rank = popularity_rank(pop.counts)
     out: dict[str, dict[str, Any]] = {}
     ease, choice = retrieval or make_retrieval(x, "auto", lam, max_items=max_items)
     for name, model in (("popularity", pop), ("ease", ease)):
-        top = ranked_columns(lambda b, m=model: m.score(rows[b]), seen, np.arange(len(rows)), k)
-        out[name] = list_columns(top, positives, k, pop_rank)
+        top = ranked_columns(
+            lambda b, m=model: m.score(rows[b]), judged.seen, np.arange(len(rows)), k
+        )
+        out[name] = list_columns(top, judged.positives, k, pop_rank)
     out["ease"].update({"lambda": lam, "route": choice.name, "route_reason": choice.reason})
     # the same user count as the model's row, so a reader can see they were judged alike
     for row in out.values():
-        row["ranking_users"] = float(len(user_ids))
+        row["ranking_users"] = float(len(judged.user_ids))
+    if key is not None:
+        _write_rows(key, out)
     return out
+
+
+# --- the rows' cache: one small JSON file per (data, split, judged users, K, lambda) ---
+
+# Bump when the baselines' numbers change for the same inputs (the key has no code in it).
+_ROWS_VERSION = 1
+_ROWS_KEPT = 200  # files; the oldest go first
+
+
+def _rows_dir() -> Path:
+    from widedeep_core.data.cache import user_cache_dir
+
+    return user_cache_dir() / "baselines"
+
+
+def _rows_key(prep: Prepared, part: str, judged: Judged, k: int, lam: float, max_items: int) -> str:
+    """A digest of everything the rows depend on: the training pairs, the judged users'
+    lists, the catalogue, K, lambda and the EASE size limit (~10 ms on ML-1M)."""
+    ratings = prep.data.ratings
+    train = prep.split.train
+    h = hashlib.blake2b(digest_size=20)
+    h.update(repr((_ROWS_VERSION, part, k, lam, max_items, prep.data.fingerprint)).encode())
+    for arr in (
+        ratings["user"].to_numpy()[train],
+        ratings["item"].to_numpy()[train],
+        judged.user_ids,
+        judged.items,
+        np.array([len(p) for p in judged.positives], dtype=np.int64),
+        np.concatenate(judged.positives) if judged.positives else np.zeros(0, np.int64),
+    ):
+        h.update(np.ascontiguousarray(arr).view(np.uint8))
+    return h.hexdigest()
+
+
+def _read_rows(key: str) -> dict[str, dict[str, Any]] | None:
+    """The stored rows of ``key``, or None (missing, unreadable or damaged: recomputed)."""
+    path = _rows_dir() / f"{key}.json"
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(rows, dict) or set(rows) != set(BASELINES):
+        return None
+    if not all(isinstance(row, dict) for row in rows.values()):
+        return None
+    return rows
+
+
+def _write_rows(key: str, rows: dict[str, dict[str, Any]]) -> None:
+    """Keep the rows for the next try; a cache that cannot be written is skipped."""
+    from widedeep_core.fileio import atomic_write_text
+
+    folder = _rows_dir()
+    try:
+        # Python's JSON keeps NaN (a metric without users) exactly; only this module reads it
+        atomic_write_text(folder / f"{key}.json", json.dumps(rows))
+        old = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime)
+        for stale in old[:-_ROWS_KEPT]:
+            stale.unlink(missing_ok=True)
+    except (OSError, RunError):
+        pass  # a full disk or read-only cache costs the next try a refit, nothing else

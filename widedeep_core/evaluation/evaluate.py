@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import torch
@@ -98,15 +98,30 @@ def evaluate_split(
     out = pointwise(y, logits)
     users = prep.data.ratings["user"].to_numpy()[getattr(prep.split, part)]
     out["gauc"] = gauc(users, y.numpy(), logits.numpy())
-    out.update(evaluate_ranking(model, prep, part, k=cfg.ranking_k, device=device))
-    out["baselines"] = evaluate_baselines(prep, part, k=cfg.ranking_k, lam=baseline_lambda(cfg))
+    # one set of judged users for the model and its baselines: same users, same lists
+    judged, top = _model_lists(model, prep, part, cfg.ranking_k, None)
+    out.update(_ranking_row(prep, judged, top, cfg.ranking_k))
+    out["baselines"] = evaluate_baselines(
+        prep, part, k=cfg.ranking_k, lam=baseline_lambda(cfg), judged=judged
+    )
     return out
 
 
-def ranking_users(prep: Prepared, part: str = "test", max_users: int | None = MAX_RANKING_USERS):
+class Judged(NamedTuple):
+    """The users a ranking is judged on (``ranking_users``); column indices into ``items``."""
+
+    user_ids: np.ndarray
+    seen: list[np.ndarray]  # per user: training items (masked from the lists)
+    positives: list[np.ndarray]  # per user: held-out positives of the part
+    items: np.ndarray  # the catalogue
+
+
+def ranking_users(
+    prep: Prepared, part: str = "test", max_users: int | None = MAX_RANKING_USERS
+) -> Judged:
     """The users the ranking metrics judge: those with a held-out positive in ``part``.
 
-    Returns (user ids, per-user training items, per-user positives, items): items are
+    Returns ``Judged`` (user ids, per-user training items, per-user positives, items): items are
     the catalogue (``serving.scoring.catalogue``), and the per-user lists hold column
     indices into it. Past ``max_users`` (or ``MAX_RANKING_PAIRS`` pairs) a sample of
     the users, seeded by the config's seed, stands in for all of them; None: every user.
@@ -135,7 +150,7 @@ def ranking_users(prep: Prepared, part: str = "test", max_users: int | None = MA
         counts = np.bincount(s, minlength=len(eval_users))
         return np.split(cols[order], np.cumsum(counts)[:-1])
 
-    return all_users[eval_users], per_user(prep.split.train), per_user(pos_rows), items
+    return Judged(all_users[eval_users], per_user(prep.split.train), per_user(pos_rows), items)
 
 
 def check_k(k: int, data: MovieLensData) -> None:
@@ -163,6 +178,14 @@ def ranked_lists(
     does, for every user. ``max_users`` None takes the config's ``ranking_users``, else
     (one stage) every user while the cost stays under ``RANKING_FLOPS``.
     """
+    judged, top = _model_lists(model, prep, part, k, max_users)
+    return judged.user_ids, top, judged.positives, judged.items
+
+
+def _model_lists(
+    model: nn.Module, prep: Prepared, part: str, k: int, max_users: int | None
+) -> tuple[Judged, np.ndarray]:
+    """(the judged users, their [users, k] top columns): ``ranked_lists``' work."""
     check_k(k, prep.data)
     if max_users is None:
         max_users = prep.config.ranking_users
@@ -173,7 +196,8 @@ def ranked_lists(
     if max_users is None:
         affordable = RANKING_FLOPS / max(pair_scorer.pair_flops * len(items), 1.0)
         max_users = max(MAX_RANKING_USERS, int(affordable))
-    user_ids, seen, positives, items = ranking_users(prep, part, max_users)
+    judged = ranking_users(prep, part, max_users)
+    user_ids, seen = judged.user_ids, judged.seen
     popularity = training_popularity(prep, items)
 
     def scorer(batch: np.ndarray) -> torch.Tensor:
@@ -182,14 +206,17 @@ def ranked_lists(
 
     users = np.arange(len(user_ids))
     top = ranked_columns(scorer, seen, users, k, users_per_block(len(items)))
-    return user_ids, top.numpy(), positives, items
+    return judged, top.numpy()
 
 
-def _two_stage_lists(model, prep: Prepared, part: str, k: int, max_users: int | None):
-    """``ranked_lists`` of a two-stage run: ``serving.twostage.rank_users`` per user block."""
+def _two_stage_lists(
+    model, prep: Prepared, part: str, k: int, max_users: int | None
+) -> tuple[Judged, np.ndarray]:
+    """``_model_lists`` of a two-stage run: ``serving.twostage.rank_users`` per user block."""
     from widedeep_core.serving.twostage import rank_users
 
-    user_ids, seen, positives, items = ranking_users(prep, part, max_users)
+    judged = ranking_users(prep, part, max_users)
+    user_ids, seen = judged.user_ids, judged.seen
     block = max(1, users_per_block(prep.config.candidates))
     tops = [
         rank_users(
@@ -199,7 +226,7 @@ def _two_stage_lists(model, prep: Prepared, part: str, k: int, max_users: int | 
         for s in range(0, len(user_ids), block)
     ]  # fmt: skip
     top = np.concatenate(tops) if tops else np.zeros((0, k), np.int64)
-    return user_ids, top, positives, items
+    return judged, top
 
 
 def evaluate_ranking(
@@ -216,11 +243,16 @@ def evaluate_ranking(
 
     ``device`` is unused: the model is scored where it lives.
     """
-    user_ids, top, positives, _ = ranked_lists(model, prep, part, k=k, max_users=max_users)
-    m = judge_lists(torch.from_numpy(top), positives, k)
+    judged, top = _model_lists(model, prep, part, k, max_users)
+    return _ranking_row(prep, judged, top, k)
+
+
+def _ranking_row(prep: Prepared, judged: Judged, top: np.ndarray, k: int) -> dict[str, float]:
+    """The model's ranking columns: HR, NDCG, ... @K, coverage, pop_rank, ranking_users."""
+    m = judge_lists(torch.from_numpy(top), judged.positives, k)
     out = {f"{name}@{k}": value for name, value in m.items()}
     out.update(model_list_columns(prep, top, k))
-    out["ranking_users"] = float(len(user_ids))
+    out["ranking_users"] = float(len(judged.user_ids))
     return out
 
 

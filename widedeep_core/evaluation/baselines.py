@@ -83,8 +83,10 @@ def list_columns(
 
 def model_list_columns(prep: Prepared, top: Any, k: int) -> dict[str, float]:
     """Coverage@K and pop_rank@K of the model's own lists (``evaluate.ranked_lists``)."""
-    x, _, _ = train_matrix(prep)
-    pop_rank = popularity_rank(np.asarray(x.sum(axis=0)).ravel())
+    from widedeep_core.serving.scoring import catalogue, training_popularity
+
+    # the training counts (the loader drops repeated pairs, so they equal Popularity's)
+    pop_rank = popularity_rank(training_popularity(prep, catalogue(prep.data)).numpy())
     t = np.asarray(top, dtype=np.int64)
     return {
         f"coverage@{k}": catalogue_coverage(t, len(pop_rank)),

@@ -113,12 +113,24 @@ def _cpu_with_children() -> float:
 
 
 def our_epoch(
-    data, batch_size: int, epochs: int = 2, *, name: str = "reference", fused: bool = True
+    data,
+    batch_size: int,
+    epochs: int = 2,
+    *,
+    name: str = "reference",
+    fused: bool = True,
+    **overrides: object,
 ) -> tuple[float, float]:
-    """(wall seconds of our fastest epoch, CPU seconds of the last) with a preset's model;
-    ``fused=False`` forces the autograd step (the trainer before the hand-written step)."""
+    """(wall seconds of our fastest epoch, CPU seconds of the last) with a preset's model
+    (``overrides`` change its fields); ``fused=False`` forces the autograd step (the
+    trainer before the hand-written step)."""
     cfg = preset(name).replace(
-        epochs=epochs, batch_size=batch_size, device="cpu", patience=None, lr_schedule="none"
+        epochs=epochs,
+        batch_size=batch_size,
+        device="cpu",
+        patience=None,
+        lr_schedule="none",
+        **overrides,
     )
     times: list[float] = []
     cpu: list[float] = []
@@ -158,6 +170,20 @@ def mlp_floor(data, name: str, steps: int = 30) -> float:
     return per_step * 0.8 * data.n_ratings / cfg.batch_size
 
 
+def side_fields(data, batch_size: int) -> None:
+    """Issue 10's measure of the embedding paths: every side field, the multi-valued
+    genres and the three genre crosses (``full``'s inputs) through a small MLP (embed 16,
+    64-32), against the 2-field ``reference`` model, one batch size; both fused."""
+    small = {"embed_dim": 16, "hidden": (64, 32)}
+    ref, ref_cpu = our_epoch(data, batch_size, name="reference")
+    side, side_cpu = our_epoch(data, batch_size, name="full", **small)
+    print(
+        f"side fields at batch {batch_size}: full's fields + crosses, embed 16, MLP 64-32: "
+        f"{side:.2f} s/epoch ({side_cpu:.2f} CPU); reference (2 fields, 16-16): {ref:.2f} "
+        f"({ref_cpu:.2f} CPU); ratio {side / ref:.1f}x wall, {side_cpu / ref_cpu:.1f}x CPU"
+    )
+
+
 def load_data(args):
     if args.data:
         from widedeep_core.data import load_movielens
@@ -180,6 +206,12 @@ def main(argv=None) -> int:
         "--presets", default="full", help="presets whose epoch at their own batch is also timed"
     )
     p.add_argument("--skip-reference", action="store_true", help="only the presets' epochs")
+    p.add_argument(
+        "--side-fields",
+        action="store_true",
+        help="the side-field paths' cost: full's fields and crosses with a small MLP "
+        "against reference, both at the big batch",
+    )
     args = p.parse_args(argv)
     apply_thread_share()
     data = load_data(args)
@@ -223,6 +255,8 @@ def main(argv=None) -> int:
             f"{plain_cpu / ours_cpu:.2f}x CPU; its MLP alone (fwd+bwd) {floor:.2f} s/epoch "
             f"= {floor / ours:.0%} of the epoch"
         )
+    if args.side_fields:
+        side_fields(data, args.big_batch)
     print("rerun: python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])]))
     return 0
 

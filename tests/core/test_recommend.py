@@ -97,3 +97,24 @@ def test_block_scoring_agrees_with_one_user_at_a_time(trained_run):
     table = rec.recommend(int(users[0]), n=4)
     best = np.argsort(-(one_wide + one_deep), kind="stable")[:4]
     assert list(table["item"]) == list(items[best])
+
+
+def test_whole_catalogue_work_holds_a_share_of_the_cores(trained_run, monkeypatch):
+    # recommend_all and evaluate_run rank every user: like a training, they take a slot
+    # (threads.CoreShare), so a CLI run beside the app does not oversubscribe the cores
+    from widedeep_core import threads
+    from widedeep_core.evaluation import evaluate_run
+
+    data, result = trained_run
+    held = []
+    real_enter = threads.CoreShare.__enter__
+
+    def enter(self):
+        out = real_enter(self)
+        held.append(self.trainings())
+        return out
+
+    monkeypatch.setattr(threads.CoreShare, "__enter__", enter)
+    Recommender.from_run(result.run_dir, data).recommend_all(3)
+    evaluate_run(result.run_dir, data)
+    assert held == [1, 1]

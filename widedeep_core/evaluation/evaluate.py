@@ -31,6 +31,7 @@ from widedeep_core.serving.scoring import (
     training_popularity,
     users_per_block,
 )
+from widedeep_core.threads import CoreShare
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -268,4 +269,6 @@ def evaluate_run(
     from widedeep_core.serving.loading import load_trained
 
     trained = load_trained(run_dir, data, device=device)
-    return evaluate_split(trained.model, trained.prepared(), part, resolve_device(device))
+    # ranking every user is a training's worth of work: it takes a share of the cores
+    with CoreShare():
+        return evaluate_split(trained.model, trained.prepared(), part, resolve_device(device))

@@ -36,6 +36,7 @@ from widedeep_core.serving.scoring import (
     users_per_block,
 )
 from widedeep_core.serving.twostage import check_two_stage, rank_users
+from widedeep_core.threads import CoreShare
 from widedeep_core.vocabulary import DEMOGRAPHIC_FIELDS
 
 COLUMNS = [
@@ -321,6 +322,10 @@ class Recommender:
     def recommend_all(self, n: int = 10, users: np.ndarray | None = None) -> pd.DataFrame:
         """Columns user, rank, item, score: each user's ``recommend(user, n)`` list
         (training movies left out), ranked in blocks of users by the same kernel."""
+        with CoreShare():  # a training's worth of work: a share of the cores (threads.py)
+            return self._recommend_all(n, users)
+
+    def _recommend_all(self, n: int, users: np.ndarray | None) -> pd.DataFrame:
         self._check_n(n)
         n = int(n)
         user_ids = self.users if users is None else np.asarray(users, dtype=np.int64)

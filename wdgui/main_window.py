@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +26,7 @@ from .pages.configure import ConfigurePage, torch_loaded
 from .pages.data import DataPage
 from .settings import DISPLAY_NAME, app_icon, make_settings, read_json, write_json
 from .warmup import warm_up
+from .widgets import Steps
 from .workers import JobRunner
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -52,7 +55,7 @@ class MainWindow(QMainWindow):
     window has been painted (``wdgui`` does this), so the first run does not stall it.
     ``lazy_pages`` (default: ``warm_up``) builds only the Data and Configure pages at
     start; the others are built when first shown, when their attribute is first used,
-    or one per event-loop turn once the warm-up has ended (:meth:`build_pages`).
+    or, once the warm-up has ended, a piece (one plot, say) per event-loop turn.
     """
 
     firstPainted = Signal()
@@ -86,6 +89,8 @@ class MainWindow(QMainWindow):
 
         self._lazy = lazy_pages
         self._built: dict[str, QWidget] = {}
+        self._building: dict[str, Steps] = {}  # pages under construction, by key
+        self._idle_build: Steps | None = None  # what the idle turns build after the warm-up
         self._can_start: tuple[bool, str] = (False, "Load data first (Data page).")
         self.data_page = DataPage(lazy_plots=lazy_pages)
         self.configure_page = ConfigurePage()
@@ -156,14 +161,22 @@ class MainWindow(QMainWindow):
         for key in LAZY_PAGES:
             self._page(key)
 
+    def _rest_steps(self) -> Iterator[None]:
+        """The histograms, then every page not built yet, one piece at a time."""
+        yield from self.data_page.plot_steps()
+        for key in LAZY_PAGES:
+            if key not in self._built:
+                yield from self._construction(key)
+
     @Slot()
-    def _build_next_page(self) -> None:
-        """Build one missing page, then come back on a later event-loop turn."""
-        missing = [key for key in LAZY_PAGES if key not in self._built]
-        if missing:
-            self._page(missing[0])
-            if len(missing) > 1:
-                QTimer.singleShot(0, self._build_next_page)
+    def _build_step(self) -> None:
+        """Run one piece of the idle build, then come back on a later event-loop turn.
+
+        A whole page in one turn held the window for 150-290 ms (mostly pyqtgraph
+        building each PlotWidget: 20-40 ms a plot); a piece is one plot or less.
+        """
+        if self._idle_build is not None and not self._idle_build.step():
+            QTimer.singleShot(0, self._build_step)
 
     @Slot(int)
     def _on_current_changed(self, index: int) -> None:
@@ -177,26 +190,44 @@ class MainWindow(QMainWindow):
             return self.configure_page
         page = self._built.get(key)
         if page is None:
-            page = self._built[key] = self._make_page(key)
-            self._install(key, page)
+            self._construction(key).finish()  # what the idle build left, at once
+            page = self._built[key]
         return page
 
-    def _make_page(self, key: str) -> QWidget:
+    def _construction(self, key: str) -> Steps:
+        """The build of page ``key``, shared by the idle turns and a first use."""
+        steps = self._building.get(key)
+        if steps is None:
+            steps = self._building[key] = Steps(self._page_steps(key))
+        return steps
+
+    def _page_steps(self, key: str) -> Iterator[None]:
+        """Import the page's module, build the page a piece at a time, then install it."""
+        importlib.import_module(f".pages.{key}", __package__)  # its own turn: 10-20 ms
+        yield
+        page = self._make_page(key)
+        yield from page.construction
+        self._built[key] = page
+        del self._building[key]
+        self._install(key, page)
+
+    def _make_page(self, key: str) -> Any:
+        """A page whose construction has begun (``page.construction`` finishes it)."""
         if key == "train":
             from .pages.train import TrainPage
 
-            return TrainPage()
+            return TrainPage(stepwise=True)
         if key == "runs":
             from .pages.runs import RunsPage
 
-            return RunsPage(self.store)
+            return RunsPage(self.store, stepwise=True)
         if key == "recommend":
             from .pages.recommend import RecommendPage
 
-            return RecommendPage(self.store)
+            return RecommendPage(self.store, stepwise=True)
         from .pages.sweep import SweepPage
 
-        return SweepPage()
+        return SweepPage(stepwise=True)
 
     def _install(self, key: str, page: QWidget) -> None:
         """Put a new page in its tab, wire it and give it its saved state."""
@@ -351,9 +382,10 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _build_the_rest(self) -> None:
-        """The histograms now, the other pages one per event-loop turn (pyqtgraph loaded)."""
-        self.data_page.build_plots()
-        QTimer.singleShot(0, self._build_next_page)
+        """The histograms and the other pages, a piece per event-loop turn (pyqtgraph loaded)."""
+        if self._idle_build is None:
+            self._idle_build = Steps(self._rest_steps())
+            QTimer.singleShot(0, self._build_step)
 
     def paintEvent(self, event: QPaintEvent) -> None:
         """Emit ``firstPainted`` once, after the window's first paint."""

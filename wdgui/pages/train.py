@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,8 +27,8 @@ from PySide6.QtWidgets import (
 
 from widedeep_core.config import Config
 
-from ..plotting import color, ema, make_plot
-from ..widgets import error_box, format_cell
+from ..plotting import color, ema, plot_steps
+from ..widgets import Steps, error_box, format_cell
 from ..workers import JobRunner, TrainWorker, training_threads
 
 if TYPE_CHECKING:  # pragma: no cover - the trainer (and torch) load in the worker thread
@@ -84,7 +84,7 @@ class TrainPage(QWidget):
     runFailed = Signal(str)
     stateChanged = Signal(str)  # short text for the status bar ("" when idle)
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, parent: QWidget | None = None, stepwise: bool = False):
         super().__init__(parent)
         self.jobs = JobRunner(self)
         self.jobs.failed.connect(self._on_failed)
@@ -92,12 +92,13 @@ class TrainPage(QWidget):
         self._config: Config | None = None
         self.error_dialog: QMessageBox | None = None
         self.last_finished: FinishedEvent | None = None
-        self._build()
-        self._reset_series()
-        self.set_can_start(False, "Load data first (Data page).")
+        # with ``stepwise`` the caller runs the pieces (one plot each) over several turns
+        self.construction = Steps(self._build())
+        if not stepwise:
+            self.construction.finish()
 
     # ---------------------------------------------------------------- layout
-    def _build(self) -> None:
+    def _build(self) -> Iterator[None]:
         self.startButton = QPushButton("Start")
         self.startButton.setObjectName("startButton")
         self.startButton.setToolTip("Start training with the Configure page's settings (F5)")
@@ -128,8 +129,9 @@ class TrainPage(QWidget):
             top.addWidget(b)
         top.addWidget(self.trainProgress, 1)
         top.addWidget(self.progressLabel)
+        yield
 
-        self.lossPlot = make_plot("lossPlot", "Training loss", "batch", "loss")
+        self.lossPlot = yield from plot_steps("lossPlot", "Training loss", "batch", "loss")
         loss_item = self.lossPlot.getPlotItem()
         # long curves: draw only what is visible, downsample automatically
         loss_item.setClipToView(True)
@@ -149,8 +151,9 @@ class TrainPage(QWidget):
         self.smoothSpin.setToolTip("EMA weight: 0 = raw, 0.99 = very smooth")
         self.smoothCheck.toggled.connect(self._redraw_smoothed)
         self.smoothSpin.valueChanged.connect(self._redraw_smoothed)
+        yield
 
-        self.aucPlot = make_plot("aucPlot", "Validation per epoch", "epoch", "value")
+        self.aucPlot = yield from plot_steps("aucPlot", "Validation per epoch", "epoch", "value")
         self.aucCurve = self.aucPlot.plot(
             [],
             [],
@@ -173,6 +176,7 @@ class TrainPage(QWidget):
         )  # fmt: skip
         self.bestLine.setVisible(False)
         self.aucPlot.addItem(self.bestLine)
+        yield
 
         smooth_row = QHBoxLayout()
         smooth_row.addWidget(self.smoothCheck)
@@ -236,7 +240,8 @@ class TrainPage(QWidget):
             vb.disableAutoRange()
             self._follow[vb] = True
             vb.sigRangeChangedManually.connect(partial(self._stop_following, vb))
-        self._update_buttons()
+        self._reset_series()
+        self.set_can_start(False, "Load data first (Data page).")
 
     # ---------------------------------------------------------------- state
     def _reset_series(self) -> None:

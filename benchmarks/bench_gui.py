@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import functools
 import inspect
+import math
 import os
 import sys
 import tempfile
@@ -198,6 +199,7 @@ class Tick:
     stall_ms: float
     cpu_ms: float
     worker: str = ""  # where other Python threads were when the GUI thread ran again
+    queued_ms: float = float("nan")  # GUI thread runnable but waiting for a core (Linux)
 
 
 class StallProbe:
@@ -211,6 +213,7 @@ class StallProbe:
         self.ticks: list[Tick] = []
         self._last = time.perf_counter()
         self._last_cpu = time.thread_time()
+        self._last_queued = run_queue_ms()
         self._timer = QTimer()
         self._timer.setTimerType(Qt.TimerType.PreciseTimer)
         self._timer.setInterval(interval_ms)
@@ -219,6 +222,7 @@ class StallProbe:
     def start(self) -> None:
         """Start ticking."""
         self._last, self._last_cpu = time.perf_counter(), time.thread_time()
+        self._last_queued = run_queue_ms()
         self._timer.start()
 
     def stop(self) -> None:
@@ -226,13 +230,27 @@ class StallProbe:
         self._timer.stop()
 
     def _tick(self) -> None:
-        now, cpu = time.perf_counter(), time.thread_time()
+        now, cpu, queued = time.perf_counter(), time.thread_time(), run_queue_ms()
         stall = max(0.0, (now - self._last) * 1000 - self.interval_ms)
-        tick = Tick(now, stall, (cpu - self._last_cpu) * 1000)
+        tick = Tick(now, stall, (cpu - self._last_cpu) * 1000, "", queued - self._last_queued)
         if stall > self.sample_above_ms:
             tick.worker = other_threads_location()
         self.ticks.append(tick)
-        self._last, self._last_cpu = now, cpu
+        self._last, self._last_cpu, self._last_queued = now, cpu, queued
+
+
+def run_queue_ms() -> float:
+    """Milliseconds the calling thread has spent runnable but not running (Linux).
+
+    The second field of ``/proc/thread-self/schedstat``: a stall whose GUI-thread CPU
+    time is small and whose run-queue time is large waited for a core (a loaded
+    machine), not for the GIL or a lock. NaN where the kernel does not say.
+    """
+    try:
+        with open("/proc/thread-self/schedstat") as f:
+            return int(f.read().split()[1]) / 1e6
+    except (OSError, IndexError, ValueError):
+        return float("nan")
 
 
 def other_threads_location() -> str:
@@ -356,6 +374,7 @@ def stall_rows(
                 phase,
                 f"{t.stall_ms:.0f}",
                 f"{t.cpu_ms:.0f}",
+                f"{t.queued_ms:.0f}",
                 explain(t, interval) if explained else "not timed (--plain)",
                 t.worker,
             ]
@@ -526,7 +545,9 @@ def fresh_child(warm: str, epochs: int, spawned: float) -> int:
         rows.append([phase.name, phase.end - phase.start, len(stalls), max(stalls, default=0.0),
                      sum(x > GOAL_MS for x in stalls)])  # fmt: skip
     big = sorted((t for t in probe.ticks if t.stall_ms > GOAL_MS), key=lambda t: -t.stall_ms)
-    worst = [[round(t.at - t0, 2), round(t.stall_ms), round(t.cpu_ms), t.worker] for t in big[:8]]
+    worst = [[round(t.at - t0, 2), round(t.stall_ms), round(t.cpu_ms), t.worker,
+              None if math.isnan(t.queued_ms) else round(t.queued_ms)]
+             for t in big[:8]]  # fmt: skip
     stuck = sampler.places.most_common(8)
     print(json.dumps({"first_paint_s": painted[0] - spawned, "rows": rows, "worst": worst,
                       "stuck": stuck}))  # fmt: skip
@@ -623,8 +644,9 @@ def fresh_sessions(args: argparse.Namespace) -> int:
     print(format_table([f"median of {args.repeat} run(s)", "value"], medians))
     for warm, runs in results.items():
         for i, r in enumerate(runs):
-            for at, stall, cpu, where in r["worst"][:3]:
-                print(f"{warm} run {i + 1}: {stall} ms at {at} s (gui cpu {cpu} ms): {where}")
+            for at, stall, cpu, where, queued in r["worst"][:3]:
+                print(f"{warm} run {i + 1}: {stall} ms at {at} s (gui cpu {cpu} ms, waiting"
+                      f" for a core {queued} ms): {where}")  # fmt: skip
             for place, n in r["stuck"][:4]:
                 print(f"  GUI thread while late ({n * 5} ms): {place}")
     print(rerun_line(__file__, sys.argv[1:]))
@@ -702,9 +724,12 @@ def print_report(args: argparse.Namespace, r: dict[str, Any]) -> None:
     rows = stall_rows(probe.ticks, phases, r["t0"], args.goal, args.interval, not args.plain)
     if rows:
         print(f"\nStalls above {args.goal:g} ms (gui cpu = GUI-thread CPU time in the gap: near")
-        print("the stall = the GUI thread was busy; near 0 = it waited for the GIL or a core)")
+        print("the stall = the GUI thread was busy; near 0 = it waited: for a core when")
+        print("core wait = time the runnable GUI thread waited for a core is near the rest,")
+        print("else for the GIL or a lock)")
         what = ["GUI-thread work in the gap", "other threads when the GUI ran again"]
-        print(format_table(["t (s)", "phase", "stall ms", "gui cpu ms", *what], rows))
+        print(format_table(["t (s)", "phase", "stall ms", "gui cpu ms", "core wait ms", *what],
+                           rows))  # fmt: skip
     if not args.plain:
         print("\nTimed GUI-thread work during training (slots, window events, plot paints)")
         print(format_table(["what", "calls", "total ms", "mean ms", "max ms"], slot_rows(train)))

@@ -173,10 +173,12 @@ class MainWindow(QMainWindow):
         """Run one piece of the idle build, then come back on a later event-loop turn.
 
         A whole page in one turn held the window for 150-290 ms (mostly pyqtgraph
-        building each PlotWidget: 20-40 ms a plot); a piece is one plot or less.
+        building each PlotWidget: 20-40 ms a plot); a piece is one plot or less. The
+        next piece waits on a timer, not a posted call: posted calls ran back to back
+        with the repaints they caused, and the window's timers waited for all of them.
         """
         if self._idle_build is not None and not self._idle_build.step():
-            QTimer.singleShot(0, self._build_step)
+            QTimer.singleShot(1, self, self._build_step)
 
     @Slot(int)
     def _on_current_changed(self, index: int) -> None:
@@ -385,7 +387,7 @@ class MainWindow(QMainWindow):
         """The histograms and the other pages, a piece per event-loop turn (pyqtgraph loaded)."""
         if self._idle_build is None:
             self._idle_build = Steps(self._rest_steps())
-            QTimer.singleShot(0, self._build_step)
+            QTimer.singleShot(1, self, self._build_step)
 
     def paintEvent(self, event: QPaintEvent) -> None:
         """Emit ``firstPainted`` once, after the window's first paint."""

@@ -93,7 +93,9 @@ def plot_steps(
         # Two tick levels, not three: the third level's faint grid lines made replaying
         # an axis (grid included) ~2.7 ms instead of ~0.9 ms, and regenerating it 8 ms
         # instead of 4 ms, on every plot repaint (offscreen, measured).
-        item.getAxis(axis).setStyle(maxTickLevel=1)
+        # The tick text space only grows: when it shrank and grew with the labels, a
+        # range change laid the plot out anew and painted it twice.
+        item.getAxis(axis).setStyle(maxTickLevel=1, autoReduceTextSpace=False)
     item.addLegend(offset=(-10, 10))
     return widget
 

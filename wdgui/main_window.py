@@ -91,6 +91,7 @@ class MainWindow(QMainWindow):
         self._built: dict[str, QWidget] = {}
         self._building: dict[str, Steps] = {}  # pages under construction, by key
         self._idle_build: Steps | None = None  # what the idle turns build after the warm-up
+        self._after_run: Steps | None = None  # the new run shown in the Runs and Recommend pages
         self._can_start: tuple[bool, str] = (False, "Load data first (Data page).")
         self.data_page = DataPage(lazy_plots=lazy_pages)
         self.configure_page = ConfigurePage()
@@ -167,18 +168,6 @@ class MainWindow(QMainWindow):
         for key in LAZY_PAGES:
             if key not in self._built:
                 yield from self._construction(key)
-
-    @Slot()
-    def _build_step(self) -> None:
-        """Run one piece of the idle build, then come back on a later event-loop turn.
-
-        A whole page in one turn held the window for 150-290 ms (mostly pyqtgraph
-        building each PlotWidget: 20-40 ms a plot); a piece is one plot or less. The
-        next piece waits on a timer, not a posted call: posted calls ran back to back
-        with the repaints they caused, and the window's timers waited for all of them.
-        """
-        if self._idle_build is not None and not self._idle_build.step():
-            QTimer.singleShot(1, self, self._build_step)
 
     @Slot(int)
     def _on_current_changed(self, index: int) -> None:
@@ -384,10 +373,14 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _build_the_rest(self) -> None:
-        """The histograms and the other pages, a piece per event-loop turn (pyqtgraph loaded)."""
+        """The histograms and the other pages, a piece per event-loop turn (pyqtgraph loaded).
+
+        A whole page in one turn held the window for 150-290 ms (mostly pyqtgraph
+        building each PlotWidget: 20-40 ms a plot); a piece is one plot or less.
+        """
         if self._idle_build is None:
             self._idle_build = Steps(self._rest_steps())
-            QTimer.singleShot(1, self, self._build_step)
+            QTimer.singleShot(1, self, lambda: self._idle_build.run_in_turns(self))
 
     def paintEvent(self, event: QPaintEvent) -> None:
         """Emit ``firstPainted`` once, after the window's first paint."""
@@ -454,10 +447,22 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_run_finished(self, event: FinishedEvent) -> None:
+        """List the new run now; select it in the Runs, then the Recommend page, later.
+
+        Each of the three took 5-25 ms of the GUI thread; in one turn, together with the
+        Train page's last repaint, they held the window past 50 ms.
+        """
+        self._after_run = Steps(self._show_new_run(event))
+        self._after_run.run_in_turns(self)
+
+    def _show_new_run(self, event: FinishedEvent) -> Iterator[None]:
         self.runs_page.refresh()
-        if event.run_dir is not None:
-            self.runs_page.select_runs([Path(event.run_dir).name])
-            self.recommend_page.select_run(str(event.run_dir))
+        if event.run_dir is None:
+            return
+        yield
+        self.runs_page.select_runs([Path(event.run_dir).name])
+        yield
+        self.recommend_page.select_run(str(event.run_dir))
 
     @Slot(str)
     def _on_run_failed(self, message: str) -> None:
@@ -540,6 +545,9 @@ class MainWindow(QMainWindow):
 
     def shutdown(self) -> None:
         """Cancel training and loading and wait for their threads."""
+        for steps in (self._idle_build, self._after_run):  # nothing more on later turns
+            if steps is not None:
+                steps.cancel()
         for page in self._built.values():
             stop = getattr(page, "shutdown", None)  # the pages that run workers
             if stop is not None:

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QLabel,
@@ -141,7 +141,21 @@ class Steps:
         while not self.step():
             pass
 
+    def cancel(self) -> None:
+        """Run no further piece."""
+        self._steps.close()
+        self.done = True
+
     def __iter__(self) -> Iterator[None]:
         """One yield per piece run, so a larger build can ``yield from`` this one."""
         while not self.step():
             yield
+
+    def run_in_turns(self, owner: QObject) -> None:
+        """Run a piece now and each next one on a later event-loop turn (while ``owner`` lives).
+
+        The next piece waits on a 1 ms timer, not a posted call: posted calls ran back
+        to back with the repaints they caused, and the window's timers waited for all.
+        """
+        if not self.step():
+            QTimer.singleShot(1, owner, lambda: self.run_in_turns(owner))

@@ -288,6 +288,10 @@ def test_steps_run_a_piece_at_a_time_or_all_at_once():
     assert steps.done and done == [0, 1, 2]
     outer.finish()
     assert outer.done and done == [0, 1, 2]
+    cancelled = Steps(pieces())
+    cancelled.step()
+    cancelled.cancel()  # a window closing: no piece runs on a later turn
+    assert cancelled.step() and done == [0, 1, 2, 0]
 
 
 def test_grown_bounds_cover_the_data_and_grow_with_headroom():

@@ -213,7 +213,6 @@ class StallProbe:
         self.ticks: list[Tick] = []
         self._last = time.perf_counter()
         self._last_cpu = time.thread_time()
-        self._last_queued = run_queue_ms()
         self._timer = QTimer()
         self._timer.setTimerType(Qt.TimerType.PreciseTimer)
         self._timer.setInterval(interval_ms)
@@ -222,7 +221,6 @@ class StallProbe:
     def start(self) -> None:
         """Start ticking."""
         self._last, self._last_cpu = time.perf_counter(), time.thread_time()
-        self._last_queued = run_queue_ms()
         self._timer.start()
 
     def stop(self) -> None:
@@ -230,27 +228,62 @@ class StallProbe:
         self._timer.stop()
 
     def _tick(self) -> None:
-        now, cpu, queued = time.perf_counter(), time.thread_time(), run_queue_ms()
+        now, cpu = time.perf_counter(), time.thread_time()
         stall = max(0.0, (now - self._last) * 1000 - self.interval_ms)
-        tick = Tick(now, stall, (cpu - self._last_cpu) * 1000, "", queued - self._last_queued)
+        tick = Tick(now, stall, (cpu - self._last_cpu) * 1000)
         if stall > self.sample_above_ms:
             tick.worker = other_threads_location()
         self.ticks.append(tick)
-        self._last, self._last_cpu, self._last_queued = now, cpu, queued
+        self._last, self._last_cpu = now, cpu
 
 
-def run_queue_ms() -> float:
-    """Milliseconds the calling thread has spent runnable but not running (Linux).
+class RunQueueLog:
+    """A thread that notes the GUI thread's run-queue time every 5 ms (Linux).
 
-    The second field of ``/proc/thread-self/schedstat``: a stall whose GUI-thread CPU
-    time is small and whose run-queue time is large waited for a core (a loaded
-    machine), not for the GIL or a lock. NaN where the kernel does not say.
+    The run-queue time (second field of the thread's ``schedstat``) grows while the
+    thread is runnable but waits for a core. Over a stall: large = a loaded machine
+    kept the GUI thread off the CPU; small, with little GUI CPU time = it waited for the
+    GIL or a lock. Read here, not in the probe: a file read in the GUI thread gives the
+    GIL away and made each tick itself late under contention. NaN elsewhere.
     """
-    try:
-        with open("/proc/thread-self/schedstat") as f:
-            return int(f.read().split()[1]) / 1e6
-    except (OSError, IndexError, ValueError):
-        return float("nan")
+
+    def __init__(self) -> None:
+        tid = threading.main_thread().native_id
+        self.path = f"/proc/self/task/{tid}/schedstat"
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        """Start noting."""
+        self._thread.start()
+
+    def stop(self, ticks: Sequence[Tick], interval_ms: float, above_ms: float) -> None:
+        """Stop, and give each tick late by more than ``above_ms`` its run-queue time."""
+        self._stop.set()
+        self._thread.join()
+        for t in ticks:
+            if t.stall_ms > above_ms:
+                t.queued_ms = self.between(t.at - (t.stall_ms + interval_ms) / 1000, t.at)
+
+    def between(self, start: float, end: float) -> float:
+        """Run-queue milliseconds from ``start`` to ``end`` (5 ms resolution)."""
+        import bisect
+
+        times = [s[0] for s in self.samples]
+        i, j = bisect.bisect_right(times, start) - 1, bisect.bisect_right(times, end) - 1
+        if i < 0 or j < 0:
+            return float("nan")
+        return self.samples[j][1] - self.samples[i][1]
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.005):
+            try:
+                with open(self.path) as f:
+                    queued = int(f.read().split()[1]) / 1e6
+            except (OSError, IndexError, ValueError):
+                return
+            self.samples.append((time.perf_counter(), queued))
 
 
 def other_threads_location() -> str:
@@ -505,8 +538,10 @@ def fresh_child(warm: str, epochs: int, spawned: float) -> int:
     window.firstPainted.connect(lambda: painted.append(time.time()))
     probe = StallProbe(10, sample_above_ms=GOAL_MS)
     sampler = GuiSampler(probe)
+    queue_log = RunQueueLog()
     probe.start()
     sampler.start()
+    queue_log.start()
     window.show()
     run_until(lambda: bool(painted), 120, "the first paint")
     t0 = time.perf_counter()
@@ -538,6 +573,7 @@ def fresh_child(warm: str, epochs: int, spawned: float) -> int:
     phases.append(Phase("-> Runs table, Recommend (+1 s)", start, time.perf_counter()))
     probe.stop()
     sampler.stop()
+    queue_log.stop(probe.ticks, 10, GOAL_MS)
     session = Phase("whole session", t0, time.perf_counter())
     rows = []
     for phase in [*phases, session]:
@@ -801,6 +837,8 @@ def drive(args: argparse.Namespace, device: str, path: Path, note: str, tmp: Pat
     window.show()
     outcome = watch_training(window)
     probe = StallProbe(args.interval, sample_above_ms=args.goal)
+    queue_log = RunQueueLog()
+    queue_log.start()
     t0 = time.perf_counter()
     probe.start()
     phases: list[Phase] = []
@@ -839,6 +877,7 @@ def drive(args: argparse.Namespace, device: str, path: Path, note: str, tmp: Pat
     settle(1.0)
     phases.append(Phase("after training", start, time.perf_counter()))
     probe.stop()
+    queue_log.stop(probe.ticks, args.interval, args.goal)
 
     start = time.perf_counter()
     window.close()  # the real close path: shutdown() waits for every worker thread

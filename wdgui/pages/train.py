@@ -262,7 +262,8 @@ class TrainPage(QWidget):
         self.val_auc: list[float] = []
         self.val_logloss: list[float] = []
         for curve in (self.rawLossCurve, self.smoothLossCurve, self.aucCurve, self.loglossCurve):
-            curve.setData([], [])
+            if curve.xData is not None and len(curve.xData):  # empty ones stay as they are
+                curve.setData([], [])
         self.bestLine.setVisible(False)
         self._best_epoch = 0
         self._validation_drawn = 0

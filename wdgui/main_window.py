@@ -447,13 +447,13 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_run_finished(self, event: FinishedEvent) -> None:
-        """List the new run now; select it in the Runs, then the Recommend page, later.
+        """List the new run, select it in the Runs, then the Recommend page: a turn each.
 
         Each of the three took 5-25 ms of the GUI thread; in one turn, together with the
         Train page's last repaint, they held the window past 50 ms.
         """
-        self._after_run = Steps(self._show_new_run(event))
-        self._after_run.run_in_turns(self)
+        steps = self._after_run = Steps(self._show_new_run(event))
+        QTimer.singleShot(1, self, lambda: steps.run_in_turns(self))
 
     def _show_new_run(self, event: FinishedEvent) -> Iterator[None]:
         self.runs_page.refresh()

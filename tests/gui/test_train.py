@@ -57,8 +57,9 @@ def test_end_to_end_demo_train_list_recommend(window, qtbot):
 
     # the run is listed (and selected, so its curve is overlaid)
     runs = window.runs_page
-    assert runs.runsTable.model().rowCount() == 1  # listed at once, selected a turn later
+    # listed, then selected, on the turns after the run's end
     qtbot.waitUntil(lambda: len(runs.selected_runs()) == 1, timeout=10000)
+    assert runs.runsTable.model().rowCount() == 1
     (info,) = runs.selected_runs()
     assert info.status == "finished" and info.path == event.run_dir
     assert len(runs.curve_data()[info.id][0]) == 2

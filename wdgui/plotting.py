@@ -55,20 +55,12 @@ class ClippedAxis(pg.AxisItem):
         super().paint(p, opt, widget)
 
 
-def make_plot(name: str, title: str, x_label: str, y_label: str) -> pg.PlotWidget:
-    """A PlotWidget with an objectName, axis labels, a grid and a legend."""
-    steps = plot_steps(name, title, x_label, y_label)
-    while True:
-        try:
-            next(steps)
-        except StopIteration as done:
-            return done.value
-
-
 def plot_steps(
     name: str, title: str, x_label: str, y_label: str
 ) -> Generator[None, None, pg.PlotWidget]:
-    """:func:`make_plot` in three pieces: ``plot = yield from plot_steps(...)``.
+    """A PlotWidget with an objectName, axis labels, a grid and a legend, in pieces.
+
+    Used as ``plot = yield from plot_steps(...)`` inside a page's build generator.
 
     A PlotWidget costs 25-45 ms of GUI time (pyqtgraph builds the view box's and the
     plot's context menus, and four axes, up front): too long for one event-loop turn of

@@ -308,3 +308,25 @@ def test_grown_bounds_cover_the_data_and_grow_with_headroom():
         changes += new != bounds
         bounds = new
     assert changes <= 5 and bounds[0] <= 0.391
+
+
+def test_plot_steps_build_a_plot_in_pieces_with_cheap_axes(qtbot):
+    from wdgui.plotting import ClippedAxis, plot_steps
+
+    steps, pieces = plot_steps("somePlot", "Title", "x", "y"), 0
+    while True:
+        try:
+            next(steps)
+            pieces += 1
+        except StopIteration as done:
+            plot = done.value
+            break
+    qtbot.addWidget(plot)
+    assert pieces >= 3 and plot.objectName() == "somePlot"
+    for side in ("left", "bottom"):
+        axis = plot.getPlotItem().getAxis(side)
+        assert isinstance(axis, ClippedAxis) and axis.style["maxTickLevel"] == 1
+    assert plot.getPlotItem().getAxis("left").labelText == "y"
+    plot.plot([1, 2, 3], [0.5, 0.7, 0.6])
+    plot.resize(320, 240)
+    assert not plot.grab().isNull()  # painted through the clipped axes

@@ -541,7 +541,6 @@ def fresh_child(warm: str, epochs: int, spawned: float) -> int:
     queue_log = RunQueueLog()
     probe.start()
     sampler.start()
-    queue_log.start()
     window.show()
     run_until(lambda: bool(painted), 120, "the first paint")
     t0 = time.perf_counter()
@@ -559,6 +558,9 @@ def fresh_child(warm: str, epochs: int, spawned: float) -> int:
     run_until(lambda: not window.warm_up_jobs.is_busy() and not (plain and plain.is_alive())
               and _pages_built(window), 300, "the warm-up")  # fmt: skip
     phases.append(Phase("rest of the warm-up", start, time.perf_counter()))
+    # only now: polling from one more thread while the warm-up thread imported pyqtgraph
+    # (PySide6 types created there while the GUI thread ran) made 2 of 15 sessions crash
+    queue_log.start()
     page = window.configure_page
     page.set_fields(epochs=epochs, device="cpu")
     done: list[float] = []
@@ -837,8 +839,7 @@ def drive(args: argparse.Namespace, device: str, path: Path, note: str, tmp: Pat
     window.show()
     outcome = watch_training(window)
     probe = StallProbe(args.interval, sample_above_ms=args.goal)
-    queue_log = RunQueueLog()
-    queue_log.start()
+    queue_log = RunQueueLog()  # started once the warm-up thread has ended (see fresh_child)
     t0 = time.perf_counter()
     probe.start()
     phases: list[Phase] = []
@@ -856,6 +857,7 @@ def drive(args: argparse.Namespace, device: str, path: Path, note: str, tmp: Pat
     start = time.perf_counter()
     run_until(lambda: not warm.is_alive(), args.timeout, "the torch warm-up")
     phases.append(Phase("rest of the warm-up", start, time.perf_counter()))
+    queue_log.start()
 
     start = time.perf_counter()
     settle(args.idle_seconds)

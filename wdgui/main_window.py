@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,7 +26,7 @@ from .about import AboutDialog
 from .pages.configure import ConfigurePage, torch_loaded
 from .pages.data import DataPage
 from .settings import DISPLAY_NAME, app_icon, make_settings, read_json, write_json
-from .warmup import warm_up
+from .warmup import qt_type_steps, warm_up
 from .widgets import Steps
 from .workers import JobRunner
 
@@ -92,6 +93,7 @@ class MainWindow(QMainWindow):
         self._building: dict[str, Steps] = {}  # pages under construction, by key
         self._idle_build: Steps | None = None  # what the idle turns build after the warm-up
         self._after_run: Steps | None = None  # the new run shown in the Runs and Recommend pages
+        self._qt_types: Steps | None = None  # PySide's classes created before the warm-up's
         self._can_start: tuple[bool, str] = (False, "Load data first (Data page).")
         self.data_page = DataPage(lazy_plots=lazy_pages)
         self.configure_page = ConfigurePage()
@@ -361,8 +363,23 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def start_warm_up(self) -> None:
-        """Load PyTorch, pandas and the trainer in a worker thread (once)."""
-        self.warm_up_jobs.start(lambda report: warm_up())
+        """Load PyTorch, pandas and the trainer in a worker thread (once).
+
+        Meanwhile the GUI thread creates PySide's classes a few at a time; the warm-up
+        imports pyqtgraph only after that (see :func:`wdgui.warmup.qt_type_steps`).
+        """
+        if self.warm_up_jobs.is_busy() or self._qt_types is not None:
+            return
+        ready = threading.Event()
+        self._qt_types = Steps(self._qt_type_steps(ready))
+        self._qt_types.run_in_turns(self)
+        self.warm_up_jobs.start(lambda report: warm_up(ready))
+
+    def _qt_type_steps(self, ready: threading.Event) -> Iterator[None]:
+        try:
+            yield from qt_type_steps()
+        finally:  # also when the window closes first: the warm-up must not wait
+            ready.set()
 
     @Slot()
     def _on_warmed_up(self) -> None:
@@ -545,7 +562,7 @@ class MainWindow(QMainWindow):
 
     def shutdown(self) -> None:
         """Cancel training and loading and wait for their threads."""
-        for steps in (self._idle_build, self._after_run):  # nothing more on later turns
+        for steps in (self._idle_build, self._after_run, self._qt_types):  # no later turns
             if steps is not None:
                 steps.cancel()
         for page in self._built.values():

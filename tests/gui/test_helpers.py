@@ -330,3 +330,13 @@ def test_plot_steps_build_a_plot_in_pieces_with_cheap_axes(qtbot):
     plot.plot([1, 2, 3], [0.5, 0.7, 0.6])
     plot.resize(320, 240)
     assert not plot.grab().isNull()  # painted through the clipped axes
+
+
+def test_qt_type_steps_touch_every_class_in_short_steps():
+    from PySide6 import QtCore, QtGui, QtWidgets
+
+    from wdgui.warmup import qt_type_steps
+
+    steps = sum(1 for _ in qt_type_steps(per_step=50))
+    names = sum(len(dir(m)) for m in (QtCore, QtGui, QtWidgets))
+    assert steps >= names // 50

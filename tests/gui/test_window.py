@@ -127,6 +127,8 @@ def test_warm_up_after_the_first_paint(make_window, qtbot):
     window = make_window(warm_up=True)
     with qtbot.waitSignal(window.warmedUp, timeout=60000):
         window.show()
+    # PySide's classes were created in the GUI thread, a few per turn, before pyqtgraph
+    assert window._qt_types is not None and window._qt_types.done
     combo = window.configure_page.findChild(QWidget, "deviceCombo")
     assert combo.findData("cpu") >= 0
     assert window.deviceStatus.text().startswith("Device: ")

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import functools
 import inspect
+import math
 import os
 import sys
 import tempfile
@@ -198,6 +199,7 @@ class Tick:
     stall_ms: float
     cpu_ms: float
     worker: str = ""  # where other Python threads were when the GUI thread ran again
+    queued_ms: float = float("nan")  # GUI thread runnable but waiting for a core (Linux)
 
 
 class StallProbe:
@@ -233,6 +235,55 @@ class StallProbe:
             tick.worker = other_threads_location()
         self.ticks.append(tick)
         self._last, self._last_cpu = now, cpu
+
+
+class RunQueueLog:
+    """A thread that notes the GUI thread's run-queue time every 5 ms (Linux).
+
+    The run-queue time (second field of the thread's ``schedstat``) grows while the
+    thread is runnable but waits for a core. Over a stall: large = a loaded machine
+    kept the GUI thread off the CPU; small, with little GUI CPU time = it waited for the
+    GIL or a lock. Read here, not in the probe: a file read in the GUI thread gives the
+    GIL away and made each tick itself late under contention. NaN elsewhere.
+    """
+
+    def __init__(self) -> None:
+        tid = threading.main_thread().native_id
+        self.path = f"/proc/self/task/{tid}/schedstat"
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        """Start noting."""
+        self._thread.start()
+
+    def stop(self, ticks: Sequence[Tick], interval_ms: float, above_ms: float) -> None:
+        """Stop, and give each tick late by more than ``above_ms`` its run-queue time."""
+        self._stop.set()
+        self._thread.join()
+        for t in ticks:
+            if t.stall_ms > above_ms:
+                t.queued_ms = self.between(t.at - (t.stall_ms + interval_ms) / 1000, t.at)
+
+    def between(self, start: float, end: float) -> float:
+        """Run-queue milliseconds from ``start`` to ``end`` (5 ms resolution)."""
+        import bisect
+
+        times = [s[0] for s in self.samples]
+        i, j = bisect.bisect_right(times, start) - 1, bisect.bisect_right(times, end) - 1
+        if i < 0 or j < 0:
+            return float("nan")
+        return self.samples[j][1] - self.samples[i][1]
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.005):
+            try:
+                with open(self.path) as f:
+                    queued = int(f.read().split()[1]) / 1e6
+            except (OSError, IndexError, ValueError):
+                return
+            self.samples.append((time.perf_counter(), queued))
 
 
 def other_threads_location() -> str:
@@ -356,6 +407,7 @@ def stall_rows(
                 phase,
                 f"{t.stall_ms:.0f}",
                 f"{t.cpu_ms:.0f}",
+                f"{t.queued_ms:.0f}",
                 explain(t, interval) if explained else "not timed (--plain)",
                 t.worker,
             ]
@@ -486,6 +538,7 @@ def fresh_child(warm: str, epochs: int, spawned: float) -> int:
     window.firstPainted.connect(lambda: painted.append(time.time()))
     probe = StallProbe(10, sample_above_ms=GOAL_MS)
     sampler = GuiSampler(probe)
+    queue_log = RunQueueLog()
     probe.start()
     sampler.start()
     window.show()
@@ -505,6 +558,9 @@ def fresh_child(warm: str, epochs: int, spawned: float) -> int:
     run_until(lambda: not window.warm_up_jobs.is_busy() and not (plain and plain.is_alive())
               and _pages_built(window), 300, "the warm-up")  # fmt: skip
     phases.append(Phase("rest of the warm-up", start, time.perf_counter()))
+    # only now: polling from one more thread while the warm-up thread imported pyqtgraph
+    # (PySide6 types created there while the GUI thread ran) made 2 of 15 sessions crash
+    queue_log.start()
     page = window.configure_page
     page.set_fields(epochs=epochs, device="cpu")
     done: list[float] = []
@@ -519,6 +575,7 @@ def fresh_child(warm: str, epochs: int, spawned: float) -> int:
     phases.append(Phase("-> Runs table, Recommend (+1 s)", start, time.perf_counter()))
     probe.stop()
     sampler.stop()
+    queue_log.stop(probe.ticks, 10, GOAL_MS)
     session = Phase("whole session", t0, time.perf_counter())
     rows = []
     for phase in [*phases, session]:
@@ -526,7 +583,9 @@ def fresh_child(warm: str, epochs: int, spawned: float) -> int:
         rows.append([phase.name, phase.end - phase.start, len(stalls), max(stalls, default=0.0),
                      sum(x > GOAL_MS for x in stalls)])  # fmt: skip
     big = sorted((t for t in probe.ticks if t.stall_ms > GOAL_MS), key=lambda t: -t.stall_ms)
-    worst = [[round(t.at - t0, 2), round(t.stall_ms), round(t.cpu_ms), t.worker] for t in big[:8]]
+    worst = [[round(t.at - t0, 2), round(t.stall_ms), round(t.cpu_ms), t.worker,
+              None if math.isnan(t.queued_ms) else round(t.queued_ms)]
+             for t in big[:8]]  # fmt: skip
     stuck = sampler.places.most_common(8)
     print(json.dumps({"first_paint_s": painted[0] - spawned, "rows": rows, "worst": worst,
                       "stuck": stuck}))  # fmt: skip
@@ -623,8 +682,9 @@ def fresh_sessions(args: argparse.Namespace) -> int:
     print(format_table([f"median of {args.repeat} run(s)", "value"], medians))
     for warm, runs in results.items():
         for i, r in enumerate(runs):
-            for at, stall, cpu, where in r["worst"][:3]:
-                print(f"{warm} run {i + 1}: {stall} ms at {at} s (gui cpu {cpu} ms): {where}")
+            for at, stall, cpu, where, queued in r["worst"][:3]:
+                print(f"{warm} run {i + 1}: {stall} ms at {at} s (gui cpu {cpu} ms, waiting"
+                      f" for a core {queued} ms): {where}")  # fmt: skip
             for place, n in r["stuck"][:4]:
                 print(f"  GUI thread while late ({n * 5} ms): {place}")
     print(rerun_line(__file__, sys.argv[1:]))
@@ -702,9 +762,12 @@ def print_report(args: argparse.Namespace, r: dict[str, Any]) -> None:
     rows = stall_rows(probe.ticks, phases, r["t0"], args.goal, args.interval, not args.plain)
     if rows:
         print(f"\nStalls above {args.goal:g} ms (gui cpu = GUI-thread CPU time in the gap: near")
-        print("the stall = the GUI thread was busy; near 0 = it waited for the GIL or a core)")
+        print("the stall = the GUI thread was busy; near 0 = it waited: for a core when")
+        print("core wait = time the runnable GUI thread waited for a core is near the rest,")
+        print("else for the GIL or a lock)")
         what = ["GUI-thread work in the gap", "other threads when the GUI ran again"]
-        print(format_table(["t (s)", "phase", "stall ms", "gui cpu ms", *what], rows))
+        print(format_table(["t (s)", "phase", "stall ms", "gui cpu ms", "core wait ms", *what],
+                           rows))  # fmt: skip
     if not args.plain:
         print("\nTimed GUI-thread work during training (slots, window events, plot paints)")
         print(format_table(["what", "calls", "total ms", "mean ms", "max ms"], slot_rows(train)))
@@ -776,6 +839,7 @@ def drive(args: argparse.Namespace, device: str, path: Path, note: str, tmp: Pat
     window.show()
     outcome = watch_training(window)
     probe = StallProbe(args.interval, sample_above_ms=args.goal)
+    queue_log = RunQueueLog()  # started once the warm-up thread has ended (see fresh_child)
     t0 = time.perf_counter()
     probe.start()
     phases: list[Phase] = []
@@ -793,6 +857,7 @@ def drive(args: argparse.Namespace, device: str, path: Path, note: str, tmp: Pat
     start = time.perf_counter()
     run_until(lambda: not warm.is_alive(), args.timeout, "the torch warm-up")
     phases.append(Phase("rest of the warm-up", start, time.perf_counter()))
+    queue_log.start()
 
     start = time.perf_counter()
     settle(args.idle_seconds)
@@ -814,6 +879,7 @@ def drive(args: argparse.Namespace, device: str, path: Path, note: str, tmp: Pat
     settle(1.0)
     phases.append(Phase("after training", start, time.perf_counter()))
     probe.stop()
+    queue_log.stop(probe.ticks, args.interval, args.goal)
 
     start = time.perf_counter()
     window.close()  # the real close path: shutdown() waits for every worker thread

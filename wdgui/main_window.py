@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +26,8 @@ from .about import AboutDialog
 from .pages.configure import ConfigurePage, torch_loaded
 from .pages.data import DataPage
 from .settings import DISPLAY_NAME, app_icon, make_settings, read_json, write_json
-from .warmup import warm_up
+from .warmup import qt_type_steps, warm_up
+from .widgets import Steps
 from .workers import JobRunner
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -52,7 +56,7 @@ class MainWindow(QMainWindow):
     window has been painted (``wdgui`` does this), so the first run does not stall it.
     ``lazy_pages`` (default: ``warm_up``) builds only the Data and Configure pages at
     start; the others are built when first shown, when their attribute is first used,
-    or one per event-loop turn once the warm-up has ended (:meth:`build_pages`).
+    or, once the warm-up has ended, a piece (one plot, say) per event-loop turn.
     """
 
     firstPainted = Signal()
@@ -86,6 +90,10 @@ class MainWindow(QMainWindow):
 
         self._lazy = lazy_pages
         self._built: dict[str, QWidget] = {}
+        self._building: dict[str, Steps] = {}  # pages under construction, by key
+        self._idle_build: Steps | None = None  # what the idle turns build after the warm-up
+        self._after_run: Steps | None = None  # the new run shown in the Runs and Recommend pages
+        self._qt_types: Steps | None = None  # PySide's classes created before the warm-up's
         self._can_start: tuple[bool, str] = (False, "Load data first (Data page).")
         self.data_page = DataPage(lazy_plots=lazy_pages)
         self.configure_page = ConfigurePage()
@@ -156,14 +164,12 @@ class MainWindow(QMainWindow):
         for key in LAZY_PAGES:
             self._page(key)
 
-    @Slot()
-    def _build_next_page(self) -> None:
-        """Build one missing page, then come back on a later event-loop turn."""
-        missing = [key for key in LAZY_PAGES if key not in self._built]
-        if missing:
-            self._page(missing[0])
-            if len(missing) > 1:
-                QTimer.singleShot(0, self._build_next_page)
+    def _rest_steps(self) -> Iterator[None]:
+        """The histograms, then every page not built yet, one piece at a time."""
+        yield from self.data_page.plot_steps()
+        for key in LAZY_PAGES:
+            if key not in self._built:
+                yield from self._construction(key)
 
     @Slot(int)
     def _on_current_changed(self, index: int) -> None:
@@ -177,26 +183,44 @@ class MainWindow(QMainWindow):
             return self.configure_page
         page = self._built.get(key)
         if page is None:
-            page = self._built[key] = self._make_page(key)
-            self._install(key, page)
+            self._construction(key).finish()  # what the idle build left, at once
+            page = self._built[key]
         return page
 
-    def _make_page(self, key: str) -> QWidget:
+    def _construction(self, key: str) -> Steps:
+        """The build of page ``key``, shared by the idle turns and a first use."""
+        steps = self._building.get(key)
+        if steps is None:
+            steps = self._building[key] = Steps(self._page_steps(key))
+        return steps
+
+    def _page_steps(self, key: str) -> Iterator[None]:
+        """Import the page's module, build the page a piece at a time, then install it."""
+        importlib.import_module(f".pages.{key}", __package__)  # its own turn: 10-20 ms
+        yield
+        page = self._make_page(key)
+        yield from page.construction
+        self._built[key] = page
+        del self._building[key]
+        self._install(key, page)
+
+    def _make_page(self, key: str) -> Any:
+        """A page whose construction has begun (``page.construction`` finishes it)."""
         if key == "train":
             from .pages.train import TrainPage
 
-            return TrainPage()
+            return TrainPage(stepwise=True)
         if key == "runs":
             from .pages.runs import RunsPage
 
-            return RunsPage(self.store)
+            return RunsPage(self.store, stepwise=True)
         if key == "recommend":
             from .pages.recommend import RecommendPage
 
-            return RecommendPage(self.store)
+            return RecommendPage(self.store, stepwise=True)
         from .pages.sweep import SweepPage
 
-        return SweepPage()
+        return SweepPage(stepwise=True)
 
     def _install(self, key: str, page: QWidget) -> None:
         """Put a new page in its tab, wire it and give it its saved state."""
@@ -339,8 +363,23 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def start_warm_up(self) -> None:
-        """Load PyTorch, pandas and the trainer in a worker thread (once)."""
-        self.warm_up_jobs.start(lambda report: warm_up())
+        """Load PyTorch, pandas and the trainer in a worker thread (once).
+
+        Meanwhile the GUI thread creates PySide's classes a few at a time; the warm-up
+        imports pyqtgraph only after that (see :func:`wdgui.warmup.qt_type_steps`).
+        """
+        if self.warm_up_jobs.is_busy() or self._qt_types is not None:
+            return
+        ready = threading.Event()
+        self._qt_types = Steps(self._qt_type_steps(ready))
+        self._qt_types.run_in_turns(self)
+        self.warm_up_jobs.start(lambda report: warm_up(ready))
+
+    def _qt_type_steps(self, ready: threading.Event) -> Iterator[None]:
+        try:
+            yield from qt_type_steps()
+        finally:  # also when the window closes first: the warm-up must not wait
+            ready.set()
 
     @Slot()
     def _on_warmed_up(self) -> None:
@@ -351,9 +390,14 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _build_the_rest(self) -> None:
-        """The histograms now, the other pages one per event-loop turn (pyqtgraph loaded)."""
-        self.data_page.build_plots()
-        QTimer.singleShot(0, self._build_next_page)
+        """The histograms and the other pages, a piece per event-loop turn (pyqtgraph loaded).
+
+        A whole page in one turn held the window for 150-290 ms (mostly pyqtgraph
+        building each PlotWidget: 20-40 ms a plot); a piece is one plot or less.
+        """
+        if self._idle_build is None:
+            self._idle_build = Steps(self._rest_steps())
+            QTimer.singleShot(1, self, lambda: self._idle_build.run_in_turns(self))
 
     def paintEvent(self, event: QPaintEvent) -> None:
         """Emit ``firstPainted`` once, after the window's first paint."""
@@ -420,10 +464,22 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_run_finished(self, event: FinishedEvent) -> None:
+        """List the new run, select it in the Runs, then the Recommend page: a turn each.
+
+        Each of the three took 5-25 ms of the GUI thread; in one turn, together with the
+        Train page's last repaint, they held the window past 50 ms.
+        """
+        steps = self._after_run = Steps(self._show_new_run(event))
+        QTimer.singleShot(1, self, lambda: steps.run_in_turns(self))
+
+    def _show_new_run(self, event: FinishedEvent) -> Iterator[None]:
         self.runs_page.refresh()
-        if event.run_dir is not None:
-            self.runs_page.select_runs([Path(event.run_dir).name])
-            self.recommend_page.select_run(str(event.run_dir))
+        if event.run_dir is None:
+            return
+        yield
+        self.runs_page.select_runs([Path(event.run_dir).name])
+        yield
+        self.recommend_page.select_run(str(event.run_dir))
 
     @Slot(str)
     def _on_run_failed(self, message: str) -> None:
@@ -506,6 +562,9 @@ class MainWindow(QMainWindow):
 
     def shutdown(self) -> None:
         """Cancel training and loading and wait for their threads."""
+        for steps in (self._idle_build, self._after_run, self._qt_types):  # no later turns
+            if steps is not None:
+                steps.cancel()
         for page in self._built.values():
             stop = getattr(page, "shutdown", None)  # the pages that run workers
             if stop is not None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pyqtgraph as pg
+from PySide6.QtCore import Qt
 
 # Okabe-Ito colours: distinguishable for colour-blind readers, in a fixed order.
 PALETTE = (
@@ -33,11 +35,46 @@ def color(i: int) -> str:
     return PALETTE[i % len(PALETTE)]
 
 
-def make_plot(name: str, title: str, x_label: str, y_label: str) -> pg.PlotWidget:
-    """A PlotWidget with an objectName, axis labels, a grid and a legend."""
+class ClippedAxis(pg.AxisItem):
+    """An axis that clips its painter to the part being repainted before drawing.
+
+    pyqtgraph paints an axis by replaying a cached picture of its ticks, text and (with a
+    grid) its grid lines across the whole plot, into a painter with no clip set. With
+    the painter clipped to the exposed rectangle that replay took ~0.5 ms instead of
+    2.5-4.5 ms on every plot repaint (offscreen raster, measured): the same pixels.
+    """
+
+    def __init__(self, orientation: str):
+        super().__init__(orientation)
+        # so that option.exposedRect is the repainted part, not the whole bounding rect
+        self.setFlag(self.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
+
+    def paint(self, p: Any, opt: Any, widget: Any) -> None:
+        """Clip to the exposed rectangle, then let pyqtgraph draw (or replay) the axis."""
+        p.setClipRect(opt.exposedRect, Qt.ClipOperation.IntersectClip)
+        super().paint(p, opt, widget)
+
+
+def plot_steps(
+    name: str, title: str, x_label: str, y_label: str
+) -> Generator[None, None, pg.PlotWidget]:
+    """A PlotWidget with an objectName, axis labels, a grid and a legend, in pieces.
+
+    Used as ``plot = yield from plot_steps(...)`` inside a page's build generator.
+
+    A PlotWidget costs 25-45 ms of GUI time (pyqtgraph builds the view box's and the
+    plot's context menus, and four axes, up front): too long for one event-loop turn of
+    a page built while the window is idle. Its view box and axes come first, each in
+    its own piece, and the plot is assembled from them in the last.
+    """
     if not _configured:  # pages are built lazily: whichever plot comes first sets it up
         configure_pyqtgraph()
-    widget = pg.PlotWidget(title=title)
+    view = pg.ViewBox()
+    yield
+    axes = {side: ClippedAxis(side) for side in ("left", "bottom")}
+    yield
+    widget = pg.PlotWidget(title=title, viewBox=view, axisItems=axes)
+    yield
     widget.setObjectName(name)
     item = widget.getPlotItem()
     item.setLabel("bottom", x_label)
@@ -45,6 +82,12 @@ def make_plot(name: str, title: str, x_label: str, y_label: str) -> pg.PlotWidge
     item.showGrid(x=True, y=True, alpha=0.25)
     for axis in ("left", "bottom"):  # "loss (x0.001)" confuses more than it helps
         item.getAxis(axis).enableAutoSIPrefix(False)
+        # Two tick levels, not three: the third level's faint grid lines made replaying
+        # an axis (grid included) ~2.7 ms instead of ~0.9 ms, and regenerating it 8 ms
+        # instead of 4 ms, on every plot repaint (offscreen, measured).
+        # The tick text space only grows: when it shrank and grew with the labels, a
+        # range change laid the plot out anew and painted it twice.
+        item.getAxis(axis).setStyle(maxTickLevel=1, autoReduceTextSpace=False)
     item.addLegend(offset=(-10, 10))
     return widget
 

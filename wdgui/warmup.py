@@ -24,6 +24,8 @@ import gc
 import importlib.util
 import os
 import sys
+import threading
+from collections.abc import Iterator
 
 # Loaded in dependency order; names that do not exist on a platform are skipped.
 TORCH_LIBRARIES = ("libc10.so", "libtorch_cpu.so", "libtorch.so")
@@ -66,14 +68,36 @@ def _import_sweep_modules() -> None:
             importlib.import_module(name)
 
 
-def warm_up() -> None:
+def qt_type_steps(per_step: int = 25) -> Iterator[None]:
+    """Create every class of QtCore, QtGui and QtWidgets, ``per_step`` names a step.
+
+    PySide6 creates its classes (and their enums, in Python) on first access. Importing
+    pyqtgraph reads every one of them (its ``Qt`` shim copies the three modules), and
+    doing that in the warm-up thread while the GUI thread used PySide crashed 1-2 fresh
+    sessions in 15 (segfault in the GUI thread while the warm-up thread was creating an
+    enum). The GUI thread creates them first, in short steps (~250 ms in all), and the
+    warm-up waits for it before importing pyqtgraph.
+    """
+    from PySide6 import QtCore, QtGui, QtWidgets
+
+    for module in (QtCore, QtGui, QtWidgets):
+        names = dir(module)
+        for start in range(0, len(names), per_step):
+            for name in names[start : start + per_step]:
+                getattr(module, name)
+            yield
+
+
+def warm_up(qt_ready: threading.Event | None = None) -> None:
     """Import pandas, pyqtgraph, torch, the trainer and Optuna; train a tiny model once.
 
     Runs in a worker thread (``MainWindow(warm_up=True)`` starts it after the first
     paint). The tiny run, in memory, goes through every path the first real run takes
     (encoder, model, the first optimiser step, which imports ``torch._dynamo``, the
     evaluation), so their lazy imports and first-call set-ups happen here. Idempotent;
-    a failure only means the first run pays the cost itself.
+    a failure only means the first run pays the cost itself. With ``qt_ready`` it waits
+    (at most 30 s) for the GUI thread to have run :func:`qt_type_steps` before
+    importing pyqtgraph.
     """
     gc.disable()
     try:
@@ -84,6 +108,8 @@ def warm_up() -> None:
 
         # the pages built after the warm-up (plots) need pyqtgraph: imported here, off
         # the GUI thread; the window builds them once this function returns
+        if qt_ready is not None:
+            qt_ready.wait(30)
         importlib.import_module("pyqtgraph")
         preload_torch_libraries()
         import torch

@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 import numbers
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QLabel,
@@ -112,3 +112,50 @@ class ComparisonTable(QTableWidget):
             for r in range(self.rowCount())
         ]
         return [header, *cells] if cells else []
+
+
+class Steps:
+    """One piece of construction spread over event-loop turns, or finished at once.
+
+    ``steps`` is a generator that yields between its costly pieces (one plot each, say):
+    an idle timer runs one :meth:`step` per turn, so no turn holds the window for long,
+    and whoever needs the result now calls :meth:`finish`. Both share the generator, so
+    a build interrupted by a first use is completed, never started twice.
+    """
+
+    def __init__(self, steps: Iterator[None]):
+        self._steps = steps
+        self.done = False
+
+    def step(self) -> bool:
+        """Run the next piece; True once every piece has run."""
+        if not self.done:
+            try:
+                next(self._steps)
+            except StopIteration:
+                self.done = True
+        return self.done
+
+    def finish(self) -> None:
+        """Run every piece left, now."""
+        while not self.step():
+            pass
+
+    def cancel(self) -> None:
+        """Run no further piece."""
+        self._steps.close()
+        self.done = True
+
+    def __iter__(self) -> Iterator[None]:
+        """One yield per piece run, so a larger build can ``yield from`` this one."""
+        while not self.step():
+            yield
+
+    def run_in_turns(self, owner: QObject) -> None:
+        """Run a piece now and each next one on a later event-loop turn (while ``owner`` lives).
+
+        The next piece waits on a 1 ms timer, not a posted call: posted calls ran back
+        to back with the repaints they caused, and the window's timers waited for all.
+        """
+        if not self.step():
+            QTimer.singleShot(1, owner, lambda: self.run_in_turns(owner))

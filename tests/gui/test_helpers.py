@@ -267,3 +267,76 @@ def test_missing_libraries_from_ldd_output(tmp_path):
     # no ldd: each library is tried
     found = missing_xcb_libraries(plugin, ldd=lambda p: None, loads=lambda n: "keysyms" not in n)
     assert found == ["libxcb-keysyms.so.1"]
+
+
+def test_steps_run_a_piece_at_a_time_or_all_at_once():
+    from wdgui.widgets import Steps
+
+    done = []
+
+    def pieces():
+        for i in range(3):
+            done.append(i)
+            if i < 2:
+                yield
+
+    steps = Steps(pieces())
+    assert not steps.step() and done == [0]
+    outer = Steps(x for _ in [None] for x in steps)  # a larger build that yields from it
+    assert not outer.step() and done == [0, 1]
+    steps.finish()  # a first use finishes what is left; the larger build just ends
+    assert steps.done and done == [0, 1, 2]
+    outer.finish()
+    assert outer.done and done == [0, 1, 2]
+    cancelled = Steps(pieces())
+    cancelled.step()
+    cancelled.cancel()  # a window closing: no piece runs on a later turn
+    assert cancelled.step() and done == [0, 1, 2, 0]
+
+
+def test_grown_bounds_cover_the_data_and_grow_with_headroom():
+    from wdgui.pages.train import grown_bounds, nice_bounds
+
+    assert grown_bounds(None, 0.62, 0.69) == nice_bounds(0.62, 0.69)
+    assert grown_bounds((0.6, 0.7), 0.61, 0.7) == (0.6, 0.7)  # covered: unchanged
+    lo, hi = grown_bounds((0.6, 0.7), 0.55, 0.69)  # the loss fell below the bottom
+    assert lo <= 0.55 - 0.075 and abs(hi - 0.7) < 1e-9  # half the span beyond; top kept
+    # a loss falling steadily from 0.69 to 0.40 moves the bounds a few times only
+    bounds, changes = None, 0
+    for i in range(300):
+        new = grown_bounds(bounds, 0.69 - i * 0.001, 0.69)
+        changes += new != bounds
+        bounds = new
+    assert changes <= 5 and bounds[0] <= 0.391
+
+
+def test_plot_steps_build_a_plot_in_pieces_with_cheap_axes(qtbot):
+    from wdgui.plotting import ClippedAxis, plot_steps
+
+    steps, pieces = plot_steps("somePlot", "Title", "x", "y"), 0
+    while True:
+        try:
+            next(steps)
+            pieces += 1
+        except StopIteration as done:
+            plot = done.value
+            break
+    qtbot.addWidget(plot)
+    assert pieces >= 3 and plot.objectName() == "somePlot"
+    for side in ("left", "bottom"):
+        axis = plot.getPlotItem().getAxis(side)
+        assert isinstance(axis, ClippedAxis) and axis.style["maxTickLevel"] == 1
+    assert plot.getPlotItem().getAxis("left").labelText == "y"
+    plot.plot([1, 2, 3], [0.5, 0.7, 0.6])
+    plot.resize(320, 240)
+    assert not plot.grab().isNull()  # painted through the clipped axes
+
+
+def test_qt_type_steps_touch_every_class_in_short_steps():
+    from PySide6 import QtCore, QtGui, QtWidgets
+
+    from wdgui.warmup import qt_type_steps
+
+    steps = sum(1 for _ in qt_type_steps(per_step=50))
+    names = sum(len(dir(m)) for m in (QtCore, QtGui, QtWidgets))
+    assert steps >= names // 50

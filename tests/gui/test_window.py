@@ -127,6 +127,8 @@ def test_warm_up_after_the_first_paint(make_window, qtbot):
     window = make_window(warm_up=True)
     with qtbot.waitSignal(window.warmedUp, timeout=60000):
         window.show()
+    # PySide's classes were created in the GUI thread, a few per turn, before pyqtgraph
+    assert window._qt_types is not None and window._qt_types.done
     combo = window.configure_page.findChild(QWidget, "deviceCombo")
     assert combo.findData("cpu") >= 0
     assert window.deviceStatus.text().startswith("Device: ")
@@ -154,3 +156,24 @@ def test_train_page_shows_a_hint_until_the_first_run(window):
     page = window.train_page
     assert page.is_empty_state_shown()
     assert "F5" in page.emptyHint.text()
+
+
+def test_idle_build_makes_every_page_once_in_pieces(make_window, qtbot):
+    from wdgui.main_window import LAZY_PAGES
+
+    window = make_window(lazy_pages=True)
+    window._build_the_rest()  # what the window does after its warm-up
+    build = window._idle_build
+    for _ in range(6):  # a few pieces: the histograms, then the first pages, unfinished
+        assert not build.step()
+    assert not window.is_built("sweep")
+    sweep = window.sweep_page  # a first use finishes that page's build at once
+    assert window.is_built("sweep") and sweep.construction.done
+    qtbot.waitUntil(lambda: build.done, timeout=20000)  # the idle turns do the rest
+    assert all(window.is_built(key) for key in LAZY_PAGES)
+    assert window.sweep_page is sweep and window.data_page.has_plots()
+    for name in (*CONTRACT_NAMES, "sweepBestPlot", "ratingHistogram"):
+        assert len(window.findChildren(QWidget, name)) == 1, name
+    titles = [window.pages.tabText(i) for i in range(window.pages.count())]
+    assert titles == ["Data", "Configure", "Train", "Runs", "Recommend", "Sweep"]
+    assert "Load data" in window.train_page.hintLabel.text()  # wired, state given

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..settings import push_recent
-from ..widgets import message_label, show_message
+from ..widgets import Steps, message_label, show_message
 from ..workers import JobRunner, Report
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -124,6 +124,7 @@ class DataPage(QWidget):
         self.setAcceptDrops(True)
         self._build()
         self._shown: Loaded | None = None  # drawn into the histograms once they exist
+        self._plot_steps: Steps | None = None
         if not lazy_plots:
             self.build_plots()
 
@@ -290,20 +291,30 @@ class DataPage(QWidget):
         pyqtgraph: importing it here while that thread dlopen'ed libtorch held the GIL
         waiting for the loader lock (0.3-1.3 s stalls right after the data loaded).
         """
-        if self.has_plots():
-            return
+        self.plot_steps().finish()
+
+    def plot_steps(self) -> Steps:
+        """:meth:`build_plots` a plot per step (the window runs one per event-loop turn)."""
+        if self._plot_steps is None:
+            self._plot_steps = Steps(self._build_plots())
+        return self._plot_steps
+
+    def _build_plots(self) -> Iterator[None]:
         import pyqtgraph as pg
 
-        from ..plotting import color, make_plot
+        from ..plotting import color, plot_steps
 
-        self.ratingPlot = make_plot("ratingHistogram", "Ratings", "rating", "count")
-        self.userPlot = make_plot(
+        rating = yield from plot_steps("ratingHistogram", "Ratings", "rating", "count")
+        self.ratingBars = pg.BarGraphItem(x=[], height=[], width=0.4, brush=color(0))
+        rating.addItem(self.ratingBars)
+        yield
+        user = yield from plot_steps(
             "ratingsPerUserPlot", "Ratings per user", "ratings per user (log scale)", "users"
         )
-        self.ratingBars = pg.BarGraphItem(x=[], height=[], width=0.4, brush=color(0))
-        self.ratingPlot.addItem(self.ratingBars)
         self.userBars = pg.BarGraphItem(x=[], height=[], width=0.1, brush=color(2))
-        self.userPlot.addItem(self.userBars)
+        user.addItem(self.userBars)
+        yield
+        self.ratingPlot, self.userPlot = rating, user  # has_plots() from here on
         self.plotSplitter.addWidget(self.ratingPlot)
         self.plotSplitter.addWidget(self.userPlot)
         if self._shown is not None:

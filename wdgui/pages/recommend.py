@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +28,7 @@ from widedeep_core.runs import Run, RunStore
 from widedeep_core.runs.compare import baseline_note
 
 from ..models import DataFrameModel
-from ..widgets import ComparisonTable, message_label, show_message
+from ..widgets import ComparisonTable, Steps, message_label, show_message
 from ..workers import JobRunner, Report
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -117,7 +118,7 @@ class RecommendPage(QWidget):
 
     stateChanged = Signal(str)
 
-    def __init__(self, store: RunStore, parent: QWidget | None = None):
+    def __init__(self, store: RunStore, parent: QWidget | None = None, stepwise: bool = False):
         super().__init__(parent)
         self.store = store
         self.data: MovieLensData | None = None
@@ -129,11 +130,13 @@ class RecommendPage(QWidget):
         self.jobs.succeeded.connect(self._on_recommender)
         self.jobs.failed.connect(self._on_load_failed)
         self.jobs.finished.connect(self._on_task_done)
-        self._build()
-        self.refresh_runs()
+        # with ``stepwise`` the caller runs the pieces (one plot each) over several turns
+        self.construction = Steps(self._build())
+        if not stepwise:
+            self.construction.finish()
 
     # ---------------------------------------------------------------- layout
-    def _build(self) -> None:
+    def _build(self) -> Iterator[None]:
         self.runCombo = QComboBox()
         self.runCombo.setObjectName("runCombo")
         self.runCombo.setMinimumContentsLength(30)
@@ -223,6 +226,8 @@ class RecommendPage(QWidget):
         layout.addWidget(self.errorLabel)
         layout.addWidget(self.fallbackLabel)
         layout.addWidget(self.splitter, 1)
+        yield
+        self.refresh_runs()
 
     # ---------------------------------------------------------------- runs
     @Slot()

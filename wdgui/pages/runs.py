@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +31,8 @@ from widedeep_core.errors import WideDeepError
 from widedeep_core.runs import Run, RunInfo, RunStore, read_curve, write_metrics_csv
 
 from ..models import COLUMNS, RunsTableModel
-from ..plotting import color, export_png, make_plot
-from ..widgets import ComparisonTable, message_label, show_message
+from ..plotting import color, export_png, plot_steps
+from ..widgets import ComparisonTable, Steps, message_label, show_message
 
 __all__ = ["COLUMNS", "METRICS", "RunsPage"]
 
@@ -51,15 +51,17 @@ class RunsPage(QWidget):
     loadConfigRequested = Signal(Config)
     runsChanged = Signal()
 
-    def __init__(self, store: RunStore, parent: QWidget | None = None):
+    def __init__(self, store: RunStore, parent: QWidget | None = None, stepwise: bool = False):
         super().__init__(parent)
         self.store = store
         self.ask_confirmation = True  # tests switch the delete question off
         self._curves: dict[str, pg.PlotDataItem] = {}
-        self._build()
-        self.refresh()
+        # with ``stepwise`` the caller runs the pieces (one plot each) over several turns
+        self.construction = Steps(self._build())
+        if not stepwise:
+            self.construction.finish()
 
-    def _build(self) -> None:
+    def _build(self) -> Iterator[None]:
         self.model = RunsTableModel()
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(self.model)
@@ -116,9 +118,11 @@ class RunsPage(QWidget):
         self.logCheck = QCheckBox("Log y")
         self.logCheck.setObjectName("runsLogCheck")
         self.logCheck.toggled.connect(self._on_log)
-        self.runsPlot = make_plot("runsPlot", "Selected runs", "epoch", "value")
+        yield
+        self.runsPlot = yield from plot_steps("runsPlot", "Selected runs", "epoch", "value")
         self.runsPlot.getPlotItem().setClipToView(True)
         self.runsPlot.getPlotItem().setDownsampling(auto=True, mode="peak")
+        yield
 
         plot_box = QWidget()
         pv = QVBoxLayout(plot_box)
@@ -148,6 +152,8 @@ class RunsPage(QWidget):
         layout.addWidget(self.splitter, 1)
         self._update_buttons()
         self._show_details()
+        yield
+        self.refresh()
 
     def _build_details(self) -> QWidget:
         """The selected run's test metrics beside the baselines (popularity, EASE^R)."""

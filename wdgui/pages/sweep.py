@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +39,8 @@ from PySide6.QtWidgets import (
 from widedeep_core.errors import WideDeepError
 
 from ..models import DataFrameModel
-from ..plotting import color, make_plot
-from ..widgets import message_label, show_message
+from ..plotting import color, plot_steps
+from ..widgets import Steps, message_label, show_message
 from ..workers import Task, Throttle, error_text, training_threads
 
 # Snapshots reach the page at most twice a second: each redraws the table and four plots.
@@ -120,17 +121,19 @@ class SweepPage(QWidget):
     openRunRequested = Signal(str)  # run folder of the chosen trial
     stateChanged = Signal(str)
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, parent: QWidget | None = None, stepwise: bool = False):
         super().__init__(parent)
         self._task: Task | None = None
         self._worker: SweepWorker | None = None
         self.summary: dict[str, Any] | None = None
         self._spec: Any = None
-        self._build()
-        self._update_buttons()
+        # with ``stepwise`` the caller runs the pieces (one plot each) over several turns
+        self.construction = Steps(self._build())
+        if not stepwise:
+            self.construction.finish()
 
     # ---------------------------------------------------------------- layout
-    def _build(self) -> None:
+    def _build(self) -> Iterator[None]:
         from widedeep_core.config import preset
         from widedeep_core.sweeps import METRICS, PRUNERS, searchable_fields
 
@@ -227,21 +230,30 @@ class SweepPage(QWidget):
         self.trialsTable.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.trialsTable.verticalHeader().setVisible(False)
         self.trialsTable.selectionModel().selectionChanged.connect(self._update_buttons)
+        yield
 
-        self.bestPlot = make_plot("sweepBestPlot", "Objective by trial", "trial", "value")
+        self.bestPlot = yield from plot_steps(
+            "sweepBestPlot", "Objective by trial", "trial", "value"
+        )
         self.bestScatter = pg.ScatterPlotItem(size=7)
         self.bestPlot.addItem(self.bestScatter)
         self.bestCurve = self.bestPlot.plot(
             [], [], pen=pg.mkPen(color(0), width=2), stepMode=None, name="best so far"
         )
-        self.parallelPlot = make_plot("sweepParallelPlot", "Parameters vs objective", "", "")
+        yield
+        self.parallelPlot = yield from plot_steps(
+            "sweepParallelPlot", "Parameters vs objective", "", ""
+        )
         self.parallelPlot.getPlotItem().getViewBox().setMouseEnabled(False, False)
-        self.importancePlot = make_plot(
+        yield
+        self.importancePlot = yield from plot_steps(
             "sweepImportancePlot", "Parameter importance", "importance", ""
         )
-        self.intermediatePlot = make_plot(
+        yield
+        self.intermediatePlot = yield from plot_steps(
             "sweepIntermediatePlot", "Validation per epoch (dashed: pruned)", "epoch", "value"
         )
+        yield
         plots = QSplitter(Qt.Orientation.Horizontal)
         plots.setObjectName("sweepPlotSplitter")
         for plot in (self.bestPlot, self.intermediatePlot, self.parallelPlot, self.importancePlot):
@@ -258,6 +270,7 @@ class SweepPage(QWidget):
         layout.addWidget(lower, 1)
         for name in ("lr", "hidden"):
             self.add_field(name)
+        self._update_buttons()
 
     # ---------------------------------------------------------------- search set-up
     def set_base(self, cfg: Any) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,8 +27,8 @@ from PySide6.QtWidgets import (
 
 from widedeep_core.config import Config
 
-from ..plotting import color, ema, make_plot
-from ..widgets import error_box, format_cell
+from ..plotting import color, ema, plot_steps
+from ..widgets import Steps, error_box, format_cell
 from ..workers import JobRunner, TrainWorker, training_threads
 
 if TYPE_CHECKING:  # pragma: no cover - the trainer (and torch) load in the worker thread
@@ -84,7 +84,7 @@ class TrainPage(QWidget):
     runFailed = Signal(str)
     stateChanged = Signal(str)  # short text for the status bar ("" when idle)
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, parent: QWidget | None = None, stepwise: bool = False):
         super().__init__(parent)
         self.jobs = JobRunner(self)
         self.jobs.failed.connect(self._on_failed)
@@ -92,12 +92,13 @@ class TrainPage(QWidget):
         self._config: Config | None = None
         self.error_dialog: QMessageBox | None = None
         self.last_finished: FinishedEvent | None = None
-        self._build()
-        self._reset_series()
-        self.set_can_start(False, "Load data first (Data page).")
+        # with ``stepwise`` the caller runs the pieces (one plot each) over several turns
+        self.construction = Steps(self._build())
+        if not stepwise:
+            self.construction.finish()
 
     # ---------------------------------------------------------------- layout
-    def _build(self) -> None:
+    def _build(self) -> Iterator[None]:
         self.startButton = QPushButton("Start")
         self.startButton.setObjectName("startButton")
         self.startButton.setToolTip("Start training with the Configure page's settings (F5)")
@@ -128,8 +129,9 @@ class TrainPage(QWidget):
             top.addWidget(b)
         top.addWidget(self.trainProgress, 1)
         top.addWidget(self.progressLabel)
+        yield
 
-        self.lossPlot = make_plot("lossPlot", "Training loss", "batch", "loss")
+        self.lossPlot = yield from plot_steps("lossPlot", "Training loss", "batch", "loss")
         loss_item = self.lossPlot.getPlotItem()
         # long curves: draw only what is visible, downsample automatically
         loss_item.setClipToView(True)
@@ -149,8 +151,9 @@ class TrainPage(QWidget):
         self.smoothSpin.setToolTip("EMA weight: 0 = raw, 0.99 = very smooth")
         self.smoothCheck.toggled.connect(self._redraw_smoothed)
         self.smoothSpin.valueChanged.connect(self._redraw_smoothed)
+        yield
 
-        self.aucPlot = make_plot("aucPlot", "Validation per epoch", "epoch", "value")
+        self.aucPlot = yield from plot_steps("aucPlot", "Validation per epoch", "epoch", "value")
         self.aucCurve = self.aucPlot.plot(
             [],
             [],
@@ -173,6 +176,7 @@ class TrainPage(QWidget):
         )  # fmt: skip
         self.bestLine.setVisible(False)
         self.aucPlot.addItem(self.bestLine)
+        yield
 
         smooth_row = QHBoxLayout()
         smooth_row.addWidget(self.smoothCheck)
@@ -225,7 +229,17 @@ class TrainPage(QWidget):
         self._plotTimer.setSingleShot(True)
         self._plotTimer.setInterval(15)
         self._plotTimer.timeout.connect(self._draw_curves)
+        # The validation plot changes at epoch ends only; it is drawn a turn after the
+        # loss plot, so that the two repaints (10-30 ms each while the worker competes
+        # for the GIL) fall into separate event-loop turns.
+        self._validationTimer = QTimer(self)
+        self._validationTimer.setObjectName("validationRefreshTimer")
+        self._validationTimer.setSingleShot(True)
+        self._validationTimer.setInterval(30)
+        self._validationTimer.timeout.connect(self._draw_validation)
+        self._validation_drawn = 0  # epochs shown in the validation plot
         self._best_epoch = 0
+        self._planned_x: dict[Any, tuple[float, float]] = {}  # x ranges of the whole run
         # pyqtgraph's auto-range repaints a plot two or three times per update (range,
         # then axes); the ranges are set here once per draw instead, until the user pans
         # or zooms a plot by hand.
@@ -236,7 +250,8 @@ class TrainPage(QWidget):
             vb.disableAutoRange()
             self._follow[vb] = True
             vb.sigRangeChangedManually.connect(partial(self._stop_following, vb))
-        self._update_buttons()
+        self._reset_series()
+        self.set_can_start(False, "Load data first (Data page).")
 
     # ---------------------------------------------------------------- state
     def _reset_series(self) -> None:
@@ -247,27 +262,38 @@ class TrainPage(QWidget):
         self.val_auc: list[float] = []
         self.val_logloss: list[float] = []
         for curve in (self.rawLossCurve, self.smoothLossCurve, self.aucCurve, self.loglossCurve):
-            curve.setData([], [])
+            if curve.xData is not None and len(curve.xData):  # empty ones stay as they are
+                curve.setData([], [])
         self.bestLine.setVisible(False)
         self._best_epoch = 0
-        for vb in getattr(self, "_follow", {}):
+        self._validation_drawn = 0
+        for vb in self._follow:
             self._follow[vb] = True
-        if hasattr(self, "_ranges"):
-            self._ranges.clear()
-        if hasattr(self, "_plotTimer"):
-            self._plotTimer.stop()
+        self._ranges.clear()
+        self._planned_x.clear()
+        self._plotTimer.stop()
+        self._validationTimer.stop()
 
     def _stop_following(self, vb: Any, *_: Any) -> None:
         self._follow[vb] = False
 
     def _fit(self, plot: Any, xs: list[float], *series: list[float]) -> None:
-        """Set the view to rounded bounds of the data; only a change of them repaints axes."""
+        """Set the view to bounds of the data that change rarely: each change redraws axes.
+
+        x spans the whole run once its length is known (the epochs and the batches of
+        one); y grows with headroom (:func:`grown_bounds`) and never shrinks in a run.
+        """
         vb = plot.getPlotItem().getViewBox()
         ys = [y for ser in series for y in ser if math.isfinite(y)]
         if not self._follow.get(vb, True) or not xs or not ys:
             return
-        target = (*nice_bounds(min(xs), max(xs)), *nice_bounds(min(ys), max(ys)))
-        if self._ranges.get(vb) != target:
+        x_range = self._planned_x.get(vb)
+        if x_range is None or not x_range[0] <= min(xs) <= max(xs) <= x_range[1]:
+            x_range = nice_bounds(min(xs), max(xs))
+        previous = self._ranges.get(vb)
+        y_range = grown_bounds(previous[2:] if previous else None, min(ys), max(ys))
+        target = (*x_range, *y_range)
+        if previous != target:
             self._ranges[vb] = target
             vb.setRange(xRange=target[:2], yRange=target[2:], padding=0.02)
 
@@ -279,15 +305,32 @@ class TrainPage(QWidget):
 
     @Slot()
     def _draw_curves(self) -> None:
-        """Push the stored series into the plots (one repaint for all of them)."""
+        """Push the stored loss series into the loss plot; the validation plot follows.
+
+        While a run trains, the validation plot is drawn on a later turn (its own
+        repaint); otherwise at once, so that both plots show every value on return.
+        """
         self._plotTimer.stop()
         self.rawLossCurve.setData(self.steps, self.losses)
         if self.smoothCheck.isChecked():
             self.smoothLossCurve.setData(self.steps, self.smoothed)
-        self.aucCurve.setData(self.epochs, self.val_auc)
-        self.loglossCurve.setData(self.epochs, self.val_logloss)
         smooth = self.smoothed if self.smoothCheck.isChecked() else []
         self._fit(self.lossPlot, self.steps, self.losses, smooth)
+        if self._validation_drawn == len(self.epochs):
+            return
+        if self.jobs.is_busy():
+            if not self._validationTimer.isActive():
+                self._validationTimer.start()
+        else:
+            self._draw_validation()
+
+    @Slot()
+    def _draw_validation(self) -> None:
+        """Push the per-epoch validation series and the best-epoch line into their plot."""
+        self._validationTimer.stop()
+        self._validation_drawn = len(self.epochs)
+        self.aucCurve.setData(self.epochs, self.val_auc)
+        self.loglossCurve.setData(self.epochs, self.val_logloss)
         self._fit(self.aucPlot, self.epochs, self.val_auc, self.val_logloss)
         if self._best_epoch:
             self.bestLine.setPos(self._best_epoch)
@@ -391,6 +434,8 @@ class TrainPage(QWidget):
     @Slot(list)
     def _on_batches(self, events: list[BatchEvent]) -> None:
         last = events[-1]
+        if not self._planned_x:  # the run's length is known from its first batch on
+            self._plan_x(self._config.epochs if self._config else last.epoch, last.n_batches)
         self.steps.extend(float(e.step) for e in events)
         new = [float(e.loss) for e in events]
         self.losses.extend(new)
@@ -410,6 +455,11 @@ class TrainPage(QWidget):
             f" · ETA {format_eta(eta)}"
         )
         self.stateChanged.emit(f"Training: epoch {last.epoch}/{epochs}")
+
+    def _plan_x(self, epochs: int, n_batches: int) -> None:
+        """x ranges for the whole run: the axes keep them from the first batch to the end."""
+        self._planned_x[self.lossPlot.getPlotItem().getViewBox()] = (0.0, float(epochs * n_batches))
+        self._planned_x[self.aucPlot.getPlotItem().getViewBox()] = (0.5, epochs + 0.5)
 
     @Slot()
     def _redraw_smoothed(self) -> None:
@@ -463,6 +513,8 @@ class TrainPage(QWidget):
         if self.trainProgress.maximum() == 0:  # ended without a last event (a crash)
             self._set_fraction(0.0, "stopped")
         self._draw_curves()  # whatever is still pending, drawn before we report done
+        if self._validationTimer.isActive():
+            self._draw_validation()
         self.pauseButton.setChecked(False)
         self._update_buttons()
         self.stateChanged.emit("")
@@ -476,6 +528,23 @@ def nice_bounds(lo: float, hi: float) -> tuple[float, float]:
     step = nice / 10
     low, high = math.floor(lo / step) * step, math.ceil(hi / step) * step
     return (low - step, high + step) if low == high else (low, high)
+
+
+def grown_bounds(current: tuple[float, float] | None, lo: float, hi: float) -> tuple[float, float]:
+    """``current`` if it covers ``lo``..``hi``; else :func:`nice_bounds` with headroom.
+
+    A side that has to grow gets headroom beyond it (half the span, at least a tenth of
+    the values' size), so a steadily falling loss moves the bounds a few times a run
+    rather than at every tenth of the span.
+    """
+    if current is None:
+        return nice_bounds(lo, hi)
+    low, high = current
+    if low <= lo and hi <= high:
+        return current
+    lo, hi = min(lo, low), max(hi, high)
+    room = max((hi - lo) / 2, max(abs(lo), abs(hi)) / 10)
+    return nice_bounds(lo - room if lo < low else lo, hi + room if hi > high else hi)
 
 
 def _metrics_text(metrics: dict[str, Any]) -> str:

@@ -222,5 +222,12 @@ def test_encoded_take_and_to(encoder, small_data, split):
     t = e.take(idx)
     assert len(t) == 3 and torch.equal(t.single[1], e.single[0])
     assert torch.equal(t.multi["genres"][0], e.multi["genres"][5])
+    # a numpy index and a boolean mask pick the rows advanced indexing picks
+    mask = torch.zeros(len(e), dtype=torch.bool)
+    mask[[3, 9]] = True
+    for how, rows in ((np.array([5, 0, 7]), [5, 0, 7]), (mask, [3, 9])):
+        picked = e.take(how)
+        assert torch.equal(picked.single, e.single[rows])
+        assert torch.equal(picked.multi["genres"], e.multi["genres"][rows])
     moved = e.to("cpu")
     assert torch.equal(moved.single, e.single)

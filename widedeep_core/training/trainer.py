@@ -371,7 +371,7 @@ class Trainer:
             if b % _CHUNK == 0:
                 # gather many batches at once; each step then takes cheap views
                 rows = loop.perm[b * bs : (b + _CHUNK) * bs]
-                x_chunk, y_chunk = loop.x_train.take(rows), loop.y_train[rows]
+                x_chunk, y_chunk = loop.x_train.take(rows), loop.y_train.index_select(0, rows)
             o = (b % _CHUNK) * bs
             xb, yb = x_chunk.take(slice(o, o + bs)), y_chunk[o : o + bs]
             losses[b] = loop.train_step(xb, yb)

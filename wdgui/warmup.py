@@ -115,16 +115,18 @@ def warm_up(qt_ready: threading.Event | None = None) -> None:
         import torch
 
         from widedeep_core.config import preset
+        from widedeep_core.threads import apply_thread_share
         from widedeep_core.training import Trainer
 
-        previous = torch.get_num_threads()
         torch.set_num_threads(1)  # spinning OpenMP threads would slow the window
         try:
             data = make_synthetic(n_users=20, n_items=30, n_ratings=400, seed=0)
             config = preset("reference").replace(epochs=1, batch_size=64, device="cpu")
             Trainer(config, data, save_run=False).fit()
         finally:
-            torch.set_num_threads(previous)
+            # the app's torch work (scoring, recommending) then leaves the window's core
+            # free (threads.reserve_cores); trainings set their own share
+            apply_thread_share()
         _import_sweep_modules()
     finally:
         gc.freeze()

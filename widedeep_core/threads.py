@@ -12,7 +12,11 @@ beside it. The rule:
   epoch, so a second training started later makes the first one step down.
 
 Usable cores are the CPUs this process may run on (``os.sched_getaffinity``), so a
-``taskset`` or a container's CPU set is respected.
+``taskset`` or a container's CPU set is respected. A process with other work to keep
+responsive (the app's window) keeps cores out of its trainings with ``reserve_cores``.
+
+torch is imported only when threads are set, so the app can reserve a core before it
+paints, without loading torch.
 """
 
 from __future__ import annotations
@@ -22,10 +26,9 @@ import tempfile
 from pathlib import Path
 from types import TracebackType
 
-import torch
-
 ENV = "WIDEDEEP_THREADS"
 _MAX_SLOTS = 64
+_reserved = 0  # cores this process keeps out of its trainings (reserve_cores)
 
 try:  # POSIX advisory locks; elsewhere every process counts as alone
     import fcntl
@@ -51,16 +54,26 @@ def env_threads() -> int | None:
     return value if value >= 1 else None
 
 
+def reserve_cores(n: int) -> None:
+    """Keep ``n`` cores out of this process's trainings: the app keeps one for its GUI
+    thread, which otherwise waited for a core while training threads held both (half of
+    each remaining 50-60 ms stall on 2 cores). A training still gets at least 1 thread."""
+    global _reserved
+    _reserved = max(0, int(n))
+
+
 def thread_share(trainings: int = 1) -> int:
     """Threads for one of ``trainings`` concurrent trainings (``WIDEDEEP_THREADS`` wins)."""
     fixed = env_threads()
     if fixed is not None:
         return fixed
-    return max(1, usable_cores() // max(1, int(trainings)))
+    return max(1, (usable_cores() - _reserved) // max(1, int(trainings)))
 
 
 def apply_thread_share(trainings: int = 1) -> int:
     """Set torch's intra-op threads to this process's share; returns the count."""
+    import torch
+
     n = thread_share(trainings)
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
@@ -81,12 +94,16 @@ class CoreShare:
     """
 
     def __init__(self, directory: Path | None = None):
+        import torch
+
         self.directory = directory or slot_dir()
         self._file = None
         self.threads = torch.get_num_threads()
         self._before = self.threads
 
     def __enter__(self) -> CoreShare:
+        import torch
+
         self._before = torch.get_num_threads()
         self._file = self._take_slot()
         self.rebalance()
@@ -98,6 +115,8 @@ class CoreShare:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        import torch
+
         if self._file is not None:
             self._file.close()  # releases the lock
             self._file = None
@@ -151,4 +170,11 @@ class CoreShare:
         return None
 
 
-__all__ = ["ENV", "CoreShare", "apply_thread_share", "thread_share", "usable_cores"]
+__all__ = [
+    "ENV",
+    "CoreShare",
+    "apply_thread_share",
+    "reserve_cores",
+    "thread_share",
+    "usable_cores",
+]

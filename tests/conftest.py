@@ -18,9 +18,6 @@ def _isolated_dirs(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("WIDEDEEP_CACHE_DIR", str(base / "cache"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(base / "config"))
     yield
-    from widedeep_core import threads
-
-    threads.reserve_cores(0)  # a MainWindow keeps a core for itself: not for later tests
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
 
 from widedeep_core.config import Config
 from widedeep_core.runs import RunStore
-from widedeep_core.threads import reserve_cores
 
 from .about import AboutDialog
 from .pages.configure import ConfigurePage, torch_loaded
@@ -72,9 +71,6 @@ class MainWindow(QMainWindow):
         lazy_pages: bool | None = None,
     ):
         super().__init__()
-        # the window keeps a core: training and evaluation threads on every core left the
-        # GUI thread waiting for one (half of each 50-60 ms stall on 2 cores)
-        reserve_cores(1)
         lazy_pages = warm_up if lazy_pages is None else lazy_pages
         self.settings = settings if settings is not None else make_settings()
         self.store = RunStore(runs_dir)

@@ -124,9 +124,7 @@ def warm_up(qt_ready: threading.Event | None = None) -> None:
             config = preset("reference").replace(epochs=1, batch_size=64, device="cpu")
             Trainer(config, data, save_run=False).fit()
         finally:
-            # the app's torch work (scoring, recommending) then leaves the window's core
-            # free (threads.reserve_cores); trainings set their own share
-            apply_thread_share()
+            apply_thread_share()  # the process's share (WIDEDEEP_THREADS, other trainings)
         _import_sweep_modules()
     finally:
         gc.freeze()

@@ -12,11 +12,10 @@ beside it. The rule:
   epoch, so a second training started later makes the first one step down.
 
 Usable cores are the CPUs this process may run on (``os.sched_getaffinity``), so a
-``taskset`` or a container's CPU set is respected. A process with other work to keep
-responsive (the app's window) keeps cores out of its trainings with ``reserve_cores``.
+``taskset`` or a container's CPU set is respected. (The app keeps its window
+responsive differently: its worker threads run at a lower priority, wdgui/workers.py.)
 
-torch is imported only when threads are set, so the app can reserve a core before it
-paints, without loading torch.
+torch is imported only when threads are set, so importing this module is cheap.
 """
 
 from __future__ import annotations
@@ -28,7 +27,6 @@ from types import TracebackType
 
 ENV = "WIDEDEEP_THREADS"
 _MAX_SLOTS = 64
-_reserved = 0  # cores this process keeps out of its trainings (reserve_cores)
 
 try:  # POSIX advisory locks; elsewhere every process counts as alone
     import fcntl
@@ -54,20 +52,12 @@ def env_threads() -> int | None:
     return value if value >= 1 else None
 
 
-def reserve_cores(n: int) -> None:
-    """Keep ``n`` cores out of this process's trainings: the app keeps one for its GUI
-    thread, which otherwise waited for a core while training threads held both (half of
-    each remaining 50-60 ms stall on 2 cores). A training still gets at least 1 thread."""
-    global _reserved
-    _reserved = max(0, int(n))
-
-
 def thread_share(trainings: int = 1) -> int:
     """Threads for one of ``trainings`` concurrent trainings (``WIDEDEEP_THREADS`` wins)."""
     fixed = env_threads()
     if fixed is not None:
         return fixed
-    return max(1, (usable_cores() - _reserved) // max(1, int(trainings)))
+    return max(1, usable_cores() // max(1, int(trainings)))
 
 
 def apply_thread_share(trainings: int = 1) -> int:
@@ -174,7 +164,6 @@ __all__ = [
     "ENV",
     "CoreShare",
     "apply_thread_share",
-    "reserve_cores",
     "thread_share",
     "usable_cores",
 ]

@@ -28,27 +28,12 @@ def test_concurrent_trainings_split_the_cores(monkeypatch, tmp_path):
     assert torch.get_num_threads() == before  # the caller's setting comes back
 
 
-def test_reserved_cores_stay_out_of_trainings(monkeypatch, tmp_path):
-    # the app keeps a core for its window; a training still gets at least one thread
-    monkeypatch.delenv(threads.ENV, raising=False)
-    monkeypatch.setattr(threads, "usable_cores", lambda: 4)
-    monkeypatch.setattr(threads, "_reserved", 0)
-    threads.reserve_cores(1)
-    assert thread_share(1) == 3 and thread_share(2) == 1
-    with CoreShare(tmp_path) as share:
-        assert share.threads == 3
-    monkeypatch.setattr(threads, "usable_cores", lambda: 1)
-    assert thread_share(1) == 1
-    monkeypatch.setenv(threads.ENV, "4")
-    assert thread_share(1) == 4  # WIDEDEEP_THREADS still wins
-
-
-def test_reserving_a_core_does_not_load_torch():
+def test_importing_the_thread_share_does_not_load_torch():
     import subprocess
     import sys
 
     code = (
-        "import sys; from widedeep_core.threads import reserve_cores; reserve_cores(1); "
+        "import sys; from widedeep_core.threads import thread_share; thread_share(2); "
         "print('torch' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -198,6 +198,26 @@ def test_job_runner_runs_off_the_gui_thread_and_reports_in_it(qtbot):
     assert not runner.is_busy()
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice: Linux")
+def test_jobs_run_below_the_gui_threads_priority(qtbot):
+    # the GUI thread gets a core first when a job's threads hold them all
+    import os
+    import threading
+
+    from wdgui.workers import WORKER_NICE, JobRunner
+
+    def nice() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    gui = nice()
+    runner = JobRunner()
+    seen = {}
+    with qtbot.waitSignal(runner.finished, timeout=10000):
+        assert runner.start(lambda report: seen.setdefault("nice", nice()))
+    assert seen["nice"] >= max(gui, WORKER_NICE)
+    assert nice() == gui  # the GUI thread keeps its own
+
+
 def test_stop_all_cancels_and_waits(qtbot):
     import threading
 

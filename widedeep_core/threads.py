@@ -89,6 +89,9 @@ class CoreShare:
         self.directory = directory or slot_dir()
         self._file = None
         self.threads = torch.get_num_threads()
+        # at most this many threads (None: the share): a step too small to split
+        # across cores only spins the extra threads (training.trainer.step_threads)
+        self.cap: int | None = None
         self._before = self.threads
 
     def __enter__(self) -> CoreShare:
@@ -135,9 +138,17 @@ class CoreShare:
         return max(1, held)
 
     def rebalance(self) -> int:
-        """Set torch threads to the current share; returns it."""
-        self.threads = apply_thread_share(self.trainings())
-        return self.threads
+        """Set torch threads to the current share (at most ``cap`` unless
+        ``WIDEDEEP_THREADS`` fixes them); returns it."""
+        import torch
+
+        n = thread_share(self.trainings())
+        if self.cap is not None and env_threads() is None:
+            n = max(1, min(n, self.cap))
+        if torch.get_num_threads() != n:
+            torch.set_num_threads(n)
+        self.threads = n
+        return n
 
     def _take_slot(self):
         if fcntl is None:

@@ -38,3 +38,26 @@ def test_importing_the_thread_share_does_not_load_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_small_steps_train_on_one_thread(monkeypatch, tmp_path, small_data):
+    # a step of the seed's 16-16 MLP at batch 512 does not pay for a second thread;
+    # full's 256-128 MLP does; WIDEDEEP_THREADS still decides when set
+    from widedeep_core.config import preset
+    from widedeep_core.features import prepare
+    from widedeep_core.model import WideDeep
+    from widedeep_core.training.trainer import step_threads
+
+    def model(name):
+        cfg = preset(name)
+        return WideDeep.from_config(cfg, prepare(cfg, small_data).encoder.specs)
+
+    assert step_threads(model("reference"), 512) == 1
+    assert step_threads(model("full"), 1024) is None
+    monkeypatch.delenv(threads.ENV, raising=False)
+    monkeypatch.setattr(threads, "usable_cores", lambda: 4)
+    with CoreShare(tmp_path) as share:
+        share.cap = 1
+        assert share.rebalance() == 1 and torch.get_num_threads() == 1
+        monkeypatch.setenv(threads.ENV, "3")
+        assert share.rebalance() == 3

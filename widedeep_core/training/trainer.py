@@ -296,6 +296,7 @@ class Trainer:
             # moves the parameters into one flat buffer, so it is built last
             train_step=make_train_step(model, optimizers, amp=use_amp),
         )
+        self._share.cap = step_threads(model, bs)
         schedulers = [_scheduler(o, cfg) for o in loop.optimizers]
         tracker = EarlyStopping(cfg.monitor, cfg.patience, cfg.ranking_k)
         best_state = last_state = _cpu_state(model)
@@ -350,6 +351,8 @@ class Trainer:
 
         serving = best_state if serving_weights(cfg) == "best" else last_state
         elapsed = time.perf_counter() - started
+        self._share.cap = None  # the evaluation's blocks are large: the whole share
+        self._share.rebalance()
         return self._finish(prep, loop, serving, tracker, status, history, elapsed)
 
     def _run_epoch(self, loop: _Loop, epoch: int) -> float | None:
@@ -438,6 +441,23 @@ def train(
 
 def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+
+# Below this many MLP floating-point operations a step, a second thread does not pay:
+# reference at batch 512 (2.4 MFLOP) and 1024 (4.8) ran as fast on 1 thread as on 2, at
+# half the CPU; fast at 4096 (52 MFLOP) and reference at 4096 (19) gained from 2
+# (2 cores, ML-1M size, WIDEDEEP_THREADS=1 against 2; benchmarks/bench_throughput.py).
+ONE_THREAD_STEP_FLOPS = 8e6
+
+
+def step_threads(model: WideDeep, batch_size: int) -> int | None:
+    """1 when a training step is too small to share across cores, else None (any)."""
+    mlp = getattr(model, "mlp", None)
+    flops = 0.0
+    for layer in mlp if mlp is not None else ():
+        if isinstance(layer, nn.Linear):
+            flops += 6.0 * layer.in_features * layer.out_features  # forward and backward
+    return 1 if flops * batch_size < ONE_THREAD_STEP_FLOPS else None
 
 
 def _scheduler(opt: torch.optim.Optimizer, cfg: Config):

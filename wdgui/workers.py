@@ -98,6 +98,17 @@ class Worker(QObject):
         return self._cancel.is_set() or QThread.currentThread().isInterruptionRequested()
 
     @Slot()
+    def start_in_thread(self) -> None:
+        """The thread's entry: lower this thread's priority, then :meth:`run`.
+
+        A method of the worker, not a free function: PySide routes a free function
+        through a shared receiver object, which a finishing Task's thread could free
+        while another thread's ``started`` called it.
+        """
+        lower_priority()
+        self.run()
+
+    @Slot()
     def run(self) -> None:  # pragma: no cover - overridden
         """Do the work in the worker thread; must end with ``done``."""
         raise NotImplementedError
@@ -295,8 +306,7 @@ class Task(QObject):
         worker.moveToThread(self._thread)
         # direct: ``started`` is emitted in the new thread and ``run`` must stay there
         # (an automatic connection to an overridden slot was queued to the GUI thread)
-        self._thread.started.connect(lower_priority, Qt.ConnectionType.DirectConnection)
-        self._thread.started.connect(worker.run, Qt.ConnectionType.DirectConnection)
+        self._thread.started.connect(worker.start_in_thread, Qt.ConnectionType.DirectConnection)
         # direct: quit from the worker thread, so it works while the GUI thread waits
         worker.done.connect(self._thread.quit, Qt.ConnectionType.DirectConnection)
         self._thread.finished.connect(self._on_thread_finished)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -41,19 +41,17 @@ from widedeep_core.errors import WideDeepError
 from ..models import DataFrameModel
 from ..plotting import color, plot_steps
 from ..widgets import Steps, message_label, show_message
-from ..workers import Task, Throttle, error_text, training_threads
+from ..workers import Task, Throttle, Worker, error_text, training_threads
 
 # Snapshots reach the page at most twice a second: each redraws the table and four plots.
 SNAPSHOT_INTERVAL_S = 0.5
 STATE_COLORS = {"complete": "#009E73", "pruned": "#D55E00", "fail": "#888888"}
 
 
-class SweepWorker(QObject):
+class SweepWorker(Worker):
     """Run ``run_sweep`` in a worker thread; emit study snapshots, errors and ``done``."""
 
     snapshot = Signal(object)  # dict: study_summary(...) plus "importances"
-    failed = Signal(str)
-    done = Signal()
 
     def __init__(self, spec: Any, n_trials: int | None, timeout: float | None, workers: int):
         super().__init__()
@@ -69,6 +67,11 @@ class SweepWorker(QObject):
 
     def request_stop(self) -> None:
         """Stop the workers after their current batch (thread-safe)."""
+        self.stop_event.set()
+
+    def cancel(self) -> None:
+        """Quitting the app (``Task.stop``) stops the sweep like the Stop button."""
+        super().cancel()
         self.stop_event.set()
 
     @Slot()

@@ -60,11 +60,14 @@ def thread_share(trainings: int = 1) -> int:
     return max(1, usable_cores() // max(1, int(trainings)))
 
 
-def apply_thread_share(trainings: int = 1) -> int:
-    """Set torch's intra-op threads to this process's share; returns the count."""
+def apply_thread_share(trainings: int = 1, cap: int | None = None) -> int:
+    """Set torch's intra-op threads to this process's share, at most ``cap`` unless
+    ``WIDEDEEP_THREADS`` fixes them; returns the count."""
     import torch
 
     n = thread_share(trainings)
+    if cap is not None and env_threads() is None:
+        n = max(1, min(n, cap))
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
     return n
@@ -138,17 +141,9 @@ class CoreShare:
         return max(1, held)
 
     def rebalance(self) -> int:
-        """Set torch threads to the current share (at most ``cap`` unless
-        ``WIDEDEEP_THREADS`` fixes them); returns it."""
-        import torch
-
-        n = thread_share(self.trainings())
-        if self.cap is not None and env_threads() is None:
-            n = max(1, min(n, self.cap))
-        if torch.get_num_threads() != n:
-            torch.set_num_threads(n)
-        self.threads = n
-        return n
+        """Set torch threads to the current share (at most ``cap``); returns it."""
+        self.threads = apply_thread_share(self.trainings(), self.cap)
+        return self.threads
 
     def _take_slot(self):
         if fcntl is None:

@@ -81,12 +81,18 @@ def list_columns(
     return {f"{name}@{k}": float(v) for name, v in m.items()}
 
 
-def model_list_columns(prep: Prepared, top: Any, k: int) -> dict[str, float]:
-    """Coverage@K and pop_rank@K of the model's own lists (``evaluate.ranked_lists``)."""
+def training_pop_rank(prep: Prepared) -> np.ndarray:
+    """Popularity rank of each catalogue movie in the training split (1 = most rated):
+    the pop_rank@K column of the model's row and of the baselines' rows."""
     from widedeep_core.serving.scoring import catalogue, training_popularity
 
-    # the training counts (the loader drops repeated pairs, so they equal Popularity's)
-    pop_rank = popularity_rank(training_popularity(prep, catalogue(prep.data)).numpy())
+    # training counts; the loader drops repeated pairs, so they equal Popularity's
+    return popularity_rank(training_popularity(prep, catalogue(prep.data)).numpy())
+
+
+def model_list_columns(prep: Prepared, top: Any, k: int) -> dict[str, float]:
+    """Coverage@K and pop_rank@K of the model's own lists (``evaluate.ranked_lists``)."""
+    pop_rank = training_pop_rank(prep)
     t = np.asarray(top, dtype=np.int64)
     return {
         f"coverage@{k}": catalogue_coverage(t, len(pop_rank)),
@@ -127,7 +133,7 @@ def evaluate_baselines(
     x, all_users, _ = train_matrix(prep)
     rows = np.searchsorted(all_users, judged.user_ids)
     pop = Popularity(x)
-    pop_rank = popularity_rank(pop.counts)
+    pop_rank = training_pop_rank(prep)
     out: dict[str, dict[str, Any]] = {}
     ease, choice = retrieval or make_retrieval(x, "auto", lam, max_items=max_items)
     for name, model in (("popularity", pop), ("ease", ease)):

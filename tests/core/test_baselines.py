@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import torch
 
 from widedeep_core.errors import ConfigError
 from widedeep_core.serving import retrieval as bl
@@ -143,7 +144,7 @@ def test_iter_scores_blocks():
 
 
 def test_ease_weights_are_row_major():
-    # scipy copies a column-major B on every X[users] @ B (55 MB a block on ML-1M)
+    # scoring reads whole rows of B; a column-major B would be copied on every block
     x = _skewed()
     assert bl.ease_weights(x, 10.0).flags.c_contiguous
 
@@ -218,3 +219,38 @@ def test_an_unwritable_cache_only_costs_a_refit(many_users, monkeypatch, tmp_pat
     judged = ranking_users(prep, "test", None)
     rows = baselines.evaluate_baselines(prep, judged=judged)
     assert rows == baselines.evaluate_baselines(prep, judged=judged, cache=False)
+
+
+def _weighted(rng: np.random.Generator) -> sp.csr_matrix:
+    dense = (rng.random((40, 70)) < 0.2) * rng.integers(1, 4, size=(40, 70))
+    dense[[3, 17]] = 0  # rows with nothing in them
+    return sp.csr_matrix(dense.astype(np.float32))
+
+
+@pytest.mark.parametrize("block_floats", [1 << 20, 40 * 32])
+def test_sparse_dense_matches_scipy_product(monkeypatch, block_floats):
+    # one block, and blocks of 32 columns with a short last one (70 = 32 + 32 + 6)
+    monkeypatch.setattr(bl, "_BLOCK_FLOATS", block_floats)
+    rng = np.random.default_rng(1)
+    x = _weighted(rng)
+    dense = rng.standard_normal((70, 70)).astype(np.float32)
+    got = bl.sparse_dense(x, dense).numpy()
+    np.testing.assert_allclose(got, x @ dense, rtol=1e-5, atol=1e-5)
+    assert not got[[3, 17]].any()
+    binary = x.copy()
+    binary.data[:] = 1.0
+    np.testing.assert_array_equal(bl.sparse_dense(binary, dense).numpy(), binary @ dense)
+    empty = sp.csr_matrix((5, 70), dtype=np.float32)
+    assert bl.sparse_dense(empty, dense).shape == (5, 70)
+
+
+@pytest.mark.parametrize("ratio", [0.0, float("inf")])
+def test_gram_is_exact_on_both_routes(monkeypatch, ratio):
+    # ratio 0 forces scipy's sparse product, inf the blocked dense one (blocks of 32)
+    monkeypatch.setattr(bl, "_DENSE_GRAM_RATIO", ratio)
+    monkeypatch.setattr(bl, "_BLOCK_FLOATS", 40 * 32)
+    x = _weighted(np.random.default_rng(2))
+    x.data[:] = 1.0
+    g = bl.gram(x)
+    assert g.dtype == torch.float64
+    np.testing.assert_array_equal(g.numpy(), (x.T @ x).toarray())

@@ -10,7 +10,12 @@ import torch.nn.functional as F
 
 from widedeep_core.features import Encoded, FieldSpec
 from widedeep_core.model import WideDeep
-from widedeep_core.training.fastpath import FusedStep, autograd_step, make_train_step
+from widedeep_core.training.fastpath import (
+    FusedStep,
+    ProjectedFirstLayer,
+    autograd_step,
+    make_train_step,
+)
 from widedeep_core.training.optim import make_optimizer
 
 SPECS = [
@@ -52,17 +57,21 @@ def _model(arch: dict) -> WideDeep:
     return m
 
 
-@pytest.mark.parametrize("name", sorted(ARCHS))
-def test_fused_step_matches_autograd_and_torch_optimizer(name):
-    arch = ARCHS[name]
-    x, y = _data()
+def _paths(arch: dict, lr: float, batch_size: int | None = None):
+    """Two copies of one model, (plain, fused, autograd step, fused step)."""
     a = _model(arch)
     b = copy.deepcopy(a)
-    opt_a = make_optimizer(arch["opt"], a.parameters(), 1e-2, arch["wd"])
-    opt_b = make_optimizer(arch["opt"], b.parameters(), 1e-2, arch["wd"])
-    plain = autograd_step(a, [opt_a])
-    fused = make_train_step(b, [opt_b])
+    plain = autograd_step(a, [make_optimizer(arch["opt"], a.parameters(), lr, arch["wd"])])
+    opt = make_optimizer(arch["opt"], b.parameters(), lr, arch["wd"])
+    fused = make_train_step(b, [opt], batch_size=batch_size)
     assert isinstance(fused, FusedStep)
+    return a, b, plain, fused
+
+
+@pytest.mark.parametrize("name", sorted(ARCHS))
+def test_fused_step_matches_autograd_and_torch_optimizer(name):
+    x, y = _data()
+    a, b, plain, fused = _paths(ARCHS[name], 1e-2)
     for s in range(6):
         rows = torch.arange(s * 16, s * 16 + 32) % len(y)
         torch.manual_seed(100 + s)  # the same dropout masks on both paths
@@ -81,12 +90,8 @@ def test_fused_step_matches_autograd_and_torch_optimizer(name):
 
 
 def test_reference_step_is_bit_exact():
-    arch = ARCHS["reference"]
     x, y = _data()
-    a = _model(arch)
-    b = copy.deepcopy(a)
-    plain = autograd_step(a, [make_optimizer("adam", a.parameters(), 1e-3, 1e-6)])
-    fused = make_train_step(b, [make_optimizer("adam", b.parameters(), 1e-3, 1e-6)])
+    a, b, plain, fused = _paths(ARCHS["reference"], 1e-3)
     for s in range(4):
         rows = torch.arange(s * 24, s * 24 + 24)
         torch.manual_seed(s)
@@ -95,6 +100,59 @@ def test_reference_step_is_bit_exact():
         fused(x.take(rows), y[rows])
     for k, v in a.state_dict().items():
         assert torch.equal(v, b.state_dict()[k]), k
+
+
+PROJECTIONS = {
+    # batch 32: fields of at most 8 rows are projected (gender 3, genres 6)
+    "full": (ARCHS["full"], ["gender", "genres"]),
+    "multi+bn": (ARCHS["multi+bn"], ["genres"]),
+    # every deep field projected: no plain product at all
+    "all projected": (dict(ARCHS["full"], deep=["gender", "genres"]), ["gender", "genres"]),
+    # a multi-valued field too large to project next to a projected single one
+    "direct multi": (dict(ARCHS["full"], deep=["gender", "item", "gender x genres"]), ["gender"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PROJECTIONS))
+def test_projected_first_layer_gives_autograds_gradients(name):
+    arch, projected = PROJECTIONS[name]
+    x, y = _data()
+    rows = torch.arange(32)
+    a = _model(arch)
+    b = copy.deepcopy(a)
+    torch.manual_seed(7)
+    loss = F.binary_cross_entropy_with_logits(a(x.take(rows)), y[rows])
+    loss.backward()
+    # the step's gradient buffer keeps the gradients it computed before its update
+    fused = make_train_step(b, [make_optimizer(arch["opt"], b.parameters(), 1e-3)], batch_size=32)
+    assert isinstance(fused, FusedStep) and fused.first is not None
+    assert fused.first.projected == projected
+    torch.manual_seed(7)  # the same dropout mask
+    torch.testing.assert_close(fused(x.take(rows), y[rows]), loss.detach(), rtol=1e-6, atol=1e-7)
+    # atol: a bias in front of batch-norm has a true gradient of 0, float noise of ~1e-7
+    for (k, pa), pb in zip(a.named_parameters(), b.parameters(), strict=True):
+        torch.testing.assert_close(fused.grad_of(pb), pa.grad, rtol=1e-5, atol=1e-6, msg=k)
+
+
+def test_projected_steps_track_the_autograd_path():
+    # several AdamW steps: the weights stay within float rounding of the plain path
+    x, y = _data()
+    a, b, plain, fused = _paths(ARCHS["full"], 1e-2, batch_size=32)
+    assert fused.first is not None
+    for s in range(6):
+        rows = torch.arange(s * 16, s * 16 + 32) % len(y)
+        torch.testing.assert_close(plain(x.take(rows), y[rows]), fused(x.take(rows), y[rows]))
+    for k, v in a.state_dict().items():
+        torch.testing.assert_close(b.state_dict()[k], v, rtol=1e-5, atol=1e-6, msg=k)
+
+
+def test_projection_only_for_small_fields_and_never_for_reference():
+    m = _model(ARCHS["full"])
+    assert ProjectedFirstLayer.fields(m.deep, 32) == ["gender", "genres"]
+    assert ProjectedFirstLayer.fields(m.deep, 4) == []
+    ref = _model(ARCHS["reference"])
+    step = make_train_step(ref, [make_optimizer("adam", ref.parameters(), 1e-3)], batch_size=32)
+    assert step.first is None  # user and item (30 and 40 rows) exceed a quarter batch
 
 
 def test_gather_pooling_equals_embedding_bag():

@@ -123,6 +123,7 @@ class _Part(nn.Module):
         rows = self.total + (1 if self.multis else 0)
         self.embedding = nn.Embedding(rows, dim)
         self.offsets_by_name = dict(zip(ordered, starts, strict=True))
+        self.sizes_by_name = dict(zip(ordered, sizes, strict=True))
         cols = [single_cols[n] for n in self.singles]
         # when the part reads every single column in order, skip the column gather
         self.all_columns = cols == list(range(n_single_total))

@@ -294,7 +294,7 @@ class Trainer:
             use_amp=use_amp,
             # the fused hand-written step where the model allows it (same arithmetic); it
             # moves the parameters into one flat buffer, so it is built last
-            train_step=make_train_step(model, optimizers, amp=use_amp),
+            train_step=make_train_step(model, optimizers, amp=use_amp, batch_size=bs),
         )
         self._share.cap = step_threads(model, bs)
         schedulers = [_scheduler(o, cfg) for o in loop.optimizers]

@@ -111,3 +111,20 @@ def test_a_run_of_other_data_is_refused(stored):
     with pytest.raises(RunError, match="fingerprint"):
         load_trained(result.run_dir, other)
     assert np.isfinite(result.test["auc"])
+
+
+@pytest.mark.parametrize("shift", [0, 10**9])  # small ids: a lookup table; large: a search
+def test_rating_codes_index_every_rating(shift):
+    from widedeep_core.data.synthetic import make_synthetic
+    from widedeep_core.serving.scoring import rating_codes
+
+    data = make_synthetic(n_users=30, n_items=40, n_ratings=500, seed=4)
+    data.ratings["user"] += shift
+    data.ratings["item"] += shift
+    data.movies["item"] += shift
+    codes = rating_codes(data)
+    assert np.array_equal(codes.users[codes.user_of], data.ratings["user"].to_numpy())
+    assert np.array_equal(catalogue(data)[codes.item_of], data.ratings["item"].to_numpy())
+    assert rating_codes(data) is codes  # memoised while the tables stay the same
+    data.ratings = data.ratings.iloc[:100].copy()
+    assert len(rating_codes(data).user_of) == 100

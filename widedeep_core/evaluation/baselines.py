@@ -54,15 +54,12 @@ def baseline_lambda(config: Any) -> float:
 
 def train_matrix(prep: Prepared) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
     """(binary [all users, catalogue] matrix of the training ratings, user ids, item ids)."""
-    from widedeep_core.serving.scoring import catalogue
+    from widedeep_core.serving.scoring import catalogue, rating_codes
 
-    ratings = prep.data.ratings
-    users = np.unique(ratings["user"].to_numpy())
+    users, user_of, item_of = rating_codes(prep.data)
     items = catalogue(prep.data)
     rows = prep.split.train
-    u = np.searchsorted(users, ratings["user"].to_numpy()[rows])
-    i = np.searchsorted(items, ratings["item"].to_numpy()[rows])
-    return interaction_matrix(u, i, len(users), len(items)), users, items
+    return interaction_matrix(user_of[rows], item_of[rows], len(users), len(items)), users, items
 
 
 def list_columns(

@@ -19,7 +19,14 @@ import tempfile
 import time
 
 import numpy as np
-from _common import format_table, machine_line, rerun_line, run_main
+from _common import (
+    add_device_argument,
+    check_device,
+    format_table,
+    machine_line,
+    rerun_line,
+    run_main,
+)
 
 from widedeep_core.config import preset
 from widedeep_core.data.synthetic import make_synthetic
@@ -45,28 +52,30 @@ def main(argv=None) -> int:
     p.add_argument("--presets", default="fast,reference,full")
     p.add_argument("--plain-users", type=int, default=100, help="users scored the plain way")
     p.add_argument("--repeats", type=int, default=3)
+    add_device_argument(p)
     args = p.parse_args(argv)
+    device = check_device(args.device)
     apply_thread_share()
     # an empty cache, so the first evaluation of each judged user set fits the baselines
     os.environ["WIDEDEEP_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench-eval-")
     data = make_synthetic(6040, 3706, 1_000_209, seed=0)
-    print(machine_line())
+    print(machine_line(device))
     print(f"data: {data.name} ({data.n_ratings:,} ratings)")
     items = np.unique(data.ratings["item"].to_numpy())
     users = np.unique(data.ratings["user"].to_numpy())
     rows = []
     for name in args.presets.split(","):
-        cfg = preset(name).replace(device="cpu")
+        cfg = preset(name).replace(device=args.device)
         prep = prepare(cfg, data)
         seed_everything(0)
-        model = WideDeep.from_config(cfg, prep.encoder.specs).eval()
+        model = WideDeep.from_config(cfg, prep.encoder.specs).to(device).eval()
         sample = users[: args.plain_users]
 
         def plain(sample=sample, prep=prep, model=model) -> None:
             x = prep.encoder.transform_pairs(
                 data, np.repeat(sample, len(items)), np.tile(items, len(sample))
             )
-            predict_logits(model, x, 1 << 16)
+            predict_logits(model, x, 1 << 16, device)
 
         def split(sample=sample, prep=prep, model=model) -> None:
             PairScorer(model, prep.encoder, data, items)(sample)
@@ -74,10 +83,10 @@ def main(argv=None) -> int:
         t_plain = _timed(plain, args.repeats)
         t_split = _timed(split, args.repeats)
         t = time.perf_counter()
-        test = evaluate_split(model, prep, "test")
+        test = evaluate_split(model, prep, "test", device)
         t_eval = time.perf_counter() - t
         t = time.perf_counter()
-        evaluate_split(model, prep, "test")  # the baselines' rows now come from the cache
+        evaluate_split(model, prep, "test", device)  # the baselines' rows now come from the cache
         t_again = time.perf_counter() - t
         per_user = t_plain / len(sample)
         rows.append(

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import machine_line, rerun_line, run_main
+from _common import add_device_argument, check_device, machine_line, rerun_line, run_main
 
 PHASES = """
 import json, sys, time
@@ -30,15 +30,16 @@ import widedeep_core.threads as threads
 threads.apply_thread_share()
 from widedeep_core.config import preset
 from widedeep_core.data import load_movielens
+from widedeep_core.devices import resolve_device
 from widedeep_core.evaluation import evaluate_split
 from widedeep_core.features import prepare
 from widedeep_core.training import EpochEvent, Trainer
 marks.append(clock())
 data = load_movielens(sys.argv[1])
 marks.append(clock())
-cfg = preset(sys.argv[2]).replace(device="cpu")
-if len(sys.argv) > 3:
-    cfg = cfg.replace(epochs=int(sys.argv[3]))
+cfg = preset(sys.argv[2]).replace(device=sys.argv[3])
+if len(sys.argv) > 4:
+    cfg = cfg.replace(epochs=int(sys.argv[4]))
 prep = prepare(cfg, data)
 prep.encoded("train"); prep.encoded("val")
 marks.append(clock())
@@ -50,7 +51,7 @@ result = Trainer(cfg, data, save_run=False, callback=on_event).fit()
 marks.append(epochs[0])
 marks.append(epochs[-1])
 marks.append(clock())
-test = evaluate_split(result.model, prep, "test")
+test = evaluate_split(result.model, prep, "test", resolve_device(cfg.device))
 marks.append(clock())
 names = ["import", "load", "prepare", "fit up to the end of epoch 1",
          f"epochs 2-{len(epochs)}", "fit's test evaluation", "end-of-run evaluation again"]
@@ -67,11 +68,18 @@ def _children_cpu() -> float:
 
 
 def _whole_cli(
-    folder: str, preset: str, runs: str, env: dict[str, str], epochs: int | None, label: str
+    folder: str,
+    preset: str,
+    runs: str,
+    env: dict[str, str],
+    epochs: int | None,
+    label: str,
+    device: str,
 ) -> None:
     """Time one ``widedeep train`` process from its start to its printed metrics."""
     cmd = [sys.executable, "-m", "widedeep_core.cli", "train", "--data", folder,
-           "--preset", preset, "--runs-dir", runs, "--json", "--quiet"]  # fmt: skip
+           "--preset", preset, "--runs-dir", runs, "--json", "--quiet",
+           "--set", f"device={device}"]  # fmt: skip
     if epochs:
         cmd += ["--set", f"epochs={epochs}"]
     start = time.perf_counter()
@@ -95,7 +103,9 @@ def main(argv=None) -> int:
     p.add_argument(
         "--epochs", type=int, default=None, help="cap both runs (synthetic data never stops)"
     )
+    add_device_argument(p)
     args = p.parse_args(argv)
+    device = check_device(args.device)
     root = str(Path(__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": root}
     with tempfile.TemporaryDirectory() as tmp:
@@ -107,15 +117,18 @@ def main(argv=None) -> int:
                  "--users", "6040", "--items", "3706", "--ratings", "1000209"],
                 env=env, check=True, capture_output=True,
             )  # fmt: skip
-        print(machine_line())
+        print(machine_line(device))
         if not args.phases_only:
             # a fresh cache folder: the first try parses the files and fits the baselines
             # (their rows are then cached per split); the second try is the usual one
             fresh = {**env, "WIDEDEEP_CACHE_DIR": str(Path(tmp) / "cache")}
             for label in ("first try (empty cache)", "second try"):
-                _whole_cli(folder, args.preset, str(Path(tmp) / "runs"), fresh, args.epochs, label)
+                _whole_cli(
+                    folder, args.preset, str(Path(tmp) / "runs"), fresh, args.epochs, label,
+                    args.device,
+                )  # fmt: skip
         phases = subprocess.run(
-            [sys.executable, "-c", PHASES, folder, args.preset,
+            [sys.executable, "-c", PHASES, folder, args.preset, args.device,
              *([str(args.epochs)] if args.epochs else [])],
             env=env, capture_output=True, text=True, check=True,
         )  # fmt: skip

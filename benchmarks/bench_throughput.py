@@ -13,18 +13,18 @@ a seeded permutation. Both train the same architecture (user + movie ids, embedd
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import resource
 import sys
 import time
 
 import numpy as np
 import torch
+from _common import add_device_argument, check_device, machine_line, run_main
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from widedeep_core.config import preset
+from widedeep_core.devices import resolve_device
 from widedeep_core.evaluation.metrics import auc
 from widedeep_core.threads import apply_thread_share
 from widedeep_core.training import EpochEvent, Trainer
@@ -149,12 +149,14 @@ def our_epoch(
     trainer before the hand-written step), ``project=False`` the fused step without its
     projected first layer (the trainer before it)."""
     cfg = preset(name).replace(
-        epochs=epochs,
-        batch_size=batch_size,
-        device="cpu",
-        patience=None,
-        lr_schedule="none",
-        **overrides,
+        **{
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "device": "cpu",
+            "patience": None,
+            "lr_schedule": "none",
+            **overrides,
+        }
     )
     times: list[float] = []
     cpu: list[float] = []
@@ -181,7 +183,7 @@ def our_epoch(
     return best, cpu[-1] - cpu[-2]
 
 
-def mlp_floor(data, name: str, steps: int = 30) -> float:
+def mlp_floor(data, name: str, steps: int = 30, device: str = "cpu") -> float:
     """Seconds per epoch of the preset's MLP alone (forward + backward, no embeddings,
     no optimiser): the matrix-multiply floor of its step."""
     cfg = preset(name)
@@ -190,23 +192,27 @@ def mlp_floor(data, name: str, steps: int = 30) -> float:
     for h in cfg.hidden:
         layers += [nn.Linear(w, h), nn.ReLU()]
         w = h
-    mlp = nn.Sequential(*layers, nn.Linear(w, 1))
-    x = torch.randn(cfg.batch_size, width, requires_grad=True)
+    dev = resolve_device(device)
+    mlp = nn.Sequential(*layers, nn.Linear(w, 1)).to(dev)
+    x = torch.randn(cfg.batch_size, width, device=dev, requires_grad=True)
     mlp(x).sum().backward()
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    sync()
     start = time.perf_counter()
     for _ in range(steps):
         mlp(x).sum().backward()
+    sync()
     per_step = (time.perf_counter() - start) / steps
     return per_step * 0.8 * data.n_ratings / cfg.batch_size
 
 
-def side_fields(data, batch_size: int) -> None:
+def side_fields(data, batch_size: int, **run: object) -> None:
     """Issue 10's measure of the embedding paths: every side field, the multi-valued
     genres and the three genre crosses (``full``'s inputs) through a small MLP (embed 16,
     64-32), against the 2-field ``reference`` model, one batch size; both fused."""
     small = {"embed_dim": 16, "hidden": (64, 32)}
-    ref, ref_cpu = our_epoch(data, batch_size, name="reference")
-    side, side_cpu = our_epoch(data, batch_size, name="full", **small)
+    ref, ref_cpu = our_epoch(data, batch_size, name="reference", **run)
+    side, side_cpu = our_epoch(data, batch_size, name="full", **small, **run)
     print(
         f"side fields at batch {batch_size}: full's fields + crosses, embed 16, MLP 64-32: "
         f"{side:.2f} s/epoch ({side_cpu:.2f} CPU); reference (2 fields, 16-16): {ref:.2f} "
@@ -242,20 +248,23 @@ def main(argv=None) -> int:
         help="the side-field paths' cost: full's fields and crosses with a small MLP "
         "against reference, both at the big batch",
     )
+    add_device_argument(p)
+    p.add_argument("--amp", action="store_true", help="our epochs with mixed precision")
     args = p.parse_args(argv)
+    device = check_device(args.device)
+    # our epochs run here; the reference-style pipeline always runs on the CPU, as the
+    # seed's did
+    run = {"device": args.device, "amp": args.amp}
     apply_thread_share()
     data = load_data(args)
-    print(
-        f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
-        f"data: {data.name} ({data.n_ratings:,} ratings, 80% train)"
-    )
+    print(machine_line(device) + (" (AMP)" if args.amp else ""))
+    print(f"data: {data.name} ({data.n_ratings:,} ratings, 80% train)")
     if not args.skip_reference:
         rows = []
         for bs in (512, args.big_batch):
             ref, ref_cpu = reference_epoch(data, bs, args.workers, args.max_batches)
-            plain, plain_cpu = our_epoch(data, bs, fused=False)
-            ours, ours_cpu = our_epoch(data, bs)
+            plain, plain_cpu = our_epoch(data, bs, fused=False, **run)
+            ours, ours_cpu = our_epoch(data, bs, **run)
             rows.append((bs, ref, plain, ours, ref_cpu, plain_cpu, ours_cpu))
         print("seconds per epoch, wall (CPU: user + system, DataLoader workers included)")
         print(f"{'batch':>6} {'reference':>16} {'autograd step':>16} {'ours':>16} "
@@ -277,10 +286,10 @@ def main(argv=None) -> int:
         )
     for name in [n for n in args.presets.split(",") if n]:
         bs = preset(name).batch_size
-        plain, plain_cpu = our_epoch(data, bs, name=name, fused=False)
-        flat, flat_cpu = our_epoch(data, bs, name=name, project=False)
-        ours, ours_cpu = our_epoch(data, bs, name=name)
-        floor = mlp_floor(data, name)
+        plain, plain_cpu = our_epoch(data, bs, name=name, fused=False, **run)
+        flat, flat_cpu = our_epoch(data, bs, name=name, project=False, **run)
+        ours, ours_cpu = our_epoch(data, bs, name=name, **run)
+        floor = mlp_floor(data, name, device=args.device)
         print(
             f"{name} at batch {bs}: autograd step {plain:.2f} s/epoch ({plain_cpu:.2f} CPU), "
             f"fused step without projection {flat:.2f} ({flat_cpu:.2f} CPU), "
@@ -290,10 +299,10 @@ def main(argv=None) -> int:
             f"= {floor / ours:.0%} of the epoch"
         )
     if args.side_fields:
-        side_fields(data, args.big_batch)
+        side_fields(data, args.big_batch, **run)
     print("rerun: python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])]))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(lambda: main())

@@ -12,6 +12,7 @@ from widedeep_core.data import make_synthetic
 from widedeep_core.evaluation import predict_logits
 from widedeep_core.features import prepare
 from widedeep_core.model import WideDeep
+from widedeep_core.model.split import SplitScorer
 from widedeep_core.serving.pairs import PairScorer
 
 
@@ -32,6 +33,20 @@ VARIANTS = {
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_split_scorer_matches_plain_forward(data, variant):
+    _assert_split_matches_plain(data, variant)
+
+
+# blocks of 16 pairs: one user against slices of 16, 16 and 14 of the 46 movies; of 100:
+# two users against every movie, the last block one user short
+@pytest.mark.parametrize("pairs", [16, 100])
+@pytest.mark.parametrize("variant", ["full", "fast"])
+def test_blocks_of_pairs_match_the_plain_forward(data, variant, pairs, monkeypatch):
+    monkeypatch.setattr(SplitScorer, "BLOCK_FLOATS", 1)
+    monkeypatch.setattr(SplitScorer, "MIN_PAIRS", pairs)
+    _assert_split_matches_plain(data, variant)
+
+
+def _assert_split_matches_plain(data, variant: str) -> None:
     base = PRESETS.get(variant, PRESETS["full"])
     changes = {"embed_dim": 6, "hidden": (10, 5), **VARIANTS[variant]}
     if not changes.get("deep_fields", True):

@@ -49,8 +49,9 @@ ARCHS = {
 
 def _model(arch: dict) -> WideDeep:
     torch.manual_seed(0)
-    m = WideDeep(SPECS, arch["wide"], arch["deep"], embed_dim=4, hidden=arch["hidden"],
-                 dropout=arch["dropout"], batch_norm=arch["batch_norm"])  # fmt: skip
+    m = WideDeep(SPECS, arch["wide"], arch["deep"], embed_dim=arch.get("dim", 4),
+                 hidden=arch["hidden"], dropout=arch["dropout"],
+                 batch_norm=arch["batch_norm"])  # fmt: skip
     with torch.no_grad():  # a non-zero wide part exercises its gradients from step one
         m.wide.embedding.weight.normal_(0, 0.1)
         m.wide.zero_pad()
@@ -102,14 +103,16 @@ def test_reference_step_is_bit_exact():
         assert torch.equal(v, b.state_dict()[k]), k
 
 
+# batch 32, embeddings of 8: fields of fewer than 32 * 8 / 40 = 6.4 rows are projected
+# (gender 3, genres 6; not gender x genres 9, user 30 or item 40)
+_DIM8 = {name: dict(arch, dim=8) for name, arch in ARCHS.items()}
 PROJECTIONS = {
-    # batch 32: fields of at most 8 rows are projected (gender 3, genres 6)
-    "full": (ARCHS["full"], ["gender", "genres"]),
-    "multi+bn": (ARCHS["multi+bn"], ["genres"]),
+    "full": (_DIM8["full"], ["gender", "genres"]),
+    "multi+bn": (_DIM8["multi+bn"], ["genres"]),
     # every deep field projected: no plain product at all
-    "all projected": (dict(ARCHS["full"], deep=["gender", "genres"]), ["gender", "genres"]),
+    "all projected": (dict(_DIM8["full"], deep=["gender", "genres"]), ["gender", "genres"]),
     # a multi-valued field too large to project next to a projected single one
-    "direct multi": (dict(ARCHS["full"], deep=["gender", "item", "gender x genres"]), ["gender"]),
+    "direct multi": (dict(_DIM8["full"], deep=["gender", "item", "gender x genres"]), ["gender"]),
 }
 
 
@@ -137,7 +140,7 @@ def test_projected_first_layer_gives_autograds_gradients(name):
 def test_projected_steps_track_the_autograd_path():
     # several AdamW steps: the weights stay within float rounding of the plain path
     x, y = _data()
-    a, b, plain, fused = _paths(ARCHS["full"], 1e-2, batch_size=32)
+    a, b, plain, fused = _paths(_DIM8["full"], 1e-2, batch_size=32)
     assert fused.first is not None
     for s in range(6):
         rows = torch.arange(s * 16, s * 16 + 32) % len(y)
@@ -146,13 +149,18 @@ def test_projected_steps_track_the_autograd_path():
         torch.testing.assert_close(b.state_dict()[k], v, rtol=1e-5, atol=1e-6, msg=k)
 
 
-def test_projection_only_for_small_fields_and_never_for_reference():
-    m = _model(ARCHS["full"])
+def test_projection_only_for_fields_with_fewer_rows_than_columns():
+    m = _model(_DIM8["full"])
     assert ProjectedFirstLayer.fields(m.deep, 32) == ["gender", "genres"]
-    assert ProjectedFirstLayer.fields(m.deep, 4) == []
-    ref = _model(ARCHS["reference"])
+    assert ProjectedFirstLayer.fields(m.deep, 4) == []  # 3 * (4 + 8) > 4 * 8
+    assert ProjectedFirstLayer.fields(_model(ARCHS["full"]).deep, 32) == ["gender"]  # dim 4
+    ref = _model(_DIM8["reference"])
     step = make_train_step(ref, [make_optimizer("adam", ref.parameters(), 1e-3)], batch_size=32)
-    assert step.first is None  # user and item (30 and 40 rows) exceed a quarter batch
+    assert step.first is None  # user and item (30 and 40 rows) exceed their 8 columns
+    # fast's shape on ML-100K: 944 users against embeddings of 16, at batch 4096
+    users = WideDeep([FieldSpec("user", 944), FieldSpec("item", 1683)], ["user"],
+                     ["user", "item"], embed_dim=16, hidden=(64,))  # fmt: skip
+    assert ProjectedFirstLayer.fields(users.deep, 4096) == []
 
 
 def test_gather_pooling_equals_embedding_bag():

@@ -72,3 +72,13 @@ def _assert_split_matches_plain(data, variant: str) -> None:
     want = predict_logits(model, x).reshape(len(users), len(items))
     assert model.training
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_split_scorer_against_no_items(data):
+    cfg = PRESETS["full"].replace(embed_dim=6, hidden=(10, 5), crosses=(), device="cpu")
+    prep = prepare(cfg, data)
+    model = WideDeep.from_config(cfg, prep.encoder.specs)
+    users = np.unique(data.ratings["user"].to_numpy())[:3]
+    none = prep.encoder.transform_pairs(data, users[:0], np.zeros(0, dtype=np.int64))
+    rows = prep.encoder.transform_pairs(data, users, np.zeros(3, dtype=np.int64))
+    assert model.split_scorer(none)(rows).shape == (3, 0)

@@ -179,7 +179,10 @@ class SplitScorer:
         widest = max([user_h.shape[1]] + [op[0].shape[1] for k, op in self._plan if k == "linear"])
         pairs = max(self.MIN_PAIRS, self.BLOCK_FLOATS // widest)
         # a block: several users against every item, or one user against a slice of them
-        step_u, step_i = (max(1, pairs // n_i), n_i) if pairs >= n_i else (1, pairs)
+        if pairs >= n_i:
+            step_u, step_i = max(1, pairs // max(n_i, 1)), max(n_i, 1)
+        else:
+            step_u, step_i = 1, pairs
         # reused buffers and in-place activations: fresh multi-MB tensors per block cost
         # page faults that take as long as the arithmetic
         bufs: dict[tuple[int, int], torch.Tensor] = {}

@@ -149,14 +149,17 @@ def sparse_dense(x: sp.spmatrix, dense: np.ndarray | torch.Tensor) -> torch.Tens
 
 def gram(x: sp.spmatrix) -> torch.Tensor:
     """``X^T X`` as a dense float64 tensor, by whichever product costs less: ``sparse_dense``
-    of X^T against dense column blocks of X (exact: float32 sums of counts below 2^24),
-    or scipy's sparse product when X is large and very sparse (ML-20M's scale)."""
+    of X^T against dense column blocks of X (exact for a 0/1 matrix: float32 sums of
+    counts below 2^24), or scipy's sparse product when X is large and very sparse
+    (ML-20M's scale) or not 0/1."""
     import torch
 
     x = sp.csr_matrix(x)
     n_users, n_items = x.shape
     degrees = np.diff(x.indptr).astype(np.float64)
-    if x.nnz * n_items > _DENSE_GRAM_RATIO * float(degrees @ degrees):
+    # the dense route sums in float32: exact for 0/1 entries only
+    binary = bool(np.all(x.data == 1))
+    if not binary or x.nnz * n_items > _DENSE_GRAM_RATIO * float(degrees @ degrees):
         return torch.from_numpy((x.T.tocsr() @ x).toarray().astype(np.float64))
     xc = x.tocsc()
     xt = xc.T  # CSR [items, users]

@@ -24,7 +24,9 @@ PAIRS_PER_CALL = 1 << 18
 
 def _memo(data: Any, name: str, make: Any) -> Any:
     """``make()``, kept on ``data`` while its tables are the same objects of the same
-    length: an evaluation asks for these several times."""
+    length: an evaluation asks for these several times. The tables are treated as
+    frozen, as everywhere in the core: replace them (as the loader and the splits do)
+    rather than edit them in place, or the memo goes stale."""
     key = (id(data.ratings), id(data.movies), len(data.ratings), len(data.movies))
     memo = getattr(data, name, None)
     if memo is not None and memo[0] == key:

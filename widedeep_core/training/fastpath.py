@@ -259,10 +259,6 @@ class FusedStep:
         )  # fmt: skip
 
 
-# A deep field with at most this many table rows per row of the batch is projected.
-_PROJECT_SHARE = 0.25
-
-
 class ProjectedFirstLayer:
     """The MLP's first Linear, with small-vocabulary fields applied to their tables.
 
@@ -271,22 +267,33 @@ class ProjectedFirstLayer:
     mean of them for a multi-valued field). For a field of V rows, ``P_f = E_f W_f^T``
     (V x hidden) costs V products a step where the plain layer pays one per row of the
     batch: on ``full`` at batch 1024 gender, age, occupation, year and genres (3-22
-    rows each) are 160 of the 256 input columns. The projected fields' rows of the table
-    go in one block-diagonal matrix ``E`` [their rows, their columns], so ``P = E W_Q^T``
-    is one product; each row of the batch adds its fields' rows of ``P`` through ``Q``
-    [batch, rows of P] (1 for a single-valued field, 1/count for each entry of a
-    multi-valued one). The backward runs the same sums in reverse: ``dP = Q^T dH``, the
-    layer's ``dW_Q = dP^T E`` and the table's ``dE = dP W_Q`` (its diagonal blocks).
-    The other fields take the plain product. Same arithmetic in another order: within
-    float rounding of the plain layer.
+    rows each, fewer than their 32 columns) are 160 of the 256 input columns.
+
+    The projected fields' rows of the table go in one block-diagonal matrix ``E``
+    [their rows, their columns], so ``P = E W_Q^T`` is one product. Each row of the
+    batch adds its fields' rows of ``P`` through ``Q`` [batch, rows of P]: 1 for a
+    single-valued field, 1/count for each entry of a multi-valued one. The backward
+    runs the same sums in reverse: ``dP = Q^T dH``, the layer's ``dW_Q = dP^T E`` and
+    the table's ``dE = dP W_Q`` (its diagonal blocks). The other fields take the plain
+    product. Same arithmetic in another order: within float rounding of the plain layer.
     """
 
     @staticmethod
     def fields(part: _Part, batch_size: int) -> list[str]:
-        """The deep fields worth projecting at ``batch_size``: at most a quarter as many
-        table rows as the batch has rows."""
-        limit = _PROJECT_SHARE * batch_size
-        return [n for n in (*part.singles, *part.multis) if part.sizes_by_name[n] <= limit]
+        """The deep fields worth projecting at ``batch_size``.
+
+        Per field of V rows and ``dim`` columns, a step costs ``batch * dim * hidden``
+        plain and ``(batch + dim) * V * hidden`` projected (``Q P`` plus ``P`` itself,
+        each way), so a field is projected when ``V * (batch + dim) < batch * dim``:
+        fewer rows than embedding columns, about. An id field never is (944 users
+        against 16 columns would make ``fast``'s step 8x slower on ML-100K).
+        """
+        dim = part.embedding.weight.shape[1]
+        return [
+            n
+            for n in (*part.singles, *part.multis)
+            if part.sizes_by_name[n] * (batch_size + dim) < batch_size * dim
+        ]
 
     def __init__(
         self,

@@ -135,9 +135,11 @@ def sparse_dense(x: sp.spmatrix, dense: np.ndarray | torch.Tensor) -> torch.Tens
     out = w.new_zeros(x.shape[0], w.shape[1])
     if x.nnz == 0:
         return out
-    idx = torch.from_numpy(x.indices.astype(np.int64))
-    offsets = torch.from_numpy(x.indptr.astype(np.int64))
-    weights = None if np.all(x.data == 1) else torch.from_numpy(x.data.astype(np.float32))
+    idx = torch.from_numpy(x.indices.astype(np.int64)).to(w.device)
+    offsets = torch.from_numpy(x.indptr.astype(np.int64)).to(w.device)
+    weights = None
+    if not np.all(x.data == 1):
+        weights = torch.from_numpy(x.data.astype(np.float32)).to(w.device)
     step = max(32, _BLOCK_FLOATS // max(w.shape[0], 1))
     for start in range(0, w.shape[1], step):
         block = w[:, start : start + step].contiguous()

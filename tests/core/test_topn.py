@@ -79,7 +79,7 @@ def test_negatives_are_never_rated_and_reproducible(data, seed):
     cfg = preset("topn").replace(seed=seed, **SMALL, hard_negatives=2)
     prep = attach_retrieval(prepare(cfg, data))
     rows = TopNRows(prep)
-    u, i, _ = training_rows(data, prep.split.train, prep.labels, rows.user_ids, rows.item_ids)
+    u, i, _ = training_rows(data, prep.split.train, prep.labels)
     rated = interactions(u, i, len(rows.user_ids), len(rows.item_ids))
     for nu, ni in rows.negatives:
         assert len(nu) > 0

@@ -286,12 +286,13 @@ class RetrievalFeatures:
         )
 
 
-def training_rows(data: Any, rows: np.ndarray, labels: np.ndarray, user_ids, item_ids):
-    """(user index, item index, label) of rating rows ``rows``."""
-    r = data.ratings
-    u = np.searchsorted(user_ids, r["user"].to_numpy()[rows])
-    i = np.searchsorted(item_ids, r["item"].to_numpy()[rows])
-    return u.astype(np.int64), i.astype(np.int64), labels[rows].astype(np.float32)
+def training_rows(data: Any, rows: np.ndarray, labels: np.ndarray):
+    """(user index, item index, label) of rating rows ``rows``: indices into
+    ``rating_codes(data).users`` and ``catalogue(data)``."""
+    from widedeep_core.serving.scoring import rating_codes  # serving imports features
+
+    codes = rating_codes(data)
+    return codes.user_of[rows], codes.item_of[rows], labels[rows].astype(np.float32)
 
 
 def fit_retrieval_features(
@@ -299,14 +300,15 @@ def fit_retrieval_features(
     data: Any,
     train_rows: np.ndarray,
     labels: np.ndarray,
-    item_ids: np.ndarray,
     fit: Fit,
     fit_liked: Fit | None = None,
 ) -> RetrievalFeatures:
     """The retrieval features of a two-stage config, fitted on ``train_rows`` only."""
-    user_ids = np.unique(data.ratings["user"].to_numpy()).astype(np.int64)
+    from widedeep_core.serving.scoring import catalogue, rating_codes
+
+    user_ids, item_ids = rating_codes(data).users, catalogue(data)
     names = dense_names(config)
-    u, i, y = training_rows(data, train_rows, labels, user_ids, item_ids)
+    u, i, y = training_rows(data, train_rows, labels)
     shape = (len(user_ids), len(item_ids))
     full = fit_fold(u, i, y, shape, fit, liked="liked_score" in names, fit_liked=fit_liked)
     return RetrievalFeatures(names, user_ids, item_ids, full, activity_buckets(full.seen))

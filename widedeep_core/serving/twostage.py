@@ -25,7 +25,7 @@ import torch
 from widedeep_core.errors import RunError
 from widedeep_core.features.retrieval import fit_retrieval_features
 from widedeep_core.serving.retrieval import EASE, ItemKNN, make_retrieval
-from widedeep_core.serving.scoring import catalogue, mask, pairs, top_k
+from widedeep_core.serving.scoring import mask, pairs, top_k
 
 
 def retrieval_fitter(config: Any):
@@ -48,7 +48,7 @@ def attach_retrieval(prep: Any, arrays: dict[str, np.ndarray] | None = None) -> 
     else:
         fit, fit_liked = _restorer(arrays, "main"), _restorer(arrays, "liked")
     prep.retrieval = fit_retrieval_features(
-        cfg, prep.data, prep.split.train, prep.labels, catalogue(prep.data), fit, fit_liked
+        cfg, prep.data, prep.split.train, prep.labels, fit, fit_liked
     )
     return prep
 

@@ -22,7 +22,7 @@ from widedeep_core.features.retrieval import (
     out_of_fold,
     training_rows,
 )
-from widedeep_core.serving.scoring import catalogue, mask, pairs, top_k
+from widedeep_core.serving.scoring import catalogue, mask, pairs, rating_codes, top_k
 from widedeep_core.serving.twostage import retrieval_fitter
 from widedeep_core.training.negatives import NegativeSampler
 
@@ -35,10 +35,10 @@ class TopNRows:
         self.prep = prep
         data = prep.data
         items = catalogue(data)
-        user_ids = np.unique(data.ratings["user"].to_numpy()).astype(np.int64)
+        user_ids = rating_codes(data).users
         self.user_ids, self.item_ids = user_ids, items
         rows = prep.split.train
-        u, i, y = training_rows(data, rows, prep.labels, user_ids, items)
+        u, i, y = training_rows(data, rows, prep.labels)
         shape = (len(user_ids), len(items))
         x = interactions(u, i, *shape)
         hard = None

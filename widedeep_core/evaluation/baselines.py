@@ -81,10 +81,10 @@ def list_columns(
 def training_pop_rank(prep: Prepared) -> np.ndarray:
     """Popularity rank of each catalogue movie in the training split (1 = most rated):
     the pop_rank@K column of the model's row and of the baselines' rows."""
-    from widedeep_core.serving.scoring import catalogue, training_popularity
+    from widedeep_core.serving.scoring import training_popularity
 
     # training counts; the loader drops repeated pairs, so they equal Popularity's
-    return popularity_rank(training_popularity(prep, catalogue(prep.data)).numpy())
+    return popularity_rank(training_popularity(prep).numpy())
 
 
 def model_list_columns(prep: Prepared, top: Any, k: int) -> dict[str, float]:

@@ -198,7 +198,7 @@ def _model_lists(
         max_users = max(MAX_RANKING_USERS, int(affordable))
     judged = ranking_users(prep, part, max_users)
     user_ids, seen = judged.user_ids, judged.seen
-    popularity = training_popularity(prep, items)
+    popularity = training_popularity(prep)
 
     def scorer(batch: np.ndarray) -> torch.Tensor:
         cold = np.array([len(seen[b]) == 0 for b in batch], dtype=bool)

@@ -251,7 +251,7 @@ class Recommender:
         logit = self.ranking_logits(user_id, items)
         cold = len(self.training_items(user_id)) == 0
         if cold:
-            pop = training_popularity(self.trained.prepared(), self._items).numpy()
+            pop = training_popularity(self.trained.prepared()).numpy()
             logit = pop[np.searchsorted(self._items, items)]
         top = top_k(torch.from_numpy(logit).reshape(1, -1), n)[0].numpy()
         wide, deep = self.score(user_id, items[top])  # the two parts, for the shown rows
@@ -350,7 +350,7 @@ class Recommender:
             step = users_per_block(len(self._items))
             self.ranking_logits(int(user_ids[0]), self._items[:1])  # builds the pair scorer
             assert self._pair_scorer is not None
-            popularity = training_popularity(trained.prepared(), self._items)
+            popularity = training_popularity(trained.prepared())
             for s in range(0, len(user_ids), step):
                 batch = user_ids[s : s + step]
                 cold = np.array([len(x) == 0 for x in seen[s : s + step]], dtype=bool)

@@ -181,14 +181,12 @@ def pairs(lists: Any, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.repeat(np.arange(len(rows)), lens), flat
 
 
-def training_popularity(prep: Any, items: np.ndarray) -> torch.Tensor:
-    """How often each catalogue movie (``items``, sorted) was rated in the training split:
-    the scores a user without training ratings is ranked by (one-stage runs)."""
-    if np.array_equal(items, catalogue(prep.data)):
-        cols = rating_codes(prep.data).item_of[prep.split.train]
-    else:
-        cols = np.searchsorted(items, prep.data.ratings["item"].to_numpy()[prep.split.train])
-    return torch.from_numpy(np.bincount(cols, minlength=len(items)).astype(np.float64))
+def training_popularity(prep: Any) -> torch.Tensor:
+    """How often each catalogue movie (``catalogue(prep.data)``) was rated in the training
+    split: the scores a user without training ratings is ranked by (one-stage runs)."""
+    cols = rating_codes(prep.data).item_of[prep.split.train]
+    n_items = len(catalogue(prep.data))
+    return torch.from_numpy(np.bincount(cols, minlength=n_items).astype(np.float64))
 
 
 def popularity_for_cold(logits: torch.Tensor, cold: np.ndarray, popularity: torch.Tensor):

@@ -375,17 +375,13 @@ class ProjectedFirstLayer:
                 rows_q.append(torch.where(real, multi[n] + shift, 0))
                 weights_q.append(real.to(w.dtype) / counts[n])
             else:
-                col = self.projected_single_col(n)
+                col = part.singles.index(n)  # its column of row_ids
                 rows_q.append(ids[:, col : col + 1] + shift)
                 weights_q.append(w.new_ones(b, 1))
         q = w.new_zeros(b, len(self.proj_rows))
         q.scatter_add_(1, torch.cat(rows_q, 1), torch.cat(weights_q, 1))
         h.addmm_(q, p)
         return h, ids, multi, counts, x_direct, w_direct, e, w_proj, q
-
-    def projected_single_col(self, name: str) -> int:
-        """The column of ``part.row_ids`` holding a single-valued field's ids."""
-        return self.part.singles.index(name)
 
     def backward(self, saved: tuple, gh: torch.Tensor) -> None:
         """Write the gradients of the layer and of the deep table from ``gh`` (its output's)."""

@@ -101,6 +101,8 @@ class RunRecorder:
                     **event.test,
                     "best_epoch": event.best_epoch,
                     "best_val_auc": event.best_val_auc,
+                    "monitor": event.monitor,
+                    "best_value": event.best_value,
                     "epochs_run": event.epochs_run,
                     "train_seconds": event.train_seconds,
                 }

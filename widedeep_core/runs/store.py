@@ -39,6 +39,7 @@ from widedeep_core.fileio import (
     read_jsonl,
     write_failure,
 )
+from widedeep_core.monitors import monitor_of
 from widedeep_core.runs.liveness import effective_status, owner_fields
 from widedeep_core.runs.schema import (
     BATCHES_JSONL,
@@ -60,6 +61,7 @@ from widedeep_core.runs.schema import (
     WEIGHTS,
     can_serve,
 )
+from widedeep_core.vocabulary import MONITORS
 
 RUNS_ENV = "WIDEDEEP_RUNS_DIR"
 APP_NAME = "widedeep-workbench"
@@ -114,6 +116,10 @@ def slugify(text: str, max_len: int = 40) -> str:
     return slug[:max_len].rstrip("-") or "run"
 
 
+def _int_or(value: Any, default: int) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
 def _finite(value: Any) -> float | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
         return float(value)
@@ -139,6 +145,11 @@ class RunInfo:
     duration_s: float | None = None
     epochs_run: int = 0
     tags: dict[str, Any] = field(default_factory=dict)
+    # the metric that picked the best epoch (``monitors``) and its value there
+    monitor: str = "val_auc"
+    best_value: float | None = None
+    # test_metrics.json as stored: the model's metrics and ``baselines``
+    test_metrics: dict[str, Any] = field(default_factory=dict)
 
     @property
     def can_serve(self) -> bool:
@@ -454,6 +465,17 @@ class Run:
         best_auc = _finite(tests.get("best_val_auc"))
         if best_auc is None and aucs:
             best_auc = max(aucs)
+        monitor = config.get("monitor") if config.get("monitor") in MONITORS else "val_auc"
+        column = monitor_of(monitor, _int_or(config.get("ranking_k"), 10)).column
+        best_value = _finite(tests.get("best_value"))
+        best_epoch = tests.get("best_epoch")
+        if best_value is None and epochs:  # before the test set is scored: the best epoch
+            rows = [r for r in epochs if _finite(r.get(column)) is not None]
+            if rows and isinstance(best_epoch, int):
+                rows = [r for r in rows if r.get("epoch") == best_epoch] or rows
+            if rows:
+                pick = max if monitor != "val_logloss" else min
+                best_value = pick(_finite(r.get(column)) for r in rows)
         duration = _finite(meta.get("duration_s"))
         started = _parse_time(meta.get("started"))
         if duration is None and status == "running" and started is not None:
@@ -477,6 +499,9 @@ class Run:
             duration_s=duration,
             epochs_run=len(epochs),
             tags=dict(meta.get("tags") or {}),
+            monitor=monitor,
+            best_value=best_value,
+            test_metrics=dict(tests),
         )
 
 
@@ -500,8 +525,9 @@ class RunStore:
 
         ``tags`` (JSON values, e.g. a sweep's study and trial number) are kept in run.json.
         """
-        display = (name or config.name or config.preset).strip() or config.preset
         now = _now()
+        # without a name, the preset and the start time: two runs of one preset differ
+        display = (name or config.name or "").strip() or f"{config.preset} {now:%m-%d %H:%M:%S}"
         meta = {
             "format": FORMAT_VERSION,
             "name": display,

@@ -59,6 +59,10 @@ class EpochEvent:
     lr: float
     weights: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
     improved: bool = False
+    # the metric that picks the best epoch (``monitors.Monitor.name``) and its value at
+    # the best epoch; ``best_val_auc`` is that epoch's AUC whatever the monitor
+    monitor: str = "val_auc"
+    best_value: float = float("nan")
 
     def row(self) -> dict[str, Any]:
         """The epoch as one flat row (the trainer's history, a run's epochs.jsonl)."""
@@ -69,6 +73,7 @@ class EpochEvent:
             "lr": self.lr,
             "seconds": self.seconds,
             "best_epoch": self.best_epoch,
+            "best_value": self.best_value,
         }
 
 
@@ -90,6 +95,8 @@ class FinishedEvent:
     best_val_auc: float
     test: dict[str, float]
     train_seconds: float
+    monitor: str = "val_auc"
+    best_value: float = float("nan")  # the monitored metric at the best epoch
 
 
 @dataclass(frozen=True)

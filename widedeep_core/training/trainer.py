@@ -35,6 +35,7 @@ from widedeep_core.evaluation import evaluate_pointwise, evaluate_ranking, evalu
 from widedeep_core.features.encoder import Encoded, FeatureEncoder
 from widedeep_core.features.prepare import Prepared, prepare
 from widedeep_core.model import WideDeep
+from widedeep_core.monitors import monitor_of
 from widedeep_core.runs.schema import serving_weights
 from widedeep_core.serving.twostage import attach_retrieval, retrieval_arrays
 from widedeep_core.threads import CoreShare
@@ -91,6 +92,15 @@ class TrainResult:
         return self.finished.best_val_auc
 
     @property
+    def best_value(self) -> float:
+        """The monitored validation metric at the best epoch (``monitor``)."""
+        return self.finished.best_value
+
+    @property
+    def monitor(self) -> str:
+        return self.finished.monitor
+
+    @property
     def test(self) -> dict[str, float]:
         return self.finished.test
 
@@ -106,6 +116,8 @@ class TrainResult:
             "epochs_run": self.epochs_run,
             "best_epoch": self.best_epoch,
             "best_val_auc": self.best_val_auc,
+            "monitor": self.monitor,
+            "best_value": self.best_value,
             "test_auc": self.test.get("auc"),
             "test_logloss": self.test.get("logloss"),
             "train_seconds": self.train_seconds,
@@ -117,24 +129,23 @@ class EarlyStopping:
     """Tracks the best epoch by the monitored validation metric and when to stop."""
 
     def __init__(self, monitor: str, patience: int | None, k: int = 10):
-        self.higher_is_better = monitor != "val_logloss"
-        self.ndcg_key = f"ndcg@{k}" if monitor == "val_ndcg" else None
+        self.monitor = monitor_of(monitor, k)
         self.patience = int(patience or 0)
         self.best_score = -math.inf
         self.best_epoch = 0
         self.best_auc = float("nan")
+        self.best_value = float("nan")  # the monitored metric at the best epoch
         self.stale = 0
 
     def update(self, epoch: int, val: Mapping[str, float]) -> bool:
         """Record one epoch's validation metrics; True when it is the new best."""
-        if self.ndcg_key is not None:
-            score = val[self.ndcg_key]
-        else:
-            score = val["auc"] if self.higher_is_better else -val["logloss"]
+        value = float(val[self.monitor.metric])
+        score = self.monitor.score(value)
         if not math.isfinite(score):
             score = -math.inf
         if score > self.best_score:
             self.best_score, self.best_epoch, self.best_auc = score, epoch, val["auc"]
+            self.best_value = value
             self.stale = 0
             return True
         self.stale += 1
@@ -337,6 +348,8 @@ class Trainer:
                 lr,
                 weights=last_state,
                 improved=improved,
+                monitor=cfg.monitor,
+                best_value=tracker.best_value,
             )
             history.append(event.row())
             self._emit(event)
@@ -418,6 +431,8 @@ class Trainer:
             tracker.best_auc,
             test,
             train_seconds,
+            monitor=self.config.monitor,
+            best_value=tracker.best_value,
         )
         self._emit(event)
         return TrainResult(event, model, prep.encoder, history)

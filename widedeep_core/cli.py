@@ -14,7 +14,7 @@ from typing import Any
 
 from widedeep_core.errors import DataError, WideDeepError
 from widedeep_core.sweeps.cli import add_parsers as add_sweep_parsers
-from widedeep_core.vocabulary import LAYOUTS
+from widedeep_core.vocabulary import DEFAULT_EXCLUDE, EXCLUDE_RULES, LAYOUTS
 
 from . import __version__
 
@@ -204,15 +204,17 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     _check_list_length(rec, args.n)
     if args.all_users:
         return _recommend_all(args, rec)
-    table = rec.recommend(args.user, args.n, genre=args.genre)
+    table = rec.recommend(args.user, args.n, genre=args.genre, exclude=args.exclude)
     _print_fallback(table)
     if args.json:
         rows = table.to_dict(orient="records")
         for row in rows:
             row["genres"] = list(row["genres"]) if isinstance(row["genres"], tuple) else []
-        _print_json({"run_dir": args.run_dir, "user": args.user, "items": rows})
+        _print_json(
+            {"run_dir": args.run_dir, "user": args.user, "exclude": args.exclude, "items": rows}
+        )
         return 0
-    print(f"top {len(table)} for user {args.user}:")
+    print(f"top {len(table)} for user {args.user} (leaving out {EXCLUDE_RULES[args.exclude]}):")
     for row in table.itertuples():
         year = ""  # MovieLens titles carry the year; show it only when they do not
         if row.year == row.year and f"({int(row.year)})" not in str(row.title):
@@ -245,8 +247,9 @@ def _recommend_all(args: argparse.Namespace, rec) -> int:
     """``recommend --all-users``: user,rank,item,score for every user, as CSV."""
     if args.genre:
         raise DataError("--genre is not available with --all-users (the lists are unfiltered)")
-    table = rec.recommend_all(args.n)
+    table = rec.recommend_all(args.n, exclude=args.exclude)
     _print_fallback(table)
+    print(f"note: each list leaves out {EXCLUDE_RULES[args.exclude]}", file=sys.stderr)
     _write_csv(table[["user", "rank", "item", "score"]], args.output)
     return 0
 
@@ -415,7 +418,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--all-users",
         action="store_true",
-        help="every user's list (training movies excluded) as CSV user,rank,item,score",
+        help="every user's list as CSV user,rank,item,score",
+    )
+    s.add_argument(
+        "--exclude",
+        choices=tuple(EXCLUDE_RULES),
+        default=DEFAULT_EXCLUDE,
+        help="movies a list leaves out: rated (default: every movie the user rated), "
+        "train (the run's training movies) or history (the protocol's test-time history, "
+        "the lists the ranking metrics judge)",
     )
     s.add_argument("--output", default=None, help="CSV file for --all-users (default stdout)")
     s.add_argument("-n", type=int, default=10)

@@ -48,6 +48,15 @@ LR_SCHEDULES: tuple[str, ...] = ("none", "cosine", "step")
 NEGATIVE_SAMPLINGS: tuple[str, ...] = ("uniform", "popularity")
 RETRIEVALS: tuple[str, ...] = ("none", "auto", "ease", "item-knn")
 RETRIEVAL_FEATURES: tuple[str, ...] = ("score", "liked_score", "rank")
+# Which movies a recommendation list leaves out. "history" is what the run's evaluation
+# protocol counts as the user's history at test time: the training split (the seed
+# protocol); the ranking metrics judge lists made with it.
+EXCLUDE_RULES: dict[str, str] = {
+    "rated": "every movie the user rated",
+    "train": "the movies the user rated in the run's training split",
+    "history": "the user's history under the run's protocol (its training split)",
+}
+DEFAULT_EXCLUDE = "rated"
 
 # Device specs a configuration may name; devices.py checks what the machine has.
 DEVICE_SPEC_RE = re.compile(r"^(cpu|auto|mps|cuda(:\d+)?)$")
@@ -57,9 +66,11 @@ __all__ = [
     "ACTIVATIONS",
     "AGE_CODES",
     "CROSS_SEPARATOR",
+    "DEFAULT_EXCLUDE",
     "DEMOGRAPHIC_FIELDS",
     "DEVICE_SPECS_TEXT",
     "DEVICE_SPEC_RE",
+    "EXCLUDE_RULES",
     "FIELDS",
     "GENRES",
     "LAYOUTS",

@@ -69,7 +69,8 @@ def test_create_writes_a_complete_uniquely_named_folder(store):
         assert (run.path / name).is_file()
     assert run.read_config() == cfg
     assert run.read_data_info() == DATA_INFO
-    assert run.name == "reference"
+    # without a name: the preset and the start time, so two runs of a preset differ
+    assert re.fullmatch(r"reference \d{2}-\d{2} \d{2}:\d{2}:\d{2}", run.name)
     assert run.status == "created"  # this process owns it and is alive
     ids = {store.create(cfg, DATA_INFO).id for _ in range(30)}
     assert len(ids) == 30

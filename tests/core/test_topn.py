@@ -119,13 +119,31 @@ def test_evaluation_and_recommender_rank_the_same_lists(data, topn_run):
     prep = rec.trained.prepared()
     user_ids, top, _, items = ranked_lists(rec.trained.model, prep, "test", k=10)
     picked = user_ids[:: max(1, len(user_ids) // 6)][:6]
-    everyone = rec.recommend_all(10, users=picked)
+    # the metrics judge lists that leave out the protocol's history (the training split)
+    everyone = rec.recommend_all(10, users=picked, exclude="history")
     for user in picked:
         row = int(np.flatnonzero(user_ids == user)[0])
         judged = [int(items[c]) for c in top[row] if c >= 0]
-        shown = rec.recommend(int(user), n=10)["item"].tolist()
+        shown = rec.recommend(int(user), n=10, exclude="history")["item"].tolist()
         exported = everyone.loc[everyone["user"] == user, "item"].tolist()
         assert judged == shown == exported
+
+
+def test_unseen_lists_hold_no_rated_movie_by_default(data, topn_run):
+    rec = Recommender.from_run(topn_run.run_dir, data)
+    users = rec.users[:10]
+    everyone = rec.recommend_all(10, users=users)
+    assert everyone.attrs["exclude"] == "rated"
+    held_out = 0
+    for user in users:
+        rated = set(rec.seen_items(int(user)).tolist())
+        table = rec.recommend(int(user), n=10)
+        assert table.attrs["exclude"] == "rated"
+        assert not rated & set(table["item"].tolist())
+        assert table["item"].tolist() == everyone.loc[everyone["user"] == user, "item"].tolist()
+        judged = rec.recommend(int(user), n=10, exclude="train")["item"].tolist()
+        held_out += len(rated & set(judged))
+    assert held_out > 0  # the judged lists do hold held-out rated movies: the rules differ
 
 
 def test_newcomer_gets_popular_movies_and_is_told(data, topn_run):

@@ -83,8 +83,12 @@ def rank_unseen(scores: np.ndarray, items: np.ndarray, seen: set[int]) -> list[i
 
 def test_metrics_recomputed_from_the_exported_files(folder, run_dir, tmp_path, capsys):
     recs_csv, train_csv, test_csv = (tmp_path / n for n in ("recs.csv", "train.csv", "test.csv"))
-    code, _, err = cli(capsys, "recommend", run_dir, "--all-users", "-n", K, "--output", recs_csv)
+    code, _, err = cli(
+        capsys, "recommend", run_dir, "--all-users", "-n", K, "--exclude", "history",
+        "--output", recs_csv,
+    )  # fmt: skip
     assert code == 0, err
+    assert "leaves out the user's history under the run's protocol" in err
     for part, path in (("train", train_csv), ("test", test_csv)):
         code, _, err = cli(capsys, "split", run_dir, "--part", part, "--output", path)
         assert code == 0, err
@@ -143,7 +147,11 @@ def test_metrics_recomputed_from_the_exported_files(folder, run_dir, tmp_path, c
 
 def test_recs_csv_format(run_dir, tmp_path, capsys):
     path = tmp_path / "recs.csv"
-    code, _, err = cli(capsys, "recommend", run_dir, "--all-users", "-n", 5, "--output", path)
+    # "train": some users of this small catalogue rated every movie (no unrated one left)
+    code, _, err = cli(
+        capsys, "recommend", run_dir, "--all-users", "-n", 5, "--exclude", "train",
+        "--output", path,
+    )  # fmt: skip
     assert code == 0, err
     with open(path, encoding="utf-8") as f:
         assert f.readline().strip() == "user,rank,item,score"
@@ -184,8 +192,9 @@ def test_user_without_training_ratings_falls_back_to_popularity(run_dir, tmp_pat
     code, _, err = cli(capsys, "recommend", run_dir, "--all-users", "-n", 3, "--output", path)
     assert code == 0, err
     notes = [line for line in err.splitlines() if line.startswith("note:")]
-    assert len(notes) == 1
+    assert len(notes) == 2  # the fallback, and the rule that made the lists
     assert "no training ratings" in notes[0] and "popularity" in notes[0]
+    assert notes[1] == "note: each list leaves out every movie the user rated"
 
 
 @pytest.mark.parametrize(

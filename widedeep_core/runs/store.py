@@ -527,7 +527,8 @@ class RunStore:
         """
         now = _now()
         # without a name, the preset and the start time: two runs of one preset differ
-        display = (name or config.name or "").strip() or f"{config.preset} {now:%m-%d %H:%M:%S}"
+        given = (name or config.name or "").strip()
+        display = given or f"{config.preset} {now:%m-%d %H:%M:%S}"
         meta = {
             "format": FORMAT_VERSION,
             "name": display,
@@ -557,7 +558,7 @@ class RunStore:
             run.write_data_info(data_info)
             run._write_json(RUN_JSON, meta)
             checkpoint("run.create.rename")
-            return Run(self._move_into_place(temp, f"{now:%Y-%m-%d_%H%M%S}_{slugify(display)}"))
+            return Run(self._move_into_place(temp, f"{now:%Y-%m-%d_%H%M%S}_{slugify(given or config.preset)}"))
         except BaseException:
             shutil.rmtree(temp, ignore_errors=True)
             raise

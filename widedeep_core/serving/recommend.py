@@ -1,9 +1,12 @@
 """Top-N recommendations of unseen movies for a user, with the wide and deep parts apart.
 
 Scored and ranked by the one kernel in ``serving.scoring`` (ties: lower item id first).
-A user's list leaves out the movies they rated in the run's TRAINING split (the
-evaluation protocol), so ``recommend_all`` exports exactly the lists the ranking
-metrics judge. A two-stage run (``config.retrieval``) ranks its retrieval candidates
+Which movies a list leaves out is a rule (``EXCLUDE_RULES``): by default every movie
+the user has rated (``"rated"``: what a person browsing expects of "unseen"); the
+ranking metrics judge lists that leave out the protocol's history only
+(``"history"``, the training split here, also ``"train"``), so
+``recommend_all(exclude="history")`` exports exactly the lists the metrics judge. A
+two-stage run (``config.retrieval``) ranks its retrieval candidates
 through ``serving.twostage.rank_users``, the function the evaluation calls too.
 
 ``score`` is the number to show: for a two-stage run the probability of a like among
@@ -37,7 +40,7 @@ from widedeep_core.serving.scoring import (
 )
 from widedeep_core.serving.twostage import check_two_stage, rank_users
 from widedeep_core.threads import CoreShare
-from widedeep_core.vocabulary import DEMOGRAPHIC_FIELDS
+from widedeep_core.vocabulary import DEFAULT_EXCLUDE, DEMOGRAPHIC_FIELDS, EXCLUDE_RULES
 
 COLUMNS = [
     "rank",
@@ -59,6 +62,15 @@ SCORE_MEANING = {
     False: "model logit (log-odds of a like); higher ranks first",
 }
 BECAUSE_N = 3  # own movies listed as "because you liked"
+
+
+def check_exclude(rule: str) -> str:
+    """``rule`` when it is one of ``EXCLUDE_RULES``, else a DataError listing them."""
+    if rule not in EXCLUDE_RULES:
+        raise DataError(
+            f"unknown exclusion rule {rule!r}; choose one of {', '.join(EXCLUDE_RULES)}"
+        )
+    return rule
 
 
 class Recommender:
@@ -173,6 +185,12 @@ class Recommender:
         lo, hi = np.searchsorted(users, [int(user_id), int(user_id) + 1])
         return np.unique(items[lo:hi])
 
+    def excluded_items(self, user_id: int, exclude: str = DEFAULT_EXCLUDE) -> np.ndarray:
+        """The movies (ascending ids) a list of the user leaves out under ``exclude``."""
+        if check_exclude(exclude) == "rated":
+            return self.seen_items(user_id)
+        return self.training_items(user_id)
+
     def _check_n(self, n: int) -> None:
         if int(n) < 1:
             raise DataError(f"the number of recommendations must be at least 1, got {n}")
@@ -227,21 +245,28 @@ class Recommender:
         n: int = 10,
         genre: str | None = None,
         *,
+        exclude: str = DEFAULT_EXCLUDE,
         seen: np.ndarray | None = None,
     ) -> pd.DataFrame:
-        """The top ``n`` movies the user did not rate in training, best first (ties: lower
-        id first); ``seen`` overrides the movies left out.
+        """The top ``n`` movies the user has not seen under ``exclude`` (default: not
+        rated at all), best first (ties: lower id first); ``seen`` overrides the movies
+        left out.
 
         ``df.attrs["fallback"]`` is None, or why popularity stood in (a user without
-        training ratings in a two-stage run); ``df.attrs["score"]`` what ``score`` means.
+        training ratings); ``df.attrs["score"]`` what ``score`` means;
+        ``df.attrs["exclude"]`` the rule that made the list (``EXCLUDE_RULES``).
         """
         self._check_n(n)
+        rule: str | None = None if seen is not None else exclude
+        if seen is None:
+            seen = self.excluded_items(user_id, exclude)
         items = self.candidates(user_id, genre, seen=seen)
         if self.two_stage:
             table = self._recommend_two_stage(user_id, int(n), items, seen)
         else:
             table = self._recommend_one_stage(user_id, int(n), items)
         table.attrs["score"] = SCORE_MEANING[self.two_stage]
+        table.attrs["exclude"] = rule  # None: the caller's own ``seen``
         table.attrs.setdefault("fallback", None)
         return table
 
@@ -319,22 +344,35 @@ class Recommender:
             }
         )
 
-    def recommend_all(self, n: int = 10, users: np.ndarray | None = None) -> pd.DataFrame:
-        """Columns user, rank, item, score: each user's ``recommend(user, n)`` list
-        (training movies left out), ranked in blocks of users by the same kernel."""
+    def recommend_all(
+        self,
+        n: int = 10,
+        users: np.ndarray | None = None,
+        *,
+        exclude: str = DEFAULT_EXCLUDE,
+    ) -> pd.DataFrame:
+        """Columns user, rank, item, score: each user's ``recommend(user, n, exclude=...)``
+        list, ranked in blocks of users by the same kernel."""
+        check_exclude(exclude)
         with CoreShare():  # a training's worth of work: a share of the cores (threads.py)
-            return self._recommend_all(n, users)
+            table = self._recommend_all(n, users, exclude)
+        table.attrs["exclude"] = exclude
+        return table
 
-    def _recommend_all(self, n: int, users: np.ndarray | None) -> pd.DataFrame:
+    def _recommend_all(self, n: int, users: np.ndarray | None, exclude: str) -> pd.DataFrame:
         self._check_n(n)
         n = int(n)
         user_ids = self.users if users is None else np.asarray(users, dtype=np.int64)
         for u in np.unique(user_ids):
             self._user_rows(int(u))  # unknown users fail before any work
         seen = [
-            np.searchsorted(self._items, np.intersect1d(self.training_items(u), self._items))
+            np.searchsorted(
+                self._items, np.intersect1d(self.excluded_items(u, exclude), self._items)
+            )
             for u in user_ids
         ]
+        # a user without training ratings gets popularity: the model knows nothing of them
+        cold_users = np.array([len(self.training_items(u)) == 0 for u in user_ids], dtype=bool)
         trained = self.trained
         out_cols, out_scores = [], []
         if self.two_stage:
@@ -353,7 +391,7 @@ class Recommender:
             popularity = training_popularity(trained.prepared())
             for s in range(0, len(user_ids), step):
                 batch = user_ids[s : s + step]
-                cold = np.array([len(x) == 0 for x in seen[s : s + step]], dtype=bool)
+                cold = cold_users[s : s + step]
                 logit = popularity_for_cold(self._pair_scorer(batch), cold, popularity)
                 rows, cols = pairs(seen[s : s + step], np.arange(len(batch)))
                 logit[torch.from_numpy(rows), torch.from_numpy(cols)] = -torch.inf
@@ -377,7 +415,5 @@ class Recommender:
             }
         )
         table.attrs["score"] = SCORE_MEANING[self.two_stage]
-        table.attrs["fallback"] = fallback_note(
-            u for u, x in zip(user_ids, seen, strict=True) if len(x) == 0
-        )
+        table.attrs["fallback"] = fallback_note(user_ids[cold_users])
         return table

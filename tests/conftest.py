@@ -17,6 +17,9 @@ def _isolated_dirs(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("WIDEDEEP_RUNS_DIR", str(base / "runs"))
     monkeypatch.setenv("WIDEDEEP_CACHE_DIR", str(base / "cache"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(base / "config"))
+    # trainings of the user outside the suite must not change the suite's core shares
+    monkeypatch.setenv("WIDEDEEP_SLOTS_DIR", str(base / "slots"))
+    monkeypatch.delenv("WIDEDEEP_THREADS", raising=False)
     yield
 
 

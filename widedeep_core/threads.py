@@ -7,7 +7,9 @@ beside it. The rule:
 - ``WIDEDEEP_THREADS=N`` in the environment fixes a process's torch threads to N
   (a sweep that starts W workers on C cores gives each ``C // W``);
 - otherwise each running training holds a slot, a locked file under
-  ``$TMPDIR/widedeep-slots-<uid>/`` (the lock dies with the process), and takes
+  ``$TMPDIR/widedeep-slots-<uid>/`` (``WIDEDEEP_SLOTS_DIR`` names another folder: the
+  test suite keeps its own, so other trainings of the user do not change its counts;
+  the lock dies with the process), and takes
   ``max(1, usable cores // trainings holding a slot)`` threads, re-checked every
   epoch, so a second training started later makes the first one step down.
 
@@ -26,6 +28,7 @@ from pathlib import Path
 from types import TracebackType
 
 ENV = "WIDEDEEP_THREADS"
+SLOTS_ENV = "WIDEDEEP_SLOTS_DIR"
 _MAX_SLOTS = 64
 
 try:  # POSIX advisory locks; elsewhere every process counts as alone
@@ -74,7 +77,10 @@ def apply_thread_share(trainings: int = 1, cap: int | None = None) -> int:
 
 
 def slot_dir() -> Path:
-    """Where running trainings keep their slot files."""
+    """Where running trainings keep their slot files (``WIDEDEEP_SLOTS_DIR`` overrides)."""
+    override = os.environ.get(SLOTS_ENV, "").strip()
+    if override:
+        return Path(override)
     uid = os.getuid() if hasattr(os, "getuid") else 0
     return Path(tempfile.gettempdir()) / f"widedeep-slots-{uid}"
 
@@ -168,6 +174,7 @@ class CoreShare:
 
 __all__ = [
     "ENV",
+    "SLOTS_ENV",
     "CoreShare",
     "apply_thread_share",
     "thread_share",

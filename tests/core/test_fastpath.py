@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 
 import pytest
 import torch
@@ -69,6 +70,40 @@ def _paths(arch: dict, lr: float, batch_size: int | None = None):
     return a, b, plain, fused
 
 
+# How close two kernels of the same step can be. The fused step and autograd compute the
+# same sums in another order (and with other vector widths on another CPU), so their
+# float32 results differ by rounding: a few ulps per step (rtol 1e-5 after six steps).
+# Only a run of one kernel on one machine is bit-for-bit repeatable
+# (test_training.py checks that). One kind of parameter is special: a Linear bias in front
+# of batch-norm. Batch-norm subtracts the batch mean, so its true gradient is 0 and what
+# each kernel computes is rounding noise of ~1e-7; Adam divides by the root of its square
+# and turns that noise into a step of up to ~lr in a direction the noise picks. Those
+# biases (and the running means that follow them) may drift apart by up to ~lr a step
+# without any effect on the loss, which the steps compare at rtol 1e-6.
+RTOL, ATOL = 1e-5, 1e-6
+
+
+def _feeds_batch_norm(model: WideDeep) -> set[str]:
+    """State keys of the Linear biases in front of a BatchNorm, and that norm's mean."""
+    keys: set[str] = set()
+    layers = list(model.mlp) if model.mlp is not None else []
+    for i, (a, b) in enumerate(itertools.pairwise(layers)):
+        if isinstance(a, torch.nn.Linear) and isinstance(b, torch.nn.BatchNorm1d):
+            keys |= {f"mlp.{i}.bias", f"mlp.{i + 1}.running_mean"}
+    return keys
+
+
+def _assert_same_state(a: WideDeep, b: WideDeep, lr: float, steps: int) -> None:
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    noisy = _feeds_batch_norm(a)
+    for k in sa:
+        if k in noisy:  # see RTOL above: at most ~lr a step apart (2x for Adam's transient)
+            assert (sa[k] - sb[k]).abs().max() <= 2 * lr * steps, k
+        else:
+            torch.testing.assert_close(sa[k], sb[k], rtol=RTOL, atol=ATOL, msg=k)
+
+
 @pytest.mark.parametrize("name", sorted(ARCHS))
 def test_fused_step_matches_autograd_and_torch_optimizer(name):
     x, y = _data()
@@ -80,27 +115,41 @@ def test_fused_step_matches_autograd_and_torch_optimizer(name):
         torch.manual_seed(100 + s)
         lb = fused(x.take(rows), y[rows])
         torch.testing.assert_close(la, lb, rtol=1e-6, atol=1e-7)
-    sa, sb = a.state_dict(), b.state_dict()
-    assert sa.keys() == sb.keys()
-    for k in sa:
-        torch.testing.assert_close(sa[k], sb[k], rtol=1e-5, atol=1e-6, msg=k)
+    _assert_same_state(a, b, 1e-2, 6)
     # the pad rows stay exactly zero, so a fixed-width gather equals a masked bag
     for part in (b.wide, b.deep):
         if part is not None and part.pad is not None:
             assert torch.all(part.embedding.weight[part.pad] == 0)
 
 
-def test_reference_step_is_bit_exact():
+def test_reference_step_tracks_autograd_within_rounding():
+    # the seed's shape at its learning rate: the fused step is the same arithmetic as
+    # autograd + torch's Adam up to summation order (RTOL above), step after step
     x, y = _data()
     a, b, plain, fused = _paths(ARCHS["reference"], 1e-3)
     for s in range(4):
         rows = torch.arange(s * 24, s * 24 + 24)
         torch.manual_seed(s)
-        plain(x.take(rows), y[rows])
+        la = plain(x.take(rows), y[rows])
         torch.manual_seed(s)
-        fused(x.take(rows), y[rows])
-    for k, v in a.state_dict().items():
-        assert torch.equal(v, b.state_dict()[k]), k
+        lb = fused(x.take(rows), y[rows])
+        torch.testing.assert_close(la, lb, rtol=1e-6, atol=1e-7)
+    _assert_same_state(a, b, 1e-3, 4)
+
+
+def test_fused_step_repeats_bit_for_bit():
+    # one kernel on one machine: the same seed gives the same numbers, exactly
+    x, y = _data()
+    states = []
+    for _ in range(2):
+        _, b, _, fused = _paths(ARCHS["reference"], 1e-3)
+        for s in range(4):
+            rows = torch.arange(s * 24, s * 24 + 24)
+            torch.manual_seed(s)
+            fused(x.take(rows), y[rows])
+        states.append(b.state_dict())
+    for k, v in states[0].items():
+        assert torch.equal(v, states[1][k]), k
 
 
 # batch 32, embeddings of 8: fields of fewer than 32 * 8 / 40 = 6.4 rows are projected
@@ -145,8 +194,7 @@ def test_projected_steps_track_the_autograd_path():
     for s in range(6):
         rows = torch.arange(s * 16, s * 16 + 32) % len(y)
         torch.testing.assert_close(plain(x.take(rows), y[rows]), fused(x.take(rows), y[rows]))
-    for k, v in a.state_dict().items():
-        torch.testing.assert_close(b.state_dict()[k], v, rtol=1e-5, atol=1e-6, msg=k)
+    _assert_same_state(a, b, 1e-2, 6)
 
 
 def test_projection_only_for_fields_with_fewer_rows_than_columns():

@@ -61,3 +61,17 @@ def test_small_steps_train_on_one_thread(monkeypatch, tmp_path, small_data):
         assert share.rebalance() == 1 and torch.get_num_threads() == 1
         monkeypatch.setenv(threads.ENV, "3")
         assert share.rebalance() == 3
+
+
+def test_the_slot_folder_can_be_private(monkeypatch, tmp_path):
+    # a training elsewhere on the machine holds a slot in the shared folder; a process
+    # pointed at its own folder does not count it
+    monkeypatch.delenv(threads.ENV, raising=False)
+    monkeypatch.setattr(threads, "usable_cores", lambda: 4)
+    monkeypatch.delenv(threads.SLOTS_ENV, raising=False)
+    shared = threads.slot_dir()
+    monkeypatch.setenv(threads.SLOTS_ENV, str(tmp_path / "mine"))
+    assert threads.slot_dir() == tmp_path / "mine" != shared
+    with CoreShare(tmp_path / "elsewhere"), CoreShare() as mine:
+        assert mine.directory == tmp_path / "mine"
+        assert mine.trainings() == 1 and mine.threads == 4

@@ -558,7 +558,11 @@ class RunStore:
             run.write_data_info(data_info)
             run._write_json(RUN_JSON, meta)
             checkpoint("run.create.rename")
-            return Run(self._move_into_place(temp, f"{now:%Y-%m-%d_%H%M%S}_{slugify(given or config.preset)}"))
+            return Run(
+                self._move_into_place(
+                    temp, f"{now:%Y-%m-%d_%H%M%S}_{slugify(given or config.preset)}"
+                )
+            )
         except BaseException:
             shutil.rmtree(temp, ignore_errors=True)
             raise

@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from widedeep_core.errors import DataError, WideDeepError
+from widedeep_core.monitors import config_monitor
 from widedeep_core.sweeps.cli import add_parsers as add_sweep_parsers
-from widedeep_core.vocabulary import DEFAULT_EXCLUDE, EXCLUDE_RULES, LAYOUTS
+from widedeep_core.vocabulary import DEFAULT_EXCLUDE, EXCLUDE_RULES, LAYOUTS, RELEASES
 
 from . import __version__
 
@@ -61,7 +62,13 @@ def cmd_info(args: argparse.Namespace) -> int:
     problems = summary.get("problems") or []
     print(f"  problems  {len(problems) if problems else 'none'}")
     for p in problems:
-        print(f"    - {p if isinstance(p, str) else p.get('message', p)}")
+        if isinstance(p, str):
+            print(f"    - {p}")
+            continue
+        where = p.get("path") or ""
+        if where and p.get("line"):
+            where += f", line {p['line']}"
+        print(f"    - {where + ': ' if where else ''}{p.get('message', p)}")
     return 0
 
 
@@ -84,7 +91,13 @@ def _config_from_args(args: argparse.Namespace, data) -> tuple[Any, list[str]]:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train a preset (with overrides) on a data folder and store the run."""
-    from widedeep_core.training import BatchEvent, EpochEvent, Trainer
+    from widedeep_core.training import (
+        BatchEvent,
+        EpochEvent,
+        EvaluatingEvent,
+        StartedEvent,
+        Trainer,
+    )
 
     data = _load(args.data)
     cfg, notes = _config_from_args(args, data)
@@ -115,14 +128,15 @@ def cmd_train(args: argparse.Namespace) -> int:
             if bar is not None:
                 bar.close()
                 bar = None
-            v = event.val
-            print(
-                f"epoch {event.epoch}/{event.epochs}: train loss {event.train_loss:.4f}  "
-                f"val auc {v['auc']:.4f}  logloss {v['logloss']:.4f}  ({event.seconds:.1f} s)",
-                file=sys.stderr,
-            )
+            print(_epoch_line(event), file=sys.stderr)
+        elif isinstance(event, StartedEvent):
+            print(f"training on {event.device}", file=sys.stderr)
+        elif isinstance(event, EvaluatingEvent):
+            print(f"evaluating the {event.split} split (model and baselines)", file=sys.stderr)
 
     trainer = Trainer(cfg, data, runs_dir=args.runs_dir, callback=on_event)
+    if not quiet:
+        print(f"preparing {data.name} for preset {cfg.preset}", file=sys.stderr)
     try:
         result = trainer.fit()
     except KeyboardInterrupt:
@@ -136,13 +150,39 @@ def cmd_train(args: argparse.Namespace) -> int:
         _print_json(summary)
     else:
         print(f"run {result.status}: {result.run_dir}")
+        monitor = config_monitor(cfg)
         print(
-            f"  epochs {result.epochs_run} (best {result.best_epoch}), "
-            f"best val AUC {result.best_val_auc:.4f}, {result.train_seconds:.1f} s"
+            f"  epochs {result.epochs_run}, best {result.best_epoch} by {monitor.label} "
+            f"{monitor.format(result.best_value)}, {result.train_seconds:.1f} s"
         )
         print("  test " + _format_metrics(result.test))
         _print_comparison(result.test)
     return 0
+
+
+def _epoch_line(event) -> str:
+    """One epoch on stderr: loss, validation AUC and log loss, the monitored metric, best."""
+    from widedeep_core.monitors import monitor_of
+
+    v = event.val
+    monitor = monitor_of(event.monitor, _k_of(v))
+    extra = ""
+    if monitor.metric not in ("auc", "logloss"):
+        extra = f"  {monitor.metric} {v[monitor.metric]:.4f}"
+    return (
+        f"epoch {event.epoch}/{event.epochs}: train loss {event.train_loss:.4f}  "
+        f"val auc {v['auc']:.4f}  logloss {v['logloss']:.4f}{extra}  "
+        f"best {event.best_epoch} ({monitor.label} {monitor.format(event.best_value)})  "
+        f"({event.seconds:.1f} s)"
+    )
+
+
+def _k_of(val: dict[str, float]) -> int:
+    """The K of an epoch's ndcg@K, 10 when it has none."""
+    for key in val:
+        if key.startswith("ndcg@"):
+            return int(key.split("@", 1)[1])
+    return 10
 
 
 def _interrupted(trainer) -> int:
@@ -171,6 +211,13 @@ def _print_comparison(metrics: dict[str, Any]) -> None:
         print("  " + table.replace("\n", "\n  "))
 
 
+def _run_of(args: argparse.Namespace):
+    """The run that ``args.run_dir`` names: an id as ``widedeep runs`` prints it, or a path."""
+    from widedeep_core.runs import RunStore
+
+    return RunStore(getattr(args, "runs_dir", None)).get(args.run_dir)
+
+
 def _data_for_run(args: argparse.Namespace):
     return _load(args.data) if getattr(args, "data", None) else None
 
@@ -179,7 +226,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     """Test metrics of a stored run, ranking metrics included."""
     from widedeep_core.evaluation import evaluate_run
 
-    metrics = evaluate_run(args.run_dir, _data_for_run(args), part=args.part)
+    metrics = evaluate_run(_run_of(args), _data_for_run(args), part=args.part)
     if args.json:
         _print_json({"run_dir": args.run_dir, "part": args.part, **metrics})
     else:
@@ -200,7 +247,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 
     if args.all_users == (args.user is not None):
         raise DataError("give either --user ID or --all-users")
-    rec = Recommender.from_run(args.run_dir, _data_for_run(args))
+    rec = Recommender.from_run(_run_of(args), _data_for_run(args))
     _check_list_length(rec, args.n)
     if args.all_users:
         return _recommend_all(args, rec)
@@ -276,7 +323,7 @@ def cmd_split(args: argparse.Namespace) -> int:
     part = SPLIT_PARTS.get(args.part)
     if part is None:
         raise DataError(f"unknown part {args.part!r}; choose train, valid or test")
-    prep = load_trained(args.run_dir, _data_for_run(args)).prepared()
+    prep = load_trained(_run_of(args), _data_for_run(args)).prepared()
     rows = getattr(prep.split, part)
     ratings = prep.data.ratings.iloc[rows][["user", "item", "rating"]]
     _write_csv(ratings, args.output)
@@ -359,7 +406,50 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     given = {"n_users": args.users, "n_items": args.items, "n_ratings": args.ratings}
     size = {k: DEMO_SIZE[k] if v is None else v for k, v in given.items()}
-    path = write_synthetic(args.folder, args.layout, **size, seed=args.seed)
+    try:
+        path = write_synthetic(args.folder, args.layout, **size, seed=args.seed)
+    except OSError as exc:
+        raise DataError(f"{exc.filename or args.folder}: cannot write ({exc.strerror})") from None
+    print(path)
+    return 0
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    """The presets, what each is for, and the settings where it differs from the defaults."""
+    from widedeep_core.config import PRESET_HELP, PRESETS, preset_settings
+    from widedeep_core.config.text import format_value
+
+    rows = {name: preset_settings(name) for name in PRESETS}
+    if args.json:
+        _print_json(
+            [{"name": n, "help": PRESET_HELP.get(n, ""), "settings": v} for n, v in rows.items()]
+        )
+        return 0
+    for name, settings in rows.items():
+        print(f"{name}: {PRESET_HELP.get(name, '')}")
+        for key, value in settings.items():
+            if key != "preset":
+                print(f"    {key} = {format_value(key, value)}")
+    return 0
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    """Fetch an official MovieLens zip (checked, written atomically) and print its path."""
+    from widedeep_core.data.download import download_release
+
+    last = [-1]
+
+    def progress(done: int, total: int | None) -> None:
+        if args.quiet or not total:
+            return
+        pct = int(100 * done / total)
+        if pct != last[0] and pct % 5 == 0:
+            last[0] = pct
+            print(f"\r{args.release}: {pct}%", end="", file=sys.stderr, flush=True)
+
+    path = download_release(args.release, args.dest, progress=progress, force=args.force)
+    if last[0] >= 0:
+        print(file=sys.stderr)
     print(path)
     return 0
 
@@ -382,7 +472,7 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
-    from widedeep_core.config.presets import preset_help
+    from widedeep_core.config.presets import DEFAULT_PRESET, preset_help
 
     p = argparse.ArgumentParser(prog="widedeep", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"widedeep {__version__}")
@@ -396,7 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("train", help="train a preset on a data folder")
     s.add_argument("--data", required=True, help="MovieLens folder or official zip")
-    s.add_argument("--preset", default="reference", help=preset_help())
+    s.add_argument("--preset", default=DEFAULT_PRESET, help=preset_help())
     s.add_argument(
         "--set", action="append", metavar="KEY=VALUE", help="override a configuration field"
     )
@@ -406,14 +496,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("evaluate", help="test metrics of a stored run")
-    s.add_argument("run_dir")
+    s.add_argument("run_dir", help="run id (as `widedeep runs` lists it) or folder")
+    s.add_argument("--runs-dir", default=None, help="where runs are stored (for an id)")
     s.add_argument("--data", default=None, help="data folder (default: the run's own)")
     s.add_argument("--part", choices=("test", "val"), default="test")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_evaluate)
 
     s = sub.add_parser("recommend", help="top-N unseen movies for a user (or every user)")
-    s.add_argument("run_dir")
+    s.add_argument("run_dir", help="run id (as `widedeep runs` lists it) or folder")
+    s.add_argument("--runs-dir", default=None, help="where runs are stored (for an id)")
     s.add_argument("--user", type=int, default=None)
     s.add_argument(
         "--all-users",
@@ -436,7 +528,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_recommend)
 
     s = sub.add_parser("split", help="a run's train, valid or test ratings as CSV")
-    s.add_argument("run_dir")
+    s.add_argument("run_dir", help="run id (as `widedeep runs` lists it) or folder")
+    s.add_argument("--runs-dir", default=None, help="where runs are stored (for an id)")
     s.add_argument("--part", required=True, help="train, valid or test")
     s.add_argument("--output", default=None, help="CSV file user,item,rating (default stdout)")
     s.add_argument("--data", default=None, help="data folder (default: the run's own)")
@@ -475,6 +568,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--ratings", type=int, default=None, help="default 100000")
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("presets", help="list the presets and their settings")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_presets)
+
+    s = sub.add_parser("download", help="fetch an official MovieLens release (zip)")
+    s.add_argument("release", choices=RELEASES, help="the release's name")
+    s.add_argument("--dest", default=None, help="folder (default: the user cache folder)")
+    s.add_argument("--force", action="store_true", help="fetch again even if present")
+    s.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    s.set_defaults(func=cmd_download)
 
     s = sub.add_parser("devices", help="list the compute devices available here")
     s.add_argument("--json", action="store_true")

@@ -35,6 +35,10 @@ AGE_CODES: tuple[int, ...] = (1, 18, 25, 35, 45, 50, 56)
 
 # On-disk layouts of the MovieLens releases.
 LAYOUTS: tuple[str, ...] = ("ml-100k", "ml-1m", "ml-10m", "csv")
+# The official releases GroupLens serves as <name>.zip.
+RELEASES: tuple[str, ...] = (
+    "ml-100k", "ml-1m", "ml-10m", "ml-20m", "ml-25m", "ml-32m", "ml-latest", "ml-latest-small",
+)  # fmt: skip
 
 # Choices of the configuration.
 ACTIVATIONS: tuple[str, ...] = ("relu", "sigmoid", "tanh", "gelu")
@@ -79,6 +83,7 @@ __all__ = [
     "MULTI_VALUED_FIELDS",
     "NEGATIVE_SAMPLINGS",
     "OPTIMIZERS",
+    "RELEASES",
     "RETRIEVALS",
     "RETRIEVAL_FEATURES",
     "SPLIT_KINDS",

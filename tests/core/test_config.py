@@ -15,6 +15,7 @@ from widedeep_core.config import (
     Config,
     adapt_to_data,
     check_against_data,
+    check_strings,
     config_fields,
     config_from_strings,
     field_info,
@@ -396,9 +397,18 @@ def test_parse_assignments():
         with pytest.raises(ConfigError) as info:
             parse_assignments([bad])
         assert info.value.field == "--set"
-    with pytest.raises(ConfigError) as info:
-        parse_assignments(["epoch=3"])
-    assert info.value.field == "epoch"
+
+
+def test_every_bad_setting_is_reported_at_once_with_suggestions():
+    # an unknown key does not hide the other invalid values
+    cfg, errors = check_strings(
+        preset("fast"), parse_assignments(["epoch=3", "lr=-1", "batch_size=x", "hiden=8"])
+    )
+    assert cfg is None
+    assert set(errors) == {"epoch", "lr", "batch_size", "hiden"}
+    assert "did you mean epochs?" in errors["epoch"]
+    assert "did you mean hidden?" in errors["hiden"]
+    assert "known settings" in check_strings(preset("fast"), {"zzzz": "1"})[1]["zzzz"]
 
 
 class _NoUsers:

@@ -339,7 +339,7 @@ def test_cli_sweep_then_show(tmp_path, tiny_folder, capsys):
     assert shown["trials"] == out["trials"] and shown["best"] == out["best"]
     assert main(["sweep", "show", "cli", "--runs-dir", str(tmp_path / "runs")]) == 0
     text = capsys.readouterr().out
-    assert "state" in text and "--set lr=" in text and "--preset reference" in text
+    assert "state" in text and "--set lr=" in text and "--preset fast" in text  # the default
     # the runs list sees the trials as ordinary runs
     assert main(["runs", "--runs-dir", str(tmp_path / "runs"), "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)) == 3
@@ -360,3 +360,33 @@ def test_cli_bad_input_is_one_line(args, words, capsys, tmp_path):
     assert main([*args, "--runs-dir", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip()
     assert words in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_ctrl_c_ends_a_sweep_with_one_line_and_a_stopped_trial(tmp_path, tiny_folder):
+    # a real process and a real SIGINT, sent while a trial trains (its run folder exists)
+    import os
+    import signal
+    import time
+
+    runs = tmp_path / "runs"
+    argv = [sys.executable, "-m", "widedeep_core.cli", "sweep", "--data", str(tiny_folder),
+            "--preset", "reference", "--set", "epochs=200", "--space", "lr=1e-3|1e-2",
+            "--trials", "3", "--runs-dir", str(runs), "--quiet"]  # fmt: skip
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "WIDEDEEP_THREADS": "1"},
+    )  # fmt: skip
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and not any(
+        (p / "epochs.jsonl").exists() for p in runs.glob("20*")
+    ):
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "[W " not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("widedeep: interrupted; study ")
+    spec_url = f"sqlite:///{runs / 'sweeps.db'}"
+    (trial,) = load_study(lines[0].split()[3], spec_url).trials
+    assert trial.user_attrs["error"] == "stopped by the user"

@@ -4,7 +4,14 @@
 """
 
 from widedeep_core.config.availability import adapt_to_data, check_against_data, fields_available
-from widedeep_core.config.presets import PRESET_HELP, PRESETS, preset, preset_help
+from widedeep_core.config.presets import (
+    DEFAULT_PRESET,
+    PRESET_HELP,
+    PRESETS,
+    preset,
+    preset_help,
+    preset_settings,
+)
 from widedeep_core.config.schema import (
     Config,
     FieldInfo,
@@ -24,6 +31,7 @@ from widedeep_core.config.text import (
 from widedeep_core.config.validation import check_strings, errors_of, validate_all
 
 __all__ = [
+    "DEFAULT_PRESET",
     "PRESETS",
     "PRESET_HELP",
     "Config",
@@ -44,6 +52,7 @@ __all__ = [
     "parse_value",
     "preset",
     "preset_help",
+    "preset_settings",
     "split_cross",
     "validate_all",
 ]

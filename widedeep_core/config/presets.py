@@ -188,6 +188,9 @@ PRESETS: dict[str, Config] = {
     ),
 }
 
+# What a first try starts with, in the app and the CLI: minutes, not reference's 100 epochs.
+DEFAULT_PRESET = "fast"
+
 PRESET_HELP: dict[str, str] = {
     "reference": "The reference PyTorch code: user and item ids, MLP 16-16, Adam, 100 epochs.",
     "paper": "Cheng et al. 2016: FTRL with L1 on the wide part with crosses, AdaGrad on the deep.",
@@ -209,4 +212,16 @@ def preset(name: str) -> Config:
 
 def preset_help() -> str:
     """The presets' names for a ``--preset`` help line."""
-    return "one of: " + ", ".join(PRESETS)
+    return f"one of: {', '.join(PRESETS)} (default {DEFAULT_PRESET}; `widedeep presets` lists them)"
+
+
+def preset_settings(name: str) -> dict[str, object]:
+    """The fields where preset ``name`` differs from the configuration's defaults."""
+    from dataclasses import fields
+
+    base, chosen = Config(), preset(name)
+    return {
+        f.name: getattr(chosen, f.name)
+        for f in fields(Config)
+        if getattr(chosen, f.name) != getattr(base, f.name)
+    }

@@ -552,9 +552,14 @@ def field_info(name: str) -> FieldInfo:
 
 
 def unknown_key_message(key: str) -> str:
-    """The error text of a setting that does not exist."""
-    known = ", ".join(info.name for info in config_fields())
-    return f"unknown setting; known settings: {known}"
+    """The error text of a setting that does not exist: the nearest names, else all."""
+    import difflib
+
+    names = [info.name for info in config_fields()]
+    close = difflib.get_close_matches(key, names, n=3, cutoff=0.6)
+    if close:
+        return f"unknown setting; did you mean {' or '.join(close)}?"
+    return f"unknown setting; known settings: {', '.join(names)}"
 
 
 def _unknown_key(key: str) -> ConfigError:

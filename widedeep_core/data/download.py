@@ -23,13 +23,11 @@ from urllib.parse import urlsplit
 
 from .. import __version__
 from ..errors import DownloadError
+from ..vocabulary import RELEASES
 from .cache import user_cache_dir
 from .loader import Progress, load_movielens
 from .types import MovieLensData
 
-RELEASES = (
-    "ml-100k", "ml-1m", "ml-10m", "ml-20m", "ml-25m", "ml-32m", "ml-latest", "ml-latest-small",
-)  # fmt: skip
 BASE_URL = "https://files.grouplens.org/datasets/movielens/"
 _CHUNK = 1 << 20
 _MD5 = re.compile(rb"\b([0-9a-fA-F]{32})\b")

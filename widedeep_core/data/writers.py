@@ -20,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from widedeep_core.errors import DataError
 from widedeep_core.vocabulary import GENRES
 
 from .synthetic import DEMO_SIZE, OCCUPATIONS_100K, make_synthetic
@@ -87,7 +88,11 @@ def write_movielens(data: MovieLensData, folder: str | os.PathLike[str], layout:
     """Write a MovieLensData in one official layout (the files of that release, no others)."""
     _check_layout(layout)
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    _refuse_other_layout(folder, layout)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"{folder}: cannot create the folder ({exc.strerror or exc})") from None
     (folder / ("README.txt" if layout == "csv" else "README")).write_text(
         _README.format(layout=layout), encoding="ascii"
     )
@@ -95,6 +100,25 @@ def write_movielens(data: MovieLensData, folder: str | os.PathLike[str], layout:
         data, folder
     )
     return folder
+
+
+# The ratings file that names each layout's folder (ml-1m and ml-10m share ratings.dat).
+_RATINGS_OF = {"ml-100k": "u.data", "ml-1m": "ratings.dat", "ml-10m": "ratings.dat",
+               "csv": "ratings.csv"}  # fmt: skip
+
+
+def _refuse_other_layout(folder: Path, layout: str) -> None:
+    """A DataError when ``folder`` already holds the ratings of another layout: writing
+    beside them would leave a folder of two releases."""
+    if not folder.is_dir():
+        return
+    mine = _RATINGS_OF[layout]
+    others = sorted({f for f in _RATINGS_OF.values() if f != mine and (folder / f).exists()})
+    if others:
+        raise DataError(
+            f"{folder}: already holds {', '.join(others)} of another layout; "
+            f"choose an empty folder for the {layout} demo"
+        )
 
 
 def _check_layout(layout: str) -> None:

@@ -18,7 +18,7 @@ EXIT_INTERRUPTED = 130
 
 def add_parsers(subparsers: Any) -> None:
     """Add ``sweep`` and ``sweep show`` to the ``widedeep`` sub-command parsers."""
-    from widedeep_core.config.presets import preset_help
+    from widedeep_core.config.presets import DEFAULT_PRESET, preset_help
 
     s = subparsers.add_parser(
         "sweep",
@@ -28,7 +28,7 @@ def add_parsers(subparsers: Any) -> None:
         "--space 'lr=1e-4..1e-2:log' --space 'hidden=64,32|256,128' --trials 20 --workers 2",
     )
     s.add_argument("--data", help="MovieLens folder or official zip")
-    s.add_argument("--preset", default="reference", help=preset_help())
+    s.add_argument("--preset", default=DEFAULT_PRESET, help=preset_help())
     s.add_argument(
         "--set", action="append", metavar="KEY=VALUE", help="fix a field for every trial"
     )
@@ -43,7 +43,11 @@ def add_parsers(subparsers: Any) -> None:
     s.add_argument("--timeout", type=float, default=None, help="stop starting trials after S s")
     _storage_args(s)
     s.add_argument("--study", default=None, help="study name (default: derived from the set-up)")
-    s.add_argument("--metric", default="val_auc", help="objective: val_auc (default), ...")
+    s.add_argument(
+        "--metric",
+        default=None,
+        help="objective: val_auc, val_logloss, val_ndcg, ... (default: the preset's monitor)",
+    )
     s.add_argument("--pruner", default="median", help="median (default), hyperband or none")
     s.add_argument("--seed", type=int, default=0, help="seed of the TPE sampler")
     s.add_argument("--json", action="store_true", help="print one JSON object on stdout")
@@ -101,6 +105,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise ConfigError("--data", "a sweep needs the data folder (or 'sweep show STUDY')")
     # everything that can be checked without data is checked before loading it
     space = parse_space(args.space or [])
+    if args.metric is None:  # what the preset picks its best epoch by
+        from widedeep_core.monitors import config_monitor
+
+        args.metric = config_monitor(preset(args.preset)).column
     metric_direction(args.metric)
     make_pruner(args.pruner, 1)
     base = from_strings(preset(args.preset), parse_assignments(args.set or []))
@@ -136,11 +144,21 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     summary = study_summary(outcome.study, url)
+    if outcome.stopped:  # Ctrl-C or a stop: one line, as ``train`` says it
+        print(
+            f"widedeep: interrupted; study {spec.study} keeps its trials (the one in flight "
+            f"is marked stopped); rerun the same command to resume, or "
+            f"'widedeep sweep show {spec.study}'",
+            file=sys.stderr,
+        )
+        if args.json:
+            _print_json(summary)
+        return EXIT_INTERRUPTED
     if args.json:
         _print_json(summary)
     else:
         print(format_summary(summary, data_hint=str(args.data)))
-    return EXIT_INTERRUPTED if outcome.stopped else 0
+    return 0
 
 
 class _Progress:

@@ -91,6 +91,38 @@ def work(
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    quiet = _QuietOnceStopped(stop)
+    # on the handlers: a logger's own filters do not see its children's records
+    handlers = optuna.logging.get_logger("optuna").handlers
+    for handler in handlers:
+        handler.addFilter(quiet)
+    try:
+        _work(spec, data, budget, n_trials, deadline, stop, report)
+    finally:
+        for handler in handlers:
+            handler.removeFilter(quiet)
+
+
+class _QuietOnceStopped:
+    """Drops Optuna's log records once the user stopped the sweep: the trial in flight
+    ends as stopped (our own report says so), not as a failure with a traceback."""
+
+    def __init__(self, stop: Any):
+        self.stop = stop
+
+    def filter(self, record: Any) -> bool:
+        return not self.stop.is_set()
+
+
+def _work(
+    spec: SweepSpec,
+    data: Any,
+    budget: _Budget,
+    n_trials: int | None,
+    deadline: float | None,
+    stop: Any,
+    report: Callable[[dict[str, Any]], None],
+) -> None:
     study = open_study(spec)
     objective = Objective(spec, data, stop)
 
@@ -220,10 +252,11 @@ def run_sweep(
     if in_process and workers == 1:
         budget = _Budget(_LocalCounter(left) if left is not None else None)
         try:
-            work(
-                spec, data, budget=budget, n_trials=n_trials, deadline=deadline,
-                stop=stop, report=report,
-            )  # fmt: skip
+            with _ctrl_c_sets(stop):
+                work(
+                    spec, data, budget=budget, n_trials=n_trials, deadline=deadline,
+                    stop=stop, report=report,
+                )  # fmt: skip
         except KeyboardInterrupt:
             outcome.stopped = True
         outcome.stopped = outcome.stopped or stop.is_set()
@@ -233,6 +266,26 @@ def run_sweep(
         spec, data, workers, threads, left, n_trials, deadline, stop, on_trial, on_tick, outcome
     )
     return outcome
+
+
+@contextlib.contextmanager
+def _ctrl_c_sets(stop: threading.Event):
+    """In the main thread, a first Ctrl-C sets ``stop`` (the trial in flight ends at its
+    next batch and is recorded as stopped); a second one interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    before = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 class _LocalCounter:

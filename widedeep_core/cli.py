@@ -303,13 +303,13 @@ def _recommend_all(args: argparse.Namespace, rec) -> int:
 
 def _write_csv(frame, output: str | None) -> None:
     """A frame as CSV: to ``output`` atomically, or to stdout without one."""
-    from widedeep_core.fileio import atomic_write_text
+    from widedeep_core.fileio import write_output_text
 
     text = frame.to_csv(index=False, lineterminator="\n", float_format="%.6g")
     if output in (None, "-"):
         sys.stdout.write(text)
         return
-    atomic_write_text(output, text)
+    write_output_text(output, text)
     print(f"{output}: {len(frame)} rows", file=sys.stderr)
 
 

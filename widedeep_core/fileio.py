@@ -13,6 +13,7 @@ import io
 import json
 import math
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
@@ -61,18 +62,47 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _umask() -> int:
+    """This process's umask, read without changing it where Linux allows."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    old = os.umask(0o022)  # elsewhere: read by setting (briefly) and restoring
+    os.umask(old)
+    return old
+
+
+def _mode_for(target: Path) -> int:
+    """The mode a new file gets (0666 less the umask, as ``open`` would give it), or the
+    mode of the regular file it replaces."""
+    try:
+        st = os.stat(target)
+    except OSError:
+        return 0o666 & ~_umask()
+    return st.st_mode & 0o7777
+
+
 def _atomic_write(
     path: str | Path, write: Callable[[IO[bytes]], None], point: str | None = None
 ) -> Path:
     """Call ``write`` on a temp file beside ``path``, then move it over ``path`` atomically.
 
-    ``point`` names a fault checkpoint reached when the temp file is whole but not yet
-    in place (``faultpoints``).
+    The file gets the mode a plain ``open`` would give it (the umask's), or keeps the
+    mode of the file it replaces; ``mkstemp`` alone would leave it 0600. ``point`` names
+    a fault checkpoint reached when the temp file is whole but not yet in place
+    (``faultpoints``).
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
+    mode = _mode_for(target)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        with contextlib.suppress(OSError):  # e.g. a file system without modes
+            os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
@@ -98,6 +128,35 @@ def atomic_write_text(
 ) -> Path:
     """Write ``text`` to ``path`` atomically (temp file, fsync, rename)."""
     return atomic_write_bytes(path, text.encode(encoding), point)
+
+
+def write_output_text(path: str | Path, text: str, encoding: str = "utf-8") -> Path:
+    """Write an export the user named: atomically over a regular file or a new path (a
+    symlink's target, not the link), streamed into anything else (``/dev/null``,
+    ``/dev/stdout``, a FIFO), which is never replaced; a folder is a DataError."""
+    target = Path(path)
+    try:
+        real = target.resolve(strict=False)
+    except (OSError, RuntimeError):  # a symlink loop
+        raise DataError(
+            f"{display_path(target)}: cannot resolve the path (a symlink loop?)"
+        ) from None
+    try:
+        st = os.stat(real)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise DataError(write_failure(exc, target)) from None
+    try:
+        if st is not None and stat.S_ISDIR(st.st_mode):
+            raise DataError(f"{display_path(target)}: is a folder; give a file name")
+        if st is not None and not stat.S_ISREG(st.st_mode):
+            with open(real, "w", encoding=encoding, newline="") as handle:
+                handle.write(text)
+            return target
+        return atomic_write_text(real, text, encoding)
+    except OSError as exc:
+        raise DataError(write_failure(exc, target)) from None
 
 
 def to_jsonable(obj: Any) -> Any:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from widedeep_core.errors import RunError
-from widedeep_core.fileio import atomic_write_text
+from widedeep_core.fileio import write_output_text
 from widedeep_core.runs.compare import flatten_metrics
 from widedeep_core.runs.store import Run, RunInfo
 
@@ -52,15 +52,26 @@ def _csv_text(rows: Sequence[Mapping[str, Any]], first: Sequence[str] = ()) -> s
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=fields or list(first), lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: _cell(v) for k, v in row.items()} for row in rows)
     return buffer.getvalue()
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP's list).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    """A text value that a spreadsheet would run as a formula, quoted to stay text."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
 
 
 def write_rows_csv(
     path: str | Path, rows: Sequence[Mapping[str, Any]], first: Sequence[str] = ()
 ) -> Path:
     """Write dict rows to a CSV file atomically (columns in order of first appearance)."""
-    return atomic_write_text(path, _csv_text(rows, first))
+    return write_output_text(path, _csv_text(rows, first))
 
 
 def write_metrics_csv(path: str | Path, runs: Iterable[Run | RunInfo | str | Path]) -> int:

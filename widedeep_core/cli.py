@@ -294,6 +294,7 @@ def _recommend_all(args: argparse.Namespace, rec) -> int:
     """``recommend --all-users``: user,rank,item,score for every user, as CSV."""
     if args.genre:
         raise DataError("--genre is not available with --all-users (the lists are unfiltered)")
+    print(f"ranking every movie for {len(rec.users):,} users", file=sys.stderr)
     table = rec.recommend_all(args.n, exclude=args.exclude)
     _print_fallback(table)
     print(f"note: each list leaves out {EXCLUDE_RULES[args.exclude]}", file=sys.stderr)
@@ -342,12 +343,17 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if not infos:
         print(f"no runs in {store.root}")
         return 0
+    from widedeep_core.monitors import monitor_of
+
     for i in infos:
         auc = f"{i.test_auc:.4f}" if i.test_auc is not None else "-"
-        best = f"{i.best_val_auc:.4f}" if i.best_val_auc is not None else "-"
+        monitor = monitor_of(i.monitor)
+        ndcg = i.test_metrics.get("ndcg@10")
+        ndcg = f"{ndcg:.4f}" if isinstance(ndcg, (int, float)) else "-"
         print(
             f"{i.id}  {i.status:<11} {i.preset or '-':<10} {i.data_name or '-':<14} "
-            f"epochs {i.epochs_run:<4} val {best}  test {auc}  {i.name}"
+            f"epochs {i.epochs_run:<4} best {monitor.label} {monitor.format(i.best_value)}  "
+            f"test auc {auc}  ndcg@10 {ndcg}  {i.name}"
         )
     return 0
 
@@ -393,6 +399,8 @@ def _run_json(info) -> dict[str, Any]:
         "layout": info.data_layout,
         "hyperparameters": info.hyperparameters,
         "best_val_auc": info.best_val_auc,
+        "monitor": info.monitor,
+        "best_value": info.best_value,
         "test_auc": info.test_auc,
         "duration_s": info.duration_s,
         "epochs_run": info.epochs_run,
@@ -474,7 +482,11 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     from widedeep_core.config.presets import DEFAULT_PRESET, preset_help
 
-    p = argparse.ArgumentParser(prog="widedeep", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="widedeep",
+        description="Train, compare and use Wide & Deep recommenders on MovieLens data.",
+        epilog="example: widedeep demo /tmp/demo && widedeep train --data /tmp/demo",
+    )
     p.add_argument("--version", action="version", version=f"widedeep {__version__}")
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = p.add_subparsers(dest="command", required=True)

@@ -191,6 +191,7 @@ def test_user_without_training_ratings_falls_back_to_popularity(run_dir, tmp_pat
     path = tmp_path / "recs.csv"
     code, _, err = cli(capsys, "recommend", run_dir, "--all-users", "-n", 3, "--output", path)
     assert code == 0, err
+    assert err.startswith("ranking every movie for 80 users\n")  # progress first
     notes = [line for line in err.splitlines() if line.startswith("note:")]
     assert len(notes) == 2  # the fallback, and the rule that made the lists
     assert "no training ratings" in notes[0] and "popularity" in notes[0]

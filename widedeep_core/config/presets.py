@@ -212,7 +212,7 @@ def preset(name: str) -> Config:
 
 def preset_help() -> str:
     """The presets' names for a ``--preset`` help line."""
-    return f"one of: {', '.join(PRESETS)} (default {DEFAULT_PRESET}; `widedeep presets` lists them)"
+    return f"one of: {', '.join(PRESETS)} (default {DEFAULT_PRESET}; 'widedeep presets' lists them)"
 
 
 def preset_settings(name: str) -> dict[str, object]:

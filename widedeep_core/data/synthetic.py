@@ -29,8 +29,9 @@ _WORDS = (
 )  # fmt: skip
 _CHUNK = 1 << 21  # rows per chunk when scoring pairs
 _MAX_ROUNDS = 12
-# The default (demo) size: that of ML-100K (943 users, 1,682 movies, 100,000 ratings), where
-# presets behave as on real data; it builds in well under a second.
+# The default (demo) size, one definition for write_synthetic, `widedeep demo` and the
+# Data page's demo button: that of ML-100K (943 users, 1,682 movies, 100,000 ratings)
+# rounded, where presets behave as on real data; it builds in well under a second.
 DEMO_SIZE = {"n_users": 1000, "n_items": 1700, "n_ratings": 100_000}
 # Long tails fitted to ML-100K's item and user rating counts (see make_synthetic).
 _ITEM_SPREAD = 1.4  # sigma of log item popularity

@@ -141,7 +141,7 @@ def evaluate_baselines(
     out["ease"].update({"lambda": lam, "route": choice.name, "route_reason": choice.reason})
     # the same user count as the model's row, so a reader can see they were judged alike
     for row in out.values():
-        row["ranking_users"] = float(len(judged.user_ids))
+        row["ranking_users"] = len(judged.user_ids)
     if key is not None:
         _write_rows(key, out)
     return out

@@ -252,7 +252,7 @@ def _ranking_row(prep: Prepared, judged: Judged, top: np.ndarray, k: int) -> dic
     m = judge_lists(torch.from_numpy(top), judged.positives, k)
     out = {f"{name}@{k}": value for name, value in m.items()}
     out.update(model_list_columns(prep, top, k))
-    out["ranking_users"] = float(len(judged.user_ids))
+    out["ranking_users"] = len(judged.user_ids)
     return out
 
 

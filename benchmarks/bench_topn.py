@@ -25,6 +25,7 @@ import time
 import numpy as np
 import torch
 
+from widedeep_core import retrieval as rt
 from widedeep_core.config import parse_assignments, parse_value, preset
 from widedeep_core.data import MovieLensData, load_movielens, make_synthetic
 from widedeep_core.evaluation.evaluate import ranked_lists, ranking_users
@@ -34,9 +35,8 @@ from widedeep_core.evaluation.metrics import (
     mean_popularity_rank,
     ranked_columns,
 )
-from widedeep_core.features.retrieval import interactions, training_rows
+from widedeep_core.features.retrieval_features import interactions, training_rows
 from widedeep_core.serving import load_trained
-from widedeep_core.serving import retrieval as rt
 from widedeep_core.training import train
 
 

@@ -276,7 +276,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 
 def _check_list_length(rec, n: int) -> None:
     """K must fit the catalogue: a longer list would pad with movies that cannot be ranked."""
-    from widedeep_core.serving.scoring import catalogue
+    from widedeep_core.data.index import catalogue
 
     n_movies = len(catalogue(rec.data))
     if n > n_movies:

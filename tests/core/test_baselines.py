@@ -9,8 +9,9 @@ import pytest
 import scipy.sparse as sp
 import torch
 
+from widedeep_core import retrieval as bl
 from widedeep_core.errors import ConfigError
-from widedeep_core.serving import retrieval as bl
+from widedeep_core.retrieval import products
 
 
 def _x(rows: list[list[int]]) -> sp.csr_matrix:
@@ -81,10 +82,35 @@ def test_interaction_matrix_is_binary():
     np.testing.assert_array_equal(x.toarray(), [[0, 0, 1], [1, 0, 0]])
 
 
+def top_items(scores: np.ndarray, seen: sp.csr_matrix | None, n: int) -> np.ndarray:
+    """Top ``n`` item indices per row: score descending, ties by item index ascending,
+    items marked in ``seen`` (CSR rows aligned with ``scores``) never listed (a row with
+    fewer than ``n`` unseen items is padded with -1)."""
+    s = np.array(scores, dtype=np.float64, copy=True)
+    s[np.isnan(s)] = -np.inf
+    if seen is not None and seen.nnz:
+        r, c = seen.nonzero()
+        s[r, c] = np.nan  # below -inf: a seen item never beats an unseen one
+    n = min(int(n), s.shape[1])
+    key = np.where(np.isnan(s), np.inf, -s)  # ascending key; seen items last
+    # argpartition keeps the candidates, a stable sort on them applies the tie rule
+    if n < s.shape[1]:
+        kth = np.partition(key, n - 1, axis=1)[:, n - 1 : n]
+        cand = key <= kth  # every item tied with the n-th stays in
+    else:
+        cand = np.ones_like(key, dtype=bool)
+    out = np.empty((len(s), n), dtype=np.int64)
+    for r in range(len(s)):
+        idx = np.flatnonzero(cand[r])
+        out[r] = idx[np.argsort(key[r, idx], kind="stable")[:n]]
+    out[np.take_along_axis(key, out, axis=1) == np.inf] = -1
+    return out
+
+
 def test_top_items_tie_break_and_seen():
     scores = np.array([[1.0, 3.0, 3.0, 0.0, np.nan], [2.0, 2.0, 2.0, 2.0, 2.0]])
     seen = sp.csr_matrix(np.array([[0, 1, 0, 0, 0], [1, 1, 1, 1, 0]]))
-    top = bl.top_items(scores, seen, 3)
+    top = top_items(scores, seen, 3)
     np.testing.assert_array_equal(top, [[2, 0, 3], [4, -1, -1]])
 
 
@@ -230,7 +256,7 @@ def _weighted(rng: np.random.Generator) -> sp.csr_matrix:
 @pytest.mark.parametrize("block_floats", [1 << 20, 40 * 32])
 def test_sparse_dense_matches_scipy_product(monkeypatch, block_floats):
     # one block, and blocks of 32 columns with a short last one (70 = 32 + 32 + 6)
-    monkeypatch.setattr(bl, "_BLOCK_FLOATS", block_floats)
+    monkeypatch.setattr(products, "_BLOCK_FLOATS", block_floats)
     rng = np.random.default_rng(1)
     x = _weighted(rng)
     dense = rng.standard_normal((70, 70)).astype(np.float32)
@@ -247,8 +273,8 @@ def test_sparse_dense_matches_scipy_product(monkeypatch, block_floats):
 @pytest.mark.parametrize("ratio", [0.0, float("inf")])
 def test_gram_is_exact_on_both_routes(monkeypatch, ratio):
     # ratio 0 forces scipy's sparse product, inf the blocked dense one (blocks of 32)
-    monkeypatch.setattr(bl, "_DENSE_GRAM_RATIO", ratio)
-    monkeypatch.setattr(bl, "_BLOCK_FLOATS", 40 * 32)
+    monkeypatch.setattr(products, "_DENSE_GRAM_RATIO", ratio)
+    monkeypatch.setattr(products, "_BLOCK_FLOATS", 40 * 32)
     x = _weighted(np.random.default_rng(2))
     x.data[:] = 1.0
     g = bl.gram(x)

@@ -160,7 +160,7 @@ def test_coverage_and_popularity_rank():
 
 
 def test_top_k_stable_equals_a_stable_sort_with_ties():
-    from widedeep_core.serving.scoring import top_k
+    from widedeep_core.ranking.kernel import top_k
 
     g = torch.Generator().manual_seed(0)
     scores = torch.randint(0, 4, (50, 30), generator=g).double()  # many ties

@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 from widedeep_core.errors import ConfigError
-from widedeep_core.serving.retrieval import interaction_matrix
+from widedeep_core.retrieval import interaction_matrix
 from widedeep_core.training.negatives import NegativeSampler
 
 

@@ -83,7 +83,7 @@ def test_missing_run_folder(tmp_path):
 
 
 def test_block_scoring_agrees_with_one_user_at_a_time(trained_run):
-    from widedeep_core.serving.scoring import score_block
+    from widedeep_core.ranking.kernel import score_block
 
     data, result = trained_run
     rec = Recommender.from_run(result.run_dir, data)

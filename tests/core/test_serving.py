@@ -9,11 +9,12 @@ import pytest
 import torch
 
 from widedeep_core.config import preset
+from widedeep_core.data.index import catalogue
 from widedeep_core.errors import RunError
 from widedeep_core.evaluation import evaluate_run
 from widedeep_core.evaluation.evaluate import evaluate_ranking, ranked_lists
+from widedeep_core.ranking.kernel import mask, top_k
 from widedeep_core.serving import Recommender, load_trained
-from widedeep_core.serving.scoring import catalogue, mask, top_k
 from widedeep_core.training import train
 
 
@@ -115,8 +116,8 @@ def test_a_run_of_other_data_is_refused(stored):
 
 @pytest.mark.parametrize("shift", [0, 10**9])  # small ids: a lookup table; large: a search
 def test_rating_codes_index_every_rating(shift):
+    from widedeep_core.data.index import rating_codes
     from widedeep_core.data.synthetic import make_synthetic
-    from widedeep_core.serving.scoring import rating_codes
 
     data = make_synthetic(n_users=30, n_items=40, n_ratings=500, seed=4)
     data.ratings["user"] += shift

@@ -12,8 +12,8 @@ from widedeep_core.data import make_synthetic
 from widedeep_core.evaluation import predict_logits
 from widedeep_core.features import prepare
 from widedeep_core.model import WideDeep
-from widedeep_core.model.split import SplitScorer
-from widedeep_core.serving.pairs import PairScorer
+from widedeep_core.model.factored import SplitScorer
+from widedeep_core.ranking.pairs import PairScorer
 
 
 @pytest.fixture(scope="module")

@@ -13,10 +13,11 @@ from widedeep_core.data.synthetic import make_synthetic
 from widedeep_core.errors import ConfigError, DataError, RunError
 from widedeep_core.evaluation.evaluate import ranked_lists
 from widedeep_core.features.prepare import prepare
-from widedeep_core.features.retrieval import interactions, training_rows
+from widedeep_core.features.retrieval_features import training_rows
+from widedeep_core.ranking.twostage import attach_retrieval
+from widedeep_core.retrieval import interaction_matrix
 from widedeep_core.runs.schema import RETRIEVAL_NPZ
 from widedeep_core.serving.recommend import COLUMNS, Recommender
-from widedeep_core.serving.twostage import attach_retrieval
 from widedeep_core.training import train
 from widedeep_core.training.topn import TopNRows
 
@@ -80,7 +81,7 @@ def test_negatives_are_never_rated_and_reproducible(data, seed):
     prep = attach_retrieval(prepare(cfg, data))
     rows = TopNRows(prep)
     u, i, _ = training_rows(data, prep.split.train, prep.labels)
-    rated = interactions(u, i, len(rows.user_ids), len(rows.item_ids))
+    rated = interaction_matrix(u, i, len(rows.user_ids), len(rows.item_ids))
     for nu, ni in rows.negatives:
         assert len(nu) > 0
         assert not np.asarray(rated[nu, ni]).any()

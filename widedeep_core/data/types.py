@@ -50,6 +50,9 @@ class MovieLensData:
     rating_scale: tuple[float, float] = (1.0, 5.0)
     genres: tuple[str, ...] = ()
     problems: list[Problem] = field(default_factory=list)
+    # what ``data.index`` computed for these tables (catalogue, rating codes); a copy
+    # made with ``dataclasses.replace`` starts empty
+    index_memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def has_demographics(self) -> bool:

@@ -28,7 +28,7 @@ from widedeep_core.evaluation.metrics import (
     mean_popularity_rank,
     ranked_columns,
 )
-from widedeep_core.serving.retrieval import (
+from widedeep_core.retrieval import (
     DEFAULT_LAMBDA,
     EASE_MAX_ITEMS,
     Popularity,
@@ -54,7 +54,7 @@ def baseline_lambda(config: Any) -> float:
 
 def train_matrix(prep: Prepared) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
     """(binary [all users, catalogue] matrix of the training ratings, user ids, item ids)."""
-    from widedeep_core.serving.scoring import catalogue, rating_codes
+    from widedeep_core.data.index import catalogue, rating_codes
 
     users, user_of, item_of = rating_codes(prep.data)
     items = catalogue(prep.data)
@@ -81,7 +81,7 @@ def list_columns(
 def training_pop_rank(prep: Prepared) -> np.ndarray:
     """Popularity rank of each catalogue movie in the training split (1 = most rated):
     the pop_rank@K column of the model's row and of the baselines' rows."""
-    from widedeep_core.serving.scoring import training_popularity
+    from widedeep_core.ranking.kernel import training_popularity
 
     # training counts; the loader drops repeated pairs, so they equal Popularity's
     return popularity_rank(training_popularity(prep).numpy())

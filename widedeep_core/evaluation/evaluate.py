@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from widedeep_core.data.index import catalogue, rating_codes
 from widedeep_core.data.types import MovieLensData
 from widedeep_core.errors import ConfigError
 from widedeep_core.evaluation.baselines import (
@@ -24,14 +25,8 @@ from widedeep_core.evaluation.metrics import (
     ranked_columns,
 )
 from widedeep_core.features.encoder import Encoded
-from widedeep_core.serving.pairs import PairScorer
-from widedeep_core.serving.scoring import (
-    catalogue,
-    popularity_for_cold,
-    rating_codes,
-    training_popularity,
-    users_per_block,
-)
+from widedeep_core.ranking.kernel import popularity_for_cold, training_popularity, users_per_block
+from widedeep_core.ranking.pairs import PairScorer
 from widedeep_core.threads import CoreShare
 
 if TYPE_CHECKING:
@@ -213,7 +208,7 @@ def _two_stage_lists(
     model, prep: Prepared, part: str, k: int, max_users: int | None
 ) -> tuple[Judged, np.ndarray]:
     """``_model_lists`` of a two-stage run: ``serving.twostage.rank_users`` per user block."""
-    from widedeep_core.serving.twostage import rank_users
+    from widedeep_core.ranking.twostage import rank_users
 
     judged = ranking_users(prep, part, max_users)
     user_ids, seen = judged.user_ids, judged.seen

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from widedeep_core.serving.scoring import mask, pairs, top_k
+from widedeep_core.ranking.kernel import mask, pairs, top_k
 
 Scorer = Callable[[np.ndarray], Any]
 

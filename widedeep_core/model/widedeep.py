@@ -27,7 +27,7 @@ from torch import nn
 
 from widedeep_core.errors import ConfigError
 from widedeep_core.features.encoder import Encoded, FieldSpec, cross_name
-from widedeep_core.features.retrieval import (
+from widedeep_core.features.retrieval_features import (
     BUCKET_COLUMNS,
     N_ACTIVITY_BUCKETS,
     N_RANK_BUCKETS,
@@ -37,7 +37,7 @@ from widedeep_core.vocabulary import ACTIVATIONS
 
 if TYPE_CHECKING:
     from widedeep_core.config import Config
-    from widedeep_core.model.split import SplitScorer
+    from widedeep_core.model.factored import SplitScorer
 
 
 class _Gather(torch.autograd.Function):
@@ -376,7 +376,7 @@ class WideDeep(nn.Module):
     def split_scorer(self, items: Encoded) -> SplitScorer:
         """A scorer of user blocks against the item rows ``items`` (one encoded row per
         item; its user-side columns are ignored), computed the split-layer way."""
-        from widedeep_core.model.split import SplitScorer
+        from widedeep_core.model.factored import SplitScorer
 
         # dense features belong to a (user, candidate) pair: serving.twostage scores them
         assert self.dense_in is None, "a two-stage model scores pairs, not split layers"

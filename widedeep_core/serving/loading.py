@@ -41,7 +41,7 @@ class Trained:
             record = SplitRecord.from_dict(self.run.read_split())
             prep = prepare(self.config, self.data, encoder=self.encoder, split_record=record)
             if self.config.two_stage:
-                from widedeep_core.serving.twostage import attach_retrieval
+                from widedeep_core.ranking.twostage import attach_retrieval
 
                 # a run folder without retrieval.npz refits it from the recorded split
                 prep = attach_retrieval(prep, self.run.load_retrieval())

@@ -23,13 +23,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from widedeep_core.data.index import catalogue
 from widedeep_core.data.types import MovieLensData
 from widedeep_core.errors import DataError
-from widedeep_core.runs import Run
-from widedeep_core.serving.loading import Trained, load_trained
-from widedeep_core.serving.pairs import PairScorer
-from widedeep_core.serving.scoring import (
-    catalogue,
+from widedeep_core.ranking.kernel import (
     fallback_note,
     pairs,
     popularity_for_cold,
@@ -38,7 +35,10 @@ from widedeep_core.serving.scoring import (
     training_popularity,
     users_per_block,
 )
-from widedeep_core.serving.twostage import check_two_stage, rank_users
+from widedeep_core.ranking.pairs import PairScorer
+from widedeep_core.ranking.twostage import check_two_stage, rank_users
+from widedeep_core.runs import Run
+from widedeep_core.serving.loading import Trained, load_trained
 from widedeep_core.threads import CoreShare
 from widedeep_core.vocabulary import DEFAULT_EXCLUDE, DEMOGRAPHIC_FIELDS, EXCLUDE_RULES
 

@@ -15,15 +15,16 @@ from typing import Any
 import numpy as np
 import torch
 
+from widedeep_core.data.index import catalogue, rating_codes
 from widedeep_core.features.encoder import Encoded
-from widedeep_core.features.retrieval import (
+from widedeep_core.features.retrieval_features import (
     dense_names,
-    interactions,
     out_of_fold,
     training_rows,
 )
-from widedeep_core.serving.scoring import catalogue, mask, pairs, rating_codes, top_k
-from widedeep_core.serving.twostage import retrieval_fitter
+from widedeep_core.ranking.kernel import mask, pairs, top_k
+from widedeep_core.ranking.twostage import retrieval_fitter
+from widedeep_core.retrieval import interaction_matrix
 from widedeep_core.training.negatives import NegativeSampler
 
 
@@ -40,7 +41,7 @@ class TopNRows:
         rows = prep.split.train
         u, i, y = training_rows(data, rows, prep.labels)
         shape = (len(user_ids), len(items))
-        x = interactions(u, i, *shape)
+        x = interaction_matrix(u, i, *shape)
         hard = None
         if cfg.hard_negatives and prep.retrieval is not None:
             hard = _candidates(prep, x)

@@ -36,8 +36,8 @@ from widedeep_core.features.encoder import Encoded, FeatureEncoder
 from widedeep_core.features.prepare import Prepared, prepare
 from widedeep_core.model import WideDeep
 from widedeep_core.monitors import monitor_of
+from widedeep_core.ranking.twostage import attach_retrieval, retrieval_arrays
 from widedeep_core.runs.schema import serving_weights
-from widedeep_core.serving.twostage import attach_retrieval, retrieval_arrays
 from widedeep_core.threads import CoreShare
 from widedeep_core.training.events import (
     BatchEvent,

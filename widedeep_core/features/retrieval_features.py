@@ -17,7 +17,7 @@ Training rows get OUT-OF-FOLD features (``out_of_fold``): a row is scored by a
 retrieval fitted without it, as a served candidate is by one that never saw it; with
 in-sample scores the ranker learns "rated means high score" and only ties EASE.
 
-The retrieval models themselves (EASE^R, item-kNN) live in ``serving.retrieval``; this
+The retrieval models themselves (EASE^R, item-kNN) live in the ``retrieval`` package; this
 module receives a ``fit`` callable (interactions -> scorer), so features never import
 a higher station. Every computation runs one user block at a time: memory is bounded
 by the block (users x movies) and by the pairs asked for.
@@ -31,6 +31,9 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+
+from widedeep_core.data.index import catalogue, rating_codes
+from widedeep_core.retrieval import interaction_matrix
 
 N_RANK_BUCKETS = 14  # log2 buckets of the retrieval rank: 0, 1, 2-3, 4-7, ...
 N_ACTIVITY_BUCKETS = 8
@@ -53,17 +56,6 @@ def dense_names(config: Any) -> tuple[str, ...]:
     if config.rate_features:
         names += RATE_COLUMNS
     return tuple(names)
-
-
-def interactions(users: np.ndarray, items: np.ndarray, n_users: int, n_items: int):
-    """Binary CSR [n_users, n_items] with a 1 at each (user, item) index pair."""
-    x = sp.csr_matrix(
-        (np.ones(len(users), np.float32), (np.asarray(users), np.asarray(items))),
-        shape=(n_users, n_items),
-    )
-    x.sum_duplicates()
-    x.data[:] = 1.0
-    return x
 
 
 def activity_buckets(x: sp.csr_matrix) -> np.ndarray:
@@ -117,12 +109,12 @@ def fit_fold(
     run restores each model from its own arrays).
     """
     n_users, n_items = shape
-    seen = interactions(u, i, n_users, n_items)
+    seen = interaction_matrix(u, i, n_users, n_items)
     main = fit(seen)
     liked_model = None
     if liked:
         lk = y > 0.5
-        liked_model = (fit_liked or fit)(interactions(u[lk], i[lk], n_users, n_items))
+        liked_model = (fit_liked or fit)(interaction_matrix(u[lk], i[lk], n_users, n_items))
     item_stats, user_stats = rate_stats(u, i, y, n_users, n_items)
     return FoldModels(main, liked_model, seen, item_stats, user_stats)
 
@@ -219,7 +211,7 @@ def out_of_fold(
     Rows get a seeded fold each, extra pairs a random one. ``folds`` 0 scores
     everything with ``full`` (in-sample). One fold's models live at a time.
     """
-    activity = activity_buckets(interactions(u, i, *shape))
+    activity = activity_buckets(interaction_matrix(u, i, *shape))
     liked = "liked_score" in names
     if folds < 2:
         fm = full or fit_fold(u, i, y, shape, fit, liked=liked)
@@ -289,8 +281,6 @@ class RetrievalFeatures:
 def training_rows(data: Any, rows: np.ndarray, labels: np.ndarray):
     """(user index, item index, label) of rating rows ``rows``: indices into
     ``rating_codes(data).users`` and ``catalogue(data)``."""
-    from widedeep_core.serving.scoring import rating_codes  # serving imports features
-
     codes = rating_codes(data)
     return codes.user_of[rows], codes.item_of[rows], labels[rows].astype(np.float32)
 
@@ -304,8 +294,6 @@ def fit_retrieval_features(
     fit_liked: Fit | None = None,
 ) -> RetrievalFeatures:
     """The retrieval features of a two-stage config, fitted on ``train_rows`` only."""
-    from widedeep_core.serving.scoring import catalogue, rating_codes
-
     user_ids, item_ids = rating_codes(data).users, catalogue(data)
     names = dense_names(config)
     u, i, y = training_rows(data, train_rows, labels)

@@ -1,8 +1,7 @@
-"""The one scoring kernel: a block of users x candidate items -> logits -> mask -> top-K.
+"""The one ranking kernel: a block of users x candidate items -> logits -> mask -> top-K.
 
-Recommendations (``Recommender.recommend``) and the ranking metrics
-(``evaluation.evaluate_ranking``, ``evaluation.metrics.ranking_metrics``) all rank
-through ``top_k`` here, so the metrics judge exactly the lists users are shown.
+Recommendations (``serving.Recommender``) and the ranking metrics (``evaluation``) all
+rank through ``top_k`` here, so the metrics judge exactly the lists users are shown.
 
 Tie-break rule (the only one): candidates are kept sorted by item id, and items with
 equal scores rank by item id ascending (a stable descending sort). NaN scores and
@@ -11,86 +10,16 @@ masked items (-inf) rank last and are never returned as recommendations.
 
 from __future__ import annotations
 
-import contextlib
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from widedeep_core.data.index import catalogue, rating_codes
+
 # (user, item) pairs scored by one model call: bounds the memory of a block.
 PAIRS_PER_CALL = 1 << 18
-
-
-def _memo(data: Any, name: str, make: Any) -> Any:
-    """``make()``, kept on ``data`` while its tables are the same objects of the same
-    length: an evaluation asks for these several times. The tables are treated as
-    frozen, as everywhere in the core: replace them (as the loader and the splits do)
-    rather than edit them in place, or the memo goes stale."""
-    key = (id(data.ratings), id(data.movies), len(data.ratings), len(data.movies))
-    memo = getattr(data, name, None)
-    if memo is not None and memo[0] == key:
-        return memo[1]
-    value = make()
-    with contextlib.suppress(AttributeError):  # an object without attributes: no memo
-        setattr(data, name, (key, value))
-    return value
-
-
-def catalogue(data: Any) -> np.ndarray:
-    """Every movie id a ``MovieLensData`` knows (listed or rated), sorted ascending.
-
-    Read-only and memoised on ``data`` (a union over 1M ratings, 50 ms).
-    """
-
-    def make() -> np.ndarray:
-        listed = data.movies["item"].to_numpy(dtype=np.int64)
-        rated = data.ratings["item"].to_numpy(dtype=np.int64)
-        items = np.union1d(listed, rated)
-        items.flags.writeable = False
-        return items
-
-    return _memo(data, "_catalogue_memo", make)
-
-
-class RatingCodes(NamedTuple):
-    """Every rating's user and movie as indices: ``user_of[r]`` into ``users`` (the sorted
-    distinct user ids), ``item_of[r]`` into ``catalogue(data)``. Read-only."""
-
-    users: np.ndarray
-    user_of: np.ndarray
-    item_of: np.ndarray
-
-
-def rating_codes(data: Any) -> RatingCodes:
-    """The ``RatingCodes`` of ``data``, memoised on it (the evaluation, its baselines and
-    the popularity counts all index ratings this way)."""
-
-    def make() -> RatingCodes:
-        user_ids = data.ratings["user"].to_numpy(dtype=np.int64)
-        users = np.unique(user_ids)
-        codes = RatingCodes(
-            users,
-            _positions(users, user_ids),
-            _positions(catalogue(data), data.ratings["item"].to_numpy(dtype=np.int64)),
-        )
-        for a in codes:
-            a.flags.writeable = False
-        return codes
-
-    return _memo(data, "_rating_codes_memo", make)
-
-
-def _positions(sorted_ids: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Index of each of ``values`` in ``sorted_ids``, where every value is: a lookup table
-    when the ids are small non-negative integers (10x a binary search on 1M ratings),
-    else ``np.searchsorted``."""
-    values = np.asarray(values)
-    if len(sorted_ids) and sorted_ids[0] >= 0 and sorted_ids[-1] <= 8 * len(values) + 1024:
-        table = np.zeros(int(sorted_ids[-1]) + 1, dtype=np.int64)
-        table[sorted_ids] = np.arange(len(sorted_ids))
-        return table[values]
-    return np.searchsorted(sorted_ids, values)
 
 
 def users_per_block(n_items: int) -> int:

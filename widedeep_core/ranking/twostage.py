@@ -23,9 +23,11 @@ import scipy.sparse as sp
 import torch
 
 from widedeep_core.errors import RunError
-from widedeep_core.features.retrieval import fit_retrieval_features
-from widedeep_core.serving.retrieval import EASE, ItemKNN, make_retrieval
-from widedeep_core.serving.scoring import mask, pairs, top_k
+from widedeep_core.features.retrieval_features import fit_retrieval_features
+from widedeep_core.ranking.kernel import mask, pairs, top_k
+from widedeep_core.retrieval import make_retrieval, retrieval_from_arrays
+
+RETRIEVAL_WHERE = "retrieval.npz"  # how a restore error names the stored arrays
 
 
 def retrieval_fitter(config: Any):
@@ -54,50 +56,22 @@ def attach_retrieval(prep: Any, arrays: dict[str, np.ndarray] | None = None) -> 
 
 
 def retrieval_arrays(prep: Any) -> dict[str, np.ndarray]:
-    """The fitted retrieval models of ``prep`` as named arrays (``retrieval.npz``)."""
+    """The fitted retrieval models of ``prep`` as named arrays (``retrieval.npz``): each
+    model's ``to_arrays`` under its part's prefix (``main_``, ``liked_``)."""
     out: dict[str, np.ndarray] = {}
     full = prep.retrieval.full
     for key, model in (("main", full.main), ("liked", full.liked)):
-        if model is None:
-            continue
-        out[f"{key}_name"] = np.array(model.name)
-        if isinstance(model, EASE):
-            out[f"{key}_b"] = model.b
-            out[f"{key}_items"] = model.items
-            out[f"{key}_lam"] = np.array(model.lam)
-        else:
-            w = model.w.tocsr()
-            out[f"{key}_data"], out[f"{key}_indices"], out[f"{key}_indptr"] = (
-                w.data,
-                w.indices,
-                w.indptr,
-            )
+        if model is not None:
+            out.update({f"{key}_{k}": v for k, v in model.to_arrays().items()})
     return out
 
 
 def _restorer(arrays: dict[str, np.ndarray], key: str):
     def restore(x: sp.csr_matrix):
-        if f"{key}_name" not in arrays:
+        part = {k[len(key) + 1 :]: v for k, v in arrays.items() if k.startswith(f"{key}_")}
+        if "name" not in part:
             raise RunError(f"the stored retrieval model has no {key!r} part")
-        name = str(arrays[f"{key}_name"])
-        n_items = x.shape[1]
-        if f"{key}_b" in arrays:
-            model = EASE.__new__(EASE)
-            model.lam, model.n_items, model.x, model.name = (
-                float(arrays[f"{key}_lam"]),
-                n_items,
-                x.tocsr(),
-                name,
-            )
-            model.items, model.b = arrays[f"{key}_items"], arrays[f"{key}_b"]
-            return model
-        model = ItemKNN.__new__(ItemKNN)
-        model.x, model.n_items = x.tocsr().astype(np.float32), n_items
-        model.w = sp.csr_matrix(
-            (arrays[f"{key}_data"], arrays[f"{key}_indices"], arrays[f"{key}_indptr"]),
-            shape=(n_items, n_items),
-        )
-        return model
+        return retrieval_from_arrays(part, x, where=f"{RETRIEVAL_WHERE} ({key} model)")
 
     return restore
 

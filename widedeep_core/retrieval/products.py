@@ -1,0 +1,75 @@
+"""The two heavy products of the retrieval models, on torch's threads: sparse x dense and
+the gram matrix ``X^T X``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import scipy.sparse as sp
+
+if TYPE_CHECKING:
+    import torch
+
+# Floats of one column block of the dense side of ``sparse_dense`` (4 MiB): a block that
+# stays in cache made ML-1M's gram 2.8x and its scoring 3x faster than whole rows.
+_BLOCK_FLOATS = 1 << 20
+# ``gram`` through ``sparse_dense`` costs ~nnz * n_items vectorised adds, scipy's sparse
+# product ~sum(degree^2) hashed ones, ~30x dearer each (ML-1M: 0.36 s against 1.3-1.9 s).
+_DENSE_GRAM_RATIO = 30.0
+
+
+def sparse_dense(x: sp.spmatrix, dense: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """``x @ dense`` (float32) for a sparse ``x``: each row of the product sums the rows of
+    ``dense`` that the row of ``x`` selects, weighted by its values (``F.embedding_bag``
+    over the CSR arrays, one cache-sized column block of ``dense`` at a time). Same
+    float32 sums as scipy's product, on torch's threads where scipy's uses one core."""
+    import torch
+    import torch.nn.functional as F
+
+    x = sp.csr_matrix(x)
+    w = torch.as_tensor(dense, dtype=torch.float32)
+    out = w.new_zeros(x.shape[0], w.shape[1])
+    if x.nnz == 0:
+        return out
+    idx = torch.from_numpy(x.indices.astype(np.int64)).to(w.device)
+    offsets = torch.from_numpy(x.indptr.astype(np.int64)).to(w.device)
+    weights = None
+    if not np.all(x.data == 1):
+        weights = torch.from_numpy(x.data.astype(np.float32)).to(w.device)
+    step = max(32, _BLOCK_FLOATS // max(w.shape[0], 1))
+    for start in range(0, w.shape[1], step):
+        block = w[:, start : start + step].contiguous()
+        out[:, start : start + step] = F.embedding_bag(
+            idx, block, offsets, mode="sum", per_sample_weights=weights, include_last_offset=True
+        )
+    return out
+
+
+def gram(x: sp.spmatrix) -> torch.Tensor:
+    """``X^T X`` as a dense float64 tensor, by whichever product costs less: ``sparse_dense``
+    of X^T against dense column blocks of X (exact for a 0/1 matrix: float32 sums of
+    counts below 2^24), or scipy's sparse product when X is large and very sparse
+    (ML-20M's scale) or not 0/1."""
+    import torch
+
+    x = sp.csr_matrix(x)
+    n_users, n_items = x.shape
+    degrees = np.diff(x.indptr).astype(np.float64)
+    # the dense route sums in float32: exact for 0/1 entries only
+    binary = bool(np.all(x.data == 1))
+    if not binary or x.nnz * n_items > _DENSE_GRAM_RATIO * float(degrees @ degrees):
+        return torch.from_numpy((x.T.tocsr() @ x).toarray().astype(np.float64))
+    xc = x.tocsc()
+    xt = xc.T  # CSR [items, users]
+    out = torch.empty((n_items, n_items), dtype=torch.float64)
+    step = max(32, _BLOCK_FLOATS // max(n_users, 1))
+    for start in range(0, n_items, step):
+        stop = min(start + step, n_items)
+        # row-major: embedding_bag reads whole rows (a column-major block was 30x slower)
+        cols = xc[:, start:stop].toarray(order="C").astype(np.float32, copy=False)
+        out[:, start:stop] = sparse_dense(xt, cols)
+    return out
+
+
+__all__ = ["gram", "sparse_dense"]

@@ -10,6 +10,9 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
 
+from widedeep_core.monitors import monitor_of
+from widedeep_core.runs.compare import ranking_k
+
 from .widgets import format_cell
 
 if TYPE_CHECKING:  # pragma: no cover - pandas loads lazily (start-up time)
@@ -76,6 +79,8 @@ class DataFrameModel(QAbstractTableModel):
             return format_cell(value)
         if role == Qt.ItemDataRole.UserRole:
             return value
+        if role == Qt.ItemDataRole.ToolTipRole and isinstance(value, str):
+            return value  # the whole text of a cell a narrow column elides
         if role == Qt.ItemDataRole.TextAlignmentRole and isinstance(value, numbers.Number):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
@@ -110,7 +115,38 @@ def _created(info: RunInfo) -> datetime | None:
     return info.created
 
 
-# (header, getter): the columns of the table, in order
+def run_k(info: RunInfo) -> int:
+    """The K of a run's ranking metrics (its test metrics' keys; 10, the default, before)."""
+    # TODO(core): RunInfo could carry config.ranking_k; the stored keys say it meanwhile
+    return ranking_k(info.test_metrics) or 10
+
+
+def monitor_text(info: RunInfo) -> str:
+    """The metric that picked the run's best epoch and its value, "val NDCG@10 0.1234"."""
+    try:
+        monitor = monitor_of(info.monitor, run_k(info))
+    except ValueError:
+        return ""
+    if info.best_value is None:
+        return monitor.label
+    return f"{monitor.label} {monitor.format(info.best_value)}"
+
+
+def _test(metric: str, baseline: str | None = None) -> Callable[[RunInfo], Any]:
+    """The run's test ``metric``@K, or a baseline's (``test_metrics["baselines"]``)."""
+
+    def get(info: RunInfo) -> Any:
+        metrics = info.test_metrics or {}
+        if baseline is not None:
+            metrics = (metrics.get("baselines") or {}).get(baseline) or {}
+        value = metrics.get(f"{metric}@{run_k(info)}")
+        return float(value) if isinstance(value, int | float) else None
+
+    return get
+
+
+# (header, getter): the columns of the table, in order. "@K" reads "@10" when every
+# listed run ranks at the same K (the header of the model says which).
 COLUMNS: list[tuple[str, Callable[[RunInfo], Any]]] = [
     ("Name", lambda r: r.name),
     ("Created", _created),
@@ -118,8 +154,13 @@ COLUMNS: list[tuple[str, Callable[[RunInfo], Any]]] = [
     ("Preset", lambda r: r.preset),
     ("Status", lambda r: r.status),
     ("Epochs", lambda r: r.epochs_run),
+    ("Monitor", monitor_text),
     ("Best val AUC", lambda r: r.best_val_auc),
     ("Test AUC", lambda r: r.test_auc),
+    ("Test HR@K", _test("hr")),
+    ("Test NDCG@K", _test("ndcg")),
+    ("Popularity NDCG@K", _test("ndcg", "popularity")),
+    ("EASE NDCG@K", _test("ndcg", "ease")),
     ("Duration", lambda r: r.duration_s),
     ("Embed", _hp("embed_dim")),
     ("Hidden", _hp("hidden")),
@@ -129,6 +170,15 @@ COLUMNS: list[tuple[str, Callable[[RunInfo], Any]]] = [
     ("Batch", _hp("batch_size")),
     ("Crosses", _hp("crosses")),
 ]
+COLUMN_TOOLTIPS = {
+    "Monitor": "The validation metric that picked the best epoch (config.monitor), and its "
+    "value there: compare runs by it, or by the test columns.",
+    "Best val AUC": "The validation AUC of the epoch the run kept.",
+    "Test HR@K": "Test hit rate: share of judged users with a liked test movie in their top K.",
+    "Test NDCG@K": "Test NDCG: where the liked test movies rank in each user's top K.",
+    "Popularity NDCG@K": "The most-rated movies, judged alike: what the model must beat.",
+    "EASE NDCG@K": "EASE^R (a linear item-item model), judged alike: a strong baseline.",
+}
 STATUS_COLORS = {
     "failed": "#b00020",
     "cancelled": "#b36b00",
@@ -178,12 +228,19 @@ class RunsTableModel(QAbstractTableModel):
     def __init__(self) -> None:
         super().__init__()
         self._runs: list[RunInfo] = []
+        self._k = "K"  # what "@K" reads in the headers
 
     def set_runs(self, runs: Sequence[RunInfo]) -> None:
         """Replace the listed runs."""
         self.beginResetModel()
         self._runs = list(runs)
+        ks = {run_k(r) for r in self._runs if r.test_metrics}
+        self._k = str(ks.pop()) if len(ks) == 1 else "K"
         self.endResetModel()
+
+    def header(self, column: int) -> str:
+        """The shown header of ``column``, "@K" replaced by the listed runs' common K."""
+        return COLUMNS[column][0].replace("@K", f"@{self._k}")
 
     def run(self, row: int) -> RunInfo:
         """The run of a source row."""
@@ -211,7 +268,10 @@ class RunsTableModel(QAbstractTableModel):
         if role == self.RunRole:
             return info
         if role == Qt.ItemDataRole.ToolTipRole:
-            return info.message or str(info.path)
+            tip = info.message or str(info.path)
+            if "@K" in COLUMNS[index.column()][0] and value is not None:
+                tip = f"K = {run_k(info)}\n{tip}"
+            return tip
         if role == Qt.ItemDataRole.ForegroundRole and COLUMNS[index.column()][0] == "Status":
             c = STATUS_COLORS.get(info.status)
             return QColor(c) if c else None
@@ -222,6 +282,10 @@ class RunsTableModel(QAbstractTableModel):
     def headerData(
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
     ) -> Any:
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return COLUMNS[section][0]
+        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(COLUMNS):
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self.header(section)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return COLUMN_TOOLTIPS.get(COLUMNS[section][0])
         return None

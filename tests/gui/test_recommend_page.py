@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
@@ -149,3 +150,220 @@ def test_two_stage_columns_because_titles_and_fallback(page, qtbot, tiny_data, m
     headers = [model.headerData(c, Qt.Orientation.Horizontal) for c in range(model.columnCount())]
     assert "Score" in headers and "P(like)" not in headers
     assert page.fallbackLabel.isHidden()
+
+
+def shown_column(page, header: str) -> list[str]:
+    """The cells of one column of the recommendations table, as shown."""
+    model = page.recommendationsTable.model()
+    headers = [model.headerData(c, Qt.Orientation.Horizontal) for c in range(model.columnCount())]
+    c = headers.index(header)
+    return [model.index(r, c).data() for r in range(model.rowCount())]
+
+
+def headers_of(view) -> list[str]:
+    model = view.model()
+    return [model.headerData(c, Qt.Orientation.Horizontal) for c in range(model.columnCount())]
+
+
+def type_user(qtbot, page, user: str) -> None:
+    edit = page.userSelector.lineEdit()
+    edit.clear()
+    qtbot.keyClicks(edit, user)
+    qtbot.keyClick(edit, Qt.Key.Key_Return)
+
+
+def test_the_list_leaves_out_every_rated_movie_and_says_so(page, qtbot, tiny_data):
+    open_first_run(qtbot, page)
+    page.show()
+    qtbot.waitExposed(page)
+    n_movies = tiny_data.movies["item"].nunique()
+    page.topNSpin.setValue(n_movies)  # every candidate: a rated one would be among them
+    type_user(qtbot, page, "7")
+    r = tiny_data.ratings
+    titles = dict(zip(tiny_data.movies["item"], tiny_data.movies["title"], strict=True))
+    rated = {titles[i] for i in r.loc[r["user"] == 7, "item"]}
+    shown = shown_column(page, "Title")
+    assert page.excludeCombo.currentData() == "rated"
+    assert len(shown) == n_movies - len(rated) and not set(shown) & rated
+    assert "every movie the user rated" in page.excludeLabel.text()
+    assert f"({len(rated)} movies)" in page.excludeLabel.text()
+
+    # the lists the ranking metrics judge leave out the training split only
+    page.excludeCombo.setCurrentIndex(page.excludeCombo.findData("history"))
+    trained = len(page.recommender.training_items(7))
+    shown = shown_column(page, "Title")
+    assert trained < len(rated) and len(shown) == n_movies - trained
+    assert set(shown) & rated  # the held-out movies the metrics count as hits
+    assert "history under the run's protocol" in page.excludeLabel.text()
+    combo = page.findChild(type(page.excludeCombo), "excludeCombo")
+    assert [combo.itemData(i) for i in range(combo.count())] == ["rated", "train", "history"]
+
+
+def test_a_restored_page_opens_the_shown_run(qtbot, runs_dir):
+    """After a restart the combo shows the saved run: showing the page opens it."""
+    p = RecommendPage(RunStore(runs_dir))  # no data from the Data page: the run's own
+    qtbot.addWidget(p)
+    second = p.runCombo.itemData(1)
+    p.restore_state(
+        {"run": second.split("/")[-1], "user": "7", "top_n": 4, "genre": None, "exclude": "train"}
+    )
+    assert p.runCombo.currentData() == second
+    with qtbot.waitSignal(p.jobs.finished, timeout=20000):
+        p.show()
+    qtbot.waitUntil(lambda: p.recommendationsTable.model().rowCount() == 4, timeout=5000)
+    assert str(p.recommender.trained.run.path) == second
+    assert p.userSelector.currentText() == "7" and "User 7" in p.profileLabel.text()
+    assert p.excludeCombo.currentData() == "train"
+    assert p.state() == {
+        "run": second.split("/")[-1], "user": "7", "top_n": 4, "genre": None, "exclude": "train"
+    }  # fmt: skip
+    p.shutdown()
+
+
+def test_enter_opens_the_shown_run_and_refresh_retries(qtbot, runs_dir):
+    p = RecommendPage(RunStore(runs_dir))
+    qtbot.addWidget(p)
+    assert p.recommender is None  # listed, not opened (hidden, as before a first show)
+    with qtbot.waitSignal(p.jobs.finished, timeout=20000):
+        type_user(qtbot, p, "5")  # Enter opens the shown run
+    assert str(p.recommender.trained.run.path) == p.runCombo.currentData()
+    p.show()  # the list of the run opened meanwhile
+    qtbot.waitUntil(lambda: p.recommendationsTable.model().rowCount() > 0, timeout=5000)
+    assert "User 5" in p.profileLabel.text()
+
+    # a run that cannot be opened says why; Refresh tries again once it can be
+    second = p.runCombo.itemData(1)
+    info_file = runs_dir / second.split("/")[-1] / "data.json"
+    saved = info_file.read_text()
+    info = json.loads(saved)
+    info.update(path=str(runs_dir / "no-such-folder"), fingerprint="0" * 64)
+    info_file.write_text(json.dumps(info))
+    p.runCombo.setCurrentIndex(1)
+    with qtbot.waitSignal(p.jobs.finished, timeout=20000):
+        p.runCombo.activated.emit(1)
+    assert p.recommender is None and "Cannot use this run" in p.errorLabel.text()
+    info_file.write_text(saved)
+    with qtbot.waitSignal(p.jobs.finished, timeout=20000):
+        p.refreshButton.click()
+    assert str(p.recommender.trained.run.path) == second and p.errorLabel.isHidden()
+    qtbot.waitUntil(lambda: p.recommendationsTable.model().rowCount() > 0, timeout=5000)
+    p.shutdown()
+
+
+def test_without_runs_the_page_says_to_train_one(qtbot, tmp_path):
+    p = RecommendPage(RunStore(tmp_path / "empty"))
+    qtbot.addWidget(p)
+    p.show()
+    assert "train one on the Train page" in p.profileLabel.text()
+    p.profileLabel.setText("")
+    type_user(qtbot, p, "3")
+    assert "No run to recommend from" in p.profileLabel.text()
+
+
+def test_empty_columns_and_the_titles_year_are_hidden(page, qtbot, tiny_data):
+    open_first_run(qtbot, page)
+    page.userSelector.setEditText("7")
+    page.update_recommendations()
+    headers = headers_of(page.recommendationsTable)
+    assert headers[:2] == ["#", "Title"] and "Score" in headers
+    for empty in ("Retrieval #", "Retrieval score", "Because you liked", "Year"):
+        assert empty not in headers  # one-stage: nothing in them; the title has the year
+    assert "Year" not in headers_of(page.topRatedTable)
+    assert all(t.endswith(")") for t in shown_column(page, "Title"))
+
+
+ML1M_TITLES = (
+    "Dr. Strangelove or: How I Learned to Stop Worrying and Love the Bomb (1963)",
+    "Star Wars: Episode V - The Empire Strikes Back (1980)",
+    "Shawshank Redemption, The (1994)",
+    "One Flew Over the Cuckoo's Nest (1975)",
+)
+
+
+@pytest.mark.parametrize("two_stage", [False, True])
+def test_titles_stay_readable_at_the_default_window_size(
+    make_window, runs_dir, qtbot, monkeypatch, two_stage
+):
+    window = make_window(runs_dir=runs_dir)
+    window.resize(1280, 820)  # the default size
+    window.show()
+    qtbot.waitExposed(window)
+    page = window.recommend_page
+    window.pages.setCurrentWidget(page)
+    with qtbot.waitSignal(page.jobs.finished, timeout=20000):
+        page.load_run(page.runCombo.itemData(0))
+    rec = page.recommender
+    plain = rec.recommend
+
+    def ml1m_like(user, n=10, genre=None, **kw):
+        df = plain(user, n, genre, **kw)
+        df["title"] = [ML1M_TITLES[i % len(ML1M_TITLES)] for i in range(len(df))]
+        df["year"] = [float(t[-5:-1]) for t in df["title"]]
+        df["genres"] = [("Action", "Adventure", "Sci-Fi", "War")] * len(df)
+        if two_stage:
+            df["score"] = 1.0 / (1.0 + np.exp(-(df["wide_logit"] + df["deep_logit"])))
+            df["retrieval_rank"] = range(3, 3 + len(df))
+            df["retrieval_score"] = 0.4321
+            df["because"] = [[1, 2, 3]] * len(df)
+        return df
+
+    monkeypatch.setattr(rec, "recommend", ml1m_like)
+    type_user(qtbot, page, "7")
+    view = page.recommendationsTable
+    qtbot.waitUntil(lambda: view.model().rowCount() == 10, timeout=5000)
+    headers = headers_of(view)
+    expected = {"Title", "Genres", "Score", "Wide", "Deep"}
+    if two_stage:
+        expected |= {"Retrieval #", "Retrieval score", "Because you liked"}
+    assert expected <= set(headers) and "Year" not in headers
+    assert view.horizontalScrollBar().maximum() == 0  # nothing off-screen
+    right = max(view.columnViewportPosition(c) + view.columnWidth(c) for c in range(len(headers)))
+    assert right <= view.viewport().width()
+    widths = {h: view.columnWidth(c) for c, h in enumerate(headers)}
+    title = widths["Title"]
+    assert all(title > w for h, w in widths.items() if h != "Title")  # the widest column
+    metrics = view.fontMetrics()
+    readable = metrics.horizontalAdvance(ML1M_TITLES[2]) + 12  # "Shawshank Redemption, The"
+    assert title >= readable
+    if not two_stage:  # one stage: every title whole, the genres give way first
+        longest = max(metrics.horizontalAdvance(t) for t in ML1M_TITLES)
+        assert title >= longest
+    page.shutdown()
+
+
+def test_ml1m_codes_are_shown_in_words(page, qtbot, tiny_data):
+    open_first_run(qtbot, page)
+    users = tiny_data.users.set_index("user")
+    age, occupation = int(users.loc[7, "age"]), int(users.loc[7, "occupation"])
+    type_user(qtbot, page, "7")
+    text = page.profileLabel.text()
+    from wdgui.pages.recommend import ML1M_AGES, ML1M_OCCUPATIONS
+
+    assert f"age: {ML1M_AGES[age]}" in text
+    assert f"occupation: {ML1M_OCCUPATIONS[occupation]}" in text
+
+
+def test_ml100k_demographics_are_shown_as_stored():
+    from wdgui.pages.recommend import profile_text
+
+    profile = {"gender": "F", "age": 25, "occupation": "writer", "n_ratings": 30}
+    text = profile_text(4, profile, "ml-100k")
+    assert "age: 25 " in text + " " and "occupation: writer" in text
+    one_m = profile_text(4, {"age": 25, "occupation": "20"}, "ml-1m")
+    assert "age: 25-34" in one_m and "occupation: writer" in one_m
+
+
+def test_run_combo_shows_the_monitored_metric(qtbot, runs_dir):
+    run = sorted(p for p in runs_dir.iterdir() if p.is_dir())[0]
+    config = json.loads((run / "config.json").read_text())
+    config["monitor"] = "val_ndcg"
+    (run / "config.json").write_text(json.dumps(config))
+    tests = json.loads((run / "test_metrics.json").read_text())
+    tests.update(monitor="val_ndcg", best_value=0.1234)
+    (run / "test_metrics.json").write_text(json.dumps(tests))
+    p = RecommendPage(RunStore(runs_dir))
+    qtbot.addWidget(p)
+    labels = {p.runCombo.itemData(i): p.runCombo.itemText(i) for i in range(p.runCombo.count())}
+    assert "val NDCG@10 0.1234" in labels[str(run)] and "AUC" not in labels[str(run)]
+    other = next(text for path, text in labels.items() if path != str(run))
+    assert "val AUC 0." in other

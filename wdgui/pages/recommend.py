@@ -1,13 +1,20 @@
-"""Recommend page: a finished run, a user, the top-N unseen movies and the user's favourites."""
+"""Recommend page: a finished run, a user, the top-N unseen movies and the user's favourites.
+
+Which movies a list leaves out is the core's rule (``EXCLUDE_RULES``, by default every
+movie the user rated); the page says which rule made the shown list. The recommendations
+table shows only the columns that hold something and fits its width: the numbers keep
+their size, the other text columns elide before the title does.
+"""
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QStringListModel, Qt, Signal, Slot
-from PySide6.QtGui import QShowEvent
+from PySide6.QtGui import QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -26,8 +33,9 @@ from PySide6.QtWidgets import (
 from widedeep_core.errors import WideDeepError
 from widedeep_core.runs import Run, RunStore
 from widedeep_core.runs.compare import baseline_note
+from widedeep_core.vocabulary import DEFAULT_EXCLUDE, EXCLUDE_RULES
 
-from ..models import DataFrameModel
+from ..models import DataFrameModel, monitor_text
 from ..widgets import ComparisonTable, Steps, message_label, show_message
 from ..workers import JobRunner, Report
 
@@ -64,6 +72,26 @@ REC_TOOLTIPS = {
     "because_titles": "The user's own movies with the largest retrieval weights to this one.",
 }
 RATED_HEADERS = {"title": "Title", "year": "Year", "genres": "Genres", "rating": "Rating"}
+# Text columns that elide before the title does (the numbers keep their width).
+ELASTIC_HEADERS = ("Genres", "Because you liked")
+ELASTIC_MIN = 80  # px an elastic column keeps while the title still needs room
+TITLE_MIN = 120  # px below which the title stops giving way (the table scrolls instead)
+# The exclusion rules as the combo names them (the label below the list says the whole rule).
+EXCLUDE_SHORT = {"rated": "all rated", "train": "training split", "history": "test history"}
+NO_RUN = "No run to recommend from: train one on the Train page, then choose it under Run."
+# ML-1M's users.dat stores codes (its README lists them); ML-100K stores ages as numbers
+# and occupations as words, shown as they are.
+# TODO(core): these two tables belong in widedeep_core.vocabulary beside AGE_CODES.
+ML1M_AGES = {
+    1: "Under 18", 18: "18-24", 25: "25-34", 35: "35-44", 45: "45-49", 50: "50-55", 56: "56+",
+}  # fmt: skip
+ML1M_OCCUPATIONS = (
+    "other or not specified", "academic/educator", "artist", "clerical/admin",
+    "college/grad student", "customer service", "doctor/health care",
+    "executive/managerial", "farmer", "homemaker", "K-12 student", "lawyer", "programmer",
+    "retired", "sales/marketing", "scientist", "self-employed", "technician/engineer",
+    "tradesman/craftsman", "unemployed", "writer",
+)  # fmt: skip
 
 
 def _open_recommender(
@@ -84,12 +112,39 @@ def _open_recommender(
     return rec, metrics
 
 
-def shown_columns(recs: pd.DataFrame) -> list[str]:
-    """The columns the table shows: a score, when the model gives one, replaces P(like)."""
-    cols = [c for c in REC_HEADERS if c in recs.columns]
+def shown_columns(recs: pd.DataFrame, headers: dict[str, str] = REC_HEADERS) -> list[str]:
+    """The columns the table shows: a score, when the model gives one, replaces P(like);
+    columns without a value (a one-stage run's retrieval columns) and a year that every
+    title already carries are left out."""
+    cols = [c for c in headers if c in recs.columns and not _is_empty(recs[c])]
     if "score" in cols and "probability" in cols:
         cols.remove("probability")
+    if "year" in cols and _year_in_titles(recs):
+        cols.remove("year")
     return cols
+
+
+def _is_empty(column: Any) -> bool:
+    """True when no cell of ``column`` holds anything to show (NaN, None, "", ())."""
+    for value in column:
+        if value is None or (isinstance(value, float) and value != value):
+            continue
+        if isinstance(value, str | tuple | list) and len(value) == 0:
+            continue
+        return False
+    return len(column) > 0
+
+
+def _year_in_titles(frame: pd.DataFrame) -> bool:
+    """True when every title already ends its text with its year, "Heat (1995)"."""
+    if "title" not in frame.columns:
+        return False
+    for title, year in zip(frame["title"], frame["year"], strict=True):
+        if year is None or year != year:
+            continue
+        if f"({int(year)})" not in str(title):
+            return False
+    return True
 
 
 def because_titles(recs: pd.DataFrame, titles: Any) -> list[str]:
@@ -142,7 +197,8 @@ class RecommendPage(QWidget):
         self.runCombo.setMinimumContentsLength(30)
         self.runCombo.activated.connect(self._on_run_chosen)
         self.refreshButton = QPushButton("Refresh")
-        self.refreshButton.clicked.connect(self.refresh_runs)
+        self.refreshButton.setToolTip("List the runs again and open the shown one")
+        self.refreshButton.clicked.connect(self._on_refresh)
 
         self.userSelector = QComboBox()
         self.userSelector.setObjectName("userSelector")
@@ -168,6 +224,20 @@ class RecommendPage(QWidget):
         self.genreCombo.setObjectName("genreCombo")
         self.genreCombo.addItem(ALL_GENRES, None)
         self.genreCombo.currentIndexChanged.connect(self.update_recommendations)
+        self.excludeCombo = QComboBox()
+        self.excludeCombo.setObjectName("excludeCombo")
+        for rule, meaning in EXCLUDE_RULES.items():
+            self.excludeCombo.addItem(EXCLUDE_SHORT.get(rule, rule), rule)
+            self.excludeCombo.setItemData(
+                self.excludeCombo.count() - 1, f"Leave out {meaning}", Qt.ItemDataRole.ToolTipRole
+            )
+        self.excludeCombo.setCurrentIndex(max(self.excludeCombo.findData(DEFAULT_EXCLUDE), 0))
+        self.excludeCombo.setToolTip(
+            "Which movies the list leaves out. The ranking metrics (and the table of "
+            "baselines) judge lists that leave out the protocol's history only: choose "
+            "'test history' to see those lists."
+        )
+        self.excludeCombo.currentIndexChanged.connect(self.update_recommendations)
 
         row = QHBoxLayout()
         row.addWidget(QLabel("Run:"))
@@ -180,6 +250,8 @@ class RecommendPage(QWidget):
         row.addWidget(self.topNSpin)
         row.addWidget(QLabel("Genre:"))
         row.addWidget(self.genreCombo)
+        row.addWidget(QLabel("Leave out:"))
+        row.addWidget(self.excludeCombo)
         row.addStretch(1)
 
         self.profileLabel = QLabel("")
@@ -197,14 +269,19 @@ class RecommendPage(QWidget):
         self.run_metrics: dict[str, Any] = {}
 
         self.recModel = DataFrameModel(headers=REC_HEADERS, tooltips=REC_TOOLTIPS)
-        self.recommendationsTable = _table("recommendationsTable", self.recModel)
+        self.recommendationsTable = FittedTable("recommendationsTable", self.recModel)
         self.ratedModel = DataFrameModel(headers=RATED_HEADERS)
-        self.topRatedTable = _table("topRatedTable", self.ratedModel)
+        self.topRatedTable = FittedTable("topRatedTable", self.ratedModel)
+        self.excludeLabel = QLabel("")
+        self.excludeLabel.setObjectName("excludeLabel")
+        self.excludeLabel.setWordWrap(True)
+        self.excludeLabel.setStyleSheet("color: #555;")
 
         left = QWidget()
         lv = QVBoxLayout(left)
         lv.setContentsMargins(0, 0, 0, 0)
-        lv.addWidget(QLabel("<b>Recommended (unseen movies)</b>"))
+        lv.addWidget(QLabel("<b>Recommended</b>"))
+        lv.addWidget(self.excludeLabel)
         lv.addWidget(self.recommendationsTable)
         right = QWidget()
         rv = QVBoxLayout(right)
@@ -217,8 +294,9 @@ class RecommendPage(QWidget):
         self.splitter.setObjectName("recommendSplitter")
         self.splitter.addWidget(left)
         self.splitter.addWidget(right)
-        self.splitter.setStretchFactor(0, 3)
-        self.splitter.setStretchFactor(1, 2)
+        # the list has up to nine columns, the favourites three: 2:1 keeps both readable
+        self.splitter.setStretchFactor(0, 2)
+        self.splitter.setStretchFactor(1, 1)
 
         layout = QVBoxLayout(self)
         layout.addLayout(row)
@@ -242,14 +320,72 @@ class RecommendPage(QWidget):
             runs = []
         for info in runs:
             if info.can_serve:
-                auc = f" · val AUC {info.best_val_auc:.3f}" if info.best_val_auc else ""
-                label = f"{info.name} ({info.data_name or '?'}, {info.status}{auc})"
+                metric = monitor_text(info)
+                metric = f" · {metric}" if metric else ""
+                label = f"{info.name} ({info.data_name or '?'}, {info.status}{metric})"
                 self.runCombo.addItem(label, str(info.path))
         if self.runCombo.count() == 0:
             self.runCombo.addItem("No finished runs yet: train one on the Train page", None)
         i = self.runCombo.findData(current) if current else -1
         self.runCombo.setCurrentIndex(max(i, 0))
         self.runCombo.blockSignals(False)
+        if self.isVisible():  # the shown run is the one whose list is shown
+            self._ensure_loaded()
+
+    @Slot()
+    def _on_refresh(self) -> None:
+        self.refresh_runs()
+        self._ensure_loaded(retry=True)
+
+    def _ensure_loaded(self, retry: bool = False) -> None:
+        """Open the run the combo shows unless it is open (or opening); say so when
+        there is none. ``retry`` opens it again after a failure (the Refresh button)."""
+        run_dir = self.runCombo.currentData()
+        if not run_dir:
+            self._clear("")
+            self.profileLabel.setText(NO_RUN)
+            return
+        if run_dir != self._run_dir or (retry and self.recommender is None):
+            self.load_run(run_dir)
+
+    def state(self) -> dict[str, Any]:
+        """What a restart restores: the run (by folder name), user, N, genre and rule."""
+        run_dir = self.runCombo.currentData()
+        return {
+            "run": Path(run_dir).name if run_dir else None,
+            "user": self.userSelector.currentText().strip(),
+            "top_n": self.topNSpin.value(),
+            "genre": self.genreCombo.currentData(),
+            "exclude": self.excludeCombo.currentData(),
+        }
+
+    def restore_state(self, state: dict[str, Any]) -> None:
+        """Show a saved :meth:`state`; its run opens now when shown, else on the first show."""
+        if not isinstance(state, dict):
+            return
+        widgets = (self.topNSpin, self.excludeCombo, self.runCombo, self.userSelector)
+        for w in widgets:
+            w.blockSignals(True)
+        try:
+            if isinstance(state.get("top_n"), int):
+                self.topNSpin.setValue(state["top_n"])
+            i = self.excludeCombo.findData(state.get("exclude"))
+            if i >= 0:
+                self.excludeCombo.setCurrentIndex(i)
+            run = state.get("run")
+            for i in range(self.runCombo.count()):
+                data = self.runCombo.itemData(i)
+                if run and data and Path(data).name == run:
+                    self.runCombo.setCurrentIndex(i)
+            if isinstance(state.get("user"), str):
+                self.userSelector.setEditText(state["user"])
+        finally:
+            for w in widgets:
+                w.blockSignals(False)
+        self._wanted_genre = state.get("genre") if isinstance(state.get("genre"), str) else None
+        self._select_genre()
+        if self.isVisible():
+            self._ensure_loaded()
 
     def select_run(self, run_dir: str) -> None:
         """Choose a run (e.g. the one just trained) and load it."""
@@ -264,13 +400,32 @@ class RecommendPage(QWidget):
     def set_data(self, data: MovieLensData | None) -> None:
         """The Data page's data set: used when a run was trained on it (no reload)."""
         self.data = data
-        genres = list(getattr(data, "genres", ()) or ())
+        self._fill_genres(getattr(data, "genres", ()) or ())
+
+    _wanted_genre: str | None = None  # a restored genre, chosen once the list has it
+
+    def _fill_genres(self, genres: Any) -> None:
+        """List ``genres`` in the genre combo, keeping the chosen one where it is listed."""
+        genres = list(genres)
+        current = self.genreCombo.currentData()
+        if [self.genreCombo.itemData(i) for i in range(1, self.genreCombo.count())] == genres:
+            return
         self.genreCombo.blockSignals(True)
         self.genreCombo.clear()
         self.genreCombo.addItem(ALL_GENRES, None)
         for g in genres:
             self.genreCombo.addItem(g, g)
+        self.genreCombo.setCurrentIndex(max(self.genreCombo.findData(current), 0))
         self.genreCombo.blockSignals(False)
+        self._select_genre()
+
+    def _select_genre(self) -> None:
+        i = self.genreCombo.findData(self._wanted_genre) if self._wanted_genre else -1
+        if i >= 0:
+            self.genreCombo.blockSignals(True)
+            self.genreCombo.setCurrentIndex(i)
+            self.genreCombo.blockSignals(False)
+            self._wanted_genre = None
 
     @Slot()
     def _on_run_chosen(self) -> None:
@@ -309,6 +464,7 @@ class RecommendPage(QWidget):
             + ("\n" + baseline_note(self.run_metrics) if self.run_metrics else "")
         )
         self.recommender = rec
+        self._fill_genres(rec.data.genres or ())  # the run's data: also without the Data page's
         users = [str(int(u)) for u in rec.users]
         current = self.userSelector.currentText().strip()
         self._user_model.setStringList(users)
@@ -323,9 +479,12 @@ class RecommendPage(QWidget):
             self._stale = True
 
     def showEvent(self, event: QShowEvent) -> None:
-        """Show the recommendations of a run opened while the page was hidden."""
+        """Open the shown run, or show the list of one opened while the page was hidden."""
         super().showEvent(event)
-        if self._stale:
+        # the shown run is the listed one: after a restart (never opened) or after the
+        # run list changed while hidden, it is opened now
+        self._ensure_loaded()
+        if self._stale and self.recommender is not None:
             self.update_recommendations()
 
     @Slot(str)
@@ -334,6 +493,7 @@ class RecommendPage(QWidget):
         self.run_metrics = {}
         self.baselinesTable.set_metrics({})
         self.profileLabel.setText("")
+        self.excludeLabel.setText("")
         show_message(self.errorLabel, f"Cannot use this run: {message}")
         self.recModel.clear()
         self.ratedModel.clear()
@@ -359,17 +519,22 @@ class RecommendPage(QWidget):
         """Recompute the top-N list and the user's favourites (fast: one user)."""
         self._stale = False
         rec = self.recommender
-        if rec is None:
+        if rec is None:  # not opened yet (a restart) or being opened: its end shows the list
+            self._ensure_loaded()
             return
         text = self.userSelector.currentText().strip()
         user = self.current_user()
         if user is None:
             self._clear(f"{text!r} is not a user id: type a whole number." if text else "")
             return
+        rule = self.excludeCombo.currentData() or DEFAULT_EXCLUDE
         try:
-            recs = rec.recommend(user, n=self.topNSpin.value(), genre=self.genreCombo.currentData())
+            recs = rec.recommend(
+                user, n=self.topNSpin.value(), genre=self.genreCombo.currentData(), exclude=rule
+            )
             rated = rec.top_rated(user, n=self.topNSpin.value())
             profile = rec.user_profile(user)
+            left_out = len(rec.excluded_items(user, recs.attrs.get("exclude") or rule))
         except WideDeepError as exc:
             self._clear(str(exc))
             return
@@ -384,10 +549,14 @@ class RecommendPage(QWidget):
             "score", f"Score: {meaning}. Higher ranks first." if meaning else REC_TOOLTIPS["score"]
         )
         self.recModel.set_frame(shown[shown_columns(shown)])
-        self.ratedModel.set_frame(rated[[c for c in RATED_HEADERS if c in rated.columns]])
+        self.ratedModel.set_frame(rated[shown_columns(rated, RATED_HEADERS)])
         for table in (self.recommendationsTable, self.topRatedTable):
-            _fit_columns(table)
-        self.profileLabel.setText(profile_text(user, profile))
+            table.fit()
+        made_by = recs.attrs.get("exclude") or rule
+        self.excludeLabel.setText(
+            f"Leaving out: {EXCLUDE_RULES.get(made_by, made_by)} ({left_out:,} movies)"
+        )
+        self.profileLabel.setText(profile_text(user, profile, rec.data.layout))
         if len(recs) == 0 and self.genreCombo.currentData():
             show_message(self.errorLabel, "No unseen movie of this genre for this user.")
 
@@ -402,6 +571,7 @@ class RecommendPage(QWidget):
 
     def _clear(self, message: str) -> None:
         self.recommendations = None
+        self.excludeLabel.setText("")
         show_message(self.fallbackLabel, "")
         show_message(self.errorLabel, message)
         self.profileLabel.setText("")
@@ -409,35 +579,98 @@ class RecommendPage(QWidget):
         self.ratedModel.clear()
 
 
-def profile_text(user: int, profile: dict[str, Any]) -> str:
-    """One line about a user: demographics where the data has them, and rating count."""
+def profile_text(user: int, profile: dict[str, Any], layout: str | None = None) -> str:
+    """One line about a user: demographics where the data has them (ML-1M's age and
+    occupation codes in words), and rating count."""
     parts = [f"<b>User {user}</b>"]
     for key in ("gender", "age", "occupation", "zip"):
         if profile.get(key) not in (None, ""):
-            parts.append(f"{key}: {profile[key]}")
+            value = decode_demographic(key, profile[key]) if layout == "ml-1m" else profile[key]
+            parts.append(f"{key}: {html.escape(str(value))}")
     if "n_ratings" in profile:
         parts.append(f"{int(profile['n_ratings'])} ratings")
     return " · ".join(parts)
 
 
-def _fit_columns(view: QTableView) -> None:
-    """Size columns to their content, then give the spare width to the title."""
-    header = view.horizontalHeader()
-    view.resizeColumnsToContents()
-    model = view.model()
-    for c in range(model.columnCount()):
-        title = model.headerData(c, Qt.Orientation.Horizontal) == "Title"
-        mode = QHeaderView.ResizeMode.Stretch if title else QHeaderView.ResizeMode.Interactive
-        header.setSectionResizeMode(c, mode)
+def decode_demographic(key: str, value: Any) -> Any:
+    """An ML-1M age or occupation code in words (ML-1M's README); other values as they are."""
+    try:
+        code = int(value)
+    except (TypeError, ValueError):
+        return value
+    if key == "age":
+        return ML1M_AGES.get(code, value)
+    if key == "occupation" and 0 <= code < len(ML1M_OCCUPATIONS):
+        return ML1M_OCCUPATIONS[code]
+    return value
 
 
-def _table(name: str, model: DataFrameModel) -> QTableView:
-    view = QTableView()
-    view.setObjectName(name)
-    view.setModel(model)
-    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    view.setAlternatingRowColors(True)
-    view.verticalHeader().setVisible(False)
-    view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    return view
+def column_widths(
+    names: list[str], natural: list[int], available: int
+) -> tuple[int | None, list[int]]:
+    """(title column, widths) that fit ``available`` px: numbers keep their natural width,
+    the elastic text columns give way down to ``ELASTIC_MIN`` before the title does, and
+    the title (stretched by the header) takes what is left. Widths of the title's column
+    are its share; the header stretches it to the rest of the viewport."""
+    widths = list(natural)
+    title = names.index("Title") if "Title" in names else None
+    elastic = [c for c, n in enumerate(names) if n in ELASTIC_HEADERS]
+    fixed = sum(w for c, w in enumerate(natural) if c != title and c not in elastic)
+    rest = available - fixed
+    need = sum(natural[c] for c in elastic)
+    title_need = natural[title] if title is not None else 0
+    if title_need + need > rest and need > 0:
+        least = {c: min(natural[c], ELASTIC_MIN) for c in elastic}
+        floor = sum(least.values())
+        title_gets = max(min(title_need, rest - floor), TITLE_MIN)
+        spare = max(rest - title_gets - floor, 0)  # beyond the floors, shared by need
+        for c in elastic:
+            widths[c] = least[c] + spare * (natural[c] - least[c]) // max(need - floor, 1)
+    if title is not None:
+        widths[title] = max(rest - sum(widths[c] for c in elastic), TITLE_MIN)
+    return title, widths
+
+
+class FittedTable(QTableView):
+    """A read-only table whose columns fit its width (see :func:`column_widths`)."""
+
+    def __init__(self, name: str, model: DataFrameModel):
+        super().__init__()
+        self.setObjectName(name)
+        self.setModel(model)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setAlternatingRowColors(True)
+        self.setWordWrap(False)
+        self.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.verticalHeader().setVisible(False)
+        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self._natural: list[int] = []  # content widths of the shown frame, measured once
+
+    def fit(self) -> None:
+        """Measure the columns of a new frame, then fit them to the width."""
+        header = self.horizontalHeader()
+        n = self.model().columnCount()
+        self._natural = [
+            max(self.sizeHintForColumn(c), header.sectionSizeHint(c)) for c in range(n)
+        ]
+        self._apply()
+
+    def _apply(self) -> None:
+        model, header = self.model(), self.horizontalHeader()
+        n = model.columnCount()
+        if n == 0 or len(self._natural) != n:
+            return
+        names = [str(model.headerData(c, Qt.Orientation.Horizontal)) for c in range(n)]
+        title, widths = column_widths(names, self._natural, self.viewport().width())
+        for c, w in enumerate(widths):
+            stretch = c == title
+            mode = QHeaderView.ResizeMode.Stretch if stretch else QHeaderView.ResizeMode.Interactive
+            header.setSectionResizeMode(c, mode)
+            if not stretch:
+                header.resizeSection(c, w)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        """Refit on every width change (the measured widths are kept)."""
+        super().resizeEvent(event)
+        self._apply()

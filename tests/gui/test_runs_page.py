@@ -146,3 +146,91 @@ def test_page_shows_the_selected_run_beside_its_baselines(page):
     assert "EASE^R lambda 500" in page.baselinesNote.text()
     page.select_runs([i.id for i in page.model.runs()])  # two: no single run
     assert table.values() == []
+
+
+def header_of(page, name: str) -> str:
+    return page.runsTable.model().headerData(column(name), Qt.Orientation.Horizontal)
+
+
+def test_ranking_columns_and_the_monitored_metric(page, runs_dir):
+    target = next(i for i in page.model.runs() if i.name == "small net")
+    config = json.loads((target.path / "config.json").read_text())
+    config["monitor"] = "val_ndcg"  # as topn monitors: a run judged by NDCG, not AUC
+    (target.path / "config.json").write_text(json.dumps(config))
+    stored = json.loads((target.path / "test_metrics.json").read_text())
+    stored.update(monitor="val_ndcg", best_value=0.1234)
+    (target.path / "test_metrics.json").write_text(json.dumps(stored))
+    page.refresh()
+    names = ["Monitor", "Test HR@K", "Test NDCG@K", "Popularity NDCG@K", "EASE NDCG@K"]
+    assert [header_of(page, n) for n in names] == [
+        "Monitor", "Test HR@10", "Test NDCG@10", "Popularity NDCG@10", "EASE NDCG@10"
+    ]  # fmt: skip
+    proxy = page.runsTable.model()
+    row = names_in_view(page).index("small net")
+    cell = {n: proxy.index(row, column(n)).data() for n in names}
+    base = stored["baselines"]
+    assert cell == {
+        "Monitor": "val NDCG@10 0.1234",
+        "Test HR@K": f"{stored['hr@10']:.4f}",
+        "Test NDCG@K": f"{stored['ndcg@10']:.4f}",
+        "Popularity NDCG@K": f"{base['popularity']['ndcg@10']:.4f}",
+        "EASE NDCG@K": f"{base['ease']['ndcg@10']:.4f}",
+    }
+    other = names_in_view(page).index("wide net")
+    assert proxy.index(other, column("Monitor")).data().startswith("val AUC 0.")
+    # sortable by the ranking metric
+    page.runsTable.sortByColumn(column("Test NDCG@K"), Qt.SortOrder.DescendingOrder)
+    values = [float(proxy.index(r, column("Test NDCG@K")).data()) for r in range(2)]
+    assert values == sorted(values, reverse=True)
+
+
+def test_plot_shows_a_hint_until_runs_are_selected(page):
+    assert page.plotStack.currentWidget() is page.plotHint
+    assert "Select" in page.plotHint.text()
+    assert not page.pngButton.isEnabled()  # nothing to export
+    assert page.export_png("nothing.png") is None and "Nothing to export" in page.errorLabel.text()
+    page.select_runs([i.id for i in page.model.runs()])
+    assert page.plotStack.currentWidget() is page.runsPlot
+    assert page.pngButton.isEnabled()
+    page.select_runs([])
+    assert page.plotStack.currentWidget() is page.plotHint and not page.pngButton.isEnabled()
+
+
+def test_epoch_ticks_are_whole_numbers(page, qtbot):
+    page.resize(1000, 700)
+    page.show()
+    qtbot.waitExposed(page)
+    page.select_runs([i.id for i in page.model.runs()])
+    plot = page.runsPlot.getPlotItem()
+    axis = plot.getAxis("bottom")
+
+    def ticks(lo: float, hi: float) -> list[float]:
+        plot.setXRange(lo, hi, padding=0)
+        return [v for _, values in axis.tickValues(lo, hi, axis.width()) for v in values]
+
+    for lo, hi in ((0.9, 2.1), (0.5, 37.5), (1, 250)):
+        shown = ticks(lo, hi)
+        assert shown and all(float(v).is_integer() for v in shown), (lo, hi, shown)
+        assert len(shown) <= 12
+    page.metricCombo.setCurrentIndex(3)  # batches: pyqtgraph's own ticks again
+    assert axis._tickSpacing is None
+
+
+def test_integer_step():
+    from wdgui.pages.runs import integer_step
+
+    assert [integer_step(s) for s in (1, 8, 9, 30, 100, 1000)] == [1, 1, 2, 5, 20, 200]
+
+
+def test_the_legend_is_beside_the_curves_not_over_them(page, qtbot):
+    page.resize(1000, 700)
+    page.show()
+    qtbot.waitExposed(page)
+    page.select_runs([i.id for i in page.model.runs()])
+    qtbot.wait(20)  # the layout places the legend
+    plot = page.runsPlot.getPlotItem()
+    legend = plot.legend
+    assert sorted(label.text for _, label in legend.items) == ["small net", "wide net"]
+    data_area = plot.getViewBox().sceneBoundingRect()
+    box = legend.sceneBoundingRect()
+    assert box.width() > 0 and box.left() >= data_area.right() - 1  # (half-pixel edges)

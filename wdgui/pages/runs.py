@@ -1,4 +1,9 @@
-"""Runs page: a sortable, filterable table of the run store and overlaid metric curves."""
+"""Runs page: a sortable, filterable table of the run store and overlaid metric curves.
+
+The table shows each run's monitored metric and its ranking figures beside the
+baselines' (a run monitored by NDCG is not judged by AUC alone). The plot shows a hint
+until runs are selected; its legend sits beside the data area, never over a curve.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +25,9 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMessageBox,
     QPushButton,
+    QSizePolicy,
     QSplitter,
+    QStackedWidget,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -28,13 +35,14 @@ from PySide6.QtWidgets import (
 
 from widedeep_core.config import Config
 from widedeep_core.errors import WideDeepError
+from widedeep_core.monitors import monitor_of
 from widedeep_core.runs import Run, RunInfo, RunStore, read_curve, write_metrics_csv
 
 from ..models import COLUMNS, RunsTableModel
 from ..plotting import color, export_png, plot_steps
 from ..widgets import ComparisonTable, Steps, message_label, show_message
 
-__all__ = ["COLUMNS", "METRICS", "RunsPage"]
+__all__ = ["COLUMNS", "METRICS", "RunsPage", "integer_step"]
 
 # What the overlay plot can show: (label, file, column)
 METRICS: list[tuple[str, str, str]] = [
@@ -42,7 +50,23 @@ METRICS: list[tuple[str, str, str]] = [
     ("Validation logloss", "epochs", "val_logloss"),
     ("Train loss (epoch)", "epochs", "train_loss"),
     ("Train loss (batches)", "batches", "loss"),
+    # recorded by runs that monitor it (or evaluate ranking each epoch), e.g. topn
+    ("Validation NDCG@10", "epochs", monitor_of("val_ndcg").column),
 ]
+
+
+PLOT_HINT = "Select one or more runs in the table to overlay their curves here."
+
+
+def integer_step(span: float, ticks: int = 8) -> int:
+    """A whole tick spacing (1, 2, 5, 10, 20, ...) giving at most ~``ticks`` ticks over ``span``."""
+    raw = max(span / max(ticks, 1), 1.0)
+    magnitude = 1
+    while True:
+        for m in (1, 2, 5):
+            if m * magnitude >= raw:
+                return m * magnitude
+        magnitude *= 10
 
 
 class RunsPage(QWidget):
@@ -122,6 +146,8 @@ class RunsPage(QWidget):
         self.runsPlot = yield from plot_steps("runsPlot", "Selected runs", "epoch", "value")
         self.runsPlot.getPlotItem().setClipToView(True)
         self.runsPlot.getPlotItem().setDownsampling(auto=True, mode="peak")
+        self._legend_beside_the_data()
+        self.runsPlot.getPlotItem().getViewBox().sigXRangeChanged.connect(self._update_ticks)
         yield
 
         plot_box = QWidget()
@@ -133,7 +159,16 @@ class RunsPage(QWidget):
         row.addWidget(self.logCheck)
         row.addStretch(1)
         pv.addLayout(row)
-        pv.addWidget(self.runsPlot, 1)
+        self.plotHint = QLabel(PLOT_HINT)
+        self.plotHint.setObjectName("runsPlotHint")
+        self.plotHint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.plotHint.setWordWrap(True)
+        self.plotHint.setStyleSheet("color: #555;")
+        self.plotStack = QStackedWidget()
+        self.plotStack.setObjectName("runsPlotStack")
+        self.plotStack.addWidget(self.plotHint)
+        self.plotStack.addWidget(self.runsPlot)
+        pv.addWidget(self.plotStack, 1)
 
         self.errorLabel = message_label("runsError")
         self.splitter = QSplitter(Qt.Orientation.Vertical)
@@ -240,6 +275,13 @@ class RunsPage(QWidget):
         self.loadButton.setEnabled(n == 1)
         self.deleteButton.setEnabled(n >= 1)
         self.csvButton.setEnabled(n >= 1)
+        self.pngButton.setEnabled(self.has_plot())
+
+    def has_plot(self) -> bool:
+        """True when the plot draws at least one point (something to export)."""
+        return any(
+            c.getData()[0] is not None and len(c.getData()[0]) for c in self._curves.values()
+        )
 
     # ---------------------------------------------------------------- plot
     @Slot()
@@ -253,6 +295,8 @@ class RunsPage(QWidget):
         wanted = {r.id for r in selected}
         for rid in [k for k in self._curves if k not in wanted]:
             plot.removeItem(self._curves.pop(rid))
+        self._x_source = source
+        self.plotStack.setCurrentWidget(self.runsPlot if selected else self.plotHint)
         for i, info in enumerate(selected):
             try:
                 xs, ys = read_curve(info.path, source, column)
@@ -270,6 +314,35 @@ class RunsPage(QWidget):
             curve.setSymbolBrush(color(i))
             curve.setSymbolSize(5)
             curve.setData(xs, ys)
+        self._update_ticks()
+        self.pngButton.setEnabled(self.has_plot())
+
+    _x_source = "epochs"
+
+    @Slot()
+    def _update_ticks(self) -> None:
+        """Whole epochs on the x axis (pyqtgraph's own ticks fall on 1.5, 2.5); batches
+        keep pyqtgraph's ticks."""
+        plot = self.runsPlot.getPlotItem()
+        axis = plot.getAxis("bottom")
+        if self._x_source != "epochs":
+            axis.setTickSpacing()
+            return
+        lo, hi = plot.getViewBox().viewRange()[0]
+        axis.setTickSpacing(levels=[(integer_step(hi - lo), 0)])
+
+    def _legend_beside_the_data(self) -> None:
+        """Move the legend out of the view box, to the right of the plot: inside, it hid
+        the curves' top right corner (where validation metrics end)."""
+        plot = self.runsPlot.getPlotItem()
+        old = plot.legend
+        if old is not None and old.scene() is not None:
+            old.scene().removeItem(old)
+        legend = pg.LegendItem(offset=None)
+        # its own height, at the top: stretched to the plot's, it spread the entries apart
+        legend.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+        plot.layout.addItem(legend, 2, 3, Qt.AlignmentFlag.AlignTop)
+        plot.legend = legend  # curves made with a name are listed in it, as before
 
     @Slot(bool)
     def _on_log(self, on: bool) -> None:
@@ -377,7 +450,10 @@ class RunsPage(QWidget):
             self.export_png(path)
 
     def export_png(self, path: str | Path) -> Path | None:
-        """Write the overlay plot to a PNG file."""
+        """Write the overlay plot to a PNG file (None, and a message, with nothing drawn)."""
+        if not self.has_plot():
+            show_message(self.errorLabel, "Nothing to export: select runs to plot first.")
+            return None
         try:
             return export_png(self.runsPlot, path)
         except Exception as exc:  # exporter errors are not domain errors: show, don't crash

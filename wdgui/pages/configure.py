@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from widedeep_core.config import (
+    DEFAULT_PRESET,
     PRESET_HELP,
     PRESETS,
     Config,
@@ -148,7 +149,7 @@ class ConfigurePage(QWidget):
         self.support_jobs.finished.connect(self._update_support_button)
         self._valid = False
         self._build()
-        self.apply_preset(self.presetCombo.currentData())
+        self.apply_preset(self.presetCombo.currentData())  # the core's default preset
 
     # ---------------------------------------------------------------- layout
     def _build(self) -> None:
@@ -159,8 +160,11 @@ class ConfigurePage(QWidget):
             self.presetCombo.setItemData(
                 self.presetCombo.count() - 1, PRESET_HELP.get(name, ""), Qt.ItemDataRole.ToolTipRole
             )
+        # the core's default (fast: a first F5 takes seconds, not the reference's minutes)
+        self.presetCombo.setCurrentIndex(max(self.presetCombo.findData(DEFAULT_PRESET), 0))
         self.presetCombo.activated.connect(self._on_preset_chosen)
         self.presetHelp = QLabel(PRESET_HELP.get(self.presetCombo.currentData(), ""))
+        self.presetHelp.setObjectName("presetHelp")
         self.presetHelp.setWordWrap(True)
         self.resetButton = QPushButton("Reset to preset")
         self.resetButton.clicked.connect(self._on_preset_chosen)
@@ -317,6 +321,7 @@ class ConfigurePage(QWidget):
         """Restore entries saved by ``strings()``; unreadable ones keep their value."""
         if preset is not None and self.presetCombo.findData(preset) >= 0:
             self.presetCombo.setCurrentIndex(self.presetCombo.findData(preset))
+            self.presetHelp.setText(PRESET_HELP.get(preset, ""))
         for name, text in strings.items():
             editor = self.editors.get(name)
             if editor is None:

@@ -44,6 +44,8 @@ PAGE_TITLES = ("Data", "Configure", "Train", "Runs", "Recommend", "Sweep")
 # modules import pyqtgraph, and building their plots before the first paint made
 # ``wdgui`` take 1-4 s longer to show a window.
 LAZY_PAGES = ("train", "runs", "recommend", "sweep")
+# How long a hint in the status bar ("Load data first.") stays before it goes.
+STATUS_MESSAGE_MS = 5000
 
 
 class MainWindow(QMainWindow):
@@ -119,8 +121,9 @@ class MainWindow(QMainWindow):
         self.jobStatus = QLabel("Idle")
         self.jobStatus.setObjectName("jobStatus")
         bar = self.statusBar()
-        bar.addWidget(self.dataStatus, 2)
-        bar.addWidget(self.jobStatus, 2)
+        # permanent widgets: a hint (showMessage) shows beside them instead of hiding them
+        bar.addPermanentWidget(self.dataStatus)
+        bar.addPermanentWidget(self.jobStatus)
         bar.addPermanentWidget(self.deviceStatus)
 
         self._build_actions()
@@ -325,6 +328,9 @@ class MainWindow(QMainWindow):
         rec.stateChanged.connect(self._on_job_state)
         if self.data_page.data is not None:
             rec.set_data(self.data_page.data)
+        state = read_json(self.settings, "recommend/state")
+        if isinstance(state, dict):  # the run shown before the restart (opened when shown)
+            rec.restore_state(state)
 
     def _wire_sweep(self, sweep: SweepPage) -> None:
         sweep.startRequested.connect(self.start_sweep)
@@ -346,12 +352,12 @@ class MainWindow(QMainWindow):
         data = self.data_page.data
         if data is None:
             self.pages.setCurrentWidget(self.data_page)
-            self.statusBar().showMessage("Load data first.")
+            self.hint("Load data first.")
             return
         cfg = self.configure_page.config()
         if cfg is None:
             self.pages.setCurrentWidget(self.configure_page)
-            self.statusBar().showMessage("Fix the marked settings first.")
+            self.hint("Fix the marked settings first.")
             return
         self.pages.setCurrentWidget(self.train_page)
         self.train_page.show_plots()  # so that the repaint below paints them, not the hint
@@ -360,6 +366,10 @@ class MainWindow(QMainWindow):
         self.train_page.repaint()
         self.train_page.start(cfg, data, self.store.root)
         self._update_can_start()
+
+    def hint(self, text: str) -> None:
+        """A status-bar message that goes after ``STATUS_MESSAGE_MS``."""
+        self.statusBar().showMessage(text, STATUS_MESSAGE_MS)
 
     @Slot()
     def start_warm_up(self) -> None:
@@ -410,7 +420,7 @@ class MainWindow(QMainWindow):
         """Sweep around the Configure page's configuration on the loaded data."""
         data, cfg = self.data_page.data, self.configure_page.config()
         if data is None or cfg is None:
-            self.statusBar().showMessage("Load data and fix the marked settings first.")
+            self.hint("Load data and fix the marked settings first.")
             return
         self.sweep_page.start(cfg, data, self.store.root)
 
@@ -537,6 +547,8 @@ class MainWindow(QMainWindow):
         write_json(s, "configure/strings", self.configure_page.strings())
         s.setValue("configure/preset", self.configure_page.preset_name())
         write_json(s, "data/recent", self.data_page.recent)
+        if self.is_built("recommend"):  # else the saved state stands
+            write_json(s, "recommend/state", self.recommend_page.state())
         if self.is_built("train"):  # else the saved values stand
             t = self.train_page
             write_json(s, "train/smoothing", [t.smoothCheck.isChecked(), t.smoothSpin.value()])
@@ -572,3 +584,4 @@ class MainWindow(QMainWindow):
         self.data_page.shutdown()
         self.configure_page.shutdown()
         self.warm_up_jobs.shutdown()
+        self.statusBar().clearMessage()  # and its timer

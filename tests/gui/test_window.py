@@ -177,3 +177,60 @@ def test_idle_build_makes_every_page_once_in_pieces(make_window, qtbot):
     titles = [window.pages.tabText(i) for i in range(window.pages.count())]
     assert titles == ["Data", "Configure", "Train", "Runs", "Recommend", "Sweep"]
     assert "Load data" in window.train_page.hintLabel.text()  # wired, state given
+
+
+def test_recommend_page_reopens_its_run_after_a_restart(make_window, runs_dir, qtbot):
+    first = make_window(runs_dir=runs_dir)
+    first.pages.setCurrentWidget(first.recommend_page)
+    first.show()
+    page = first.recommend_page
+    qtbot.waitUntil(lambda: page.recommender is not None, timeout=20000)  # opened when shown
+    page.runCombo.setCurrentIndex(1)
+    with qtbot.waitSignal(page.jobs.finished, timeout=20000):
+        page.runCombo.activated.emit(1)
+    chosen = page.runCombo.currentData()
+    page.userSelector.setEditText("9")
+    page.topNSpin.setValue(6)
+    first.confirm_close = False
+    first.close()
+
+    second = make_window(runs_dir=runs_dir)  # the same settings: a restart
+    page = second.recommend_page
+    assert page.runCombo.currentData() == chosen  # the combo shows the saved run ...
+    second.show()
+    table = page.recommendationsTable  # ... and the page shows its list, unasked
+    qtbot.waitUntil(lambda: table.model().rowCount() == 6, timeout=20000)
+    assert str(page.recommender.trained.run.path) == chosen
+    assert "User 9" in page.profileLabel.text()
+
+
+def test_load_data_first_is_a_timed_hint_beside_the_labels(window, qtbot, monkeypatch):
+    import wdgui.main_window as mw
+
+    monkeypatch.setattr(mw, "STATUS_MESSAGE_MS", 200)
+    window.show()
+    qtbot.waitExposed(window)
+    window.start_training()  # nothing loaded: a hint, not a training
+    bar = window.statusBar()
+    assert bar.currentMessage() == "Load data first."
+    assert window.dataStatus.isVisible() and window.jobStatus.isVisible()
+    assert window.dataStatus.text() == "No data"
+    qtbot.waitUntil(lambda: bar.currentMessage() == "", timeout=5000)  # it goes by itself
+    assert window.dataStatus.isVisible()
+
+
+def test_the_first_launch_preset_is_fast_and_a_restart_keeps_its_description(make_window, qtbot):
+    from widedeep_core.config import PRESET_HELP, PRESETS
+
+    first = make_window()
+    page = first.configure_page
+    assert page.preset_name() == "fast" and page.config() == PRESETS["fast"]
+    i = page.presetCombo.findData("paper")
+    page.presetCombo.setCurrentIndex(i)
+    page.presetCombo.activated.emit(i)
+    first.confirm_close = False
+    first.close()
+    second = make_window()
+    page = second.configure_page
+    assert page.preset_name() == "paper" and page.config() == PRESETS["paper"]
+    assert page.presetHelp.text() == PRESET_HELP["paper"]

@@ -49,7 +49,7 @@ class AboutDialog(QDialog):
             for k, v in version_rows()
         )
         text = (
-            f"<h3>{DISPLAY_NAME}</h3>"
+            f"<h3>{html.escape(DISPLAY_NAME)}</h3>"
             "<p>Train, compare and use Wide &amp; Deep recommenders (Cheng et al., 2016) "
             "on MovieLens data.</p>"
             f"<table cellspacing='6'>{rows}</table>"

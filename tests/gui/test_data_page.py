@@ -9,10 +9,13 @@ import threading
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-from PySide6.QtGui import QDropEvent
+from PySide6 import QtGui
+from PySide6.QtCore import QMimeData, QPointF, Qt, QThread, QTimer, QUrl
+from PySide6.QtGui import QDropEvent, QTextDocument
+from PySide6.QtWidgets import QLabel
 
-from wdgui.pages.data import DEMO_SIZE, DataPage
+from wdgui.pages.data import DataPage
+from widedeep_core.data import DEMO_SIZE
 
 
 @pytest.fixture
@@ -32,7 +35,9 @@ def test_demo_button_loads_synthetic_data_without_dialogs(page, qtbot):
         page.demoDataButton.click()
     wait_idle(qtbot, page)
     data = blocker.args[0]
+    assert DEMO_SIZE == {"n_users": 1000, "n_items": 1700, "n_ratings": 100_000}  # the README's
     assert data.n_ratings == DEMO_SIZE["n_ratings"]
+    assert data.ratings["user"].nunique() == DEMO_SIZE["n_users"]
     text = page.dataSummary.toPlainText()
     assert f"{DEMO_SIZE['n_ratings']:,}" in text and "Sparsity" in text
     heights = page.ratingBars.opts["height"]
@@ -134,3 +139,51 @@ def test_lazy_histograms_draw_the_data_loaded_before_them(qtbot):
     assert not page.has_plots() and "Sparsity" in page.dataSummary.toPlainText()
     page.build_plots()  # the window does it once pyqtgraph is loaded
     assert sum(page.ratingBars.opts["height"]) == blocker.args[0].n_ratings
+
+
+def test_demo_data_is_built_in_the_worker_while_the_window_stays_live(page, qtbot, monkeypatch):
+    """The demo is ML-100K-sized: it is written off the GUI thread, which keeps turning."""
+    import widedeep_core.data as data_package
+
+    real = data_package.write_synthetic
+    release = threading.Event()
+    calls = []
+
+    def held_write(folder, layout="ml-1m", **size):
+        calls.append((QThread.currentThread(), size))
+        release.wait(10)  # hold the job until the GUI thread has shown it turns
+        return real(folder, layout, n_users=40, n_items=50, n_ratings=900)
+
+    monkeypatch.setattr(data_package, "write_synthetic", held_write)
+    turns = []
+    page.demoDataButton.click()
+    assert page.is_busy() and not page.demoDataButton.isEnabled()
+    QTimer.singleShot(0, lambda: turns.append(page.is_busy()))
+    qtbot.waitUntil(lambda: bool(turns) and bool(calls), timeout=5000)
+    assert turns == [True]  # the event loop ran while the demo was being built
+    assert calls[0][0] is not QThread.currentThread()  # in the worker thread
+    assert calls[0][1] == DEMO_SIZE  # the core's one demo size
+    assert not page.progressRow.isHidden()
+    with qtbot.waitSignal(page.dataLoaded, timeout=20000):
+        release.set()
+    wait_idle(qtbot, page)
+
+
+def shown_text(label: QLabel) -> str:
+    """What a label shows: rich text rendered, plain text as it is."""
+    rich = label.textFormat() == Qt.TextFormat.RichText or (
+        label.textFormat() == Qt.TextFormat.AutoText and QtGui.Qt.mightBeRichText(label.text())
+    )
+    if not rich:
+        return label.text()
+    doc = QTextDocument()
+    doc.setHtml(label.text())
+    return doc.toPlainText()
+
+
+def test_the_welcome_text_says_wide_and_deep(page):
+    texts = [shown_text(label) for label in page.welcomePanel.findChildren(QLabel)]
+    assert "Welcome to the Wide & Deep Workbench" in texts
+    assert any("use Wide & Deep recommenders" in t for t in texts)
+    assert not any("&amp;" in t for t in texts)
+    assert any("size of ML-100K" in t for t in texts)

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..settings import push_recent
+from ..settings import DISPLAY_NAME, push_recent
 from ..widgets import Steps, message_label, show_message
 from ..workers import JobRunner, Report
 
@@ -38,8 +38,6 @@ if TYPE_CHECKING:  # pragma: no cover
     # widedeep_core.data loads pandas and pyarrow (seconds): only in jobs, never at start
     from widedeep_core.data import MovieLensData
     from widedeep_core.data.summary import DataSummary
-
-DEMO_SIZE = {"n_users": 200, "n_items": 300, "n_ratings": 8000, "seed": 0}
 
 
 def demo_folder() -> Path:
@@ -80,11 +78,12 @@ def _load_job(path: str, report: Report) -> Loaded:
 
 def _demo_job(report: Report) -> Loaded:
     """Worker thread: write the synthetic demo folder (offline), then load it."""
-    from widedeep_core.data import write_synthetic
+    # the data package loads pandas: imported here, in the worker, not in the GUI thread
+    from widedeep_core.data import DEMO_SIZE, write_synthetic
 
-    folder = demo_folder()  # imports the data package (pandas): not in the GUI thread
+    folder = demo_folder()
     report(-1.0, "Writing demo data")
-    write_synthetic(folder, layout="ml-1m", **DEMO_SIZE)
+    write_synthetic(folder, layout="ml-1m", **DEMO_SIZE)  # the size the README states
     return _load_job(str(folder), report)
 
 
@@ -162,7 +161,9 @@ class DataPage(QWidget):
         self.downloadButton.setMenu(self.downloadMenu)
         self.demoDataButton = QPushButton("Demo data")
         self.demoDataButton.setObjectName("demoDataButton")
-        self.demoDataButton.setToolTip("Generate a small synthetic MovieLens-like folder offline")
+        self.demoDataButton.setToolTip(
+            "Generate a synthetic MovieLens-like folder the size of ML-100K, offline"
+        )
         self.demoDataButton.clicked.connect(self.load_demo)
 
         top = QHBoxLayout()
@@ -238,12 +239,11 @@ class DataPage(QWidget):
     def _build_welcome(self) -> QWidget:
         panel = QWidget()
         panel.setObjectName("welcomePanel")
-        title = QLabel("<h2>Welcome to the Wide &amp; Deep Workbench</h2>")
-        intro = QLabel(
-            "Train, compare and use Wide &amp; Deep recommenders on MovieLens ratings."
+        title = _label(f"<h2>Welcome to the {html.escape(DISPLAY_NAME)}</h2>", rich=True)
+        intro = _label(
+            "Train, compare and use Wide & Deep recommenders on MovieLens ratings."
             " Start with some data, in any of three ways:"
         )
-        intro.setWordWrap(True)
         self.welcomeOpenButton = QPushButton("Open a folder or zip...")
         self.welcomeOpenButton.setObjectName("welcomeOpenButton")
         menu = QMenu(self.welcomeOpenButton)
@@ -261,8 +261,8 @@ class DataPage(QWidget):
              " an unpacked folder or the official .zip. You can also drop one here."),
             (self.welcomeDownloadButton, "Fetch an official release from GroupLens"
              " (ml-latest-small and ml-100k take seconds)."),
-            (self.welcomeDemoButton, "A synthetic MovieLens-like folder, built offline"
-             " in a moment: good for a first try of every page."),
+            (self.welcomeDemoButton, "A synthetic MovieLens-like folder the size of"
+             " ML-100K, built offline in a moment: good for a first try of every page."),
         )  # fmt: skip
         v = QVBoxLayout(panel)
         v.setContentsMargins(24, 24, 24, 24)
@@ -270,13 +270,12 @@ class DataPage(QWidget):
         v.addWidget(intro)
         for button, text in rows:
             button.setMinimumWidth(260)
-            label = QLabel(text)
-            label.setWordWrap(True)
+            label = _label(text)
             row = QHBoxLayout()
             row.addWidget(button, 0, Qt.AlignmentFlag.AlignTop)
             row.addWidget(label, 1)
             v.addLayout(row)
-        v.addWidget(QLabel("Then pick a preset on the Configure page and press Start (F5)."))
+        v.addWidget(_label("Then pick a preset on the Configure page and press Start (F5)."))
         v.addStretch(1)
         return panel
 
@@ -513,6 +512,15 @@ class DataPage(QWidget):
             self.userPlot.getPlotItem().getAxis("bottom").setTicks([ticks])
         self.ratingPlot.getPlotItem().autoRange()
         self.userPlot.getPlotItem().autoRange()
+
+
+def _label(text: str, rich: bool = False) -> QLabel:
+    """A word-wrapped label whose format is said, not guessed: Qt's guess took plain text
+    with an entity ("Wide &amp; Deep") as plain and showed the entity."""
+    label = QLabel(text)
+    label.setTextFormat(Qt.TextFormat.RichText if rich else Qt.TextFormat.PlainText)
+    label.setWordWrap(True)
+    return label
 
 
 def _dropped_path(event: QDragEnterEvent | QDropEvent) -> str | None:

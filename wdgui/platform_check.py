@@ -110,14 +110,22 @@ def will_use_xcb(environ: Mapping[str, str]) -> bool:
 
 def platform_problem(
     environ: Mapping[str, str] | None = None,
-    platform: str = sys.platform,
-    missing: Callable[[], list[str]] = missing_xcb_libraries,
+    platform: str | None = None,
+    missing: Callable[[], list[str]] | None = None,
 ) -> str | None:
-    """What keeps Qt from opening a window here, with the fix; None when nothing does."""
+    """Every reason Qt cannot open a window here, each with its fix; None when none.
+
+    ``platform`` defaults to ``sys.platform`` and ``missing`` to
+    :func:`missing_xcb_libraries`, looked up when called.
+    """
     env = os.environ if environ is None else environ
+    platform = sys.platform if platform is None else platform
+    missing = missing_xcb_libraries if missing is None else missing
     if not platform.startswith("linux") or not will_use_xcb(env):
         return None
     offscreen = "To run without a screen (a server, tests): QT_QPA_PLATFORM=offscreen wdgui"
+    # every problem at once: fixing one must not only reveal the next
+    problems: list[list[str]] = []
     libs = missing()
     if libs:
         packages = list(
@@ -130,24 +138,29 @@ def platform_problem(
                 if lib.startswith("libxcb-") or "xkb" in lib
             )
         )
-        return "\n".join(
+        problems.append(
             [
-                "wdgui cannot open a window: Qt's X11 (xcb) platform plugin needs libraries"
-                " this system lacks:",
+                "Qt's X11 (xcb) platform plugin needs libraries this system lacks:",
                 f"  {', '.join(libs)}",
                 "Install them (Debian/Ubuntu):",
                 f"  sudo apt install {' '.join(packages)}",
                 "Everything that plugin may need, in one go:",
                 f"  sudo apt install {every}",
-                offscreen,
             ]
         )
     if not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):
-        return "\n".join(
+        problems.append(
             [
-                "wdgui cannot open a window: no display is set (neither DISPLAY nor"
-                " WAYLAND_DISPLAY). Start it from a desktop session, or over ssh -X.",
-                offscreen,
+                "There is no display to open it on: neither DISPLAY nor WAYLAND_DISPLAY is"
+                " set. Start it from a desktop session, or over ssh -X."
             ]
         )
-    return None
+    if not problems:
+        return None
+    if len(problems) == 1:
+        lines = ["wdgui cannot open a window:", *problems[0]]
+    else:
+        lines = [f"wdgui cannot open a window, for {len(problems)} reasons:"]
+        for i, block in enumerate(problems, 1):
+            lines += [f"{i}. {block[0]}", *block[1:]]
+    return "\n".join([*lines, offscreen])

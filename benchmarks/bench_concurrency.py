@@ -27,7 +27,7 @@ from widedeep_core.training import EpochEvent, Trainer
 data = make_synthetic(6040, 3706, 1_000_209, seed=0)
 cfg = preset(sys.argv[1]).replace(epochs=1, device="cpu")
 seconds = []
-Trainer(cfg, data, save_run=False,
+Trainer(cfg, data,
         callback=lambda e: seconds.append(e.seconds) if isinstance(e, EpochEvent) else None).fit()
 print(f"EPOCH {seconds[0]:.3f}")
 """

@@ -3,7 +3,7 @@
 Ranking every movie for every user costs n_users x n_items model calls. The plain path
 encodes every (user, movie) pair and runs the whole model on it; the split path computes
 the first layer's user half and item half once and only adds them per pair
-(``WideDeep.split_scorer`` via ``widedeep_core.ranking.pairs.PairScorer``). Both give the same
+(``model.factored.SplitScorer`` via ``widedeep_core.ranking.pairs.PairScorer``). Both give the same
 logits (tests/core/test_split_scoring.py bounds the difference to 1e-5).
 
     python benchmarks/bench_eval.py                     # ML-1M-size synthetic data

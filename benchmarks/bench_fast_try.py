@@ -47,7 +47,7 @@ epochs = []
 def on_event(e):
     if isinstance(e, EpochEvent):
         epochs.append(clock())
-result = Trainer(cfg, data, save_run=False, callback=on_event).fit()
+result = Trainer(cfg, data, callback=on_event).fit()
 marks.append(epochs[0])
 marks.append(epochs[-1])
 marks.append(clock())

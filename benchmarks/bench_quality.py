@@ -63,7 +63,7 @@ def score_run(data: MovieLensData, name: str, seed: int, args: argparse.Namespac
     """Train one preset with one seed and collect its validation and test figures."""
     cfg = build_config(name, args.set, seed=seed, device=args.device)
     print(f"  training {name}, seed {seed} ...", flush=True)
-    result = Trainer(cfg, data, save_run=False).fit()
+    result = Trainer(cfg, data).fit()
     # The test split is scored with the weights the run keeps: the best epoch's, or the
     # last epoch's for presets that do not restore the best (the reference protocol).
     kept = result.best_epoch if cfg.restore_best else result.epochs_run

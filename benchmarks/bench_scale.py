@@ -156,6 +156,7 @@ def median_user(ratings) -> int:
 
 def measure(folder: Path, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Every timed step for one size, in this process (so peak RSS is this size's)."""
+    from widedeep_core.api import make_trainer
     from widedeep_core.config import preset
     from widedeep_core.data import load_movielens
     from widedeep_core.devices import resolve_device
@@ -164,7 +165,6 @@ def measure(folder: Path, work: Path, args: argparse.Namespace) -> dict[str, Any
     from widedeep_core.runs import Run
     from widedeep_core.serving.loading import Trained
     from widedeep_core.serving.recommend import Recommender
-    from widedeep_core.training import Trainer
 
     out: dict[str, Any] = {"rss_start": peak_rss_mib()}
     shutil.rmtree(work, ignore_errors=True)  # a kept cache would turn the first open into a hit
@@ -198,7 +198,7 @@ def measure(folder: Path, work: Path, args: argparse.Namespace) -> dict[str, Any
     _log(f"  prepared/encoded in {out['prepare_s']:.2f} s; training one epoch")
 
     watch = EpochWatch(args.max_batches)
-    trainer = Trainer(cfg, data, runs_dir=work / "runs", save_run=not capped, callback=watch)
+    trainer = make_trainer(cfg, data, runs_dir=work / "runs", save_run=not capped, callback=watch)
     watch.cancel = trainer.request_cancel
     result = trainer.fit()
     out["n_batches"] = watch.n_batches

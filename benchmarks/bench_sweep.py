@@ -86,7 +86,7 @@ def main() -> int:
         pruned = states.count("pruned") / len(states)
         best = summary["best"]
 
-        from widedeep_core.training import train
+        from widedeep_core.api import train
 
         # the preset as shipped (its own epochs and early stopping), not capped like the trials
         shipped = base.replace(epochs=preset("full").epochs)

@@ -175,7 +175,7 @@ def our_epoch(
 
     training.make_train_step = make_step
     try:
-        Trainer(cfg, data, save_run=False, callback=on_event).fit()
+        Trainer(cfg, data, callback=on_event).fit()
     finally:
         training.make_train_step = real
     best = min(times)

@@ -91,7 +91,7 @@ def time_preset(path: Path, name: str, args: argparse.Namespace) -> Outcome:
     data = load_movielens(path, cache=False)
     opened = time.perf_counter()
     watcher = TargetWatcher(args.target, name)
-    trainer = Trainer(cfg, data, save_run=False, callback=watcher)
+    trainer = Trainer(cfg, data, callback=watcher)
     watcher.trainer = trainer
     result = trainer.fit()
     to_target = None if watcher.reached_at is None else watcher.reached_at - opened

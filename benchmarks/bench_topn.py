@@ -26,9 +26,11 @@ import numpy as np
 import torch
 
 from widedeep_core import retrieval as rt
+from widedeep_core.api import train
 from widedeep_core.config import parse_assignments, parse_value, preset
 from widedeep_core.data import MovieLensData, load_movielens, make_synthetic
-from widedeep_core.evaluation.evaluate import ranked_lists, ranking_users
+from widedeep_core.evaluation.evaluate import ranked_lists
+from widedeep_core.evaluation.judged import ranking_users
 from widedeep_core.evaluation.metrics import (
     catalogue_coverage,
     judge_lists,
@@ -37,7 +39,6 @@ from widedeep_core.evaluation.metrics import (
 )
 from widedeep_core.features.retrieval_features import interactions, training_rows
 from widedeep_core.serving import load_trained
-from widedeep_core.training import train
 
 
 def load(source: str) -> MovieLensData:

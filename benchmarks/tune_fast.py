@@ -15,9 +15,10 @@ import argparse
 import sys
 import time
 
+from widedeep_core.api import train
 from widedeep_core.config import preset
 from widedeep_core.data import load_movielens
-from widedeep_core.training import EpochEvent, train
+from widedeep_core.training import EpochEvent
 
 SIDE = ("user", "item", "gender", "age", "occupation", "year", "genres")
 CANDIDATES = {

@@ -13,9 +13,9 @@ import random
 import sys
 import time
 
+from widedeep_core.api import train
 from widedeep_core.config import preset
 from widedeep_core.data import load_movielens
-from widedeep_core.training import train
 
 SPACE = {
     "embed_dim": [8, 16, 32],

@@ -122,7 +122,7 @@ def warm_up(qt_ready: threading.Event | None = None) -> None:
         try:
             data = make_synthetic(n_users=20, n_items=30, n_ratings=400, seed=0)
             config = preset("reference").replace(epochs=1, batch_size=64, device="cpu")
-            Trainer(config, data, save_run=False).fit()
+            Trainer(config, data).fit()
         finally:
             apply_thread_share()  # the process's share (WIDEDEEP_THREADS, other trainings)
         _import_sweep_modules()

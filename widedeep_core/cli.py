@@ -91,12 +91,12 @@ def _config_from_args(args: argparse.Namespace, data) -> tuple[Any, list[str]]:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train a preset (with overrides) on a data folder and store the run."""
+    from widedeep_core.api import make_trainer
     from widedeep_core.training import (
         BatchEvent,
         EpochEvent,
         EvaluatingEvent,
         StartedEvent,
-        Trainer,
     )
 
     data = _load(args.data)
@@ -134,7 +134,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         elif isinstance(event, EvaluatingEvent):
             print(f"evaluating the {event.split} split (model and baselines)", file=sys.stderr)
 
-    trainer = Trainer(cfg, data, runs_dir=args.runs_dir, callback=on_event)
+    trainer = make_trainer(cfg, data, runs_dir=args.runs_dir, callback=on_event)
     if not quiet:
         print(f"preparing {data.name} for preset {cfg.preset}", file=sys.stderr)
     try:
@@ -224,7 +224,7 @@ def _data_for_run(args: argparse.Namespace):
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Test metrics of a stored run, ranking metrics included."""
-    from widedeep_core.evaluation import evaluate_run
+    from widedeep_core.api import evaluate_run
 
     metrics = evaluate_run(_run_of(args), _data_for_run(args), part=args.part)
     if args.json:
@@ -243,11 +243,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_recommend(args: argparse.Namespace) -> int:
     """Top-N unseen movies for one user."""
-    from widedeep_core.serving.recommend import Recommender
+    from widedeep_core.api import open_recommender
 
     if args.all_users == (args.user is not None):
         raise DataError("give either --user ID or --all-users")
-    rec = Recommender.from_run(_run_of(args), _data_for_run(args))
+    rec = open_recommender(_run_of(args), _data_for_run(args))
     _check_list_length(rec, args.n)
     if args.all_users:
         return _recommend_all(args, rec)

@@ -181,10 +181,10 @@ def test_ease_weights_are_row_major():
 @pytest.fixture(scope="module")
 def many_users():
     """More users with a test positive than the old 2,000-user baseline sample."""
+    from widedeep_core.api import train
     from widedeep_core.config import preset
     from widedeep_core.data.synthetic import make_synthetic
     from widedeep_core.features import prepare
-    from widedeep_core.training import train
 
     data = make_synthetic(n_users=9000, n_items=60, n_ratings=120_000, seed=3)
     cfg = preset("fast").replace(epochs=1, device="cpu", patience=None)
@@ -193,7 +193,7 @@ def many_users():
 
 
 def test_baselines_are_judged_on_the_models_users(many_users):
-    from widedeep_core.evaluation.evaluate import MAX_RANKING_USERS
+    from widedeep_core.evaluation.judged import MAX_RANKING_USERS
 
     result, _ = many_users
     test = result.test
@@ -204,7 +204,7 @@ def test_baselines_are_judged_on_the_models_users(many_users):
 
 def test_baseline_rows_are_cached_per_split_k_and_lambda(many_users, monkeypatch, tmp_path):
     from widedeep_core.evaluation import baselines
-    from widedeep_core.evaluation.evaluate import ranking_users
+    from widedeep_core.evaluation.judged import ranking_users
 
     monkeypatch.setenv("WIDEDEEP_CACHE_DIR", str(tmp_path))
     _, prep = many_users
@@ -236,7 +236,7 @@ def test_baseline_rows_are_cached_per_split_k_and_lambda(many_users, monkeypatch
 
 def test_an_unwritable_cache_only_costs_a_refit(many_users, monkeypatch, tmp_path):
     from widedeep_core.evaluation import baselines
-    from widedeep_core.evaluation.evaluate import ranking_users
+    from widedeep_core.evaluation.judged import ranking_users
 
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")

@@ -46,9 +46,9 @@ SERVING_FORBIDDEN = ("widedeep_core.training", "widedeep_core.training.trainer",
 
 def test_serving_a_stored_run_never_imports_the_trainer_or_the_optimisers(tmp_path):
     """Serving needs only run folder -> encoder -> model -> scorer (also via the CLI)."""
+    from widedeep_core.api import train
     from widedeep_core.config import preset
     from widedeep_core.data import write_synthetic
-    from widedeep_core.training import train
 
     folder = write_synthetic(tmp_path / "data", "ml-1m", n_users=40, n_items=60, n_ratings=1500)
     from widedeep_core.data import load_movielens

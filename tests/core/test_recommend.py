@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from widedeep_core.api import train
 from widedeep_core.config import preset
 from widedeep_core.data.synthetic import make_synthetic
 from widedeep_core.errors import DataError, RunError
 from widedeep_core.serving.recommend import COLUMNS, Recommender
-from widedeep_core.training import train
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +103,7 @@ def test_whole_catalogue_work_holds_a_share_of_the_cores(trained_run, monkeypatc
     # recommend_all and evaluate_run rank every user: like a training, they take a slot
     # (threads.CoreShare), so a CLI run beside the app does not oversubscribe the cores
     from widedeep_core import threads
-    from widedeep_core.evaluation import evaluate_run
+    from widedeep_core.api import evaluate_run
 
     data, result = trained_run
     held = []

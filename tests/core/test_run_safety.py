@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from widedeep_core import cli, faultpoints
+from widedeep_core.api import train
 from widedeep_core.config import Config, preset
 from widedeep_core.data import load_movielens, write_synthetic
 from widedeep_core.errors import RunError, TrainingError
@@ -23,7 +24,7 @@ from widedeep_core.runs import Run, RunStore
 from widedeep_core.runs import store as store_mod
 from widedeep_core.runs.liveness import boot_id, owner_fields, process_start
 from widedeep_core.runs.schema import RUN_JSON
-from widedeep_core.training import BatchEvent, FailedEvent, train
+from widedeep_core.training import BatchEvent, FailedEvent
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA_INFO = {"name": "ml-1m", "layout": "ml-1m", "path": "/data/ml-1m", "fingerprint": "abc"}

@@ -437,15 +437,13 @@ def test_tags_can_serve_and_a_newer_format(store):
 
 
 def test_serving_weights_follow_restore_best():
-    from widedeep_core.runs import serving_weights
-
-    assert serving_weights(preset("reference")) == "last"
-    assert serving_weights(preset("full")) == "best"
+    assert preset("reference").serving_weights == "last"
+    assert preset("full").serving_weights == "best"
 
 
 def test_recorder_writes_the_run_from_events(tmp_path, small_data):
+    from widedeep_core.api import train
     from widedeep_core.runs import read_curve
-    from widedeep_core.training import train
 
     cfg = preset("reference").replace(epochs=2, device="cpu", batch_size=256, log_every=5)
     events = []

@@ -8,14 +8,13 @@ import numpy as np
 import pytest
 import torch
 
+from widedeep_core.api import evaluate_run, train
 from widedeep_core.config import preset
 from widedeep_core.data.index import catalogue
 from widedeep_core.errors import RunError
-from widedeep_core.evaluation import evaluate_run
 from widedeep_core.evaluation.evaluate import evaluate_ranking, ranked_lists
 from widedeep_core.ranking.kernel import mask, top_k
 from widedeep_core.serving import Recommender, load_trained
-from widedeep_core.training import train
 
 
 @pytest.fixture(scope="module")

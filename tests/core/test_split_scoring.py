@@ -81,4 +81,4 @@ def test_split_scorer_against_no_items(data):
     users = np.unique(data.ratings["user"].to_numpy())[:3]
     none = prep.encoder.transform_pairs(data, users[:0], np.zeros(0, dtype=np.int64))
     rows = prep.encoder.transform_pairs(data, users, np.zeros(3, dtype=np.int64))
-    assert model.split_scorer(none)(rows).shape == (3, 0)
+    assert SplitScorer(model, none)(rows).shape == (3, 0)

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from widedeep_core.api import train
 from widedeep_core.config import Config, preset
 from widedeep_core.data.synthetic import make_synthetic
 from widedeep_core.errors import ConfigError, DataError, RunError
@@ -18,7 +19,6 @@ from widedeep_core.ranking.twostage import attach_retrieval
 from widedeep_core.retrieval import interaction_matrix
 from widedeep_core.runs.schema import RETRIEVAL_NPZ
 from widedeep_core.serving.recommend import COLUMNS, Recommender
-from widedeep_core.training import train
 from widedeep_core.training.topn import TopNRows
 
 SMALL = {"epochs": 2, "device": "cpu", "retrieval_folds": 2, "batch_size": 512}

@@ -8,9 +8,9 @@ import threading
 import pytest
 import torch
 
+from widedeep_core.api import evaluate_run, make_trainer, train
 from widedeep_core.config import preset
 from widedeep_core.errors import DeviceError, TrainingError
-from widedeep_core.evaluation import evaluate_run
 from widedeep_core.runs import Run
 from widedeep_core.training import (
     BatchEvent,
@@ -19,7 +19,6 @@ from widedeep_core.training import (
     FailedEvent,
     FinishedEvent,
     Trainer,
-    train,
 )
 
 
@@ -86,7 +85,9 @@ def test_cancel_mid_epoch_keeps_best_weights(small_data, tmp_path):
         if isinstance(e, BatchEvent) and e.epoch == 2 and e.batch >= 5:
             trainer.request_cancel()
 
-    trainer = Trainer(small_config(epochs=10), small_data, runs_dir=tmp_path, callback=on_event)
+    trainer = make_trainer(
+        small_config(epochs=10), small_data, runs_dir=tmp_path, callback=on_event
+    )
     result = trainer.fit()
     assert result.status == "cancelled"
     assert result.epochs_run == 1 and epochs_seen == [1]
@@ -97,7 +98,7 @@ def test_cancel_mid_epoch_keeps_best_weights(small_data, tmp_path):
 
 
 def test_cancel_before_first_epoch(small_data, tmp_path):
-    trainer = Trainer(small_config(), small_data, runs_dir=tmp_path)
+    trainer = make_trainer(small_config(), small_data, runs_dir=tmp_path)
     trainer.request_cancel()
     result = trainer.fit()
     assert result.status == "cancelled" and result.epochs_run == 0 and result.test == {}
@@ -114,7 +115,7 @@ def test_pause_and_resume_between_batches(small_data):
             trainer.request_pause(True)
             paused_at.set()
 
-    trainer = Trainer(small_config(epochs=1), small_data, save_run=False, callback=on_event)
+    trainer = Trainer(small_config(epochs=1), small_data, callback=on_event)
     worker = threading.Thread(target=trainer.fit)
     worker.start()
     assert paused_at.wait(30)

@@ -23,7 +23,8 @@ from widedeep_core.config import preset
 from widedeep_core.data.synthetic import make_synthetic
 from widedeep_core.errors import WideDeepError
 from widedeep_core.runs import RunStore
-from widedeep_core.training import BatchEvent, EpochEvent, FinishedEvent, train
+from widedeep_core.training import BatchEvent, EpochEvent, FinishedEvent
+from widedeep_core.api import train
 
 DATA = make_synthetic(n_users=60, n_items=70, n_ratings=2500, seed=5)
 CFG = preset("reference").replace(epochs=EPOCHS, device="cpu", batch_size=256, log_every=3,

@@ -107,8 +107,8 @@ def trained_runs(tmp_path_factory, tiny_folder, tiny_config):
     import torch
 
     from wdgui.workers import training_threads
+    from widedeep_core.api import train
     from widedeep_core.data import load_movielens
-    from widedeep_core.training import train
 
     root = tmp_path_factory.mktemp("trained") / "runs"
     data = load_movielens(tiny_folder, cache=False)

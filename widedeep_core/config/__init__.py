@@ -4,6 +4,7 @@
 """
 
 from widedeep_core.config.availability import adapt_to_data, check_against_data, fields_available
+from widedeep_core.config.fields import FieldInfo, normalize_cross, split_cross
 from widedeep_core.config.presets import (
     DEFAULT_PRESET,
     PRESET_HELP,
@@ -12,23 +13,18 @@ from widedeep_core.config.presets import (
     preset_help,
     preset_settings,
 )
-from widedeep_core.config.schema import (
-    Config,
-    FieldInfo,
-    config_fields,
-    field_info,
-    normalize_cross,
-    split_cross,
-)
+from widedeep_core.config.schema import Config, config_fields, field_info
 from widedeep_core.config.text import (
+    check_strings,
     config_from_strings,
     format_value,
     format_value_item,
     from_strings,
     parse_assignments,
     parse_value,
+    validate_all,
 )
-from widedeep_core.config.validation import check_strings, errors_of, validate_all
+from widedeep_core.config.validation import errors_of
 
 __all__ = [
     "DEFAULT_PRESET",

@@ -1,28 +1,28 @@
-"""The configuration's fields: the ``Config`` dataclass and its ``FieldInfo`` records.
+"""The configuration: the ``Config`` dataclass and its ``FieldInfo`` records.
 
 ``Config`` is a frozen dataclass whose flat field names are also the CLI
 ``--set KEY=VALUE`` keys and the keys of ``config.json``. Each field carries
 metadata (help, group, range, choices) so the GUI form and the CLI are generated
 from the same source; ``config_fields()`` exposes it as ``FieldInfo`` records.
-A ``Config`` can never be invalid: ``__post_init__`` validates, and every failure
-is a ``ConfigError`` naming the field and the allowed values.
+A ``Config`` can never be invalid: ``__post_init__`` coerces and validates through the
+rule book (``validation``), and every failure is a ``ConfigError`` naming the field and
+the allowed values.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import re
-import types
-import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from widedeep_core.config.fields import FieldInfo, field_infos, split_cross
+from widedeep_core.config.fields import declare as _f
+from widedeep_core.config.validation import coerce, errors_of
 from widedeep_core.errors import ConfigError
 from widedeep_core.vocabulary import (
     ACTIVATIONS,
-    CROSS_SEPARATOR,
     FIELDS,
     LR_SCHEDULES,
     MONITORS,
@@ -32,32 +32,6 @@ from widedeep_core.vocabulary import (
     RETRIEVALS,
     SPLIT_KINDS,
 )
-
-
-def _f(
-    default: Any,
-    help: str,
-    *,
-    group: str,
-    label: str | None = None,
-    min: float | None = None,
-    max: float | None = None,
-    min_exclusive: bool = False,
-    max_exclusive: bool = False,
-    choices: tuple[str, ...] | None = None,
-) -> Any:
-    """Declare a config field with the metadata the form, the CLI and ``validate`` share."""
-    meta = {
-        "help": help,
-        "group": group,
-        "label": label,
-        "min": min,
-        "max": max,
-        "min_exclusive": min_exclusive,
-        "max_exclusive": max_exclusive,
-        "choices": choices,
-    }
-    return field(default=default, metadata=meta)
 
 
 @dataclass(frozen=True)
@@ -383,17 +357,21 @@ class Config:
     name: str | None = _f(None, "Optional display name of the run.", group="run", label="run name")
 
     def __post_init__(self) -> None:
-        from widedeep_core.config.validation import coerce
-
         for info in config_fields():
             object.__setattr__(self, info.name, coerce(info, getattr(self, info.name)))
         self.validate()
 
+    @property
+    def serving_weights(self) -> str:
+        """Which weights a run reports its test metrics with and serves: "best" (the best
+        validation epoch's) when the config restores them, else "last" (as the
+        reference implementation did)."""
+        return "best" if self.restore_best else "last"
+
     def validate(self) -> None:
         """Raise ``ConfigError(field, message)`` for the first impossible value."""
-        from widedeep_core.config.validation import errors_of
-
-        errors = errors_of({info.name: getattr(self, info.name) for info in config_fields()})
+        values = {info.name: getattr(self, info.name) for info in config_fields()}
+        errors = errors_of(values, config_fields())
         if errors:
             field_name, message = next(iter(errors.items()))
             raise ConfigError(field_name, message)
@@ -458,84 +436,10 @@ class Config:
         return tuple(f for f in FIELDS if f in used)
 
 
-@dataclass(frozen=True)
-class FieldInfo:
-    """What a form or CLI needs to know about one ``Config`` field."""
-
-    name: str
-    kind: str  # bool, int, float, str, str_tuple, int_tuple, float_tuple
-    optional: bool  # None allowed
-    length: int | None  # fixed tuple length, None when any length
-    default: Any
-    help: str
-    group: str
-    label: str
-    min: float | None
-    max: float | None
-    min_exclusive: bool
-    max_exclusive: bool
-    choices: tuple[str, ...] | None  # for str_tuple: allowed items
-
-    def describe_range(self) -> str:
-        """Human text of the allowed values, e.g. '(0, 10]' or 'one of: adam, sgd'."""
-        if self.choices is not None:
-            return "one of: " + ", ".join(self.choices)
-        if self.min is None and self.max is None:
-            return "any value"
-        lo = "-inf" if self.min is None else _num(self.min)
-        hi = "inf" if self.max is None else _num(self.max)
-        left = "(" if self.min_exclusive or self.min is None else "["
-        right = ")" if self.max_exclusive or self.max is None else "]"
-        return f"{left}{lo}, {hi}{right}"
-
-
-def _num(value: float) -> str:
-    """Short text of a bound: 1 not 1.0, 4294967295 in full."""
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-
-def _kind_of(tp: Any) -> tuple[str, bool, int | None]:
-    """Map a field annotation to (kind, optional, fixed tuple length)."""
-    optional = False
-    args = typing.get_args(tp)
-    if typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in args:
-        optional = True
-        (tp,) = [a for a in args if a is not type(None)]
-    if tp in (bool, int, float, str):
-        return tp.__name__, optional, None
-    if typing.get_origin(tp) is tuple:
-        items = typing.get_args(tp)
-        length = None if (len(items) == 2 and items[1] is Ellipsis) else len(items)
-        return f"{items[0].__name__}_tuple", optional, length
-    raise TypeError(f"unsupported config field type {tp!r}")  # a programming error, not user input
-
-
 @functools.cache
 def config_fields() -> tuple[FieldInfo, ...]:
     """Describe every ``Config`` field in declaration order (for forms, the CLI and docs)."""
-    hints = typing.get_type_hints(Config)
-    infos = []
-    for f in dataclasses.fields(Config):
-        kind, optional, length = _kind_of(hints[f.name])
-        m = f.metadata
-        infos.append(
-            FieldInfo(
-                name=f.name,
-                kind=kind,
-                optional=optional,
-                length=length,
-                default=f.default,
-                help=m["help"],
-                group=m["group"],
-                label=m["label"] or f.name.replace("_", " "),
-                min=m["min"],
-                max=m["max"],
-                min_exclusive=m["min_exclusive"],
-                max_exclusive=m["max_exclusive"],
-                choices=m["choices"],
-            )
-        )
-    return tuple(infos)
+    return field_infos(Config)
 
 
 @functools.cache
@@ -566,27 +470,11 @@ def _unknown_key(key: str) -> ConfigError:
     return ConfigError(key, unknown_key_message(key))
 
 
-def normalize_cross(text: str) -> str:
-    """Canonical spelling of a cross: 'Gender  X genres' -> 'gender x genres' (not validated)."""
-    parts = re.split(r"\s+[xX×]\s+|\s*[×*]\s*", text.strip())
-    if len(parts) != 2:
-        return text.strip()
-    return parts[0].strip().lower() + CROSS_SEPARATOR + parts[1].strip().lower()
-
-
-def split_cross(cross: str) -> tuple[str, str]:
-    """Split 'a x b' into two known, different fields; anything else raises ``ConfigError``."""
-    parts = normalize_cross(cross).split(CROSS_SEPARATOR)
-    if len(parts) != 2:
-        raise ConfigError(
-            "crosses", f"{cross!r} is not of the form 'a x b' (e.g. 'gender x genres')"
-        )
-    a, b = parts
-    for part in (a, b):
-        if part not in FIELDS:
-            raise ConfigError(
-                "crosses", f"{cross!r}: unknown field {part!r}; fields: {', '.join(FIELDS)}"
-            )
-    if a == b:
-        raise ConfigError("crosses", f"{cross!r} crosses a field with itself")
-    return a, b
+__all__ = [
+    "Config",
+    "FieldInfo",
+    "config_fields",
+    "field_info",
+    "split_cross",
+    "unknown_key_message",
+]

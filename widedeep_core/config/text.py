@@ -5,8 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from widedeep_core.config.schema import Config, FieldInfo, field_info
-from widedeep_core.config.validation import TYPE_WORDS
+from widedeep_core.config.availability import check_against_data
+from widedeep_core.config.schema import (
+    Config,
+    FieldInfo,
+    config_fields,
+    field_info,
+    unknown_key_message,
+)
+from widedeep_core.config.validation import TYPE_WORDS, coerce, errors_of
 from widedeep_core.errors import ConfigError
 
 _TRUE = frozenset({"true", "yes", "on", "1", "y", "t"})
@@ -86,3 +93,47 @@ def parse_assignments(items: Iterable[str]) -> dict[str, str]:
             raise ConfigError("--set", f"expected KEY=VALUE, got {item!r}")
         out[key] = value  # an unknown key is reported by check_strings, beside the rest
     return out
+
+
+def validate_all(values: Mapping[str, Any], base: Config | None = None) -> dict[str, str]:
+    """Every error of ``values`` applied over ``base`` (default ``Config()``), by field.
+
+    One call checks everything a form or a command line sets; an empty dict means
+    ``base.replace(**values)`` succeeds. Unknown keys are reported under their name.
+    """
+    merged = {info.name: getattr(base or Config(), info.name) for info in config_fields()}
+    errors = {key: unknown_key_message(key) for key in values if key not in merged}
+    for info in config_fields():
+        if info.name in values:
+            merged[info.name] = coerce(info, values[info.name])
+    return {**errors, **errors_of(merged, config_fields())}
+
+
+def check_strings(
+    base: Config,
+    strings: Mapping[str, str],
+    available_fields: Iterable[str] | None = None,
+) -> tuple[Config | None, dict[str, str]]:
+    """Parse and check text settings at once: (the config or None, {field: message}).
+
+    Every unparsable or invalid setting is reported, each under its own field; with
+    ``available_fields`` the fields the data lacks are reported too.
+    """
+    values: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for key, text in strings.items():
+        try:
+            values[key] = parse_value(key, str(text))
+        except ConfigError as exc:
+            errors[exc.field] = exc.reason
+    for key, message in validate_all(values, base).items():
+        errors.setdefault(key, message)
+    if errors:
+        return None, errors
+    config = base.replace(**values)
+    if available_fields is not None:
+        try:
+            check_against_data(config, available_fields)
+        except ConfigError as exc:
+            return None, {exc.field: exc.reason}
+    return config, {}

@@ -1,9 +1,11 @@
 """Validation in one place: every error of a set of values, keyed by field name.
 
-``errors_of`` checks complete, coerced values; ``validate_all`` takes any partial
-mapping over a base config; ``check_strings`` parses form or CLI text first. A
-``Config`` calls ``errors_of`` on construction and raises the first error, so it is
-valid by construction. Lower layers (model, optimisers, splits) keep only cheap
+``errors_of`` checks complete, coerced values against their ``FieldInfo`` records
+(``config.text.validate_all`` takes any partial mapping over a base config and
+``config.text.check_strings`` parses form or CLI text first). A ``Config`` calls
+``errors_of`` on construction and raises the first error, so it is valid by
+construction; this module reads field descriptions only (``config.fields``), never
+the ``Config`` class. Lower layers (model, optimisers, splits) keep only cheap
 asserts.
 """
 
@@ -13,16 +15,8 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from widedeep_core.config.fields import FieldInfo, _num, normalize_cross, split_cross
 from widedeep_core.config.memory import mlp_memory_error
-from widedeep_core.config.schema import (
-    Config,
-    FieldInfo,
-    _num,
-    config_fields,
-    normalize_cross,
-    split_cross,
-    unknown_key_message,
-)
 from widedeep_core.errors import ConfigError
 from widedeep_core.vocabulary import DEVICE_SPEC_RE, DEVICE_SPECS_TEXT
 
@@ -218,10 +212,11 @@ _RULES: tuple[tuple[str, tuple[str, ...], Callable[[Mapping[str, Any]], str | No
 )
 
 
-def errors_of(values: Mapping[str, Any]) -> dict[str, str]:
-    """Every error of a complete set of coerced values: {field: message}, fields in order."""
+def errors_of(values: Mapping[str, Any], infos: Iterable[FieldInfo]) -> dict[str, str]:
+    """Every error of a complete set of coerced values (one per field of ``infos``):
+    {field: message}, fields in order."""
     errors: dict[str, str] = {}
-    for info in config_fields():
+    for info in infos:
         message = field_error(info, values[info.name])
         if message:
             errors[info.name] = message
@@ -232,50 +227,3 @@ def errors_of(values: Mapping[str, Any]) -> dict[str, str]:
         if message:
             errors[target] = message
     return errors
-
-
-def validate_all(values: Mapping[str, Any], base: Config | None = None) -> dict[str, str]:
-    """Every error of ``values`` applied over ``base`` (default ``Config()``), by field.
-
-    One call checks everything a form or a command line sets; an empty dict means
-    ``base.replace(**values)`` succeeds. Unknown keys are reported under their name.
-    """
-    merged = {info.name: getattr(base or Config(), info.name) for info in config_fields()}
-    errors = {key: unknown_key_message(key) for key in values if key not in merged}
-    for info in config_fields():
-        if info.name in values:
-            merged[info.name] = coerce(info, values[info.name])
-    return {**errors, **errors_of(merged)}
-
-
-def check_strings(
-    base: Config,
-    strings: Mapping[str, str],
-    available_fields: Iterable[str] | None = None,
-) -> tuple[Config | None, dict[str, str]]:
-    """Parse and check text settings at once: (the config or None, {field: message}).
-
-    Every unparsable or invalid setting is reported, each under its own field; with
-    ``available_fields`` the fields the data lacks are reported too.
-    """
-    from widedeep_core.config.availability import check_against_data
-    from widedeep_core.config.text import parse_value
-
-    values: dict[str, Any] = {}
-    errors: dict[str, str] = {}
-    for key, text in strings.items():
-        try:
-            values[key] = parse_value(key, str(text))
-        except ConfigError as exc:
-            errors[exc.field] = exc.reason
-    for key, message in validate_all(values, base).items():
-        errors.setdefault(key, message)
-    if errors:
-        return None, errors
-    config = base.replace(**values)
-    if available_fields is not None:
-        try:
-            check_against_data(config, available_fields)
-        except ConfigError as exc:
-            return None, {exc.field: exc.reason}
-    return config, {}

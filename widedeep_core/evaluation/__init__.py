@@ -1,9 +1,8 @@
-"""Metrics and the evaluation of a model or a stored run on a split."""
+"""Metrics and the evaluation of a model on a split (``api.evaluate_run``: a stored run)."""
 
 from widedeep_core.evaluation.evaluate import (
     evaluate_pointwise,
     evaluate_ranking,
-    evaluate_run,
     evaluate_split,
     predict_logits,
 )
@@ -11,7 +10,6 @@ from widedeep_core.evaluation.evaluate import (
 __all__ = [
     "evaluate_pointwise",
     "evaluate_ranking",
-    "evaluate_run",
     "evaluate_split",
     "predict_logits",
 ]

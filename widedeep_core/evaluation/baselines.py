@@ -1,7 +1,7 @@
 """The baselines every evaluation shows beside the model: popularity and EASE^R.
 
 Same split, same users, same protocol as the model's ranking metrics
-(``evaluate.ranking_users``): for each user with a held-out positive, every catalogue
+(``judged.ranking_users``): for each user with a held-out positive, every catalogue
 movie the user did not rate in training is ranked through the one kernel
 (``metrics.ranked_columns``: ties by item id ascending) and the lists are judged by
 ``metrics.judge_lists``. Both baselines are fitted on the binary matrix of the
@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from widedeep_core.errors import RunError
+from widedeep_core.evaluation.judged import Judged, ranking_users
 from widedeep_core.evaluation.metrics import (
     catalogue_coverage,
     judge_lists,
@@ -41,7 +42,6 @@ from widedeep_core.retrieval import (
 if TYPE_CHECKING:
     import scipy.sparse as sp
 
-    from widedeep_core.evaluation.evaluate import Judged
     from widedeep_core.features.prepare import Prepared
 
 BASELINES = ("popularity", "ease")
@@ -114,12 +114,10 @@ def evaluate_baselines(
     route of ``make_retrieval`` runs and ``route`` / ``route_reason`` say which.
     ``retrieval`` (model, choice) from ``make_retrieval`` on the same training matrix and
     lambda skips the refit (the two-stage model's own EASE, when it has one). ``judged``
-    (``evaluate.ranking_users``) are the model's judged users; default: that function's
+    (``judged.ranking_users``) are the model's judged users; default: that function's
     sample. The rows depend only on the data, the split and these arguments, so they are
     kept in the user cache folder (``cache``) and a second try on the same split reads them.
     """
-    from widedeep_core.evaluation.evaluate import ranking_users
-
     k = int(k if k is not None else prep.config.ranking_k)
     lam = check_lambda(lam)
     if judged is None:

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
 
-from widedeep_core.data.index import catalogue, rating_codes
-from widedeep_core.data.types import MovieLensData
-from widedeep_core.errors import ConfigError
+from widedeep_core.data.index import catalogue
 from widedeep_core.evaluation.baselines import (
     baseline_lambda,
     evaluate_baselines,
     model_list_columns,
+)
+from widedeep_core.evaluation.judged import (
+    MAX_RANKING_USERS,
+    RANKING_FLOPS,
+    Judged,
+    check_k,
+    ranking_users,
 )
 from widedeep_core.evaluation.metrics import (
     accuracy,
@@ -27,27 +32,10 @@ from widedeep_core.evaluation.metrics import (
 from widedeep_core.features.encoder import Encoded
 from widedeep_core.ranking.kernel import popularity_for_cold, training_popularity, users_per_block
 from widedeep_core.ranking.pairs import PairScorer
-from widedeep_core.threads import CoreShare
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from widedeep_core.features.prepare import Prepared
     from widedeep_core.model.widedeep import WideDeep
-    from widedeep_core.runs.store import Run
-
-# Ranking every unseen movie for every user costs n_users x n_items pair scores. With
-# the split first layer a pair costs only the MLP after that layer, so every user is
-# ranked while that stays under RANKING_FLOPS (all of ML-1M for the `fast` and
-# `reference` presets); past it, and past MAX_RANKING_PAIRS, a seeded sample of at
-# least MAX_RANKING_USERS users is ranked (their count is reported as ``ranking_users``).
-# A two-stage run ranks only its M candidates per user: every user, always.
-# ``config.ranking_users`` caps either (a seeded sample) for very large data.
-MAX_RANKING_USERS = 2000
-MAX_RANKING_PAIRS = 40_000_000
-# Past this many floating-point operations for the whole ranking, a sample of users is
-# ranked (the split scorer knows its cost per pair).
-RANKING_FLOPS = 50e9
 
 
 @torch.no_grad()
@@ -102,59 +90,6 @@ def evaluate_split(
         prep, part, k=cfg.ranking_k, lam=baseline_lambda(cfg), judged=judged
     )
     return out
-
-
-class Judged(NamedTuple):
-    """The users a ranking is judged on (``ranking_users``); column indices into ``items``."""
-
-    user_ids: np.ndarray
-    seen: list[np.ndarray]  # per user: training items (masked from the lists)
-    positives: list[np.ndarray]  # per user: held-out positives of the part
-    items: np.ndarray  # the catalogue
-
-
-def ranking_users(
-    prep: Prepared, part: str = "test", max_users: int | None = MAX_RANKING_USERS
-) -> Judged:
-    """The users the ranking metrics judge: those with a held-out positive in ``part``.
-
-    Returns ``Judged`` (user ids, per-user training items, per-user positives, items): items are
-    the catalogue (``serving.scoring.catalogue``), and the per-user lists hold column
-    indices into it. Past ``max_users`` (or ``MAX_RANKING_PAIRS`` pairs) a sample of
-    the users, seeded by the config's seed, stands in for all of them; None: every user.
-    """
-    items = catalogue(prep.data)
-    all_users, u_of, i_of = rating_codes(prep.data)
-    rows = getattr(prep.split, part)
-    pos_rows = rows[prep.labels[rows] > 0.5]
-    eval_users = np.unique(u_of[pos_rows])
-    if max_users is not None:
-        max_users = max(1, min(max_users, MAX_RANKING_PAIRS // max(len(items), 1)))
-    if max_users is not None and len(eval_users) > max_users:
-        rng = np.random.default_rng(prep.config.seed)
-        eval_users = np.sort(rng.choice(eval_users, size=max_users, replace=False))
-    slot = np.full(len(all_users), -1, dtype=np.int64)
-    slot[eval_users] = np.arange(len(eval_users))
-
-    def per_user(sel_rows: np.ndarray) -> list[np.ndarray]:
-        s = slot[u_of[sel_rows]]
-        keep = s >= 0
-        s, cols = s[keep], i_of[sel_rows][keep]
-        # one sort of (slot, column) keys: 6x a lexsort of the two on ML-1M
-        key = np.sort(s * len(items) + cols)
-        counts = np.bincount(s, minlength=len(eval_users))
-        return np.split(key % len(items), np.cumsum(counts)[:-1])
-
-    return Judged(all_users[eval_users], per_user(prep.split.train), per_user(pos_rows), items)
-
-
-def check_k(k: int, data: MovieLensData) -> None:
-    """A ConfigError when a top-K list cannot be filled from the catalogue."""
-    n_items = len(catalogue(data))
-    if int(k) > n_items:
-        raise ConfigError(
-            "ranking_k", f"K = {k} is larger than the catalogue ({n_items} movies of {data.name})"
-        )
 
 
 def ranked_lists(
@@ -249,20 +184,3 @@ def _ranking_row(prep: Prepared, judged: Judged, top: np.ndarray, k: int) -> dic
     out.update(model_list_columns(prep, top, k))
     out["ranking_users"] = len(judged.user_ids)
     return out
-
-
-def evaluate_run(
-    run_dir: str | Path | Run,
-    data: MovieLensData | None = None,
-    *,
-    part: str = "test",
-    device: str | torch.device = "cpu",
-) -> dict[str, float]:
-    """Every metric of a stored run's serving weights on its own test (or validation) split."""
-    from widedeep_core.devices import resolve_device
-    from widedeep_core.serving.loading import load_trained
-
-    trained = load_trained(run_dir, data, device=device)
-    # ranking every user is a training's worth of work: it takes a share of the cores
-    with CoreShare():
-        return evaluate_split(trained.model, trained.prepared(), part, resolve_device(device))

@@ -422,7 +422,7 @@ class FeatureEncoder:
         """For each cross of a user-side and an item-side field, ``(row, codes)``: the
         codes ``[m, n_items(, k)]`` of the m distinct user-side values of ``users``
         against every item of ``items``, and each user's row among them ``[n_users]``
-        (what ``WideDeep.split_scorer`` tables per (user value, item))."""
+        (what ``model.factored.SplitScorer`` tables per (user value, item))."""
         out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         pairs = [(a, b) for a, b in self.crosses if (a in USER_SIDE) != (b in USER_SIDE)]
         if not pairs:

@@ -47,6 +47,10 @@ class SplitScorer:
 
     @torch.no_grad()
     def __init__(self, model: WideDeep, items: Encoded):
+        """A scorer of user blocks against the item rows ``items`` (one encoded row per
+        item; its user-side columns are ignored)."""
+        # dense features belong to a (user, candidate) pair: ranking.twostage scores them
+        assert model.dense_in is None, "a two-stage model scores pairs, not split layers"
         self.model = model
         self.n_items = len(items)
         single_cols = {s.name: i for i, s in enumerate(s for s in model.specs if not s.multi)}

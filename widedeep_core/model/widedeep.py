@@ -37,7 +37,6 @@ from widedeep_core.vocabulary import ACTIVATIONS
 
 if TYPE_CHECKING:
     from widedeep_core.config import Config
-    from widedeep_core.model.factored import SplitScorer
 
 
 class _Gather(torch.autograd.Function):
@@ -370,18 +369,6 @@ class WideDeep(nn.Module):
         if self.deep is not None and self.mlp is not None:
             yield self.deep.embedding.weight
             yield from self.mlp.parameters()
-
-    # ------------------------------------------------------------ pair scoring
-
-    def split_scorer(self, items: Encoded) -> SplitScorer:
-        """A scorer of user blocks against the item rows ``items`` (one encoded row per
-        item; its user-side columns are ignored), computed the split-layer way."""
-        from widedeep_core.model.factored import SplitScorer
-
-        # dense features belong to a (user, candidate) pair: serving.twostage scores them
-        assert self.dense_in is None, "a two-stage model scores pairs, not split layers"
-
-        return SplitScorer(self, items)
 
 
 def _check_fields(specs: Sequence[FieldSpec], names: Sequence[str], what: str) -> list[str]:

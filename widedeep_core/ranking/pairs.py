@@ -1,5 +1,5 @@
 """Score user blocks against a fixed item set: the split first layer (O(U + I) products,
-one addition per pair) through ``WideDeep.split_scorer``.
+one addition per pair) through ``model.factored.SplitScorer``.
 
 This is what ranking metrics and recommendations call to score "every movie for every
 user"; masking seen items, top-K and the tie-break rule belong to the caller.
@@ -14,6 +14,7 @@ import torch
 
 from widedeep_core.data.types import MovieLensData
 from widedeep_core.features.encoder import FeatureEncoder
+from widedeep_core.model.factored import SplitScorer
 from widedeep_core.model.widedeep import WideDeep
 
 
@@ -34,7 +35,7 @@ class PairScorer:
         anchor = int(data.ratings["user"].iloc[0]) if data.n_ratings else 0
         items = encoder.transform_pairs(data, anchor, self.item_ids)
         self.device = next(model.parameters()).device
-        self._split = model.split_scorer(items.to(self.device))
+        self._split = SplitScorer(model, items.to(self.device))
 
     @property
     def pair_flops(self) -> float:

@@ -1,6 +1,6 @@
 """The run recorder: listens to the trainer's events and writes the run folder.
 
-The trainer never writes a file; ``Trainer(save_run=True)`` adds a ``RunRecorder`` as
+The trainer never writes a file; ``api.make_trainer`` gives it a ``RunRecorder`` as
 its first listener, so the folder is up to date before any other listener (the GUI,
 the CLI) hears of an event.
 """

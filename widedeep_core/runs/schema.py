@@ -27,7 +27,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from widedeep_core.config import Config
+    pass
 
 # The run.json "format" this version writes and reads. Runs without the key were
 # written by the first releases, which used the same layout.
@@ -76,15 +76,6 @@ KEY_HYPERPARAMETERS = (
     "split",
     "seed",
 )
-
-
-def serving_weights(config: Config) -> str:
-    """Which weights a run reports its test metrics with and serves: "best" or "last".
-
-    The best validation epoch's when the config restores them, else the last epoch's
-    (as the reference implementation did).
-    """
-    return "best" if config.restore_best else "last"
 
 
 def can_serve(status: str, epochs_run: int) -> bool:

@@ -19,7 +19,7 @@ from widedeep_core.features.encoder import FeatureEncoder
 from widedeep_core.features.prepare import Prepared, prepare
 from widedeep_core.features.splits import SplitRecord
 from widedeep_core.model import WideDeep
-from widedeep_core.runs.schema import ENCODER_JSON, serving_weights
+from widedeep_core.runs.schema import ENCODER_JSON
 from widedeep_core.runs.store import Run
 
 
@@ -85,7 +85,7 @@ def load_trained(
     """Load a run's weights into a fresh model; ``data`` None reloads the recorded folder.
 
     ``which`` None takes the weights the run reported its test metrics with
-    (``runs.schema.serving_weights``).
+    (``Config.serving_weights``).
     """
     run = run_dir if isinstance(run_dir, Run) else Run(run_dir)
     if not run.path.is_dir():
@@ -98,7 +98,7 @@ def load_trained(
     encoder = _read_encoder(run)
     try:
         model = WideDeep.from_config(config, encoder.specs)
-        model.load_state_dict(run.load_weights(which or serving_weights(config)))
+        model.load_state_dict(run.load_weights(which or config.serving_weights))
     except RunError:
         raise
     except (WideDeepError, RuntimeError, KeyError, ValueError) as exc:

@@ -53,6 +53,7 @@ class Objective:
     def __call__(self, trial: Any) -> float:
         import optuna
 
+        from widedeep_core.api import make_trainer
         from widedeep_core.runs import Run
         from widedeep_core.training import BatchEvent, EpochEvent, Trainer
 
@@ -78,7 +79,9 @@ class Objective:
                 self._on_epoch(trial, trainer, event, state)
 
         tags = {"study": self.spec.study, "trial": trial.number}
-        trainer = Trainer(cfg, self.data, runs_dir=self.spec.runs_dir, callback=on_event, tags=tags)
+        trainer = make_trainer(
+            cfg, self.data, runs_dir=self.spec.runs_dir, callback=on_event, tags=tags
+        )
         started = time.monotonic()
         try:
             result = trainer.fit()

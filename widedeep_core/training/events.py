@@ -13,7 +13,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+
+class Recorder(Protocol):
+    """What the trainer needs of the listener that writes its run (``runs.recorder``)."""
+
+    run: Any  # the ``runs.Run`` being written, None before the start
+    run_dir: Path | None
+
+    def __call__(self, event: object) -> None:
+        """Hear one event, before any other listener."""
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,8 @@
 No per-sample ``Dataset`` and no DataLoader workers: on this kind of model the cost of
 a step is framework overhead, so each step is a handful of fat tensor ops. Progress
 goes to listeners as small frozen events (``training.events``); the trainer writes no
-file itself: with ``save_run`` a ``runs.recorder.RunRecorder`` listens first and
-writes the run folder.
+file itself: a recorder (``runs.recorder.RunRecorder``, added by ``api.make_trainer``)
+listens first and writes the run folder.
 
 The loop is in named pieces: ``Trainer.fit`` (prepare, then report success or
 failure), ``_train`` (the epoch loop), ``_run_epoch`` (the batches of one epoch),
@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -37,7 +37,6 @@ from widedeep_core.features.prepare import Prepared, prepare
 from widedeep_core.model import WideDeep
 from widedeep_core.monitors import monitor_of
 from widedeep_core.ranking.twostage import attach_retrieval, retrieval_arrays
-from widedeep_core.runs.schema import serving_weights
 from widedeep_core.threads import CoreShare
 from widedeep_core.training.events import (
     BatchEvent,
@@ -45,15 +44,12 @@ from widedeep_core.training.events import (
     EvaluatingEvent,
     FailedEvent,
     FinishedEvent,
+    Recorder,
     StartedEvent,
 )
 from widedeep_core.training.fastpath import make_train_step
 from widedeep_core.training.optim import build_optimizers
 from widedeep_core.training.topn import TopNRows
-
-if TYPE_CHECKING:
-    from widedeep_core.runs import Run
-    from widedeep_core.runs.recorder import RunRecorder
 
 Callback = Callable[[object], None]
 
@@ -190,21 +186,15 @@ class Trainer:
         config: Config,
         data: MovieLensData,
         *,
-        runs_dir: str | Path | None = None,
-        save_run: bool = True,
+        recorder: Recorder | None = None,
         callback: Callback | None = None,
-        tags: Mapping[str, Any] | None = None,
     ):
+        """``recorder`` hears every event first (``runs.recorder.RunRecorder``, which
+        ``api.make_trainer`` adds; the trainer itself writes no file), then ``callback``."""
         self.config = config
         self.data = data
         self.callback = callback
-        self.recorder: RunRecorder | None = None
-        if save_run:
-            # imported here: the recorder depends on the event types defined beside us
-            from widedeep_core.runs import RunStore
-            from widedeep_core.runs.recorder import RunRecorder
-
-            self.recorder = RunRecorder(RunStore(runs_dir), tags=tags)
+        self.recorder = recorder
         self._cancel = threading.Event()
         self._resume = threading.Event()
         self._resume.set()
@@ -230,8 +220,9 @@ class Trainer:
         return self._cancel.is_set()
 
     @property
-    def run(self) -> Run | None:
-        """The run folder being written (None without ``save_run`` or before the start)."""
+    def run(self) -> Any:
+        """The run folder being written (a ``runs.Run``; None without a recorder or
+        before the start)."""
         return self.recorder.run if self.recorder is not None else None
 
     def _run_dir(self) -> Path | None:
@@ -362,7 +353,7 @@ class Trainer:
                 status = "cancelled"
                 break
 
-        serving = best_state if serving_weights(cfg) == "best" else last_state
+        serving = best_state if cfg.serving_weights == "best" else last_state
         elapsed = time.perf_counter() - started
         self._share.cap = None  # the evaluation's blocks are large: the whole share
         self._share.rebalance()
@@ -442,16 +433,11 @@ def train(
     config: Config,
     data: MovieLensData,
     *,
-    runs_dir: str | Path | None = None,
-    save_run: bool = True,
+    recorder: Recorder | None = None,
     callback: Callback | None = None,
-    tags: Mapping[str, Any] | None = None,
 ) -> TrainResult:
-    """Train one configuration (a convenience over ``Trainer``)."""
-    trainer = Trainer(
-        config, data, runs_dir=runs_dir, save_run=save_run, callback=callback, tags=tags
-    )
-    return trainer.fit()
+    """Train one configuration, writing nothing (``api.train`` stores the run)."""
+    return Trainer(config, data, recorder=recorder, callback=callback).fit()
 
 
 def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:

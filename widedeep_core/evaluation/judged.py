@@ -1,0 +1,94 @@
+"""Who a ranking is judged on: the users with a held-out positive, their training items
+(masked from their lists) and their positives, as catalogue columns.
+
+One set of judged users serves the model and its baselines (same users, same lists).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, NamedTuple
+
+import numpy as np
+
+from widedeep_core.data.index import catalogue, rating_codes
+from widedeep_core.data.types import MovieLensData
+from widedeep_core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from widedeep_core.features.prepare import Prepared
+
+# Ranking every unseen movie for every user costs n_users x n_items pair scores. With
+# the split first layer a pair costs only the MLP after that layer, so every user is
+# ranked while that stays under RANKING_FLOPS (all of ML-1M for the `fast` and
+# `reference` presets); past it, and past MAX_RANKING_PAIRS, a seeded sample of at
+# least MAX_RANKING_USERS users is ranked (their count is reported as ``ranking_users``).
+# A two-stage run ranks only its M candidates per user: every user, always.
+# ``config.ranking_users`` caps either (a seeded sample) for very large data.
+MAX_RANKING_USERS = 2000
+MAX_RANKING_PAIRS = 40_000_000
+# Past this many floating-point operations for the whole ranking, a sample of users is
+# ranked (the split scorer knows its cost per pair).
+RANKING_FLOPS = 50e9
+
+
+class Judged(NamedTuple):
+    """The users a ranking is judged on (``ranking_users``); column indices into ``items``."""
+
+    user_ids: np.ndarray
+    seen: list[np.ndarray]  # per user: training items (masked from the lists)
+    positives: list[np.ndarray]  # per user: held-out positives of the part
+    items: np.ndarray  # the catalogue
+
+
+def ranking_users(
+    prep: Prepared, part: str = "test", max_users: int | None = MAX_RANKING_USERS
+) -> Judged:
+    """The users the ranking metrics judge: those with a held-out positive in ``part``.
+
+    Returns ``Judged`` (user ids, per-user training items, per-user positives, items): items are
+    the catalogue (``data.index.catalogue``), and the per-user lists hold column
+    indices into it. Past ``max_users`` (or ``MAX_RANKING_PAIRS`` pairs) a sample of
+    the users, seeded by the config's seed, stands in for all of them; None: every user.
+    """
+    items = catalogue(prep.data)
+    all_users, u_of, i_of = rating_codes(prep.data)
+    rows = getattr(prep.split, part)
+    pos_rows = rows[prep.labels[rows] > 0.5]
+    eval_users = np.unique(u_of[pos_rows])
+    if max_users is not None:
+        max_users = max(1, min(max_users, MAX_RANKING_PAIRS // max(len(items), 1)))
+    if max_users is not None and len(eval_users) > max_users:
+        rng = np.random.default_rng(prep.config.seed)
+        eval_users = np.sort(rng.choice(eval_users, size=max_users, replace=False))
+    slot = np.full(len(all_users), -1, dtype=np.int64)
+    slot[eval_users] = np.arange(len(eval_users))
+
+    def per_user(sel_rows: np.ndarray) -> list[np.ndarray]:
+        s = slot[u_of[sel_rows]]
+        keep = s >= 0
+        s, cols = s[keep], i_of[sel_rows][keep]
+        # one sort of (slot, column) keys: 6x a lexsort of the two on ML-1M
+        key = np.sort(s * len(items) + cols)
+        counts = np.bincount(s, minlength=len(eval_users))
+        return np.split(key % len(items), np.cumsum(counts)[:-1])
+
+    return Judged(all_users[eval_users], per_user(prep.split.train), per_user(pos_rows), items)
+
+
+def check_k(k: int, data: MovieLensData) -> None:
+    """A ConfigError when a top-K list cannot be filled from the catalogue."""
+    n_items = len(catalogue(data))
+    if int(k) > n_items:
+        raise ConfigError(
+            "ranking_k", f"K = {k} is larger than the catalogue ({n_items} movies of {data.name})"
+        )
+
+
+__all__ = [
+    "MAX_RANKING_PAIRS",
+    "MAX_RANKING_USERS",
+    "RANKING_FLOPS",
+    "Judged",
+    "check_k",
+    "ranking_users",
+]

@@ -87,7 +87,7 @@ def _mode_for(target: Path) -> int:
 
 
 def _atomic_write(
-    path: str | Path, write: Callable[[IO[bytes]], None], point: str | None = None
+    path: str | Path, write: Callable[[IO[bytes]], object], point: str | None = None
 ) -> Path:
     """Call ``write`` on a temp file beside ``path``, then move it over ``path`` atomically.
 
@@ -306,42 +306,3 @@ def iter_jsonl(path: str | Path, error_cls: ErrorClass = RunError) -> Iterator[d
 def read_jsonl(path: str | Path, error_cls: ErrorClass = RunError) -> list[dict[str, Any]]:
     """Read every row of a JSON-lines file (empty list when the file does not exist)."""
     return list(iter_jsonl(path, error_cls))
-
-
-# ---------------------------------------------------------------- writers' liveness
-# Temp files and run folders name their writer's pid: a later reader removes what a dead
-# writer left (the cache's temp entries, a run's owner, a sweep's workers).
-
-
-def pid_alive(pid: int) -> bool:
-    """True when a process with this id exists on this machine."""
-    if pid <= 0:
-        return False
-    if os.name == "nt":
-        return _pid_alive_windows(pid)
-    try:
-        os.kill(pid, 0)  # signal 0 only checks existence on POSIX
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    except OSError:
-        return False
-    return True
-
-
-def _pid_alive_windows(pid: int) -> bool:
-    # os.kill on Windows would terminate the process, so ask the kernel instead.
-    import ctypes
-
-    kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
-    handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
-    if not handle:
-        return kernel32.GetLastError() == 5  # access denied: it exists
-    try:
-        code = ctypes.c_ulong()
-        if not kernel32.GetExitCodeProcess(handle, ctypes.byref(code)):
-            return False
-        return code.value == 259  # STILL_ACTIVE
-    finally:
-        kernel32.CloseHandle(handle)

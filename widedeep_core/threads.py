@@ -26,6 +26,7 @@ import os
 import tempfile
 from pathlib import Path
 from types import TracebackType
+from typing import TextIO
 
 ENV = "WIDEDEEP_THREADS"
 SLOTS_ENV = "WIDEDEEP_SLOTS_DIR"
@@ -96,7 +97,7 @@ class CoreShare:
         import torch
 
         self.directory = directory or slot_dir()
-        self._file = None
+        self._file: TextIO | None = None
         self.threads = torch.get_num_threads()
         # at most this many threads (None: the share): a step too small to split
         # across cores only spins the extra threads (training.trainer.step_threads)
@@ -151,7 +152,7 @@ class CoreShare:
         self.threads = apply_thread_share(self.trainings(), self.cap)
         return self.threads
 
-    def _take_slot(self):
+    def _take_slot(self) -> TextIO | None:
         if fcntl is None:
             return None
         try:

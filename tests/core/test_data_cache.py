@@ -194,6 +194,9 @@ def test_stale_temp_entries_are_removed_on_the_next_open(tmp_path):
         "old": cache / "frames" / f".tmp-otherhost-{live}-def",
         "young": cache / "frames" / f".tmp-{host}-{live}-ghi",
         "deadkey": cache / "keys" / f".tmp-{host}-{dead}-jkl",
+        # this process's pid with another start time: the pid was reused, the writer is gone
+        "reused": cache / "frames" / f".tmp-{host}-{live}-12345-mno",
+        "current": cache / "frames" / f"{cache_mod._temp_prefix()}pqr",
     }
     for name, path in made.items():
         if name == "deadkey":
@@ -205,7 +208,8 @@ def test_stale_temp_entries_are_removed_on_the_next_open(tmp_path):
     os.utime(made["old"], (past, past))
     load_movielens(folder, cache_dir=cache)
     left = {n for n, p in made.items() if p.exists()}
-    assert left == {"young"}  # a live writer's fresh temp folder is left alone
+    # a live writer's fresh temp folder is left alone (named the old way or the new)
+    assert left == {"young", "current"}
 
 
 # --- finding 16: eviction never removes what another process is putting in place ---

@@ -20,9 +20,9 @@ from widedeep_core.api import train
 from widedeep_core.config import Config, preset
 from widedeep_core.data import load_movielens, write_synthetic
 from widedeep_core.errors import RunError, TrainingError
+from widedeep_core.owners import boot_id, owner_fields, process_start
 from widedeep_core.runs import Run, RunStore
 from widedeep_core.runs import store as store_mod
-from widedeep_core.runs.liveness import boot_id, owner_fields, process_start
 from widedeep_core.runs.schema import RUN_JSON
 from widedeep_core.training import BatchEvent, FailedEvent
 

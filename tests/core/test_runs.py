@@ -16,7 +16,7 @@ import torch
 from widedeep_core import fileio as wio
 from widedeep_core.config import Config, preset
 from widedeep_core.errors import DataError, RunError
-from widedeep_core.fileio import pid_alive
+from widedeep_core.owners import pid_alive
 from widedeep_core.runs import Run, RunStore, default_runs_root
 from widedeep_core.runs.schema import RUN_JSON
 from widedeep_core.runs.store import slugify

@@ -1,31 +1,7 @@
 """MovieLens readers, validation, cache, download and the synthetic generator."""
 
-from .cache import data_cache_dir, user_cache_dir
-from .download import RELEASES, download_release, open_release
-from .loader import load_movielens
-from .sources import ZipLimits
-from .summary import DataSummary, summarize
-from .synthetic import DEMO_SIZE, make_synthetic
-from .types import LAYOUTS, MovieLensData, Problem, display_path
-from .writers import write_movielens, write_synthetic, write_synthetic_zip
+import lazy_loader
 
-__all__ = [
-    "DEMO_SIZE",
-    "LAYOUTS",
-    "RELEASES",
-    "DataSummary",
-    "MovieLensData",
-    "Problem",
-    "ZipLimits",
-    "data_cache_dir",
-    "display_path",
-    "download_release",
-    "load_movielens",
-    "make_synthetic",
-    "open_release",
-    "summarize",
-    "user_cache_dir",
-    "write_movielens",
-    "write_synthetic",
-    "write_synthetic_zip",
-]
+# The submodules load when one of these names is first used (the names are listed in
+# __init__.pyi): importing one light module of the package loads nothing else.
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

@@ -46,7 +46,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..faultpoints import checkpoint
-from ..fileio import pid_alive
+from ..owners import owner_alive, process_start
 from .parsing import split_genres
 from .types import MovieLensData, Problem, display_path
 
@@ -367,10 +367,25 @@ def _locked(root: Path) -> Iterator[bool]:
         os.close(fd)  # closing releases the lock, also when the process is killed
 
 
+def _host_tag() -> str:
+    return re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:32] or "host"
+
+
 def _temp_prefix() -> str:
-    """``.tmp-<host>-<pid>-``: a later open can tell whether the writer is still alive."""
-    host = re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:32] or "host"
-    return f".tmp-{host}-{os.getpid()}-"
+    """``.tmp-<host>-<pid>-<start>-``: a later open can tell (``owners``) whether the
+    writer is still alive, and still the same process."""
+    pid = os.getpid()
+    return f".tmp-{_host_tag()}-{pid}-{process_start(pid) or 0}-"
+
+
+def _writer_alive(name: str) -> bool:
+    """Whether the writer a temp entry's name records is alive (only this host's)."""
+    parts = name.split("-")
+    if len(parts) < 4 or parts[1] != _host_tag() or not parts[2].isdigit():
+        return False
+    # the start time, where the name has one (older names hold the pid alone)
+    start = int(parts[3]) if len(parts) > 4 and parts[3].isdigit() and parts[3] != "0" else None
+    return owner_alive({"host": socket.gethostname(), "pid": int(parts[2]), "pid_start": start})
 
 
 def remove_stale_temps(root: Path) -> int:
@@ -379,7 +394,6 @@ def remove_stale_temps(root: Path) -> int:
     An entry is stale when its writer (host + pid in its name) is gone, or when it is older
     than TEMP_GRACE_S whoever wrote it (the pid may have been reused).
     """
-    host = _temp_prefix().split("-")[1]
     now = time.time()
     removed = 0
     for folder in (root / "frames", root / "keys"):
@@ -390,13 +404,13 @@ def remove_stale_temps(root: Path) -> int:
         for de in entries:
             if not de.name.startswith(".tmp-"):
                 continue
-            parts = de.name.split("-")
-            mine = len(parts) > 3 and parts[1] == host and parts[2].isdigit()
             try:
                 age = now - de.stat(follow_symlinks=False).st_mtime
             except OSError:
                 continue
-            if age <= TEMP_GRACE_S and not (mine and not pid_alive(int(parts[2]))):
+            # young entries of another host, or of a live writer here, are in use
+            here = de.name.split("-")[1:2] == [_host_tag()]
+            if age <= TEMP_GRACE_S and (not here or _writer_alive(de.name)):
                 continue
             path = Path(de.path)
             if de.is_dir(follow_symlinks=False):

@@ -1,15 +1,7 @@
 """Metrics and the evaluation of a model on a split (``api.evaluate_run``: a stored run)."""
 
-from widedeep_core.evaluation.evaluate import (
-    evaluate_pointwise,
-    evaluate_ranking,
-    evaluate_split,
-    predict_logits,
-)
+import lazy_loader
 
-__all__ = [
-    "evaluate_pointwise",
-    "evaluate_ranking",
-    "evaluate_split",
-    "predict_logits",
-]
+# The submodules load when one of these names is first used (the names are listed in
+# __init__.pyi): importing one light module of the package loads nothing else.
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

@@ -1,29 +1,7 @@
 """From ratings to tensors: labels, seeded splits, the encoder fitted on train, prepare."""
 
-from widedeep_core.features.encoder import (
-    Encoded,
-    FeatureEncoder,
-    FieldSpec,
-    bucket_age,
-    bucket_year,
-    bucket_zip,
-    cross_name,
-)
-from widedeep_core.features.prepare import Prepared, prepare
-from widedeep_core.features.splits import Split, SplitRecord, binary_labels, make_split
+import lazy_loader
 
-__all__ = [
-    "Encoded",
-    "FeatureEncoder",
-    "FieldSpec",
-    "Prepared",
-    "Split",
-    "SplitRecord",
-    "binary_labels",
-    "bucket_age",
-    "bucket_year",
-    "bucket_zip",
-    "cross_name",
-    "make_split",
-    "prepare",
-]
+# The submodules load when one of these names is first used (the names are listed in
+# __init__.pyi): importing one light module of the package loads nothing else.
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

@@ -115,7 +115,7 @@ def _check_fractions(fractions: Any) -> tuple[float, float, float]:
     fr = tuple(float(f) for f in fractions)
     assert len(fr) == 3 and fr[0] > 0 and all(0.0 <= f <= 1.0 for f in fr), fr
     assert abs(sum(fr) - 1.0) <= 1e-6, fr
-    return fr  # type: ignore[return-value]
+    return fr
 
 
 def _check_rows(rows: Any, n: int) -> np.ndarray:

@@ -53,7 +53,7 @@ class _Gather(torch.autograd.Function):
     @staticmethod
     def forward(
         ctx, weight: torch.Tensor, ids: torch.Tensor, pad: int | None = None
-    ) -> torch.Tensor:  # type: ignore[override]
+    ) -> torch.Tensor:
         ctx.save_for_backward(ids)
         ctx.rows = weight.shape[0]
         ctx.pad = pad
@@ -61,7 +61,7 @@ class _Gather(torch.autograd.Function):
         return weight.index_select(0, flat).reshape(*ids.shape, weight.shape[1])
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+    def backward(ctx, grad: torch.Tensor):
         (ids,) = ctx.saved_tensors
         return scatter_rows(grad, ids, ctx.rows, ctx.pad), None, None
 

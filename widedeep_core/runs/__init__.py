@@ -6,18 +6,8 @@
 depends on the trainer's event types).
 """
 
-from widedeep_core.runs.export import export_run, read_curve, write_metrics_csv
-from widedeep_core.runs.schema import SERVABLE_STATUSES, can_serve
-from widedeep_core.runs.store import Run, RunInfo, RunStore, default_runs_root
+import lazy_loader
 
-__all__ = [
-    "SERVABLE_STATUSES",
-    "Run",
-    "RunInfo",
-    "RunStore",
-    "can_serve",
-    "default_runs_root",
-    "export_run",
-    "read_curve",
-    "write_metrics_csv",
-]
+# The submodules load when one of these names is first used (the names are listed in
+# __init__.pyi): importing one light module of the package loads nothing else.
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

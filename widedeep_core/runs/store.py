@@ -34,13 +34,13 @@ from widedeep_core.fileio import (
     atomic_write_bytes,
     atomic_write_json,
     display_path,
-    pid_alive,
     read_json,
     read_jsonl,
     write_failure,
 )
 from widedeep_core.monitors import monitor_of
-from widedeep_core.runs.liveness import effective_status, owner_fields
+from widedeep_core.owners import owner_fields, pid_alive
+from widedeep_core.runs.liveness import effective_status
 from widedeep_core.runs.schema import (
     BATCHES_JSONL,
     CONFIG_JSON,

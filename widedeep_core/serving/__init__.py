@@ -1,6 +1,7 @@
 """Serving a stored run: run folder -> encoder -> model -> scorer -> recommendations."""
 
-from widedeep_core.serving.loading import Trained, load_trained
-from widedeep_core.serving.recommend import Recommender
+import lazy_loader
 
-__all__ = ["Recommender", "Trained", "load_trained"]
+# The submodules load when one of these names is first used (the names are listed in
+# __init__.pyi): importing one light module of the package loads nothing else.
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

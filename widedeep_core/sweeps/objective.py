@@ -9,13 +9,12 @@ tags say it was pruned, so the Runs page, Recommend and the CLI all work on tria
 from __future__ import annotations
 
 import math
-import os
-import socket
 import time
 from typing import Any
 
 from widedeep_core.config import Config
 from widedeep_core.errors import ConfigError, TrainingError, WideDeepError
+from widedeep_core.owners import owner_fields
 
 from .study import SweepSpec
 
@@ -58,7 +57,7 @@ class Objective:
         from widedeep_core.training import BatchEvent, EpochEvent, Trainer
 
         self.last_number = trial.number
-        trial.set_user_attr("worker", {"host": socket.gethostname(), "pid": os.getpid()})
+        trial.set_user_attr("worker", owner_fields())
         try:
             cfg = self.config_for(self.spec.space.suggest(trial), trial.number)
         except ConfigError as exc:

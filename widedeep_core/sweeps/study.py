@@ -18,7 +18,7 @@ from typing import Any
 
 from widedeep_core.config import Config
 from widedeep_core.errors import ConfigError, SweepError
-from widedeep_core.fileio import pid_alive
+from widedeep_core.owners import owner_alive
 
 from .space import SearchSpace, space_from_texts
 from .storage import display_url, open_storage
@@ -215,13 +215,12 @@ def fail_dead_trials(study: Any) -> list[int]:
     import optuna
     from optuna.trial import TrialState
 
-    host = socket.gethostname()
     storage = study._storage
     failed = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker = trial.user_attrs.get("worker") or {}
         pid = worker.get("pid")
-        if worker.get("host") != host or not isinstance(pid, int) or pid_alive(pid):
+        if worker.get("host") != socket.gethostname() or owner_alive(worker):
             continue
         try:
             storage.set_trial_user_attr(

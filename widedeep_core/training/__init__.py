@@ -1,31 +1,7 @@
 """The trainer (events, epoch loop, early stopping) and the optimisers (FTRL)."""
 
-from widedeep_core.training.events import (
-    BatchEvent,
-    EpochEvent,
-    EvaluatingEvent,
-    FailedEvent,
-    FinishedEvent,
-    StartedEvent,
-)
-from widedeep_core.training.trainer import (
-    EarlyStopping,
-    Trainer,
-    TrainResult,
-    seed_everything,
-    train,
-)
+import lazy_loader
 
-__all__ = [
-    "BatchEvent",
-    "EarlyStopping",
-    "EpochEvent",
-    "EvaluatingEvent",
-    "FailedEvent",
-    "FinishedEvent",
-    "StartedEvent",
-    "TrainResult",
-    "Trainer",
-    "seed_everything",
-    "train",
-]
+# The submodules load when one of these names is first used (the names are listed in
+# __init__.pyi): importing one light module of the package loads nothing else.
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

@@ -112,13 +112,12 @@ def warm_up(qt_ready: threading.Event | None = None) -> None:
             qt_ready.wait(30)
         importlib.import_module("pyqtgraph")
         preload_torch_libraries()
-        import torch
 
         from widedeep_core.config import preset
-        from widedeep_core.threads import apply_thread_share
+        from widedeep_core.threads import apply_thread_share, set_threads
         from widedeep_core.training import Trainer
 
-        torch.set_num_threads(1)  # spinning OpenMP threads would slow the window
+        set_threads(1)  # spinning OpenMP threads would slow the window
         try:
             data = make_synthetic(n_users=20, n_items=30, n_ratings=400, seed=0)
             config = preset("reference").replace(epochs=1, batch_size=64, device="cpu")

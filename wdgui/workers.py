@@ -30,6 +30,14 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from widedeep_core.errors import WideDeepError
+from widedeep_core.threads import capped
+from widedeep_core.training.events import (  # light: the event types alone
+    BatchEvent,
+    EpochEvent,
+    EvaluatingEvent,
+    FailedEvent,
+    FinishedEvent,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from widedeep_core.training import Trainer
@@ -219,11 +227,13 @@ class TrainWorker(Worker):
     def run(self) -> None:
         """Build the trainer here (it may encode data: not in the GUI thread) and fit."""
         self.phase.emit("Preparing: importing PyTorch")
-        import torch
+        import torch  # noqa: F401 - the slow import, under its own phase
 
-        previous = torch.get_num_threads()
-        if self._threads:
-            torch.set_num_threads(self._threads)
+        # every share the trainer sets keeps to the GUI's cap (threads.capped)
+        with capped(self._threads):
+            self._fit()
+
+    def _fit(self) -> None:
         try:
             self.phase.emit("Preparing: encoding the data and building the model")
             trainer = self._make_trainer(self._on_event)
@@ -244,28 +254,26 @@ class TrainWorker(Worker):
         finally:
             with self._lock:
                 self._trainer = None  # drop the model with the thread, not in the GUI
-            torch.set_num_threads(previous)
             self._flush()
             self.done.emit()
 
     def _on_event(self, event: object) -> None:
         """The core's callback: runs in the worker thread."""
-        kind = type(event).__name__
-        if kind == "BatchEvent":
+        if isinstance(event, BatchEvent):
             self._pending.append(event)
             if self._throttle.ready():
                 self._flush()
             return
         self._flush()
-        if kind == "EpochEvent":
+        if isinstance(event, EpochEvent):
             self.epoch.emit(event)
-        elif kind == "EvaluatingEvent":  # also after an early stop or a Stop click
-            self.phase.emit(f"Evaluating on the {getattr(event, 'split', 'test')} split")
-        elif kind == "FinishedEvent":
+        elif isinstance(event, EvaluatingEvent):  # also after an early stop or a Stop click
+            self.phase.emit(f"Evaluating on the {event.split} split")
+        elif isinstance(event, FinishedEvent):
             self.finished_run.emit(event)
-        elif kind == "FailedEvent" and not self._failed_sent:
+        elif isinstance(event, FailedEvent) and not self._failed_sent:
             self._failed_sent = True
-            self.failed.emit(str(getattr(event, "message", event)))
+            self.failed.emit(event.message)
 
     def _flush(self) -> None:
         if self._pending:

@@ -13,6 +13,10 @@ beside it. The rule:
   ``max(1, usable cores // trainings holding a slot)`` threads, re-checked every
   epoch, so a second training started later makes the first one step down.
 
+A process may cap every share (``capped``): the app keeps one core for its window, a
+sweep worker keeps to its part of the machine; the rebalancing above keeps to the cap.
+``set_threads`` is the only caller of ``torch.set_num_threads`` in the project.
+
 Usable cores are the CPUs this process may run on (``os.sched_getaffinity``), so a
 ``taskset`` or a container's CPU set is respected. (The app keeps its window
 responsive differently: its worker threads run at a lower priority, wdgui/workers.py.)
@@ -22,8 +26,10 @@ torch is imported only when threads are set, so importing this module is cheap.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import TextIO
@@ -64,17 +70,49 @@ def thread_share(trainings: int = 1) -> int:
     return max(1, usable_cores() // max(1, int(trainings)))
 
 
-def apply_thread_share(trainings: int = 1, cap: int | None = None) -> int:
-    """Set torch's intra-op threads to this process's share, at most ``cap`` unless
-    ``WIDEDEEP_THREADS`` fixes them; returns the count."""
+# At most this many threads for every job of the process (None: no cap), whatever its
+# share: the app keeps a core for its window, a sweep worker keeps to its share.
+_process_cap: int | None = None
+
+
+def process_cap() -> int | None:
+    """The process-wide cap (``capped``), None when there is none."""
+    return _process_cap
+
+
+@contextlib.contextmanager
+def capped(n: int | None) -> Iterator[int | None]:
+    """Every share set while inside is at most ``n`` threads (None: no new cap); the
+    previous cap comes back on exit. The trainer's own rebalancing keeps to it."""
+    global _process_cap
+    before = _process_cap
+    if n is not None:
+        _process_cap = max(1, int(n)) if before is None else max(1, min(before, int(n)))
+    try:
+        yield _process_cap
+    finally:
+        _process_cap = before
+
+
+def set_threads(n: int) -> int:
+    """Set torch's intra-op threads to ``n``: the one call of ``torch.set_num_threads``."""
     import torch
 
-    n = thread_share(trainings)
-    if cap is not None and env_threads() is None:
-        n = max(1, min(n, cap))
+    n = max(1, int(n))
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
     return n
+
+
+def apply_thread_share(trainings: int = 1, cap: int | None = None) -> int:
+    """Set torch's intra-op threads to this process's share, at most ``cap`` and the
+    process cap unless ``WIDEDEEP_THREADS`` fixes them; returns the count."""
+    n = thread_share(trainings)
+    if env_threads() is None:
+        for limit in (cap, _process_cap):
+            if limit is not None:
+                n = max(1, min(n, limit))
+    return set_threads(n)
 
 
 def slot_dir() -> Path:
@@ -118,13 +156,10 @@ class CoreShare:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        import torch
-
         if self._file is not None:
             self._file.close()  # releases the lock
             self._file = None
-        if torch.get_num_threads() != self._before:
-            torch.set_num_threads(self._before)
+        set_threads(self._before)
 
     def trainings(self) -> int:
         """Trainings now holding a slot (this one included when it holds one)."""
@@ -178,6 +213,9 @@ __all__ = [
     "SLOTS_ENV",
     "CoreShare",
     "apply_thread_share",
+    "capped",
+    "process_cap",
+    "set_threads",
     "thread_share",
     "usable_cores",
 ]

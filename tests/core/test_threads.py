@@ -75,3 +75,33 @@ def test_the_slot_folder_can_be_private(monkeypatch, tmp_path):
     with CoreShare(tmp_path / "elsewhere"), CoreShare() as mine:
         assert mine.directory == tmp_path / "mine"
         assert mine.trainings() == 1 and mine.threads == 4
+
+
+def test_a_process_cap_holds_through_every_rebalance(monkeypatch, tmp_path):
+    # the app's "every core but one" and a sweep worker's share used to last only until
+    # the trainer's next rebalance; now the trainer's share keeps to the cap
+    monkeypatch.delenv(threads.ENV, raising=False)
+    monkeypatch.setattr(threads, "usable_cores", lambda: 4)
+    before = torch.get_num_threads()
+    with threads.capped(3), CoreShare(tmp_path) as share:
+        assert share.threads == 3 and share.rebalance() == 3
+        with threads.capped(2):  # a tighter cap inside wins; a looser one cannot widen it
+            assert share.rebalance() == 2
+        with threads.capped(8):
+            assert share.rebalance() == 3
+        share.cap = 1  # a small step: one thread, under the cap
+        assert share.rebalance() == 1
+    assert threads.process_cap() is None and torch.get_num_threads() == before
+
+
+def test_only_the_thread_policy_sets_torch_threads():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    callers = [
+        p.relative_to(root).as_posix()
+        for folder in ("widedeep_core", "wdgui")
+        for p in (root / folder).rglob("*.py")
+        if "set_num_threads(" in p.read_text(encoding="utf-8")
+    ]
+    assert callers == ["widedeep_core/threads.py"]

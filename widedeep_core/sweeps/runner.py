@@ -1,7 +1,7 @@
 """Run a sweep: W local worker processes on one study, each with its share of the cores.
 
 Two torch processes with default threads on 2 cores turned an 11 s epoch into 168 s
-(docs/PERFORMANCE): every worker sets ``torch.set_num_threads(cores // W)``. The
+(docs/PERFORMANCE): every worker caps its threads at ``cores // W`` (``threads.capped``). The
 workers take trials from a shared budget (exact for the local workers; other machines
 on the same study stop when the study holds enough trials), report each finished
 trial to the parent through a queue, and stop cleanly when the parent's stop event is
@@ -170,9 +170,22 @@ def _worker_main(
     """Entry point of a worker process (spawned: no torch state inherited)."""
     # Ctrl-C reaches the whole process group; the parent turns it into ``stop``
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    import torch
+    from widedeep_core.threads import apply_thread_share, capped
 
-    torch.set_num_threads(threads)
+    with capped(threads):
+        apply_thread_share()
+        _worker_loop(spec, data, budget, n_trials, deadline, stop, messages)
+
+
+def _worker_loop(
+    spec: SweepSpec,
+    data: Any,
+    budget: Any,
+    n_trials: int | None,
+    deadline: float | None,
+    stop: Any,
+    messages: Any,
+) -> None:
     try:
         if data is None:
             from widedeep_core.data import load_movielens

@@ -32,6 +32,18 @@ GENRES: tuple[str, ...] = (
 )  # fmt: skip
 # ML-1M age-group codes: "<18", "18-24", "25-34", "35-44", "45-49", "50-55", "56+".
 AGE_CODES: tuple[int, ...] = (1, 18, 25, 35, 45, 50, 56)
+# What ML-1M's users.dat codes mean (its README); ML-100K stores ages as numbers and
+# occupations as words.
+ML1M_AGE_LABELS: dict[int, str] = {
+    1: "Under 18", 18: "18-24", 25: "25-34", 35: "35-44", 45: "45-49", 50: "50-55", 56: "56+",
+}  # fmt: skip
+ML1M_OCCUPATIONS: tuple[str, ...] = (
+    "other or not specified", "academic/educator", "artist", "clerical/admin",
+    "college/grad student", "customer service", "doctor/health care",
+    "executive/managerial", "farmer", "homemaker", "K-12 student", "lawyer", "programmer",
+    "retired", "sales/marketing", "scientist", "self-employed", "technician/engineer",
+    "tradesman/craftsman", "unemployed", "writer",
+)  # fmt: skip
 
 # On-disk layouts of the MovieLens releases.
 LAYOUTS: tuple[str, ...] = ("ml-100k", "ml-1m", "ml-10m", "csv")
@@ -79,6 +91,8 @@ __all__ = [
     "GENRES",
     "LAYOUTS",
     "LR_SCHEDULES",
+    "ML1M_AGE_LABELS",
+    "ML1M_OCCUPATIONS",
     "MONITORS",
     "MULTI_VALUED_FIELDS",
     "NEGATIVE_SAMPLINGS",

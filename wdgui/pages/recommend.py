@@ -33,7 +33,12 @@ from PySide6.QtWidgets import (
 from widedeep_core.errors import WideDeepError
 from widedeep_core.runs import Run, RunStore
 from widedeep_core.runs.compare import baseline_note
-from widedeep_core.vocabulary import DEFAULT_EXCLUDE, EXCLUDE_RULES
+from widedeep_core.vocabulary import (
+    DEFAULT_EXCLUDE,
+    EXCLUDE_RULES,
+    ML1M_AGE_LABELS,
+    ML1M_OCCUPATIONS,
+)
 
 from ..models import DataFrameModel, monitor_text
 from ..widgets import ComparisonTable, Steps, message_label, show_message
@@ -79,19 +84,6 @@ TITLE_MIN = 120  # px below which the title stops giving way (the table scrolls 
 # The exclusion rules as the combo names them (the label below the list says the whole rule).
 EXCLUDE_SHORT = {"rated": "all rated", "train": "training split", "history": "test history"}
 NO_RUN = "No run to recommend from: train one on the Train page, then choose it under Run."
-# ML-1M's users.dat stores codes (its README lists them); ML-100K stores ages as numbers
-# and occupations as words, shown as they are.
-# TODO(core): these two tables belong in widedeep_core.vocabulary beside AGE_CODES.
-ML1M_AGES = {
-    1: "Under 18", 18: "18-24", 25: "25-34", 35: "35-44", 45: "45-49", 50: "50-55", 56: "56+",
-}  # fmt: skip
-ML1M_OCCUPATIONS = (
-    "other or not specified", "academic/educator", "artist", "clerical/admin",
-    "college/grad student", "customer service", "doctor/health care",
-    "executive/managerial", "farmer", "homemaker", "K-12 student", "lawyer", "programmer",
-    "retired", "sales/marketing", "scientist", "self-employed", "technician/engineer",
-    "tradesman/craftsman", "unemployed", "writer",
-)  # fmt: skip
 
 
 def _open_recommender(
@@ -593,13 +585,13 @@ def profile_text(user: int, profile: dict[str, Any], layout: str | None = None) 
 
 
 def decode_demographic(key: str, value: Any) -> Any:
-    """An ML-1M age or occupation code in words (ML-1M's README); other values as they are."""
+    """An ML-1M age or occupation code in words (``vocabulary``); other values as they are."""
     try:
         code = int(value)
     except (TypeError, ValueError):
         return value
     if key == "age":
-        return ML1M_AGES.get(code, value)
+        return ML1M_AGE_LABELS.get(code, value)
     if key == "occupation" and 0 <= code < len(ML1M_OCCUPATIONS):
         return ML1M_OCCUPATIONS[code]
     return value

@@ -25,8 +25,8 @@ from widedeep_core.config import (
     PRESET_HELP,
     PRESETS,
     Config,
+    FormState,
     adapt_to_data,
-    check_against_data,
     config_fields,
     field_info,
     fields_available,
@@ -111,6 +111,12 @@ def device_items() -> list[tuple[str, str]]:
     return items
 
 
+def _device_check(cfg: Config) -> tuple[str, str] | None:
+    """The form state's last check: the configured device exists here."""
+    problem = device_problem(cfg.device)
+    return ("device", problem) if problem is not None else None
+
+
 def device_problem(device: str) -> str | None:
     """Why ``device`` cannot be used here, or None (no torch import for auto and cpu)."""
     if device in ALWAYS_THERE:
@@ -134,14 +140,8 @@ class ConfigurePage(QWidget):
         super().__init__(parent)
         self.editors: dict[str, Editor] = {}
         self.error_labels: dict[str, QLabel] = {}
-        self._errors: dict[str, str] = {}
-        # field -> its error checked alone (parse + range against the preset); kept
-        # between changes so one change re-checks one field, not all of them
-        self._alone: dict[str, str] = {}
-        self._values: dict[str, Any] = {}
-        self.validations = 0  # full Config validations so far (one per change at most)
-        self._config: Config | None = None
-        self._available: tuple[str, ...] | None = None
+        # the core keeps the form's validation state (config.FormState); the page shows it
+        self.form = FormState(DEFAULT_PRESET, extra_check=_device_check)
         self._data: MovieLensData | None = None
         self.support_jobs = JobRunner(self)
         self.support_jobs.succeeded.connect(self._on_support)
@@ -245,11 +245,16 @@ class ConfigurePage(QWidget):
     # ---------------------------------------------------------------- public API
     def config(self) -> Config | None:
         """The current configuration when every entry is valid, else None."""
-        return self._config if self._valid else None
+        return self.form.config if self._valid else None
 
     def errors(self) -> dict[str, str]:
         """Field name -> the core's message, for every entry marked invalid."""
-        return dict(self._errors)
+        return dict(self.form.errors)
+
+    @property
+    def validations(self) -> int:
+        """Full Config validations so far (one per change at most)."""
+        return self.form.validations
 
     def is_valid(self) -> bool:
         """True when Start may use ``config()``."""
@@ -336,20 +341,21 @@ class ConfigurePage(QWidget):
         """Load the named preset, dropping fields the loaded data set lacks."""
         cfg = PRESETS[name]
         notes: list[str] = []
-        if self._available is not None:
-            cfg, notes = adapt_to_data(cfg, self._available)
+        if self.form.available is not None:
+            cfg, notes = adapt_to_data(cfg, self.form.available)
         self.set_config(cfg)
         self.notesLabel.setText("\n".join(notes))
 
     def set_data(self, data: MovieLensData | None) -> None:
         """Data loaded: mark unavailable fields and adapt the form to them."""
         self._data = data
-        self._available = fields_available(data) if data is not None else None
+        self.form.set_available(fields_available(data) if data is not None else None)
+        available = self.form.available
         for editor in self.editors.values():
             if isinstance(editor, FieldSetEditor):
-                editor.set_available(self._available)
-        if self._config is not None and self._available is not None:
-            cfg, notes = adapt_to_data(self._config, self._available)
+                editor.set_available(available)
+        if self.form.config is not None and available is not None:
+            cfg, notes = adapt_to_data(self.form.config, available)
             if notes:
                 self.set_config(cfg)
                 self.notesLabel.setText("\n".join(notes))
@@ -399,68 +405,26 @@ class ConfigurePage(QWidget):
         self.presetHelp.setText(PRESET_HELP.get(name, ""))
         self.apply_preset(name)
 
-    def _parse(self, name: str) -> str | None:
-        """Parse one entry into ``_values``; returns the parse error, if any."""
-        try:
-            self._values[name] = parse_value(name, self.editors[name].text())
-        except WideDeepError as exc:
-            self._values.pop(name, None)
-            return getattr(exc, "reason", str(exc))
-        return None
-
-    def _alone_error(self, name: str) -> str | None:
-        """The error of one parsed value checked alone against the preset (1 validation)."""
-        self.validations += 1
-        try:
-            PRESETS[self.preset_name()].replace(**{name: self._values[name]})
-        except ConfigError as exc:
-            return exc.reason if exc.field == name else None  # other fields: the full check
-        return None
+    def _texts(self) -> dict[str, str]:
+        return {name: editor.text() for name, editor in self.editors.items()}
 
     def _on_edited(self, name: str, *_signal_args: object) -> None:
-        """One entry changed: re-check that entry, then the whole config, once.
-
-        While other entries are marked, the changed one is checked alone (one
-        validation); when none is, the whole configuration is (one validation), and an
-        error it finds goes to the field the core names (``ConfigError.field``).
-        """
-        error = self._parse(name)
-        self._alone.pop(name, None)
-        if error is None and self._alone:
-            error = self._alone_error(name)
-        if error is not None:
-            self._alone[name] = error
-        self._finish_validation()
+        """One entry changed: the core re-checks it, then the whole config, once."""
+        self.form.preset = self.preset_name()
+        self.form.edit(name, self.editors[name].text())
+        self._show_validation()
 
     @Slot()
     def _revalidate(self) -> None:
         """Re-check every entry (preset, loaded config, new data): one validation if valid."""
-        self._alone = {}
-        for name in self.editors:
-            error = self._parse(name)
-            if error is not None:
-                self._alone[name] = error
-        self._finish_validation(every_error=True)
+        self.form.preset = self.preset_name()
+        self.form.revalidate(self._texts())
+        self._show_validation()
 
-    def _finish_validation(self, every_error: bool = False) -> None:
-        """Check the whole config when no entry is marked; show the errors; emit."""
-        errors = dict(self._alone)
-        cfg = None
-        if not errors:
-            cfg, field, reason = self._check_whole()
-            if cfg is None and every_error:
-                # several entries may be wrong at once (restored settings, a run's config):
-                # mark every one that fails alone, not only the first the core meets
-                for name in self._values:
-                    alone = self._alone_error(name)
-                    if alone is not None:
-                        self._alone[name] = alone
-                errors = dict(self._alone)
-            if cfg is None and field not in errors:
-                errors[field] = reason
-        self._apply_errors(errors)
-        self._config = cfg
-        valid = cfg is not None
+    def _show_validation(self) -> None:
+        """Show the form state's errors; emit when the validity or the config changed."""
+        self._apply_errors(self.form.errors)
+        valid = self.form.valid
         changed = valid != self._valid
         self._valid = valid
         if changed:
@@ -470,22 +434,7 @@ class ConfigurePage(QWidget):
         self._update_support_button()
         self.configChanged.emit()
 
-    def _check_whole(self) -> tuple[Config | None, str, str]:
-        """(config, "", "") when valid, else (None, field, reason): one validation."""
-        self.validations += 1
-        try:
-            cfg = PRESETS[self.preset_name()].replace(**self._values, preset=self.preset_name())
-            if self._available is not None:
-                check_against_data(cfg, self._available)
-        except ConfigError as exc:
-            return None, exc.field, exc.reason
-        problem = device_problem(cfg.device)
-        if problem is not None:
-            return None, "device", problem
-        return cfg, "", ""
-
     def _apply_errors(self, errors: dict[str, str]) -> None:
-        self._errors = errors
         for name, label in self.error_labels.items():
             show_message(label, errors.get(name, ""))
             self.editors[name].widget.setStyleSheet(

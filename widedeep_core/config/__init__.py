@@ -5,6 +5,7 @@
 
 from widedeep_core.config.availability import adapt_to_data, check_against_data, fields_available
 from widedeep_core.config.fields import FieldInfo, normalize_cross, split_cross
+from widedeep_core.config.form import FormState
 from widedeep_core.config.presets import (
     DEFAULT_PRESET,
     PRESET_HELP,
@@ -32,6 +33,7 @@ __all__ = [
     "PRESET_HELP",
     "Config",
     "FieldInfo",
+    "FormState",
     "adapt_to_data",
     "check_against_data",
     "check_strings",

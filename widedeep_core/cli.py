@@ -86,6 +86,7 @@ def _config_from_args(args: argparse.Namespace, data) -> tuple[Any, list[str]]:
     if errors:  # every bad setting at once, on one line
         (first, reason), *rest = errors.items()
         raise ConfigError(first, "; ".join([reason, *(f"{k}: {m}" for k, m in rest)]))
+    assert cfg is not None  # no errors: a config
     return adapt_to_data(cfg, fields_available(data))
 
 

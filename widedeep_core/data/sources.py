@@ -9,6 +9,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import cast
 
 from ..errors import DataError
 from .types import display_path
@@ -125,7 +126,8 @@ class Source:
         try:
             if self.zip_path is None:
                 return Path(entry.location).read_bytes()
-            return _read_member(self.zip_path, entry, self.label(name))
+            # a bytearray, read as bytes: not copied
+            return cast(bytes, _read_member(self.zip_path, entry, self.label(name)))
         except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
             raise DataError(f"the zip archive is corrupt ({exc})", path=self.label(name)) from exc
         except (RuntimeError, NotImplementedError) as exc:  # encrypted, unknown method
@@ -172,7 +174,7 @@ def _read_member(zip_path: Path, entry: _Entry, label: str) -> bytearray:
     pos = 0
     with zipfile.ZipFile(zip_path) as zf, zf.open(entry.location) as fh:
         while pos < size:
-            got = fh.readinto(view[pos : pos + _READ_CHUNK])
+            got = fh.readinto(view[pos : pos + _READ_CHUNK])  # type: ignore[attr-defined]
             if not got:
                 break
             pos += got

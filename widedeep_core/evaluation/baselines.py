@@ -126,14 +126,17 @@ def evaluate_baselines(
     if key is not None and (rows := _read_rows(key)) is not None:
         return rows
     x, all_users, _ = train_matrix(prep)
-    rows = np.searchsorted(all_users, judged.user_ids)
+    user_rows = np.searchsorted(all_users, judged.user_ids)
     pop = Popularity(x)
     pop_rank = training_pop_rank(prep)
     out: dict[str, dict[str, Any]] = {}
     ease, choice = retrieval or make_retrieval(x, "auto", lam, max_items=max_items)
     for name, model in (("popularity", pop), ("ease", ease)):
         top = ranked_columns(
-            lambda b, m=model: m.score(rows[b]), judged.seen, np.arange(len(rows)), k
+            lambda b, m=model: m.score(user_rows[b]),  # type: ignore[misc]
+            judged.seen,
+            np.arange(len(user_rows)),
+            k,
         )
         out[name] = list_columns(top, judged.positives, k, pop_rank)
     out["ease"].update({"lambda": lam, "route": choice.name, "route_reason": choice.reason})
@@ -173,7 +176,7 @@ def _rows_key(prep: Prepared, part: str, judged: Judged, k: int, lam: float, max
         np.array([len(p) for p in judged.positives], dtype=np.int64),
         np.concatenate(judged.positives) if judged.positives else np.zeros(0, np.int64),
     ):
-        h.update(np.ascontiguousarray(arr).view(np.uint8))
+        h.update(np.ascontiguousarray(arr).view(np.uint8))  # type: ignore[arg-type]
     return h.hexdigest()
 
 

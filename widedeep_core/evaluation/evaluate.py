@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -75,12 +75,12 @@ def evaluate_pointwise(
 
 def evaluate_split(
     model: WideDeep, prep: Prepared, part: str = "test", device: torch.device | str = "cpu"
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """Every metric on one split: AUC, log loss, accuracy, GAUC and ranking metrics at K."""
     cfg = prep.config
     x, y = prep.encoded(part)
     logits = predict_logits(model, x, cfg.eval_batch_size, device)
-    out = pointwise(y, logits)
+    out: dict[str, Any] = pointwise(y, logits)
     users = prep.data.ratings["user"].to_numpy()[getattr(prep.split, part)]
     out["gauc"] = gauc(users, y.numpy(), logits.numpy())
     # one set of judged users for the model and its baselines: same users, same lists
@@ -122,7 +122,7 @@ def _model_lists(
     if prep.retrieval is not None:
         return _two_stage_lists(model, prep, part, k, max_users)
     items = catalogue(prep.data)
-    pair_scorer = PairScorer(model, prep.encoder, prep.data, items)
+    pair_scorer = PairScorer(cast("WideDeep", model), prep.encoder, prep.data, items)
     if max_users is None:
         affordable = RANKING_FLOPS / max(pair_scorer.pair_flops * len(items), 1.0)
         max_users = max(MAX_RANKING_USERS, int(affordable))

@@ -192,7 +192,7 @@ def ranking_metrics(
     n_pos = np.fromiter((len(np.atleast_1d(p)) for p in test_pos), np.int64, len(test_pos))
     users = np.flatnonzero(n_pos > 0)
     top = ranked_columns(scores, train_seen, users, k, batch_size)
-    return judge_lists(top, [test_pos[u] for u in users], k)
+    return judge_lists(top, [test_pos[int(u)] for u in users], k)
 
 
 def catalogue_coverage(top: np.ndarray, n_items: int) -> float:

@@ -77,10 +77,11 @@ class SplitScorer:
             if rest and isinstance(rest[0], nn.BatchNorm1d):
                 bn = rest.pop(0)
                 assert isinstance(bn, nn.BatchNorm1d)
-                scale = (bn.running_var + bn.eps).rsqrt()  # type: ignore[operator]
+                assert bn.running_mean is not None and bn.running_var is not None
+                scale = (bn.running_var + bn.eps).rsqrt()
                 if bn.weight is not None:
                     scale = scale * bn.weight
-                shift = -bn.running_mean * scale  # type: ignore[operator]
+                shift = -bn.running_mean * scale
                 if bn.bias is not None:
                     shift = shift + bn.bias
                 self._scale, self._shift = scale, self._shift * scale + shift
@@ -133,6 +134,7 @@ class SplitScorer:
             rows = self._field_rows(part, x, name)
             vec = emb[rows]
             if name in part.multis:
+                assert part.pad is not None  # multi-valued fields: a pad row
                 count = (rows != part.pad).sum(1, keepdim=True).clamp_(min=1)
                 pieces.append(vec.sum(1) / count)
             else:
@@ -238,7 +240,8 @@ def _fold_eval_mlp(layers: Sequence[nn.Module]) -> list[tuple[str, Any]]:
         elif isinstance(layer, nn.BatchNorm1d):
             assert plan and plan[-1][0] == "linear", "batch-norm follows a Linear layer"
             weight_t, bias = plan[-1][1]
-            scale = (layer.running_var + layer.eps).rsqrt()  # type: ignore[operator]
+            assert layer.running_var is not None  # eval mode folds the running statistics
+            scale = (layer.running_var + layer.eps).rsqrt()
             if layer.weight is not None:
                 scale = scale * layer.weight.detach()
             shift = (bias - layer.running_mean) * scale

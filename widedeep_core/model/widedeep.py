@@ -20,7 +20,7 @@ pooling uses ``F.embedding_bag(..., padding_idx=pad)`` so that padding is masked
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import torch
 from torch import nn
@@ -139,8 +139,8 @@ class _Part(nn.Module):
 
     def single_ids(self, x: Encoded) -> torch.Tensor:
         """[b, S] table rows of the single-valued fields."""
-        ids = x.single if self.all_columns else x.single.index_select(1, self.cols)
-        return ids + self.single_offsets
+        ids = x.single if self.all_columns else x.single.index_select(1, self.cols)  # type: ignore[arg-type]
+        return ids + self.single_offsets  # type: ignore[operator]
 
     def multi_ids(self, x: Encoded, name: str) -> torch.Tensor:
         """[b, k] table rows of a multi-valued field, pad entries mapped to the pad row."""
@@ -148,6 +148,7 @@ class _Part(nn.Module):
 
     def map_multi(self, codes: torch.Tensor, name: str) -> torch.Tensor:
         """Table rows of multi-valued codes (any shape); code 0 (pad or unseen) -> pad row."""
+        assert self.pad is not None  # a part with multi-valued fields has a pad row
         return torch.where(codes > 0, codes + self.offsets_by_name[name], self.pad)
 
     def row_ids(self, x: Encoded) -> torch.Tensor:
@@ -191,7 +192,7 @@ class DenseInput(nn.Module):
 
     def continuous(self, dense: torch.Tensor) -> torch.Tensor:
         """[b, C] continuous columns (the deep part's extra input)."""
-        return dense.index_select(1, self.cont)
+        return dense.index_select(1, self.cont)  # type: ignore[arg-type]
 
     def wide(self, dense: torch.Tensor) -> torch.Tensor:
         """[b] contribution to the wide logit."""
@@ -321,6 +322,7 @@ class WideDeep(nn.Module):
         n_single = len(part.singles)
         if not part.multis:
             return emb.reshape(b, -1)
+        assert part.pad is not None  # multi-valued fields: a pad row
         pieces = [emb[:, :n_single].reshape(b, -1)] if n_single else []
         start = n_single
         for name in part.multis:
@@ -358,7 +360,7 @@ class WideDeep(nn.Module):
     def wide_parameters(self) -> Iterator[nn.Parameter]:
         """Parameters of the wide part (table and bias)."""
         if self.wide is not None:
-            yield self.wide.embedding.weight
+            yield cast(nn.Parameter, self.wide.embedding.weight)
         if self.dense_in is not None:
             yield from self.dense_in.parameters()
         if self.wide_bias is not None:
@@ -367,7 +369,7 @@ class WideDeep(nn.Module):
     def deep_parameters(self) -> Iterator[nn.Parameter]:
         """Parameters of the deep part (table and MLP)."""
         if self.deep is not None and self.mlp is not None:
-            yield self.deep.embedding.weight
+            yield cast(nn.Parameter, self.deep.embedding.weight)
             yield from self.mlp.parameters()
 
 

@@ -50,7 +50,7 @@ def score_block(
     wides, deeps = [], []
     try:
         for start in range(0, len(x), step):
-            wide, deep = model.forward_parts(x.take(slice(start, start + step)).to(device))
+            wide, deep = model.forward_parts(x.take(slice(start, start + step)).to(device))  # type: ignore[operator]
             wides.append(wide.float().cpu())
             deeps.append(deep.float().cpu())
     finally:

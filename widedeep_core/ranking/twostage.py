@@ -130,9 +130,9 @@ def rank_users(
         allowed[:, candidates] = scores[:, candidates]
     masked = mask(torch.from_numpy(allowed), *pairs(seen, np.arange(len(user_ids))))
     m = min(prep.config.candidates, masked.shape[1])
-    cand = top_k(masked, m)  # retrieval order
-    valid = torch.isfinite(masked.gather(1, cand)).numpy()
-    cand = cand.numpy()
+    cand_t = top_k(masked, m)  # retrieval order
+    valid = torch.isfinite(masked.gather(1, cand_t)).numpy()
+    cand = cand_t.numpy()
     b = len(user_ids)
     rrank = np.broadcast_to(np.arange(1, m + 1), (b, m))
     # the model's logits of every (user, candidate) pair, in one flat batch
@@ -145,7 +145,7 @@ def rank_users(
     wides, deeps = [], []
     try:
         for s in range(0, len(flat_u), max(batch_size, m)):
-            w, d = model.forward_parts(x.take(slice(s, s + max(batch_size, m))).to(device))
+            w, d = model.forward_parts(x.take(slice(s, s + max(batch_size, m))).to(device))  # type: ignore[operator]
             wides.append(w.double().cpu())
             deeps.append(d.double().cpu())
     finally:

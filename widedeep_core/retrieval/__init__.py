@@ -65,7 +65,9 @@ def retrieval_from_arrays(
     """The model whose ``to_arrays`` made ``arrays``, over the training matrix ``x``; a
     RunError naming ``where`` when the arrays are not one of ours or are damaged."""
     name = stored_name(arrays, where)
-    family = ItemKNN if name == "item-knn" else EASE if name.startswith("ease") else None
+    family: type[Retrieval] | None = (
+        ItemKNN if name == "item-knn" else EASE if name.startswith("ease") else None
+    )
     if name == "popularity":
         family = Popularity
     if family is None:

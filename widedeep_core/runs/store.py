@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from widedeep_core.config import Config
 from widedeep_core.errors import ConfigError, RunError
@@ -410,7 +410,7 @@ class Run:
         import numpy as np
 
         buffer = io.BytesIO()
-        np.savez(buffer, **{k: np.asarray(v) for k, v in arrays.items()})
+        np.savez(buffer, **{k: np.asarray(v) for k, v in arrays.items()})  # type: ignore[arg-type]
         atomic_write_bytes(self.file(RETRIEVAL_NPZ), buffer.getvalue())
 
     def load_retrieval(self) -> dict[str, Any] | None:
@@ -465,7 +465,7 @@ class Run:
         best_auc = _finite(tests.get("best_val_auc"))
         if best_auc is None and aucs:
             best_auc = max(aucs)
-        monitor = config.get("monitor") if config.get("monitor") in MONITORS else "val_auc"
+        monitor: str = config["monitor"] if config.get("monitor") in MONITORS else "val_auc"
         column = monitor_of(monitor, _int_or(config.get("ranking_k"), 10)).column
         best_value = _finite(tests.get("best_value"))
         best_epoch = tests.get("best_epoch")
@@ -475,7 +475,7 @@ class Run:
                 rows = [r for r in rows if r.get("epoch") == best_epoch] or rows
             if rows:
                 pick = max if monitor != "val_logloss" else min
-                best_value = pick(_finite(r.get(column)) for r in rows)
+                best_value = pick(cast(float, _finite(r.get(column))) for r in rows)
         duration = _finite(meta.get("duration_s"))
         started = _parse_time(meta.get("started"))
         if duration is None and status == "running" and started is not None:

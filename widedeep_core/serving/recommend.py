@@ -302,6 +302,7 @@ class Recommender:
         ok = block.columns[0] >= 0
         cols = block.columns[0][ok]
         rf = prep.retrieval
+        assert rf is not None  # a two-stage run (rank_users checked it)
         u_idx = int(rf.user_index(np.array([int(user_id)]))[0])
         because = [
             tuple(int(self._items[j]) for j, _ in rf.full.main.because(u_idx, c, BECAUSE_N))

@@ -67,6 +67,7 @@ class Objective:
         trainer: Trainer | None = None
 
         def on_event(event: object) -> None:
+            assert trainer is not None  # events come from trainer.fit()
             if self.stop is not None and not state["stopped"] and self.stop.is_set():
                 state["stopped"] = True
                 trainer.request_cancel()

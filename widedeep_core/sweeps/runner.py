@@ -190,6 +190,7 @@ def _worker_loop(
         if data is None:
             from widedeep_core.data import load_movielens
 
+            assert spec.data_path is not None  # no data sent: the workers read the path
             data = load_movielens(spec.data_path)
         if data.fingerprint != spec.data_fingerprint:
             raise SweepError(f"{spec.data_path}: the data changed since the sweep started")

@@ -52,6 +52,7 @@ class Param:
         """Ask an Optuna trial for this parameter's value (text for choices)."""
         if self.kind == "choice":
             return trial.suggest_categorical(self.name, list(self.choices))
+        assert self.low is not None and self.high is not None  # a range has both bounds
         if self.kind == "int":
             return trial.suggest_int(self.name, int(self.low), int(self.high), log=self.log)
         return trial.suggest_float(self.name, float(self.low), float(self.high), log=self.log)

@@ -14,7 +14,7 @@ import re
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 from widedeep_core.config import Config
 from widedeep_core.errors import ConfigError, SweepError
@@ -163,7 +163,7 @@ def open_study(spec: SweepSpec, *, create: bool = True, heartbeat: bool = True) 
         study = optuna.create_study(
             storage=storage,
             study_name=spec.study,
-            direction=spec.direction,
+            direction=cast(Literal["minimize", "maximize"], spec.direction),
             sampler=sampler,
             pruner=pruner,
             load_if_exists=True,  # another machine may create it at the same moment

@@ -20,7 +20,10 @@ class Recorder(Protocol):
     """What the trainer needs of the listener that writes its run (``runs.recorder``)."""
 
     run: Any  # the ``runs.Run`` being written, None before the start
-    run_dir: Path | None
+
+    @property
+    def run_dir(self) -> Path | None:
+        """The run folder, None before the start (a plain attribute will do)."""
 
     def __call__(self, event: object) -> None:
         """Hear one event, before any other listener."""

@@ -27,6 +27,7 @@ optimisers, other activations, AMP) takes ``autograd_step``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import cast
 
 import numpy as np
 import torch
@@ -136,6 +137,7 @@ class FusedStep:
             start += n
         self._grad = grads
         self.plan = _mlp_plan(model.mlp) if model.mlp is not None else []
+        assert self.plan is not None  # unsupported() saw a plan for this MLP
         # every tensor a step reads, looked up once: nn.Module attribute access goes
         # through __getattr__ (~65 lookups a step, 5% of a seed-sized step)
         self.layers = [_Layer(kind, layer, self.grad_of) for kind, layer in self.plan]
@@ -184,11 +186,11 @@ class FusedStep:
                 kind = layer.kind
                 if kind == "linear":
                     saved.append((layer, h))
-                    h = torch.addmm(layer.bias, h, layer.weight.t())
+                    h = torch.addmm(layer.bias, h, layer.weight.t())  # type: ignore[arg-type, union-attr, operator]
                 elif kind == "bn":
-                    layer.module.num_batches_tracked.add_(1)
+                    layer.module.num_batches_tracked.add_(1)  # type: ignore[operator]
                     out, mean, invstd = torch.native_batch_norm(
-                        h, layer.weight, layer.bias, layer.running_mean, layer.running_var,
+                        h, layer.weight, layer.bias, layer.running_mean, layer.running_var,  # type: ignore[arg-type]
                         True, layer.momentum, layer.eps,
                     )  # fmt: skip
                     saved.append((layer, h, mean, invstd))
@@ -349,7 +351,8 @@ class ProjectedFirstLayer:
             width = x.multi[name].shape[1]
             multi[name] = ids[:, start : start + width]
             start += width
-        counts = {n: (multi[n] != part.pad).sum(1, keepdim=True).clamp_(min=1) for n in part.multis}
+        pad = cast(int, part.pad)  # an int whenever there are multi-valued fields
+        counts = {n: (multi[n] != pad).sum(1, keepdim=True).clamp_(min=1) for n in part.multis}
         pieces = []
         if len(self.direct_singles):
             sel = ids.index_select(1, self.direct_singles)
@@ -371,7 +374,7 @@ class ProjectedFirstLayer:
         for n in self.projected:
             shift = self.base[n] - part.offsets_by_name[n]
             if n in part.multis:  # pad entries: weight 0 on row 0
-                real = multi[n] != part.pad
+                real = multi[n] != pad
                 rows_q.append(torch.where(real, multi[n] + shift, 0))
                 weights_q.append(real.to(w.dtype) / counts[n])
             else:
@@ -439,13 +442,13 @@ class _Layer:
         self.momentum = self.eps = self.p = self.scale = 0.0
         if kind in ("linear", "bn"):
             self.weight, self.bias = module.weight, module.bias
-            self.grad_weight, self.grad_bias = grad_of(module.weight), grad_of(module.bias)
+            self.grad_weight, self.grad_bias = grad_of(module.weight), grad_of(module.bias)  # type: ignore[arg-type]
         if kind == "bn":
             self.running_mean, self.running_var = module.running_mean, module.running_var
-            self.momentum, self.eps = module.momentum, module.eps
+            self.momentum, self.eps = module.momentum, module.eps  # type: ignore[assignment]
         if kind == "dropout":
-            self.p = module.p
-            self.scale = 1.0 / (1.0 - module.p)
+            self.p = module.p  # type: ignore[assignment]
+            self.scale = 1.0 / (1.0 - module.p)  # type: ignore[assignment, operator]
 
 
 def _mlp_plan(mlp: nn.Sequential) -> list[tuple[str, nn.Module]] | None:
@@ -477,6 +480,7 @@ def _deep_forward(part: _Part, x: Encoded) -> tuple[torch.Tensor, torch.Tensor, 
     n_single = len(part.singles)
     if not part.multis:
         return emb.reshape(b, -1), ids, []
+    assert part.pad is not None  # multi-valued fields: a pad row
     pieces = [emb[:, :n_single].reshape(b, -1)] if n_single else []
     bags = []
     start = n_single

@@ -56,7 +56,7 @@ class NegativeSampler:
         counts = np.asarray(x.sum(axis=0)).ravel().astype(np.float64)
         if weighting == "popularity":
             w = (counts + 1.0) ** float(power)
-            self._cdf = np.cumsum(w / w.sum())
+            self._cdf: np.ndarray | None = np.cumsum(w / w.sum())
         else:
             self._cdf = None
         self._hard = None

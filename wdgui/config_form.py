@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 from widedeep_core.config import FieldInfo, format_value
 
 INT32_MAX = 2**31 - 1
-# Names the automated checks rely on (issue #4); other fields get "field_<name>".
+# Names the automated checks (tests, benchmarks) rely on; other fields get "field_<name>".
 OBJECT_NAMES = {
     "epochs": "epochsSpin",
     "batch_size": "batchSizeSpin",

@@ -1,4 +1,4 @@
-"""The parquet cache under damage, in-place edits, leftovers, eviction (issue 12: 4, 5, 15-17)."""
+"""The parquet cache under damage, in-place edits, leftovers, eviction."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def _warnings(caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
 
 
-# --- finding 4: a damaged cache is repaired once, a foreign one never served ---
+# --- a damaged cache is repaired once, a foreign one never served ---
 
 
 def test_truncated_parquet_is_parsed_once_and_rewritten(tmp_path, parses, caplog):
@@ -122,7 +122,7 @@ def test_a_valid_parquet_of_other_data_is_never_served(tmp_path, parses):
     _same(load_movielens(a, cache_dir=cache), da)
 
 
-# --- finding 5: in-place edits with the mtime restored are not served stale ---
+# --- in-place edits with the mtime restored are not served stale ---
 
 
 def _edit_same_size(path: Path) -> None:
@@ -174,7 +174,7 @@ def test_zip_rewritten_with_restored_mtime_is_not_served_stale(tmp_path):
     assert new.fingerprint == load_movielens(archive, cache=False).fingerprint != old.fingerprint
 
 
-# --- finding 15: leftovers of killed writes are removed on the next open ---
+# --- leftovers of killed writes are removed on the next open ---
 
 
 def _dead_pid() -> int:
@@ -212,7 +212,7 @@ def test_stale_temp_entries_are_removed_on_the_next_open(tmp_path):
     assert left == {"young", "current"}
 
 
-# --- finding 16: eviction never removes what another process is putting in place ---
+# --- eviction never removes what another process is putting in place ---
 
 
 def test_entries_are_put_in_place_under_the_lock_that_eviction_takes(tmp_path):
@@ -256,7 +256,7 @@ def test_without_a_lock_young_unreferenced_frames_are_kept(tmp_path):
     assert not orphan.exists() and (cache / "frames" / data.fingerprint).is_dir()
 
 
-# --- finding 17: a non-UTF-8 byte in the path ---
+# --- a non-UTF-8 byte in the path ---
 
 
 def test_non_utf8_path_loads_caches_and_reports_printably(tmp_path, caplog):

@@ -1,4 +1,4 @@
-"""Demo data (issue 12, "A first launch that helps"): ML-100K-sized, long-tailed like MovieLens."""
+"""Demo data (a first launch that helps): ML-100K-sized, long-tailed like MovieLens."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Regression tests of issue 12 (run store, training, CLI): one test or two per finding."""
+"""Run store, training and CLI under misuse and faults: one test or two per case."""
 
 from __future__ import annotations
 

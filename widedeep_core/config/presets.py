@@ -120,7 +120,7 @@ PRESETS: dict[str, Config] = {
         monitor="val_auc",
         preset="full",
     ),
-    # Time to the seed's quality (issue 10): the seed's protocol (random 80/10/10,
+    # Time to the seed's quality: the seed's protocol (random 80/10/10,
     # rating > 3) and early stopping on validation AUC, with the cheapest model that
     # gets there. Chosen on ml-100k VALIDATION AUC over seeds 0-2 (benchmarks/
     # tune_fast.py): user and movie ids only (side features overfitted within 3 epochs
@@ -152,7 +152,7 @@ PRESETS: dict[str, Config] = {
         eval_batch_size=65536,
         preset="fast",
     ),
-    # Top-N lists (issue 9): the paper's two stages. EASE^R proposes 200 candidates per
+    # Top-N lists: the paper's two stages. EASE^R proposes 200 candidates per
     # user; a small Wide & Deep re-ranks them, trained on the rated movies (labelled by
     # the threshold) plus 4 popularity-weighted sampled negatives per positive, new each
     # epoch. It reads the retrieval scores (out-of-fold for training rows), the rank

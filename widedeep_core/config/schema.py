@@ -260,7 +260,7 @@ class Config:
         min=1,
         max=1000,
     )
-    # --- top-N: sampled negatives and the retrieval stage (issue 9)
+    # --- top-N: sampled negatives and the retrieval stage
     negatives: int = _f(
         0,
         "Sampled unrated movies per positive, labelled 0 and drawn anew every epoch; "

@@ -1,7 +1,7 @@
 """Run a sweep: W local worker processes on one study, each with its share of the cores.
 
 Two torch processes with default threads on 2 cores turned an 11 s epoch into 168 s
-(docs/PERFORMANCE): every worker caps its threads at ``cores // W`` (``threads.capped``). The
+(docs/benchmarks.md): every worker caps its threads at ``cores // W`` (``threads.capped``). The
 workers take trials from a shared budget (exact for the local workers; other machines
 on the same study stop when the study holds enough trials), report each finished
 trial to the parent through a queue, and stop cleanly when the parent's stop event is

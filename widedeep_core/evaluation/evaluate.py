@@ -30,6 +30,7 @@ from widedeep_core.evaluation.metrics import (
     ranked_columns,
 )
 from widedeep_core.features.encoder import Encoded
+from widedeep_core.model.widedeep import predict_parts
 from widedeep_core.ranking.kernel import popularity_for_cold, training_popularity, users_per_block
 from widedeep_core.ranking.pairs import PairScorer
 
@@ -38,21 +39,12 @@ if TYPE_CHECKING:
     from widedeep_core.model.widedeep import WideDeep
 
 
-@torch.no_grad()
 def predict_logits(
     model: nn.Module, x: Encoded, batch_size: int = 8192, device: torch.device | str = "cpu"
 ) -> torch.Tensor:
     """Logits of every row of ``x`` (eval mode, in batches), as a float32 CPU tensor."""
-    was_training = model.training
-    model.eval()
-    try:
-        out = [
-            model(x.take(slice(s, s + batch_size)).to(device)).float().cpu()
-            for s in range(0, len(x), batch_size)
-        ]
-    finally:
-        model.train(was_training)
-    return torch.cat(out) if out else torch.zeros(0)
+    wide, deep = predict_parts(model, x, batch_size, device)
+    return wide + deep
 
 
 def pointwise(y: torch.Tensor | np.ndarray, logits: torch.Tensor) -> dict[str, float]:

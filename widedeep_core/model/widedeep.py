@@ -373,6 +373,31 @@ class WideDeep(nn.Module):
             yield from self.mlp.parameters()
 
 
+@torch.no_grad()
+def predict_parts(
+    model: nn.Module, x: Encoded, batch_size: int = 8192, device: torch.device | str | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(wide, deep) logits of every row of ``x``, in eval mode and in slices of
+    ``batch_size`` rows: two float32 CPU tensors [len(x)]. The one eval-mode batched
+    forward: the evaluation, the ranking kernel and the two-stage ranking all call it."""
+    if device is None:
+        device = next(model.parameters()).device
+    step = max(int(batch_size), 1)
+    was_training = model.training
+    model.eval()
+    wides, deeps = [], []
+    try:
+        for start in range(0, len(x), step):
+            wide, deep = model.forward_parts(x.take(slice(start, start + step)).to(device))  # type: ignore[operator]
+            wides.append(wide.float().cpu())
+            deeps.append(deep.float().cpu())
+    finally:
+        model.train(was_training)
+    if not wides:
+        return torch.zeros(0), torch.zeros(0)
+    return torch.cat(wides), torch.cat(deeps)
+
+
 def _check_fields(specs: Sequence[FieldSpec], names: Sequence[str], what: str) -> list[str]:
     known = [s.name for s in specs]
     out: list[str] = []

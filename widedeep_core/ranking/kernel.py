@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from widedeep_core.data.index import catalogue, rating_codes
+from widedeep_core.model.widedeep import predict_parts
 
 # (user, item) pairs scored by one model call: bounds the memory of a block.
 PAIRS_PER_CALL = 1 << 18
@@ -43,22 +44,11 @@ def score_block(
     users = np.asarray(users, dtype=np.int64)
     items = np.asarray(items, dtype=np.int64)
     x = encoder.transform_pairs(data, np.repeat(users, len(items)), np.tile(items, len(users)))
-    device = next(model.parameters()).device
-    step = max(int(batch_size), len(items), 1)
-    was_training = model.training
-    model.eval()
-    wides, deeps = [], []
-    try:
-        for start in range(0, len(x), step):
-            wide, deep = model.forward_parts(x.take(slice(start, start + step)).to(device))  # type: ignore[operator]
-            wides.append(wide.float().cpu())
-            deeps.append(deep.float().cpu())
-    finally:
-        model.train(was_training)
+    wide, deep = predict_parts(model, x, max(int(batch_size), len(items), 1))
     shape = (len(users), len(items))
-    if not wides:
+    if not len(wide):
         return torch.zeros(shape), torch.zeros(shape)
-    return torch.cat(wides).reshape(shape), torch.cat(deeps).reshape(shape)
+    return wide.reshape(shape), deep.reshape(shape)
 
 
 def mask(scores: torch.Tensor, rows: Any, cols: Any) -> torch.Tensor:

@@ -24,6 +24,7 @@ import torch
 
 from widedeep_core.errors import RunError
 from widedeep_core.features.retrieval_features import fit_retrieval_features
+from widedeep_core.model.widedeep import predict_parts
 from widedeep_core.ranking.kernel import mask, pairs, top_k
 from widedeep_core.retrieval import make_retrieval, retrieval_from_arrays
 
@@ -99,6 +100,37 @@ class RankedBlock:
     fallback: np.ndarray  # bool per user: popularity stood in for retrieval
 
 
+def retrieval_candidates(
+    rf: Any,
+    u_idx: np.ndarray,
+    seen: list[np.ndarray],
+    m: int,
+    allowed: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The retrieval stage for a block of users (indices into ``rf``'s users): the best
+    ``m`` catalogue columns each, ``seen[r]`` masked, only ``allowed`` columns (sorted)
+    when given. A user without training ratings gets the popularity order (EASE^R has
+    nothing to go on): the one cold-start rule of the two stages. Returns (candidates
+    [b, m] in retrieval order, which are real (bool), the retrieval scores [b, n_items],
+    which users fell back to popularity)."""
+    scores = rf.full.main.score(u_idx).astype(np.float64)
+    fallback = np.diff(rf.full.seen.indptr)[u_idx] == 0
+    if fallback.any():
+        counts = np.asarray(rf.full.seen.sum(0)).ravel()
+        scores[fallback] = counts
+    shown = scores
+    if allowed is not None:
+        # NaN, not -inf: the kernel's mask turns NaN into -inf (and -inf into the lowest
+        # finite number, which would still count as a candidate)
+        shown = np.full_like(scores, np.nan)
+        shown[:, allowed] = scores[:, allowed]
+    masked = mask(torch.from_numpy(shown), *pairs(seen, np.arange(len(u_idx))))
+    m = min(int(m), masked.shape[1])
+    cand = top_k(masked, m)  # retrieval order
+    valid = torch.isfinite(masked.gather(1, cand)).numpy()
+    return cand.numpy(), valid, scores, fallback
+
+
 @torch.no_grad()
 def rank_users(
     model: torch.nn.Module,
@@ -116,42 +148,19 @@ def rank_users(
     rf = prep.retrieval
     assert rf is not None, "rank_users needs a two-stage Prepared"
     user_ids = np.asarray(user_ids, np.int64)
-    u_idx = rf.user_index(user_ids)
-    scores = rf.full.main.score(u_idx).astype(np.float64)
-    fallback = np.diff(rf.full.seen.indptr)[u_idx] == 0
-    if fallback.any():
-        counts = np.asarray(rf.full.seen.sum(0)).ravel()
-        scores[fallback] = counts
-    allowed = scores
-    if candidates is not None:
-        # NaN, not -inf: the kernel's mask turns NaN into -inf (and -inf into the lowest
-        # finite number, which would still count as a candidate)
-        allowed = np.full_like(scores, np.nan)
-        allowed[:, candidates] = scores[:, candidates]
-    masked = mask(torch.from_numpy(allowed), *pairs(seen, np.arange(len(user_ids))))
-    m = min(prep.config.candidates, masked.shape[1])
-    cand_t = top_k(masked, m)  # retrieval order
-    valid = torch.isfinite(masked.gather(1, cand_t)).numpy()
-    cand = cand_t.numpy()
+    cand, valid, scores, fallback = retrieval_candidates(
+        rf, rf.user_index(user_ids), seen, prep.config.candidates, candidates
+    )
+    m = cand.shape[1]
     b = len(user_ids)
     rrank = np.broadcast_to(np.arange(1, m + 1), (b, m))
     # the model's logits of every (user, candidate) pair, in one flat batch
     flat_u = np.repeat(user_ids, m)
     flat_i = rf.item_ids[cand.ravel()]
     x = prep.encode_pairs(flat_u, flat_i)
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    wides, deeps = [], []
-    try:
-        for s in range(0, len(flat_u), max(batch_size, m)):
-            w, d = model.forward_parts(x.take(slice(s, s + max(batch_size, m))).to(device))  # type: ignore[operator]
-            wides.append(w.double().cpu())
-            deeps.append(d.double().cpu())
-    finally:
-        model.train(was_training)
-    wide = torch.cat(wides).numpy().reshape(b, m) if wides else np.zeros((b, m))
-    deep = torch.cat(deeps).numpy().reshape(b, m) if deeps else np.zeros((b, m))
+    w, d = predict_parts(model, x, max(batch_size, m))
+    wide = w.double().numpy().reshape(b, m) if len(w) else np.zeros((b, m))
+    deep = d.double().numpy().reshape(b, m) if len(d) else np.zeros((b, m))
     logit = np.where(valid, wide + deep, -np.inf)
     # the kernel's tie rule (lower movie id first) needs the columns in id order
     by_id = np.argsort(cand, axis=1, kind="stable")

@@ -175,8 +175,8 @@ def make_optimizer(
             "sgd": torch.optim.SGD,
             "adagrad": torch.optim.Adagrad,
         }[key]
-        # fused kernels: one op per step for all parameters (the project's performance notes: the floor
-        # is per-step overhead); otherwise let torch pick foreach
+        # fused kernels: one op per step for all parameters (at this model's size the
+        # floor is per-step overhead); otherwise let torch pick foreach
         fused = _fusable(plist) if "fused" not in extra else extra.pop("fused")
         return cls(plist, lr=lr, weight_decay=weight_decay, fused=fused or None, **extra)
     except TypeError as exc:

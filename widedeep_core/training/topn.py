@@ -22,8 +22,7 @@ from widedeep_core.features.retrieval_features import (
     out_of_fold,
     training_rows,
 )
-from widedeep_core.ranking.kernel import mask, pairs, top_k
-from widedeep_core.ranking.twostage import retrieval_fitter
+from widedeep_core.ranking.twostage import retrieval_candidates, retrieval_fitter
 from widedeep_core.retrieval import interaction_matrix
 from widedeep_core.training.negatives import NegativeSampler
 
@@ -93,7 +92,8 @@ class TopNRows:
 
 
 def _candidates(prep: Any, x) -> np.ndarray:
-    """[n_users, M] retrieval candidates per user (catalogue columns, -1 padded)."""
+    """[n_users, M] retrieval candidates per user (catalogue columns, -1 padded): the
+    served stage's own (``ranking.twostage.retrieval_candidates``), as hard negatives."""
     rf = prep.retrieval
     m = min(prep.config.candidates, x.shape[1])
     out = np.full((x.shape[0], m), -1, np.int64)
@@ -101,8 +101,6 @@ def _candidates(prep: Any, x) -> np.ndarray:
     block = 512
     for lo in range(0, x.shape[0], block):
         users = np.arange(lo, min(lo + block, x.shape[0]))
-        scores = mask(torch.from_numpy(rf.full.main.score(users)), *pairs(seen, users))
-        top = top_k(scores, m)
-        ok = torch.isfinite(scores.gather(1, top))
-        out[users] = torch.where(ok, top, -1).numpy()
+        cand, valid, _, _ = retrieval_candidates(rf, users, [seen[u] for u in users], m)
+        out[users] = np.where(valid, cand, -1)
     return out

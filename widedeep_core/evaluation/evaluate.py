@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from widedeep_core.data.index import catalogue
 from widedeep_core.evaluation.baselines import (
     baseline_lambda,
     evaluate_baselines,
@@ -27,12 +26,10 @@ from widedeep_core.evaluation.metrics import (
     gauc,
     judge_lists,
     logloss,
-    ranked_columns,
 )
 from widedeep_core.features.encoder import Encoded
 from widedeep_core.model.widedeep import predict_parts
-from widedeep_core.ranking.kernel import popularity_for_cold, training_popularity, users_per_block
-from widedeep_core.ranking.pairs import PairScorer
+from widedeep_core.ranking.lists import ListRanker
 
 if TYPE_CHECKING:
     from widedeep_core.features.prepare import Prepared
@@ -107,48 +104,28 @@ def ranked_lists(
 def _model_lists(
     model: nn.Module, prep: Prepared, part: str, k: int, max_users: int | None
 ) -> tuple[Judged, np.ndarray]:
-    """(the judged users, their [users, k] top columns): ``ranked_lists``' work."""
+    """(the judged users, their [users, k] top columns): ``ranked_lists``' work, through
+    the ranking station's ``ListRanker`` (the Recommender's too)."""
     check_k(k, prep.data)
     if max_users is None:
         max_users = prep.config.ranking_users
-    if prep.retrieval is not None:
-        return _two_stage_lists(model, prep, part, k, max_users)
-    items = catalogue(prep.data)
-    pair_scorer = PairScorer(cast("WideDeep", model), prep.encoder, prep.data, items)
-    if max_users is None:
-        affordable = RANKING_FLOPS / max(pair_scorer.pair_flops * len(items), 1.0)
+    ranker = ListRanker(model, prep, batch_size=prep.config.eval_batch_size)
+    if max_users is None and ranker.pair_scorer is not None:
+        # one stage: every user while the whole ranking stays affordable
+        affordable = RANKING_FLOPS / max(ranker.pair_scorer.pair_flops * len(ranker.items), 1.0)
         max_users = max(MAX_RANKING_USERS, int(affordable))
     judged = ranking_users(prep, part, max_users)
     user_ids, seen = judged.user_ids, judged.seen
-    popularity = training_popularity(prep)
-
-    def scorer(batch: np.ndarray) -> torch.Tensor:
-        cold = np.array([len(seen[b]) == 0 for b in batch], dtype=bool)
-        return popularity_for_cold(pair_scorer(user_ids[batch]), cold, popularity)
-
-    users = np.arange(len(user_ids))
-    top = ranked_columns(scorer, seen, users, k, users_per_block(len(items)))
-    return judged, top.numpy()
-
-
-def _two_stage_lists(
-    model, prep: Prepared, part: str, k: int, max_users: int | None
-) -> tuple[Judged, np.ndarray]:
-    """``_model_lists`` of a two-stage run: ``serving.twostage.rank_users`` per user block."""
-    from widedeep_core.ranking.twostage import rank_users
-
-    judged = ranking_users(prep, part, max_users)
-    user_ids, seen = judged.user_ids, judged.seen
-    block = max(1, users_per_block(prep.config.candidates))
+    step = ranker.block_size
     tops = [
-        rank_users(
-            model, prep, user_ids[s : s + block], seen[s : s + block], k,
-            batch_size=prep.config.eval_batch_size,
-        ).columns
-        for s in range(0, len(user_ids), block)
-    ]  # fmt: skip
-    top = np.concatenate(tops) if tops else np.zeros((0, k), np.int64)
-    return judged, top
+        ranker.rank(user_ids[s : s + step], seen[s : s + step], k)
+        for s in range(0, len(user_ids), step)
+    ]
+    if not tops:
+        return judged, np.zeros((0, k), np.int64)
+    # two stages report -1 past a short candidate list; one stage its masked columns
+    cols = [t.shown() if ranker.two_stage else t.columns for t in tops]
+    return judged, np.concatenate(cols)
 
 
 def evaluate_ranking(

@@ -1,13 +1,12 @@
 """Top-N recommendations of unseen movies for a user, with the wide and deep parts apart.
 
-Scored and ranked by the one kernel in ``serving.scoring`` (ties: lower item id first).
+Ranked by the ranking station's ``ListRanker`` (one- and two-stage, one cold-start rule,
+ties: lower item id first), the one the ranking metrics call too.
 Which movies a list leaves out is a rule (``EXCLUDE_RULES``): by default every movie
 the user has rated (``"rated"``: what a person browsing expects of "unseen"); the
 ranking metrics judge lists that leave out the protocol's history only
 (``"history"``, the training split here, also ``"train"``), so
-``recommend_all(exclude="history")`` exports exactly the lists the metrics judge. A
-two-stage run (``config.retrieval``) ranks its retrieval candidates
-through ``serving.twostage.rank_users``, the function the evaluation calls too.
+``recommend_all(exclude="history")`` exports exactly the lists the metrics judge.
 
 ``score`` is the number to show: for a two-stage run the probability of a like among
 impressions (rated movies and sampled negatives), which separates a list; for a
@@ -21,22 +20,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from widedeep_core.data.index import catalogue
 from widedeep_core.data.types import MovieLensData
 from widedeep_core.errors import DataError
 from widedeep_core.ranking.kernel import (
     fallback_note,
-    pairs,
-    popularity_for_cold,
     score_block,
-    top_k,
-    training_popularity,
-    users_per_block,
 )
-from widedeep_core.ranking.pairs import PairScorer
-from widedeep_core.ranking.twostage import check_two_stage, rank_users
+from widedeep_core.ranking.lists import ListRanker, RankedLists
+from widedeep_core.ranking.twostage import check_two_stage
 from widedeep_core.runs import Run
 from widedeep_core.serving.loading import Trained, load_trained
 from widedeep_core.threads import CoreShare
@@ -97,7 +90,7 @@ class Recommender:
         self._sorted_items = ratings["item"].to_numpy()[order]
         self._sorted_rows = order
         self.users = np.unique(self._sorted_users)
-        self._pair_scorer: PairScorer | None = None  # built on the first ranking
+        self._list_ranker: ListRanker | None = None
 
     @classmethod
     def from_run(
@@ -230,14 +223,18 @@ class Recommender:
         )
         return wide[0].numpy(), deep[0].numpy()
 
-    def ranking_logits(self, user_id: int, items: np.ndarray) -> np.ndarray:
-        """The logits lists are ranked by: the split-layer scorer over the catalogue, the
-        same numbers the ranking evaluation uses (``serving.pairs.PairScorer``)."""
-        if self._pair_scorer is None:
-            t = self.trained
-            self._pair_scorer = PairScorer(t.model, t.encoder, self.data, self._items)
-        logits = self._pair_scorer(np.array([user_id]))[0].numpy()
-        return logits[np.searchsorted(self._items, items)]
+    def _ranker(self) -> ListRanker:
+        """The ranking station's list ranker for this run, built on the first list."""
+        if self._list_ranker is None:
+            self._list_ranker = ListRanker(self.trained.model, self.trained.prepared())
+        return self._list_ranker
+
+    def _rank(
+        self, user_ids: list[int], seen: list[np.ndarray], n: int, *, allowed: np.ndarray
+    ) -> RankedLists:
+        """One user's list among the movie ids ``allowed`` (ascending)."""
+        cols = np.searchsorted(self._items, allowed)
+        return self._ranker().rank(np.array(user_ids), seen, n, allowed=cols)
 
     def recommend(
         self,
@@ -273,18 +270,13 @@ class Recommender:
     def _recommend_one_stage(self, user_id: int, n: int, items: np.ndarray) -> pd.DataFrame:
         if len(items) == 0:
             return pd.DataFrame(columns=COLUMNS)
-        logit = self.ranking_logits(user_id, items)
-        cold = len(self.training_items(user_id)) == 0
-        if cold:
-            pop = training_popularity(self.trained.prepared()).numpy()
-            logit = pop[np.searchsorted(self._items, items)]
-        top = top_k(torch.from_numpy(logit).reshape(1, -1), n)[0].numpy()
-        wide, deep = self.score(user_id, items[top])  # the two parts, for the shown rows
-        nan = np.full(len(top), np.nan)
-        table = self._table(
-            items[top], logit[top], wide, deep, logit[top], nan, nan, [()] * len(top)
-        )
-        if cold:  # scores are training counts, not logits: no probability to show
+        ranked = self._rank([int(user_id)], [np.zeros(0, np.int64)], n, allowed=items)
+        ok = ranked.valid[0]
+        cols, score = ranked.columns[0][ok], ranked.scores[0][ok].astype(np.float64)
+        wide, deep = self.score(user_id, self._items[cols])  # the parts, for the shown rows
+        nan = np.full(len(cols), np.nan)
+        table = self._table(self._items[cols], score, wide, deep, score, nan, nan, [()] * len(cols))
+        if ranked.cold[0]:  # scores are training counts, not logits: no probability to show
             table["probability"] = np.nan
             table.attrs["fallback"] = fallback_note([user_id])
         return table
@@ -295,10 +287,9 @@ class Recommender:
         prep = self.trained.prepared()
         seen_ids = self.training_items(user_id) if seen is None else np.asarray(seen)
         seen_cols = np.searchsorted(self._items, np.intersect1d(seen_ids, self._items))
-        allowed = np.searchsorted(self._items, items)
-        block = rank_users(
-            self.trained.model, prep, np.array([int(user_id)]), [seen_cols], n, candidates=allowed
-        )
+        ranked = self._rank([int(user_id)], [seen_cols], n, allowed=items)
+        block = ranked.detail
+        assert block is not None  # two stages report what ranked them
         ok = block.columns[0] >= 0
         cols = block.columns[0][ok]
         rf = prep.retrieval
@@ -372,35 +363,16 @@ class Recommender:
             )
             for u in user_ids
         ]
-        # a user without training ratings gets popularity: the model knows nothing of them
-        cold_users = np.array([len(self.training_items(u)) == 0 for u in user_ids], dtype=bool)
-        trained = self.trained
+
+        ranker = self._ranker()
         out_cols, out_scores = [], []
-        if self.two_stage:
-            prep = trained.prepared()
-            step = users_per_block(trained.config.candidates)
-            for s in range(0, len(user_ids), step):
-                block = rank_users(
-                    trained.model, prep, user_ids[s : s + step], seen[s : s + step], n
-                )
-                out_cols.append(block.columns)
-                out_scores.append(1.0 / (1.0 + np.exp(-block.logit)))
-        else:
-            step = users_per_block(len(self._items))
-            self.ranking_logits(int(user_ids[0]), self._items[:1])  # builds the pair scorer
-            assert self._pair_scorer is not None
-            popularity = training_popularity(trained.prepared())
-            for s in range(0, len(user_ids), step):
-                batch = user_ids[s : s + step]
-                cold = cold_users[s : s + step]
-                logit = popularity_for_cold(self._pair_scorer(batch), cold, popularity)
-                rows, cols = pairs(seen[s : s + step], np.arange(len(batch)))
-                logit[torch.from_numpy(rows), torch.from_numpy(cols)] = -torch.inf
-                top = top_k(logit, n)
-                score = logit.gather(1, top)
-                top = torch.where(torch.isfinite(score), top, -1)
-                out_cols.append(top.numpy())
-                out_scores.append(score.numpy())
+        step = ranker.block_size
+        for s in range(0, len(user_ids), step):
+            ranked = ranker.rank(user_ids[s : s + step], seen[s : s + step], n)
+            out_cols.append(ranked.shown())
+            # two stages: the probability among impressions; one stage: the logit
+            score = ranked.scores
+            out_scores.append(1.0 / (1.0 + np.exp(-score)) if self.two_stage else score)
         if not out_cols:
             return pd.DataFrame({c: [] for c in ALL_COLUMNS})
         cols = np.concatenate(out_cols)
@@ -416,5 +388,5 @@ class Recommender:
             }
         )
         table.attrs["score"] = SCORE_MEANING[self.two_stage]
-        table.attrs["fallback"] = fallback_note(user_ids[cold_users])
+        table.attrs["fallback"] = fallback_note(user_ids[self._ranker().cold(user_ids)])
         return table

@@ -12,10 +12,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from widedeep_core.constants import DEFAULT_EXCLUDE, EXCLUDE_RULES, LAYOUTS, RELEASES
 from widedeep_core.errors import DataError, WideDeepError
 from widedeep_core.monitors import config_monitor
 from widedeep_core.sweeps.cli import add_parsers as add_sweep_parsers
-from widedeep_core.vocabulary import DEFAULT_EXCLUDE, EXCLUDE_RULES, LAYOUTS, RELEASES
 
 from . import __version__
 

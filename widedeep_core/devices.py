@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
+from widedeep_core.constants import DEVICE_SPEC_RE, DEVICE_SPECS_TEXT
 from widedeep_core.errors import DeviceError
-from widedeep_core.vocabulary import DEVICE_SPEC_RE, DEVICE_SPECS_TEXT
 
 
 @dataclass(frozen=True)

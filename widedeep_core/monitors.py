@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from widedeep_core.vocabulary import MONITORS
+from widedeep_core.constants import MONITORS
 
 
 @dataclass(frozen=True)

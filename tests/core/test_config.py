@@ -26,8 +26,8 @@ from widedeep_core.config import (
     parse_value,
     preset,
 )
+from widedeep_core.constants import FIELDS
 from widedeep_core.errors import ConfigError
-from widedeep_core.vocabulary import FIELDS
 
 ALL = ("user", "item", "gender", "age", "occupation", "zip", "year", "genres")
 GENRE_CROSSES = ["gender x genres", "age x genres", "occupation x genres"]

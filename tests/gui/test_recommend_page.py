@@ -337,8 +337,8 @@ def test_ml1m_codes_are_shown_in_words(page, qtbot, tiny_data):
     age, occupation = int(users.loc[7, "age"]), int(users.loc[7, "occupation"])
     type_user(qtbot, page, "7")
     text = page.profileLabel.text()
-    from widedeep_core.vocabulary import ML1M_AGE_LABELS as ML1M_AGES
-    from widedeep_core.vocabulary import ML1M_OCCUPATIONS
+    from widedeep_core.constants import ML1M_AGE_LABELS as ML1M_AGES
+    from widedeep_core.constants import ML1M_OCCUPATIONS
 
     assert f"age: {ML1M_AGES[age]}" in text
     assert f"occupation: {ML1M_OCCUPATIONS[occupation]}" in text

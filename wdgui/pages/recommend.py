@@ -30,15 +30,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from widedeep_core.errors import WideDeepError
-from widedeep_core.runs import Run, RunStore
-from widedeep_core.runs.compare import baseline_note
-from widedeep_core.vocabulary import (
+from widedeep_core.constants import (
     DEFAULT_EXCLUDE,
     EXCLUDE_RULES,
     ML1M_AGE_LABELS,
     ML1M_OCCUPATIONS,
 )
+from widedeep_core.errors import WideDeepError
+from widedeep_core.runs import Run, RunStore
+from widedeep_core.runs.compare import baseline_note
 
 from ..models import DataFrameModel, monitor_text
 from ..widgets import ComparisonTable, Steps, message_label, show_message
@@ -585,7 +585,7 @@ def profile_text(user: int, profile: dict[str, Any], layout: str | None = None) 
 
 
 def decode_demographic(key: str, value: Any) -> Any:
-    """An ML-1M age or occupation code in words (``vocabulary``); other values as they are."""
+    """An ML-1M age or occupation code in words (``constants``); other values as they are."""
     try:
         code = int(value)
     except (TypeError, ValueError):

@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from widedeep_core.config.schema import Config, split_cross
+from widedeep_core.constants import DEMOGRAPHIC_FIELDS, FIELDS
 from widedeep_core.errors import ConfigError
-from widedeep_core.vocabulary import DEMOGRAPHIC_FIELDS, FIELDS
 
 
 def fields_available(data: Any) -> tuple[str, ...]:

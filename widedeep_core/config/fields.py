@@ -14,8 +14,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
+from widedeep_core.constants import CROSS_SEPARATOR, FIELDS
 from widedeep_core.errors import ConfigError
-from widedeep_core.vocabulary import CROSS_SEPARATOR, FIELDS
 
 
 def declare(

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from widedeep_core.config.schema import Config
+from widedeep_core.constants import FIELDS
 from widedeep_core.errors import ConfigError
-from widedeep_core.vocabulary import FIELDS
 
 _ALL_FIELDS = FIELDS
 _GENRE_CROSSES = ("gender x genres", "age x genres", "occupation x genres")

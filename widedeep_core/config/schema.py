@@ -20,8 +20,7 @@ from typing import Any
 from widedeep_core.config.fields import FieldInfo, field_infos, split_cross
 from widedeep_core.config.fields import declare as _f
 from widedeep_core.config.validation import coerce, errors_of
-from widedeep_core.errors import ConfigError
-from widedeep_core.vocabulary import (
+from widedeep_core.constants import (
     ACTIVATIONS,
     FIELDS,
     LR_SCHEDULES,
@@ -32,6 +31,7 @@ from widedeep_core.vocabulary import (
     RETRIEVALS,
     SPLIT_KINDS,
 )
+from widedeep_core.errors import ConfigError
 
 
 @dataclass(frozen=True)

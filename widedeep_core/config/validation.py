@@ -17,8 +17,8 @@ from typing import Any
 
 from widedeep_core.config.fields import FieldInfo, _num, normalize_cross, split_cross
 from widedeep_core.config.memory import mlp_memory_error
+from widedeep_core.constants import DEVICE_SPEC_RE, DEVICE_SPECS_TEXT
 from widedeep_core.errors import ConfigError
-from widedeep_core.vocabulary import DEVICE_SPEC_RE, DEVICE_SPECS_TEXT
 
 
 def coerce(info: FieldInfo, value: Any) -> Any:

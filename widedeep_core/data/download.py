@@ -22,8 +22,8 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from .. import __version__
+from ..constants import RELEASES
 from ..errors import DownloadError
-from ..vocabulary import RELEASES
 from .cache import user_cache_dir
 from .loader import Progress, load_movielens
 from .types import MovieLensData

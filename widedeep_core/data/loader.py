@@ -11,7 +11,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from widedeep_core.vocabulary import GENRES
+from widedeep_core.constants import GENRES
 
 from ..errors import DataError
 from .cache import read_cache, write_cache

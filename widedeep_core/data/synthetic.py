@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from widedeep_core.vocabulary import AGE_CODES as ML1M_AGES
-from widedeep_core.vocabulary import GENRES
+from widedeep_core.constants import AGE_CODES as ML1M_AGES
+from widedeep_core.constants import GENRES
 
 from .types import MovieLensData
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from widedeep_core.constants import LAYOUTS  # noqa: F401  (re-exported by data)
 from widedeep_core.fileio import display_path
-from widedeep_core.vocabulary import LAYOUTS  # noqa: F401  (re-exported by data)
 
 
 @dataclass(frozen=True)

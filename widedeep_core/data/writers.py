@@ -20,8 +20,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from widedeep_core.constants import GENRES
 from widedeep_core.errors import DataError
-from widedeep_core.vocabulary import GENRES
 
 from .synthetic import DEMO_SIZE, OCCUPATIONS_100K, make_synthetic
 from .types import LAYOUTS, MovieLensData

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from widedeep_core.ranking.kernel import mask, pairs, top_k
+from widedeep_core.ranking.kernel import list_cells, mask, top_k
 
 Scorer = Callable[[np.ndarray], Any]
 
@@ -137,7 +137,7 @@ def ranked_columns(
             block = scores[torch.from_numpy(batch) if isinstance(scores, torch.Tensor) else batch]
         block = torch.as_tensor(np.asarray(block) if not isinstance(block, torch.Tensor) else block)
         block = block.detach().cpu().reshape(len(batch), -1)
-        seen = pairs(train_seen, batch) if train_seen is not None else ((), ())
+        seen = list_cells(train_seen, batch) if train_seen is not None else ((), ())
         tops.append(top_k(mask(block, *seen), k))
     return torch.cat(tops) if tops else torch.zeros((0, 0), dtype=torch.int64)
 
@@ -151,7 +151,7 @@ def judge_lists(top: torch.Tensor, positives: Sequence[Any], k: int) -> dict[str
     keys = ("hr", "ndcg", "precision", "recall", "mrr")
     if len(top) == 0:
         return dict.fromkeys(keys, float("nan"))
-    rows, cols = pairs(positives, np.arange(len(top)))
+    rows, cols = list_cells(positives, np.arange(len(top)))
     width = int(max(top.max().item(), cols.max(initial=0))) + 1
     relevant = torch.zeros((len(top), width), dtype=torch.float64)
     relevant[torch.from_numpy(rows), torch.from_numpy(cols)] = 1.0

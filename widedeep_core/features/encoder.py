@@ -32,11 +32,11 @@ import pandas as pd
 import torch
 
 from widedeep_core.config import fields_available
+from widedeep_core.constants import AGE_CODES, FIELDS, MULTI_VALUED_FIELDS
+from widedeep_core.constants import DEMOGRAPHIC_FIELDS as DEMOGRAPHIC
+from widedeep_core.constants import USER_SIDE_FIELDS as USER_SIDE
 from widedeep_core.data.types import MovieLensData
 from widedeep_core.errors import ConfigError, RunError
-from widedeep_core.vocabulary import AGE_CODES, FIELDS, MULTI_VALUED_FIELDS
-from widedeep_core.vocabulary import DEMOGRAPHIC_FIELDS as DEMOGRAPHIC
-from widedeep_core.vocabulary import USER_SIDE_FIELDS as USER_SIDE
 
 INT_FIELDS = ("user", "item", "age", "year")
 ZIP_PREFIX = 3

@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from widedeep_core.constants import SPLIT_KINDS
 from widedeep_core.errors import ConfigError
-from widedeep_core.vocabulary import SPLIT_KINDS
 
 DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
 

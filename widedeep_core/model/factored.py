@@ -14,10 +14,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from widedeep_core.constants import USER_SIDE_FIELDS as USER_SIDE
 from widedeep_core.errors import ConfigError
 from widedeep_core.features.encoder import Encoded
-from widedeep_core.model.widedeep import WideDeep, _Part
-from widedeep_core.vocabulary import USER_SIDE_FIELDS as USER_SIDE
+from widedeep_core.model.widedeep import Part, WideDeep
 
 
 def field_side(name: str) -> str:
@@ -102,7 +102,7 @@ class SplitScorer:
             width = op[0].shape[1] if kind == "linear" else width
         return flops
 
-    def _field_rows(self, part: _Part, x: Encoded, name: str) -> torch.Tensor:
+    def _field_rows(self, part: Part, x: Encoded, name: str) -> torch.Tensor:
         """[n, k] table rows of one field of ``part`` (k = 1 for a single-valued one)."""
         if name in part.multis:
             return part.multi_ids(x, name)

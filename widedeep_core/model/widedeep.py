@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, cast
 import torch
 from torch import nn
 
+from widedeep_core.constants import ACTIVATIONS
 from widedeep_core.errors import ConfigError
 from widedeep_core.features.encoder import Encoded, FieldSpec, cross_name
 from widedeep_core.features.retrieval_features import (
@@ -33,7 +34,6 @@ from widedeep_core.features.retrieval_features import (
     N_RANK_BUCKETS,
     dense_names,
 )
-from widedeep_core.vocabulary import ACTIVATIONS
 
 if TYPE_CHECKING:
     from widedeep_core.config import Config
@@ -93,17 +93,17 @@ class FastDropout(nn.Dropout):
         return x * torch.rand_like(x).ge_(self.p).mul_(1.0 / (1.0 - self.p))
 
 
-# The layer behind each name of vocabulary.ACTIVATIONS.
+# The layer behind each name of constants.ACTIVATIONS.
 ACTIVATION_LAYERS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
     "sigmoid": nn.Sigmoid,
     "tanh": nn.Tanh,
     "gelu": nn.GELU,
 }
-assert tuple(ACTIVATION_LAYERS) == ACTIVATIONS, "vocabulary.ACTIVATIONS and the layers disagree"
+assert tuple(ACTIVATION_LAYERS) == ACTIVATIONS, "constants.ACTIVATIONS and the layers disagree"
 
 
-class _Part(nn.Module):
+class Part(nn.Module):
     """One embedding table over a set of fields, with offsets and a pad row if needed."""
 
     def __init__(self, specs: Sequence[FieldSpec], names: Sequence[str], dim: int):
@@ -238,20 +238,20 @@ class WideDeep(nn.Module):
         self.embed_dim = int(embed_dim)
         self.dense_in = DenseInput(dense_names) if dense_names else None
 
-        self.wide: _Part | None = None
+        self.wide: Part | None = None
         self.wide_bias: nn.Parameter | None = None
         if wide_fields:
-            self.wide = _Part(specs, wide_fields, 1)
+            self.wide = Part(specs, wide_fields, 1)
             # a linear model starts at zero (as FTRL's closed form does); the bias learns
             # the base rate
             nn.init.zeros_(self.wide.embedding.weight)
         if wide_fields or self.dense_in is not None:
             self.wide_bias = nn.Parameter(torch.zeros(1))
 
-        self.deep: _Part | None = None
+        self.deep: Part | None = None
         self.mlp: nn.Sequential | None = None
         if deep_fields:
-            self.deep = _Part(specs, deep_fields, self.embed_dim)
+            self.deep = Part(specs, deep_fields, self.embed_dim)
             nn.init.xavier_uniform_(self.deep.embedding.weight)  # as pytorch-fm
             self.deep.zero_pad()
             layers: list[nn.Module] = []

@@ -92,8 +92,8 @@ def _floating(scores: Any) -> torch.Tensor:
     return t if t.dtype in (torch.float32, torch.float64) else t.to(torch.float64)
 
 
-def pairs(lists: Any, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(row in block, column) pairs of ``lists[r]`` for each r in ``rows`` (for ``mask``)."""
+def list_cells(lists: Any, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The (row in block, column) cells of ``lists[r]`` for each r in ``rows`` (for ``mask``)."""
     parts = [np.asarray(lists[r], dtype=np.int64).ravel() for r in rows]
     lens = np.fromiter((len(p) for p in parts), dtype=np.int64, count=len(parts))
     flat = np.concatenate(parts) if parts else np.zeros(0, np.int64)

@@ -20,8 +20,8 @@ import torch
 from widedeep_core.data.index import catalogue, rating_codes
 from widedeep_core.model.widedeep import WideDeep
 from widedeep_core.ranking.kernel import (
+    list_cells,
     mask,
-    pairs,
     popularity_for_cold,
     top_k,
     training_popularity,
@@ -106,7 +106,7 @@ class ListRanker:
             cols = torch.from_numpy(np.asarray(allowed, dtype=np.int64))
             kept[:, cols] = logits[:, cols]
             logits = kept
-        masked = mask(logits, *pairs(seen, np.arange(len(user_ids))))
+        masked = mask(logits, *list_cells(seen, np.arange(len(user_ids))))
         top = top_k(masked, k)
         score = masked.gather(1, top)
         return RankedLists(top.numpy(), score.numpy(), torch.isfinite(score).numpy(), cold)

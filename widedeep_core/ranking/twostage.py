@@ -25,8 +25,8 @@ import torch
 from widedeep_core.errors import RunError
 from widedeep_core.features.retrieval_features import fit_retrieval_features
 from widedeep_core.model.widedeep import predict_parts
-from widedeep_core.ranking.kernel import mask, pairs, top_k
-from widedeep_core.retrieval import make_retrieval, retrieval_from_arrays
+from widedeep_core.ranking.kernel import list_cells, mask, top_k
+from widedeep_core.retrieval import column_counts, make_retrieval, retrieval_from_arrays
 
 RETRIEVAL_WHERE = "retrieval.npz"  # how a restore error names the stored arrays
 
@@ -116,7 +116,7 @@ def retrieval_candidates(
     scores = rf.full.main.score(u_idx).astype(np.float64)
     fallback = np.diff(rf.full.seen.indptr)[u_idx] == 0
     if fallback.any():
-        counts = np.asarray(rf.full.seen.sum(0)).ravel()
+        counts = column_counts(rf.full.seen)
         scores[fallback] = counts
     shown = scores
     if allowed is not None:
@@ -124,7 +124,7 @@ def retrieval_candidates(
         # finite number, which would still count as a candidate)
         shown = np.full_like(scores, np.nan)
         shown[:, allowed] = scores[:, allowed]
-    masked = mask(torch.from_numpy(shown), *pairs(seen, np.arange(len(u_idx))))
+    masked = mask(torch.from_numpy(shown), *list_cells(seen, np.arange(len(u_idx))))
     m = min(int(m), masked.shape[1])
     cand = top_k(masked, m)  # retrieval order
     valid = torch.isfinite(masked.gather(1, cand)).numpy()

@@ -20,6 +20,7 @@ from widedeep_core.retrieval._base import (
     EASE_MAX_ITEMS,
     Retrieval,
     check_lambda,
+    column_counts,
     interaction_matrix,
     stored_name,
 )
@@ -85,6 +86,7 @@ __all__ = [
     "Retrieval",
     "RetrievalChoice",
     "check_lambda",
+    "column_counts",
     "ease_weights",
     "gram",
     "interaction_matrix",

@@ -54,6 +54,13 @@ def check_lambda(lam: float, field: str = "ease_lambda") -> float:
     return value
 
 
+def column_counts(x: sp.spmatrix) -> np.ndarray:
+    """How many users interacted with each item (column sums of ``X``, float64): the
+    popularity that the baseline ranks by, that stands in for users without ratings
+    and that weights popular negatives."""
+    return np.asarray(x.sum(axis=0), dtype=np.float64).ravel()
+
+
 class Retrieval:
     """The shared interface: block iteration over users, no explanation by default."""
 
@@ -140,6 +147,7 @@ __all__ = [
     "EASE_MAX_ITEMS",
     "Retrieval",
     "check_lambda",
+    "column_counts",
     "interaction_matrix",
     "stored_array",
     "stored_name",

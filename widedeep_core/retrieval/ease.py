@@ -16,6 +16,7 @@ from widedeep_core.retrieval._base import (
     DEFAULT_LAMBDA,
     Retrieval,
     check_lambda,
+    column_counts,
     stored_array,
     stored_name,
 )
@@ -45,7 +46,7 @@ class EASE(Retrieval):
         self.lam = check_lambda(lam)
         self.n_items = x.shape[1]
         self.x = x.tocsr()
-        counts = np.asarray(x.sum(axis=0)).ravel()
+        counts = column_counts(x)
         if max_items is not None and max_items < self.n_items:
             keep = np.sort(np.argsort(-counts, kind="stable")[:max_items])
             self.name = f"ease-top{max_items}"

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import numpy as np
 import scipy.sparse as sp
 
-from widedeep_core.retrieval._base import Retrieval, stored_array
+from widedeep_core.retrieval._base import Retrieval, column_counts, stored_array
 
 
 class Popularity(Retrieval):
@@ -17,7 +17,7 @@ class Popularity(Retrieval):
 
     def __init__(self, x: sp.csr_matrix):
         self.n_items = x.shape[1]
-        self.counts = np.asarray(x.sum(axis=0)).ravel().astype(np.float32)
+        self.counts = column_counts(x).astype(np.float32)
 
     def score(self, users: np.ndarray) -> np.ndarray:
         """The train counts, repeated for each user of the block."""

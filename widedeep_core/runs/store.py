@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from widedeep_core.config import Config
+from widedeep_core.constants import MONITORS
 from widedeep_core.errors import ConfigError, RunError
 from widedeep_core.faultpoints import checkpoint
 from widedeep_core.fileio import (
@@ -61,7 +62,6 @@ from widedeep_core.runs.schema import (
     WEIGHTS,
     can_serve,
 )
-from widedeep_core.vocabulary import MONITORS
 
 RUNS_ENV = "WIDEDEEP_RUNS_DIR"
 APP_NAME = "widedeep-workbench"

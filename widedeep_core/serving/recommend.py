@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from widedeep_core.constants import DEFAULT_EXCLUDE, DEMOGRAPHIC_FIELDS, EXCLUDE_RULES
 from widedeep_core.data.index import catalogue
 from widedeep_core.data.types import MovieLensData
 from widedeep_core.errors import DataError
@@ -33,7 +34,6 @@ from widedeep_core.ranking.twostage import check_two_stage
 from widedeep_core.runs import Run
 from widedeep_core.serving.loading import Trained, load_trained
 from widedeep_core.threads import CoreShare
-from widedeep_core.vocabulary import DEFAULT_EXCLUDE, DEMOGRAPHIC_FIELDS, EXCLUDE_RULES
 
 COLUMNS = [
     "rank",

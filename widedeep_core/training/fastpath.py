@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from widedeep_core.features.encoder import Encoded
-from widedeep_core.model.widedeep import FastDropout, WideDeep, _Part
+from widedeep_core.model.widedeep import FastDropout, Part, WideDeep
 
 StepFn = Callable[[Encoded, torch.Tensor], torch.Tensor]
 
@@ -281,7 +281,7 @@ class ProjectedFirstLayer:
     """
 
     @staticmethod
-    def fields(part: _Part, batch_size: int) -> list[str]:
+    def fields(part: Part, batch_size: int) -> list[str]:
         """The deep fields worth projecting at ``batch_size``.
 
         Per field of V rows and ``dim`` columns, a step costs ``batch * dim * hidden``
@@ -299,7 +299,7 @@ class ProjectedFirstLayer:
 
     def __init__(
         self,
-        part: _Part,
+        part: Part,
         layer: nn.Linear,
         projected: Sequence[str],
         grad_of: Callable[[torch.Tensor], torch.Tensor],
@@ -471,7 +471,7 @@ def _mlp_plan(mlp: nn.Sequential) -> list[tuple[str, nn.Module]] | None:
     return plan
 
 
-def _deep_forward(part: _Part, x: Encoded) -> tuple[torch.Tensor, torch.Tensor, list]:
+def _deep_forward(part: Part, x: Encoded) -> tuple[torch.Tensor, torch.Tensor, list]:
     """(MLP input, table rows, per multi-valued field (start, width, count)): the
     arithmetic of ``WideDeep.deep_input`` without autograd."""
     b = len(x)
@@ -493,7 +493,7 @@ def _deep_forward(part: _Part, x: Encoded) -> tuple[torch.Tensor, torch.Tensor, 
     return (pieces[0] if len(pieces) == 1 else torch.cat(pieces, 1)), ids, bags
 
 
-def _deep_backward(part: _Part, saved: tuple, g: torch.Tensor, out: torch.Tensor) -> None:
+def _deep_backward(part: Part, saved: tuple, g: torch.Tensor, out: torch.Tensor) -> None:
     """Scatter the MLP input's gradient ``g`` into the table gradient ``out``."""
     _, ids, bags = saved
     b, dim = g.shape[0], part.embedding.weight.shape[1]

@@ -20,6 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from widedeep_core.errors import ConfigError
+from widedeep_core.retrieval import column_counts
 
 NEGATIVE_WEIGHTINGS = ("uniform", "popularity")
 _MAX_ROUNDS = 50  # redraw rounds; each keeps only the still-rejected slots
@@ -53,7 +54,7 @@ class NegativeSampler:
         rows = np.repeat(np.arange(self.n_users, dtype=np.int64), np.diff(x.indptr))
         self._rated = np.unique(rows * self.n_items + x.indices.astype(np.int64))
         self._n_unrated = self.n_items - np.diff(x.indptr)
-        counts = np.asarray(x.sum(axis=0)).ravel().astype(np.float64)
+        counts = column_counts(x)
         if weighting == "popularity":
             w = (counts + 1.0) ** float(power)
             self._cdf: np.ndarray | None = np.cumsum(w / w.sum())

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from widedeep_core.constants import OPTIMIZERS
 from widedeep_core.errors import ConfigError
-from widedeep_core.vocabulary import OPTIMIZERS
 
 if TYPE_CHECKING:
     from widedeep_core.config import Config

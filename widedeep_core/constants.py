@@ -1,4 +1,7 @@
-"""The project's fixed vocabularies, defined once and imported everywhere else.
+"""The project's fixed names and choices, defined once and imported everywhere else.
+
+(The encoder's fitted values are a run's *vocabulary*, ``features.encoder``; these are
+the names every run shares.)
 
 Field names, which fields are multi-valued or demographic, the MovieLens genres and
 age codes, data layouts, and the names a configuration may choose from (activations,

@@ -22,6 +22,7 @@ from widedeep_core.data import load_movielens, write_synthetic
 from widedeep_core.errors import RunError, TrainingError
 from widedeep_core.owners import boot_id, owner_fields, process_start
 from widedeep_core.runs import Run, RunStore
+from widedeep_core.runs import run as run_mod
 from widedeep_core.runs import store as store_mod
 from widedeep_core.runs.schema import RUN_JSON
 from widedeep_core.training import BatchEvent, FailedEvent
@@ -369,7 +370,7 @@ def test_weight_temp_files_of_a_killed_write_are_cleaned(store, monkeypatch):
     other.write_bytes(b"{")
     store.list()
     assert left.exists(), "a fresh temp may still be renamed by its writer"
-    monkeypatch.setattr(store_mod, "STALE_TEMP_S", 0.0)
+    monkeypatch.setattr(run_mod, "STALE_TEMP_S", 0.0)
     store.list()  # not live: the temps of killed writes go
     assert not left.exists() and not other.exists()
 

@@ -457,3 +457,22 @@ def test_recorder_writes_the_run_from_events(tmp_path, small_data):
     xs, ys = read_curve(run, "epochs", "val_auc")
     assert xs == [1.0, 2.0] and ys == [r["val_auc"] for r in epochs]
     assert run.read_test_metrics()["auc"] == result.test["auc"]
+
+
+def test_best_val_auc_is_the_auc_of_the_epoch_the_monitor_kept(store):
+    # monitored by log loss: the best epoch is the lowest log loss, and its AUC is the one
+    # shown (not the highest AUC of any epoch), while training and after
+    cfg = preset("full").replace(epochs=3, monitor="val_logloss", ranking_k=20)
+    run = store.create(cfg, DATA_INFO)
+    rows = [(0.70, 0.60), (0.74, 0.58), (0.72, 0.55)]  # (auc, logloss): best by logloss is 3
+    for epoch, (auc, loss) in enumerate(rows, start=1):
+        best = 1 if epoch == 1 else 2 if epoch == 2 else 3
+        run.append_epoch_metrics({"epoch": epoch, "val_auc": auc, "val_logloss": loss,
+                                  "best_epoch": best, "best_value": min(r[1] for r in rows[:epoch])})  # fmt: skip
+    info = store.get(run.id).info()
+    assert (info.monitor, info.best_epoch, info.ranking_k) == ("val_logloss", 3, 20)
+    assert info.best_val_auc == pytest.approx(0.72) and info.best_value == pytest.approx(0.55)
+    bare = store.create(cfg, DATA_INFO)  # rows without the trainer's record: by the monitor
+    for epoch, (auc, loss) in enumerate(rows, start=1):
+        bare.append_epoch_metrics({"epoch": epoch, "val_auc": auc, "val_logloss": loss})
+    assert bare.info().best_epoch == 3 and bare.info().best_val_auc == pytest.approx(0.72)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from widedeep_core.fileio import read_json, read_jsonl
 from widedeep_core.runs import Run, RunStore
-from widedeep_core.runs import store as store_mod
+from widedeep_core.runs import run as run_mod
 
 PRELUDE = """
 import json, os, sys
@@ -142,7 +142,7 @@ def test_killed_at_each_run_write_nothing_reported_is_lost(faults, tmp_path, mon
     statuses = faults.kill_at(targets, TRAIN, prelude=_prelude(runs), record=True)
     assert faults.last_points == WRITE_STEPS, "the run's write steps changed: update WRITE_STEPS"
     assert statuses == dict.fromkeys(targets, -9), faults.last_stderr
-    monkeypatch.setattr(store_mod, "STALE_TEMP_S", 0.0)  # the writers are dead
+    monkeypatch.setattr(run_mod, "STALE_TEMP_S", 0.0)  # the writers are dead
     assert _check_store(runs / "clean" / "runs", _heard(runs / "clean"), "clean") == "finished"
     found = {t: _check_store(runs / t / "runs", _heard(runs / t), t) for t in targets}
     # killed before the folder was renamed into place: no run, nothing hidden left (a

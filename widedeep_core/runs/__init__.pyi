@@ -1,7 +1,9 @@
 # The names of the package, loaded on first use (lazy_loader.attach_stub reads this).
 from .export import export_run, read_curve, write_metrics_csv
+from .info import RunInfo
+from .run import Run
 from .schema import SERVABLE_STATUSES, can_serve
-from .store import Run, RunInfo, RunStore, default_runs_root
+from .store import RunStore, default_runs_root
 
 __all__ = [
     "SERVABLE_STATUSES",

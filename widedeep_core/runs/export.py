@@ -11,7 +11,8 @@ from typing import Any
 from widedeep_core.errors import RunError
 from widedeep_core.fileio import write_output_text
 from widedeep_core.runs.compare import flatten_metrics
-from widedeep_core.runs.store import Run, RunInfo
+from widedeep_core.runs.info import RunInfo
+from widedeep_core.runs.run import Run
 
 # Which rows a curve comes from, and the column that is its x axis.
 CURVE_SOURCES = {"epochs": "epoch", "batches": "step"}

@@ -16,8 +16,9 @@ from typing import Any
 
 from widedeep_core.errors import WideDeepError
 from widedeep_core.fileio import display_path
+from widedeep_core.runs.run import Run
 from widedeep_core.runs.schema import INTERRUPTED
-from widedeep_core.runs.store import Run, RunStore
+from widedeep_core.runs.store import RunStore
 from widedeep_core.training.events import (
     BatchEvent,
     EpochEvent,

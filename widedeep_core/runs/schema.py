@@ -24,7 +24,9 @@ This module imports nothing heavy: serving, the store and the GUI all read it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import math
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     pass
@@ -81,3 +83,32 @@ KEY_HYPERPARAMETERS = (
 def can_serve(status: str, epochs_run: int) -> bool:
     """True when a run with this status and epoch count has weights worth serving."""
     return status in SERVABLE_STATUSES and epochs_run > 0
+
+
+# How a run folder records times and numbers (run.json, the summaries).
+def now() -> datetime:
+    """This moment, with the local time zone."""
+    return datetime.now().astimezone()
+
+
+def iso(moment: datetime) -> str:
+    """A timestamp as run.json writes it (ISO 8601, milliseconds)."""
+    return moment.isoformat(timespec="milliseconds")
+
+
+def parse_time(text: Any) -> datetime | None:
+    """A timestamp run.json holds, or None when there is none or it is unreadable."""
+    if not isinstance(text, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.astimezone()
+
+
+def finite(value: Any) -> float | None:
+    """A stored number as a float when it is a finite number, else None."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None

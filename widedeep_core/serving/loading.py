@@ -19,8 +19,8 @@ from widedeep_core.features.encoder import FeatureEncoder
 from widedeep_core.features.prepare import Prepared, prepare
 from widedeep_core.features.splits import SplitRecord
 from widedeep_core.model import WideDeep
+from widedeep_core.runs.run import Run
 from widedeep_core.runs.schema import ENCODER_JSON
-from widedeep_core.runs.store import Run
 
 
 @dataclass

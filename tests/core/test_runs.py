@@ -466,9 +466,9 @@ def test_best_val_auc_is_the_auc_of_the_epoch_the_monitor_kept(store):
     run = store.create(cfg, DATA_INFO)
     rows = [(0.70, 0.60), (0.74, 0.58), (0.72, 0.55)]  # (auc, logloss): best by logloss is 3
     for epoch, (auc, loss) in enumerate(rows, start=1):
-        best = 1 if epoch == 1 else 2 if epoch == 2 else 3
-        run.append_epoch_metrics({"epoch": epoch, "val_auc": auc, "val_logloss": loss,
-                                  "best_epoch": best, "best_value": min(r[1] for r in rows[:epoch])})  # fmt: skip
+        kept = min(r[1] for r in rows[:epoch])
+        row = {"epoch": epoch, "val_auc": auc, "val_logloss": loss}
+        run.append_epoch_metrics({**row, "best_epoch": epoch, "best_value": kept})
     info = store.get(run.id).info()
     assert (info.monitor, info.best_epoch, info.ranking_k) == ("val_logloss", 3, 20)
     assert info.best_val_auc == pytest.approx(0.72) and info.best_value == pytest.approx(0.55)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -269,10 +270,20 @@ def cmd_recommend(args: argparse.Namespace) -> int:
             year = f" [{int(row.year)}]"
         genres = "|".join(row.genres) if isinstance(row.genres, tuple) else ""
         print(
-            f"{row.rank:>3}. {row.title}{year}  p={row.probability:.3f} "
-            f"(wide {row.wide_logit:+.2f}, deep {row.deep_logit:+.2f})  {genres}"
+            f"{row.rank:>3}. {_printable(row.title)}{year}  p={row.probability:.3f} "
+            f"(wide {row.wide_logit:+.2f}, deep {row.deep_logit:+.2f})  {_printable(genres)}"
         )
     return 0
+
+
+# C0 and C1 control characters (ESC included): a title or a run name holding them would
+# move the cursor or recolour the terminal when printed as it is.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _printable(text: object) -> str:
+    """``text`` with its control characters shown as escapes (``\\x1b``), never sent raw."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text))
 
 
 def _check_list_length(rec, n: int) -> None:
@@ -354,7 +365,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         print(
             f"{i.id}  {i.status:<11} {i.preset or '-':<10} {i.data_name or '-':<14} "
             f"epochs {i.epochs_run:<4} best {monitor.label} {monitor.format(i.best_value)}  "
-            f"test auc {auc}  ndcg@10 {ndcg}  {i.name}"
+            f"test auc {auc}  ndcg@10 {ndcg}  {_printable(i.name)}"
         )
     return 0
 
@@ -616,7 +627,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except WideDeepError as exc:
         if args.debug:
             raise
-        print(f"widedeep: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"widedeep: error: {_printable(_one_line(exc))}", file=sys.stderr)
         return EXIT_ERROR
     except Exception as exc:  # a bug: still one line unless --debug
         if args.debug:

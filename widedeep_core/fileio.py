@@ -222,19 +222,38 @@ def _error(
     return error_cls(f"{where}: {message}")
 
 
+# A JSON document of a run or the cache is small (kilobytes); one larger than this is not
+# ours, and reading it whole could take the process's memory.
+MAX_JSON_BYTES = 64 << 20
+
+
+def _loads(text: str | bytes) -> Any:
+    """``json.loads`` whose every refusal is a ``json.JSONDecodeError``-like ValueError:
+    nesting too deep (RecursionError), an integer of too many digits, and so on."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
 def read_json(path: str | Path, error_cls: ErrorClass = RunError) -> Any:
-    """Read a JSON file; a missing, unreadable or malformed file raises ``error_cls`` naming it."""
+    """Read a JSON file; a missing, unreadable, oversized or malformed file (nesting too
+    deep, a number too long) raises ``error_cls`` naming it."""
     source = Path(path)
     try:
+        if source.stat().st_size > MAX_JSON_BYTES:
+            raise _error(error_cls, source, f"is larger than {MAX_JSON_BYTES >> 20} MiB: not ours")
         text = source.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise _error(error_cls, source, "file is missing") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise _error(error_cls, source, f"cannot be read ({exc})") from None
     try:
-        return json.loads(text)
+        return _loads(text)
     except json.JSONDecodeError as exc:
         raise _error(error_cls, source, f"is not valid JSON ({exc.msg})", exc.lineno) from None
+    except ValueError as exc:  # too deep, or an integer over Python's digit limit
+        raise _error(error_cls, source, f"is not valid JSON ({exc})") from None
 
 
 def _drop_partial_tail(handle: IO[bytes]) -> None:
@@ -293,8 +312,8 @@ def iter_jsonl(path: str | Path, error_cls: ErrorClass = RunError) -> Iterator[d
             continue
         is_last = number == len(lines)
         try:
-            row = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+            row = _loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
             if is_last and not complete:
                 return  # written while a crash cut the process short: keep what came before
             raise _error(error_cls, source, "is not a valid JSON line", number) from None

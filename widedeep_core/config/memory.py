@@ -16,9 +16,16 @@ from typing import Any
 from widedeep_core.errors import ConfigError
 
 BYTES_PER_VALUE = 4  # float32
-# Training keeps the weights, their gradients and two optimiser moments (Adam), plus
-# CPU copies of the best and last epoch's weights: about 6 values per parameter.
-TRAINING_COPIES = 6
+# Training keeps the weights, their gradients and two optimiser moments (Adam), CPU copies
+# of the best and last epoch's weights, and one transient copy while a state is saved or
+# restored: 7 values per parameter.
+TRAINING_COPIES = 7
+# The MLP's activations of one batch: each layer's output, its activation and its
+# gradient (batch-norm and dropout add about as much again): values per unit and row.
+ACTIVATION_COPIES = 4
+# The share of the machine's memory a training may plan to use: the rest is for the
+# system, the data, the encoded splits and the evaluation.
+RAM_SHARE = 0.75
 
 
 def total_ram() -> int | None:
@@ -45,20 +52,31 @@ def mlp_parameters(n_fields: int, embed_dim: int, hidden: Sequence[int], batch_n
     return total + width + 1
 
 
-def _too_big(parameters: int) -> tuple[float, int] | None:
-    """(weights bytes, RAM) when training ``parameters`` would not fit in RAM, else None."""
+def activation_values(n_fields: int, embed_dim: int, hidden: Sequence[int], batch: int) -> int:
+    """Values the MLP's activations of one training batch hold (``ACTIVATION_COPIES``)."""
+    return int(batch) * (n_fields * embed_dim + sum(hidden)) * ACTIVATION_COPIES
+
+
+def training_bytes(parameters: int, activations: int = 0) -> float:
+    """Bytes a training holds for ``parameters`` weights and one batch's activations."""
+    return (parameters * TRAINING_COPIES + activations) * BYTES_PER_VALUE
+
+
+def _too_big(parameters: int, activations: int = 0) -> tuple[float, float, int] | None:
+    """(weights bytes, training bytes, RAM) when a training would not fit in its share of
+    RAM, else None."""
     ram = total_ram()
-    weights = parameters * BYTES_PER_VALUE
-    if ram is None or weights * TRAINING_COPIES <= ram:
+    need = training_bytes(parameters, activations)
+    if ram is None or need <= ram * RAM_SHARE:
         return None
-    return weights, ram
+    return parameters * BYTES_PER_VALUE, need, ram
 
 
-def _advice(weights: float, ram: int) -> str:
+def _advice(need: float, ram: int) -> str:
     return (
-        f"training keeps about {TRAINING_COPIES}x that (gradients, optimiser state, saved "
-        f"epochs) and this machine has {gib(ram)} RAM, so weights are limited to "
-        f"{gib(ram / TRAINING_COPIES)}"
+        f"training holds about {gib(need)} (weights {TRAINING_COPIES}x: gradients, "
+        f"optimiser state, saved epochs; and a batch's activations), more than "
+        f"{RAM_SHARE:.0%} of this machine's {gib(ram)} RAM"
     )
 
 
@@ -66,16 +84,15 @@ def mlp_memory_error(values: Mapping[str, Any]) -> str | None:
     """The validation rule on ``hidden``: the MLP alone must fit in memory for training."""
     if not values["deep_fields"] or not values["hidden"]:
         return None
-    n = mlp_parameters(
-        len(values["deep_fields"]), values["embed_dim"], values["hidden"], values["batch_norm"]
-    )
-    found = _too_big(n)
+    n_fields, dim, hidden = len(values["deep_fields"]), values["embed_dim"], values["hidden"]
+    n = mlp_parameters(n_fields, dim, hidden, values["batch_norm"])
+    found = _too_big(n, activation_values(n_fields, dim, hidden, values["batch_size"]))
     if found is None:
         return None
-    weights, ram = found
+    weights, need, ram = found
     return (
-        f"hidden layers of up to {max(values['hidden'])} units need {gib(weights)} for "
-        f"weights alone; {_advice(weights, ram)}; use smaller layers"
+        f"hidden layers of up to {max(hidden)} units need {gib(weights)} for weights; "
+        f"{_advice(need, ram)}; use smaller layers or a smaller batch"
     )
 
 
@@ -93,14 +110,19 @@ def check_model_memory(config: Any, specs: Iterable[Any]) -> None:
     mlp = (
         mlp_parameters(len(deep), config.embed_dim, config.hidden, config.batch_norm) if deep else 0
     )
-    found = _too_big(embeddings + mlp)
+    acts = (
+        activation_values(len(deep), config.embed_dim, config.hidden, config.batch_size)
+        if deep
+        else 0
+    )
+    found = _too_big(embeddings + mlp, acts)
     if found is None:
         return
-    weights, ram = found
+    weights, need, ram = found
     field = "embed_dim" if embeddings >= mlp else "hidden"
     raise ConfigError(
         field,
         f"on this data the embedding tables ({deep_rows:,} rows of {config.embed_dim} "
-        f"values, {wide_rows:,} wide weights) and the MLP need {gib(weights)} for weights "
-        f"alone; {_advice(weights, ram)}",
+        f"values, {wide_rows:,} wide weights) and the MLP need {gib(weights)} for weights; "
+        f"{_advice(need, ram)}",
     )

@@ -200,7 +200,11 @@ _RULES: tuple[tuple[str, tuple[str, ...], Callable[[Mapping[str, Any]], str | No
     ("split_fractions", ("split_fractions",), _split_fractions),
     ("crosses", ("crosses",), _crosses),
     ("hidden", ("hidden", "deep_fields"), _hidden),
-    ("hidden", ("hidden", "deep_fields", "embed_dim", "batch_norm"), mlp_memory_error),
+    (
+        "hidden",
+        ("hidden", "deep_fields", "embed_dim", "batch_norm", "batch_size"),
+        mlp_memory_error,
+    ),
     ("wide_fields", ("wide_fields", "deep_fields", "crosses"), _has_input),
     ("device", ("device",), _device),
     ("preset", ("preset",), _preset_name),

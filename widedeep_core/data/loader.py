@@ -31,8 +31,8 @@ from .parsing import (
     title_year,
     users_frame,
 )
-from .sources import Source, ZipLimits, open_source
-from .types import MovieLensData, Problem
+from .sources import RATINGS_FILES, Source, ZipLimits, open_source
+from .types import MovieLensData, Problem, display_path
 
 
 class _Hasher(Protocol):
@@ -95,6 +95,17 @@ def _load(source: Source, report: Progress) -> MovieLensData:
     hasher = hashlib.sha256()
     problems: list[Problem] = []
     family = source.family
+    present = [n for n in RATINGS_FILES if source.has(n)]
+    if len(present) > 1:  # a folder of two releases: say which one is read
+        problems.append(
+            Problem(
+                "several-layouts",
+                f"the folder holds the ratings of several layouts ({', '.join(present)}); "
+                f"read {present[0]}, ignored the others",
+                path=display_path(source.path),
+                count=len(present),
+            )
+        )
     name, fmt = {
         "ml-100k": ("u.data", FORMAT_100K),
         "dat": ("ratings.dat", FORMAT_DAT),

@@ -186,6 +186,8 @@ def check_rating_line(raw: bytes, sep: bytes, fmt: RatingsFormat) -> str | None:
 def _check_id(value: bytes, what: str) -> str | None:
     if not _INT.fullmatch(value):
         return f"{what} {_show(value)} is not a whole number"
+    if int(value) < 0:
+        return f"{what} {int(value)} is negative (MovieLens ids are positive)"
     if int(value) > _MAX_ID:
         return f"{what} {int(value)} is too large (at most {_MAX_ID})"
     return None
@@ -203,7 +205,8 @@ def decode_text(data: bytes) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        return data.decode("latin-1")
+        # a UTF-8 byte-order mark in front of latin-1 text (an editor added it) is no text
+        return data.removeprefix(b"\xef\xbb\xbf").decode("latin-1")
 
 
 def split_lines(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -195,11 +196,26 @@ def open_source(
     path: str | bytes | os.PathLike[str], zip_limits: ZipLimits | None = None
 ) -> Source:
     """Find a MovieLens release in a folder (or one subfolder) or an official zip."""
-    p = Path(os.fsdecode(path)).expanduser()  # bytes paths (non-UTF-8 names) are accepted
+    given = Path(os.fsdecode(path)).expanduser()  # bytes paths (non-UTF-8 names) are accepted
+    p = given
     try:
-        p = p.resolve()
-        if not p.exists():
-            raise DataError("no such file or folder", path=display_path(p))
+        try:
+            p = given.resolve(strict=True)
+        except FileNotFoundError:
+            # a dangling symlink is a path that exists: say what it is
+            if given.is_symlink():
+                raise DataError(
+                    f"is a symbolic link to {os.readlink(given)}, which does not exist",
+                    path=display_path(given),
+                ) from None
+            raise DataError("no such file or folder", path=display_path(given)) from None
+        except RuntimeError:  # a symlink loop (Python < 3.13)
+            raise DataError("is a symbolic link loop", path=display_path(given)) from None
+        kind = _kind_of(p)
+        if kind is not None:  # never opened: a FIFO would block, a device read forever
+            raise DataError(
+                f"is a {kind}, not a MovieLens folder or zip file", path=display_path(given)
+            )
         if p.is_dir():
             return _open_folder(p)
         if p.name in KNOWN_FILES:  # the user picked a file of the release: use its folder
@@ -210,6 +226,20 @@ def open_source(
         raise DataError("permission denied: cannot read it", path=where) from exc
     except OSError as exc:
         raise DataError(f"cannot read it ({exc.strerror or exc})", path=display_path(p)) from exc
+
+
+def _kind_of(p: Path) -> str | None:
+    """What ``p`` is when it is neither a regular file nor a folder, else None."""
+    mode = p.stat().st_mode
+    if stat.S_ISDIR(mode) or stat.S_ISREG(mode):
+        return None
+    if stat.S_ISFIFO(mode):
+        return "named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device"
+    return "special file"
 
 
 def _folder_files(folder: Path) -> dict[str, _Entry]:

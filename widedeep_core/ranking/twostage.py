@@ -40,16 +40,19 @@ def retrieval_fitter(config: Any):
     return fit
 
 
-def attach_retrieval(prep: Any, arrays: dict[str, np.ndarray] | None = None) -> Any:
+def attach_retrieval(
+    prep: Any, arrays: dict[str, np.ndarray] | None = None, where: str = RETRIEVAL_WHERE
+) -> Any:
     """Fit (or, with a stored run's ``arrays``, restore) the retrieval of a two-stage
-    ``prep`` on its training rows and attach it as ``prep.retrieval``; returns ``prep``."""
+    ``prep`` on its training rows and attach it as ``prep.retrieval``; returns ``prep``.
+    A restore error names ``where`` (the stored file)."""
     cfg = prep.config
     if not cfg.two_stage:
         return prep
     if arrays is None:
         fit = fit_liked = retrieval_fitter(cfg)
     else:
-        fit, fit_liked = _restorer(arrays, "main"), _restorer(arrays, "liked")
+        fit, fit_liked = _restorer(arrays, "main", where), _restorer(arrays, "liked", where)
     prep.retrieval = fit_retrieval_features(
         cfg, prep.data, prep.split.train, prep.labels, fit, fit_liked
     )
@@ -67,12 +70,12 @@ def retrieval_arrays(prep: Any) -> dict[str, np.ndarray]:
     return out
 
 
-def _restorer(arrays: dict[str, np.ndarray], key: str):
+def _restorer(arrays: dict[str, np.ndarray], key: str, where: str):
     def restore(x: sp.csr_matrix):
         part = {k[len(key) + 1 :]: v for k, v in arrays.items() if k.startswith(f"{key}_")}
         if "name" not in part:
-            raise RunError(f"the stored retrieval model has no {key!r} part")
-        return retrieval_from_arrays(part, x, where=f"{RETRIEVAL_WHERE} ({key} model)")
+            raise RunError(f"{where}: the stored retrieval model has no {key!r} part")
+        return retrieval_from_arrays(part, x, where=f"{where} ({key} model)")
 
     return restore
 

@@ -27,6 +27,7 @@ from widedeep_core.fileio import (
     atomic_torch_save,
     atomic_write_bytes,
     atomic_write_json,
+    display_path,
     read_json,
     read_jsonl,
     write_failure,
@@ -114,6 +115,10 @@ class Run:
         the temp file is whole but not yet in place.
         """
         path = self.file(name)
+        if not self.path.is_dir():
+            # deleted under a live run (``runs delete --force``): never recreate it; the
+            # trainer that writes it stops with this error
+            raise RunError(f"{display_path(self.path)}: the run folder was deleted; stopped")
         try:
             checkpoint(f"run.{name}")
             write(path, f"run.{name}.replace")
@@ -188,7 +193,10 @@ class Run:
     def trained_on(self, data: Any) -> bool:
         """True when ``data`` (a MovieLensData) has the content this run was trained on."""
         want = self.read_data_info().get("fingerprint")
-        return not want or getattr(data, "fingerprint", None) == want
+        if not isinstance(want, str) or not want:
+            # without it, other data of the same size would pass the split's hash
+            raise RunError(f"{self.file(DATA_JSON)}: no data fingerprint; the run cannot be served")
+        return getattr(data, "fingerprint", None) == want
 
     def write_split(self, record: Mapping[str, Any]) -> None:
         """Store the split record (kind, fractions, seed, hash) in split.json."""
@@ -318,18 +326,50 @@ class Run:
         # through _write, like every file of a run: a fault checkpoint, one RunError line
         self._write(RETRIEVAL_NPZ, lambda path, point: atomic_write_bytes(path, data, point))
 
-    def load_retrieval(self) -> dict[str, Any] | None:
-        """The stored retrieval arrays, or None when the run has none (one-stage runs)."""
+    def load_retrieval(self, max_cells: int | None = None) -> dict[str, Any] | None:
+        """The stored retrieval arrays, or None when the run has none (one-stage runs).
+
+        Each array's declared shape is read from its header first: one of more than
+        ``max_cells`` elements (a catalogue's n^2, say) is refused before it is read, so
+        a small crafted file cannot expand into gigabytes. What the arrays hold is
+        checked by the retrieval family (``retrieval.retrieval_from_arrays``).
+        """
+        import zipfile
+
         import numpy as np
 
         path = self.file(RETRIEVAL_NPZ)
         if not path.exists():
             return None
+        where = display_path(path)
         try:
+            with zipfile.ZipFile(path) as zf:
+                for member in zf.infolist():
+                    with zf.open(member) as fh:
+                        version = np.lib.format.read_magic(fh)
+                        read_header = (
+                            np.lib.format.read_array_header_1_0
+                            if version == (1, 0)
+                            else np.lib.format.read_array_header_2_0
+                        )
+                        shape, _, dtype = read_header(fh)
+                    cells = int(np.prod(shape, dtype=np.float64)) if shape else 1
+                    if dtype.hasobject:
+                        raise RunError(f"{where}: {member.filename} holds Python objects")
+                    if max_cells is not None and cells > max_cells:
+                        raise RunError(
+                            f"{where}: {member.filename} declares {cells:,} values, more than "
+                            f"a model of this catalogue holds ({max_cells:,})"
+                        )
             with np.load(path, allow_pickle=False) as npz:
                 return {k: npz[k] for k in npz.files}
-        except (OSError, ValueError) as exc:
-            raise RunError(f"{path}: the stored retrieval model cannot be read: {exc}") from exc
+        except RunError:
+            raise
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise RunError(
+                f"{where}: the stored retrieval model cannot be read ({first})"
+            ) from None
 
     def load_weights(self, which: str = "best", map_location: Any = "cpu") -> dict[str, Any]:
         """Load a state_dict with ``weights_only=True`` (no code from the file is ever run)."""

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from widedeep_core.config import Config
+from widedeep_core.data.index import catalogue
 from widedeep_core.data.types import MovieLensData
 from widedeep_core.devices import resolve_device
 from widedeep_core.errors import RunError, WideDeepError
@@ -20,7 +21,7 @@ from widedeep_core.features.prepare import Prepared, prepare
 from widedeep_core.features.splits import SplitRecord
 from widedeep_core.model import WideDeep
 from widedeep_core.runs.run import Run
-from widedeep_core.runs.schema import ENCODER_JSON
+from widedeep_core.runs.schema import ENCODER_JSON, RETRIEVAL_NPZ
 
 
 @dataclass
@@ -43,8 +44,11 @@ class Trained:
             if self.config.two_stage:
                 from widedeep_core.ranking.twostage import attach_retrieval
 
-                # a run folder without retrieval.npz refits it from the recorded split
-                prep = attach_retrieval(prep, self.run.load_retrieval())
+                # a run folder without retrieval.npz refits it from the recorded split;
+                # no stored array may be larger than a square of the catalogue
+                n = len(catalogue(self.data)) + 1
+                arrays = self.run.load_retrieval(max_cells=n * n)
+                prep = attach_retrieval(prep, arrays, where=str(self.run.file(RETRIEVAL_NPZ)))
             self._prepared = prep
         return self._prepared
 
@@ -98,13 +102,25 @@ def load_trained(
     encoder = _read_encoder(run)
     try:
         model = WideDeep.from_config(config, encoder.specs)
-        model.load_state_dict(run.load_weights(which or config.serving_weights))
+        which = which or config.serving_weights
+        state = run.load_weights(which)
+        model.load_state_dict(state)
+        _check_finite(state, run.weights_path(which))
     except RunError:
         raise
     except (WideDeepError, RuntimeError, KeyError, ValueError) as exc:
         raise RunError(f"{run.path}: the stored model cannot be rebuilt: {exc}") from exc
     model.to(resolve_device(device)).eval()
     return Trained(run, config, data, encoder, model)
+
+
+def _check_finite(state: dict, path: Path) -> None:
+    """A RunError when a stored tensor holds NaN or infinity: such a model would serve
+    lists of ``p=nan`` (or none at all)."""
+    for name, tensor in state.items():
+        floating = isinstance(tensor, torch.Tensor) and tensor.is_floating_point()
+        if floating and not bool(torch.isfinite(tensor).all()):
+            raise RunError(f"{path}: {name} holds NaN or infinite values; the run cannot serve")
 
 
 def _read_encoder(run: Run) -> FeatureEncoder:

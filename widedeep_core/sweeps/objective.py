@@ -4,10 +4,15 @@ The trainer's epoch events carry the validation metrics; each one is reported to
 trial, and when the pruner says so the trainer is cancelled between batches and the
 trial ends as pruned. The run folder stays a normal (cancelled) run whose message and
 tags say it was pruned, so the Runs page, Recommend and the CLI all work on trials.
+
+When the study storage fails during training (a report, a prune question), the
+training is cancelled the same way, its run says why, and the storage failure (one
+line naming the storage) ends the sweep: every other trial would fail alike.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from typing import Any
@@ -16,6 +21,7 @@ from widedeep_core.config import Config
 from widedeep_core.errors import ConfigError, TrainingError, WideDeepError
 from widedeep_core.owners import owner_fields
 
+from .storage import is_storage_error, storage_failure
 from .study import SweepSpec
 
 
@@ -63,20 +69,32 @@ class Objective:
         except ConfigError as exc:
             trial.set_user_attr("error", str(exc))
             raise
-        state: dict[str, Any] = {"best": None, "pruned_at": None, "stopped": False}
+        state: dict[str, Any] = {
+            "best": None, "pruned_at": None, "stopped": False, "storage_error": None,
+        }  # fmt: skip
         trainer: Trainer | None = None
 
         def on_event(event: object) -> None:
             assert trainer is not None  # events come from trainer.fit()
+            if state["storage_error"] is not None:
+                return  # cancelled: the batches until the next check need no storage
             if self.stop is not None and not state["stopped"] and self.stop.is_set():
                 state["stopped"] = True
                 trainer.request_cancel()
-            if isinstance(event, BatchEvent):
-                if "run_dir" not in trial.user_attrs and trainer.run is not None:
-                    # early, so the app can open a trial's run while it trains
-                    trial.set_user_attr("run_dir", str(trainer.run.path))
-            elif isinstance(event, EpochEvent):
-                self._on_epoch(trial, trainer, event, state)
+            try:
+                if isinstance(event, BatchEvent):
+                    if "run_dir" not in trial.user_attrs and trainer.run is not None:
+                        # early, so the app can open a trial's run while it trains
+                        trial.set_user_attr("run_dir", str(trainer.run.path))
+                elif isinstance(event, EpochEvent):
+                    self._on_epoch(trial, trainer, event, state)
+            except Exception as exc:
+                if not is_storage_error(exc):
+                    raise
+                # not raised through the trainer (its run would end "failed" with the
+                # driver's words): the run is cancelled and says why below
+                state["storage_error"] = exc
+                trainer.request_cancel()
 
         tags = {"study": self.spec.study, "trial": trial.number}
         trainer = make_trainer(
@@ -89,6 +107,12 @@ class Objective:
             trial.set_user_attr("error", str(exc))
             self._record_run(trial, trainer)
             raise
+        if state["storage_error"] is not None:
+            failure = storage_failure(state["storage_error"], self.spec.storage)
+            if trainer.run is not None:
+                with contextlib.suppress(WideDeepError, OSError):  # the failure says more
+                    Run(trainer.run.path).set_status("cancelled", f"sweep stopped: {failure}")
+            raise failure
         self._record_run(trial, trainer)
         trial.set_user_attr("epochs_run", result.epochs_run)
         trial.set_user_attr("train_seconds", round(time.monotonic() - started, 3))

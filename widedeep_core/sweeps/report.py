@@ -6,19 +6,26 @@ and the app's Sweep page draws from, so the three never disagree.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import shlex
 from typing import Any
 
 from widedeep_core.config import Config, format_value, preset
 
-from .storage import display_url
-from .study import base_from_attrs, space_from_attrs
+from .storage import display_url, storage_errors
+from .study import base_from_attrs, is_widedeep, space_from_attrs
+
+NOT_WIDEDEEP = (
+    "not a widedeep study (made by plain Optuna or another tool: no recorded search "
+    "space); its trials only"
+)
 
 
 def trial_record(trial: Any) -> dict[str, Any]:
     """Number, state, parameters, value, run folder, duration, pruned epoch, error, curve."""
-    value = trial.value if trial.values else None
+    # a foreign study may have several objectives: no single value to show then
+    value = trial.values[0] if trial.values and len(trial.values) == 1 else None
     duration = None
     if trial.datetime_start is not None and trial.datetime_complete is not None:
         duration = (trial.datetime_complete - trial.datetime_start).total_seconds()
@@ -40,12 +47,15 @@ def trial_record(trial: Any) -> dict[str, Any]:
 
 
 def best_config(study: Any) -> Config | None:
-    """The configuration of the best finished trial (None before one finishes)."""
+    """The configuration of the best finished trial (None before one finishes, or for a
+    study this project did not create)."""
+    attrs = study.user_attrs
+    if not is_widedeep(attrs):
+        return None
     try:
         best = study.best_trial
     except ValueError:
         return None
-    attrs = study.user_attrs
     return space_from_attrs(attrs).apply(base_from_attrs(attrs), best.params)
 
 
@@ -64,9 +74,21 @@ def set_lines(cfg: Config) -> list[str]:
 
 
 def study_summary(study: Any, storage_url: str | None = None) -> dict[str, Any]:
-    """The JSON object of a study: its set-up, every trial and the best one."""
+    """The JSON object of a study: its set-up, every trial and the best one.
+
+    A study this project did not create (``"widedeep": false``) shows its trials and
+    its best trial's parameters, without a configuration to reproduce.
+    """
+    guard = storage_errors(storage_url) if storage_url else contextlib.nullcontext()
+    with guard:
+        return _summary(study, storage_url)
+
+
+def _summary(study: Any, storage_url: str | None) -> dict[str, Any]:
     attrs = study.user_attrs
+    widedeep = is_widedeep(attrs)
     trials = [trial_record(t) for t in study.get_trials(deepcopy=False)]
+    directions = [d.name.lower() for d in study.directions]
     best = None
     cfg = best_config(study)
     if cfg is not None:
@@ -76,15 +98,20 @@ def study_summary(study: Any, storage_url: str | None = None) -> dict[str, Any]:
             "preset": cfg.preset,
             "set": set_lines(cfg),
         }
+    elif not widedeep and len(directions) == 1:
+        with contextlib.suppress(ValueError):
+            record = trials[study.best_trial.number]
+            best = {k: record[k] for k in ("number", "value", "params", "run_dir")}
     counts: dict[str, int] = {}
     for t in trials:
         counts[t["state"]] = counts.get(t["state"], 0) + 1
     return {
         "study": study.study_name,
         "storage": display_url(storage_url) if storage_url else None,
+        "widedeep": widedeep,
         "metric": attrs.get("metric"),
-        "direction": study.direction.name.lower(),
-        "space": attrs.get("space", []),
+        "direction": "/".join(directions),
+        "space": list(attrs.get("space") or []) if widedeep else [],
         "data_path": attrs.get("data_path"),
         "counts": counts,
         "trials": trials,
@@ -120,6 +147,8 @@ def _cell(value: Any) -> str:
 def format_summary(summary: dict[str, Any], data_hint: str = "PATH") -> str:
     """The trials table, the counts and the best configuration as ``--set`` lines."""
     names = [text.split("=", 1)[0] for text in summary["space"]]
+    if not names:  # a foreign study: the parameters its trials have
+        names = sorted({n for t in summary["trials"] for n in t["params"]})
     header = ["#", "state", summary.get("metric") or "value", "seconds", "stopped at", *names]
     rows = [header]
     for t in summary["trials"]:
@@ -139,8 +168,12 @@ def format_summary(summary: dict[str, Any], data_hint: str = "PATH") -> str:
     lines = [
         f"study {summary['study']}"
         + (f" in {summary['storage']}" if summary.get("storage") else ""),
-        f"  {summary.get('metric')} ({summary['direction']}), space: "
-        + "; ".join(summary["space"]),
+        (
+            f"  {summary.get('metric')} ({summary['direction']}), space: "
+            + "; ".join(summary["space"])
+            if summary.get("widedeep", True)
+            else f"  {NOT_WIDEDEEP} ({summary['direction']})"
+        ),
         "  " + (", ".join(f"{n} {s}" for s, n in sorted(summary["counts"].items())) or "no trials"),
         "",
     ]
@@ -154,8 +187,12 @@ def format_summary(summary: dict[str, Any], data_hint: str = "PATH") -> str:
         return "\n".join(lines)
     lines += [
         "",
-        f"best: trial {best['number']}, {summary.get('metric')} {_cell(best['value'])}"
-        + (f", run {best['run_dir']}" if best.get("run_dir") else ""),
+        f"best: trial {best['number']}, {summary.get('metric') or 'value'} "
+        f"{_cell(best['value'])}" + (f", run {best['run_dir']}" if best.get("run_dir") else ""),
+    ]
+    if "set" not in best:  # nothing of ours to reproduce it with
+        return "\n".join(lines)
+    lines += [
         "reproduce it with:",
         f"  widedeep train --data {data_hint} --preset {best['preset']} \\",
     ]

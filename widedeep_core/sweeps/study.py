@@ -14,14 +14,14 @@ import re
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any
 
 from widedeep_core.config import Config
 from widedeep_core.errors import ConfigError, SweepError
 from widedeep_core.owners import owner_alive
 
 from .space import SearchSpace, space_from_texts
-from .storage import display_url, open_storage
+from .storage import display_url, open_storage, storage_errors, storage_lock
 
 METRICS = {"val_auc": "maximize", "val_logloss": "minimize", "val_accuracy": "maximize"}
 # Ranking metrics (the top-N preset's objective) are maximised: val_ndcg@10, val_hr@20, ...
@@ -30,6 +30,32 @@ PRUNERS = ("median", "hyperband", "none")
 # Settings that may differ between the machines sharing one study.
 MACHINE_FIELDS = ("device", "amp", "eval_batch_size", "log_every", "name")
 STARTUP_TRIALS = 5
+# A trial's run is named "<study> #<number>" and a run name holds at most 200
+# characters: this leaves room for " #" and eight digits.
+STUDY_NAME_MAX = 190
+DATA_SLUG_MAX = 80
+
+
+def validate_study_name(name: str) -> None:
+    """Refuse a study name no trial could carry in its run name (ConfigError on ``--study``).
+
+    Checked before anything starts: such a name used to fail every trial, and the sweep
+    still ended "successfully".
+    """
+    if not name or not name.strip():
+        raise ConfigError("--study", "the study name is empty")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        raise ConfigError(
+            "--study", "the study name must not contain control characters (newline, tab, ...)"
+        )
+    if name != name.strip():
+        raise ConfigError("--study", "the study name must not start or end with spaces")
+    if len(name) > STUDY_NAME_MAX:
+        raise ConfigError(
+            "--study",
+            f"the study name has {len(name)} characters; at most {STUDY_NAME_MAX} (each "
+            "trial's run is named '<study> #<trial>', at most 200 characters)",
+        )
 
 
 def metric_direction(metric: str) -> str:
@@ -84,7 +110,7 @@ def default_study_name(space: SearchSpace, base: Config, metric: str, data_name:
         json.dumps([space.key(), fixed, metric], sort_keys=True, default=str).encode()
     ).hexdigest()[:8]
     slug = re.sub(r"[^a-z0-9]+", "-", f"{base.preset}-{data_name}".lower()).strip("-")
-    return f"{slug}-{digest}"
+    return f"{slug[:DATA_SLUG_MAX].rstrip('-')}-{digest}"
 
 
 def make_sampler(seed: int) -> Any:
@@ -149,31 +175,60 @@ def check_compatible(attrs: dict[str, Any], spec: SweepSpec) -> None:
         )
 
 
-def open_study(spec: SweepSpec, *, create: bool = True, heartbeat: bool = True) -> Any:
-    """Create the study or resume it (after ``check_compatible``); returns an optuna Study."""
-    import optuna
+def check_widedeep(attrs: dict[str, Any], name: str, url: str) -> None:
+    """Refuse a study this project did not create: it records no search space.
 
+    A study made by plain Optuna (or by another tool) has trials this sweep could not
+    interpret, maybe another direction; adding ours would mix the two.
+    """
+    if not is_widedeep(attrs):
+        raise SweepError(
+            f"study {name!r} in {display_url(url)} was not created by widedeep (it records "
+            "no search space): give another --study name"
+        )
+
+
+def open_study(spec: SweepSpec, *, create: bool = True, heartbeat: bool = True) -> Any:
+    """Create the study or resume it (after ``check_compatible``); returns an optuna Study.
+
+    Looking the study up, creating it and recording its set-up happen under the
+    storage's creation lock, so a second process (another sweep, or a worker) never
+    sees a study without its set-up and takes it for a foreign one.
+    """
+    import optuna
+    from optuna.study import StudyDirection
+
+    validate_study_name(spec.study)
     storage = open_storage(spec.storage, heartbeat=heartbeat)
     sampler = make_sampler(spec.seed)
     pruner = make_pruner(spec.pruner, spec.base.epochs)
-    existing = _study_id(storage, spec.study)
-    if existing is None:
-        if not create:
-            raise unknown_study(storage, spec.study, spec.storage)
-        study = optuna.create_study(
-            storage=storage,
-            study_name=spec.study,
-            direction=cast(Literal["minimize", "maximize"], spec.direction),
-            sampler=sampler,
-            pruner=pruner,
-            load_if_exists=True,  # another machine may create it at the same moment
+    with storage_errors(spec.storage), storage_lock(spec.storage):
+        existing = _study_id(storage, spec.study)
+        if existing is None:
+            if not create:
+                raise unknown_study(storage, spec.study, spec.storage)
+            direction = StudyDirection[spec.direction.upper()]
+            try:
+                study_id = storage.create_new_study([direction], spec.study)
+            except optuna.exceptions.DuplicatedStudyError:
+                # created a moment ago by a process that does not take our lock
+                existing = _study_id(storage, spec.study)
+            else:
+                for key, value in spec.attrs().items():
+                    storage.set_study_user_attr(study_id, key, value)
+        if existing is not None:
+            attrs = storage.get_study_user_attrs(existing)
+            check_widedeep(attrs, spec.study, spec.storage)
+            check_compatible(attrs, spec)
+            directions = [d.name.lower() for d in storage.get_study_directions(existing)]
+            if directions != [spec.direction]:
+                raise SweepError(
+                    f"study {spec.study!r} is set to {'/'.join(directions)}, not "
+                    f"{spec.direction} ({spec.metric}): give another --study name"
+                )
+        return optuna.load_study(
+            study_name=spec.study, storage=storage, sampler=sampler, pruner=pruner
         )
-        if not study.user_attrs:
-            for key, value in spec.attrs().items():
-                study.set_user_attr(key, value)
-        return study
-    check_compatible(storage.get_study_user_attrs(existing), spec)
-    return optuna.load_study(study_name=spec.study, storage=storage, sampler=sampler, pruner=pruner)
 
 
 def _study_id(storage: Any, name: str) -> int | None:
@@ -195,15 +250,22 @@ def load_study(name: str, url: str) -> Any:
     import optuna
 
     storage = open_storage(url, heartbeat=False)
-    if _study_id(storage, name) is None:
-        raise unknown_study(storage, name, url)
-    return optuna.load_study(study_name=name, storage=storage)
+    with storage_errors(url):
+        if _study_id(storage, name) is None:
+            raise unknown_study(storage, name, url)
+        return optuna.load_study(study_name=name, storage=storage)
 
 
 def study_names(url: str) -> list[str]:
     """Names of the studies in a storage, sorted."""
     storage = open_storage(url, heartbeat=False)
-    return sorted(s.study_name for s in storage.get_all_studies())
+    with storage_errors(url):
+        return sorted(s.study_name for s in storage.get_all_studies())
+
+
+def is_widedeep(attrs: dict[str, Any]) -> bool:
+    """True for a study this project created (it records its search space and metric)."""
+    return "space" in attrs and "metric" in attrs
 
 
 def fail_dead_trials(study: Any) -> list[int]:

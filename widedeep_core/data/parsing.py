@@ -178,7 +178,9 @@ def check_rating_line(raw: bytes, sep: bytes, fmt: RatingsFormat) -> str | None:
             return reason
     if not _FLOAT.fullmatch(rating.strip()):
         return f"rating {_show(rating)} is not a number"
-    if not _INT.fullmatch(stamp) or not -(2**63) <= int(stamp) < 2**63:
+    if not _INT.fullmatch(stamp) or len(stamp.lstrip(b"-")) > 19:
+        return f"timestamp {_show(stamp)} is not a whole number of seconds"
+    if not -(2**63) <= int(stamp) < 2**63:
         return f"timestamp {_show(stamp)} is not a whole number of seconds"
     return None
 
@@ -186,10 +188,13 @@ def check_rating_line(raw: bytes, sep: bytes, fmt: RatingsFormat) -> str | None:
 def _check_id(value: bytes, what: str) -> str | None:
     if not _INT.fullmatch(value):
         return f"{what} {_show(value)} is not a whole number"
+    # compare the digits before converting: Python refuses to convert over 4,300 of them
+    if len(value.lstrip(b"-").lstrip(b"0")) > 10 or int(value) > _MAX_ID:
+        if value.startswith(b"-"):
+            return f"{what} {_show(value)} is negative (MovieLens ids are positive)"
+        return f"{what} {_show(value)} is too large (at most {_MAX_ID})"
     if int(value) < 0:
         return f"{what} {int(value)} is negative (MovieLens ids are positive)"
-    if int(value) > _MAX_ID:
-        return f"{what} {int(value)} is too large (at most {_MAX_ID})"
     return None
 
 
@@ -279,8 +284,10 @@ def parse_id(value: str, what: str, label: str, line: int) -> int:
 def parse_int(value: str, what: str, label: str, line: int) -> int:
     """A whole number field (e.g. age) or a DataError."""
     v = value.strip()
-    if not _INT.fullmatch(v.encode("latin-1", "replace")):
-        raise DataError(f"{what} {v[:40]!r} is not a whole number", path=label, line=line)
+    if not _INT.fullmatch(v.encode("latin-1", "replace")) or len(v.lstrip("-")) > 18:
+        raise DataError(
+            f"{what} {v[:40]!r} is not a whole number of a sensible size", path=label, line=line
+        )
     return int(v)
 
 

@@ -551,7 +551,7 @@ class FeatureEncoder:
                 keys = ca * (len(vocab[b]) + 1) + cb
                 cross_values[name] = (keys, np.asarray(entry["counts"], dtype=np.int64))
             return cls(d["fields"], crosses, vocab, cross_values, int(d.get("min_count", 1)))
-        except (KeyError, TypeError, ValueError, IndexError) as exc:
+        except (KeyError, TypeError, ValueError, IndexError, OverflowError) as exc:
             raise RunError(f"feature encoder description is incomplete: {exc}") from exc
 
 

@@ -128,7 +128,15 @@ def _read_encoder(run: Run) -> FeatureEncoder:
     content = run.read_encoder()
     try:
         return FeatureEncoder.from_json(content)
-    except (WideDeepError, KeyError, ValueError, TypeError, AttributeError, IndexError) as exc:
+    except (
+        WideDeepError,
+        KeyError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        OverflowError,
+    ) as exc:
         detail = f"missing key {exc}" if isinstance(exc, KeyError) else str(exc)
         raise RunError(
             f"{run.file(ENCODER_JSON)}: not a valid feature encoder ({detail})"

@@ -11,7 +11,7 @@ import argparse
 import sys
 from typing import Any
 
-from widedeep_core.errors import ConfigError
+from widedeep_core.errors import ConfigError, SweepError
 
 EXIT_INTERRUPTED = 130
 
@@ -99,11 +99,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         study_summary,
         validate_space,
     )
-    from .study import make_pruner
+    from .study import make_pruner, validate_study_name
 
     if not args.data:
         raise ConfigError("--data", "a sweep needs the data folder (or 'sweep show STUDY')")
     # everything that can be checked without data is checked before loading it
+    if args.study is not None:
+        validate_study_name(args.study)
     space = parse_space(args.space or [])
     if args.metric is None:  # what the preset picks its best epoch by
         from widedeep_core.monitors import config_monitor
@@ -140,6 +142,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             workers=args.workers,
             on_trial=progress.trial,
             on_start=progress.start,
+            on_note=progress.note,
         )
     finally:
         progress.close()
@@ -158,7 +161,28 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         _print_json(summary)
     else:
         print(format_summary(summary, data_hint=str(args.data)))
+    _check_lost_workers(outcome, spec.study, args.trials, summary)
     return 0
+
+
+def _check_lost_workers(outcome: Any, study: str, n_trials: int | None, summary: Any) -> None:
+    """A killed worker process: exit non-zero when the study was left short of its trials.
+
+    Its trial is marked failed and not run again by this command (the shared budget had
+    given it out). When every trial asked for still ended (the worker died between two
+    trials), the note printed during the run is all, and the exit status is 0.
+    """
+    if not outcome.lost_workers:
+        return
+    counts = summary["counts"]
+    done = counts.get("complete", 0) + counts.get("pruned", 0)
+    if n_trials is not None and done >= n_trials:
+        return
+    held = f"{done} of {n_trials}" if n_trials is not None else f"{done}"
+    raise SweepError(
+        f"worker {'; '.join(outcome.lost_workers)} ended without finishing; study {study} "
+        f"holds {held} finished trial(s): rerun the same command to run the missing ones"
+    )
 
 
 class _Progress:
@@ -192,6 +216,14 @@ class _Progress:
             dynamic_ncols=True,
         )  # fmt: skip
 
+    def note(self, text: str) -> None:
+        """A note (workers capped, a worker killed): printed even with ``--quiet``."""
+        line = f"note: {text}"
+        if self.bar is not None:
+            self.bar.write(line, file=sys.stderr)
+        else:
+            print(line, file=sys.stderr)
+
     def trial(self, message: dict[str, Any]) -> None:
         state = message["state"]
         self.counts[state] = self.counts.get(state, 0) + 1
@@ -217,6 +249,12 @@ def cmd_sweep_show(args: argparse.Namespace) -> int:
 
     url = normalize_url(args.storage, args.runs_dir)
     summary = study_summary(load_study(args.study_name, url), url)
+    if not summary["widedeep"]:
+        print(
+            f"note: study {args.study_name} is not a widedeep study (no recorded search "
+            "space): showing its trials only",
+            file=sys.stderr,
+        )
     if args.json:
         _print_json(summary)
     else:

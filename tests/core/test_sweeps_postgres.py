@@ -15,6 +15,7 @@ import socket
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,61 +41,112 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def postgres_url():
-    """Start a throwaway cluster on 127.0.0.1; yield a URL to an empty database."""
-    pytest.importorskip("psycopg", reason="the PostgreSQL driver (extra 'postgres') is missing")
-    bindir = _bindir()
-    if bindir is None:
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not found: shared study untested")
-    as_user: list[str] = []
-    if os.geteuid() == 0:
-        import pwd
+class PgCluster:
+    """A throwaway PostgreSQL cluster on 127.0.0.1 (as the ``postgres`` OS user when root).
 
+    ``start()`` creates and starts it, or skips the test with the reason; ``stop()`` and
+    ``restart()`` stop and start the server; ``remove()`` deletes everything.
+    """
+
+    def __init__(self) -> None:
+        pytest.importorskip("psycopg", reason="the PostgreSQL driver (extra 'postgres') is missing")
+        bindir = _bindir()
+        if bindir is None:
+            pytest.skip(
+                "PostgreSQL server binaries (initdb, pg_ctl) not found: shared study untested"
+            )
+        self.bindir = bindir
+        self.as_user: list[str] = []
+        self.owner: Any = None
+        if os.geteuid() == 0:
+            import pwd
+
+            try:
+                self.owner = pwd.getpwnam("postgres")
+            except KeyError:
+                pytest.skip("running as root and no 'postgres' OS user to run the server as")
+            if shutil.which("runuser") is None:
+                pytest.skip("running as root and no 'runuser' to start the server as postgres")
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+        self.base = Path(tempfile.mkdtemp(prefix="wd-pg-"))
+        self.data = self.base / "data"
+        self.port = _free_port()
+
+    def _pg(self, *args: str) -> None:
+        subprocess.run([*self.as_user, *args], check=True, capture_output=True, timeout=120)
+
+    def ctl(self, *args: str) -> list[str]:
+        """The ``pg_ctl`` command line for this cluster (run it as the server's user)."""
+        return [*self.as_user, str(self.bindir / "pg_ctl"), "-D", str(self.data), *args]
+
+    def start(self) -> PgCluster:
+        if self.owner is not None:
+            os.chown(self.base, self.owner.pw_uid, self.owner.pw_gid)
+        pwfile = self.base / "pw"
+        pwfile.write_text(PASSWORD + "\n")
+        if self.owner is not None:
+            os.chown(pwfile, self.owner.pw_uid, self.owner.pw_gid)
         try:
-            owner = pwd.getpwnam("postgres")
-        except KeyError:
-            pytest.skip("running as root and no 'postgres' OS user to run the server as")
-        if shutil.which("runuser") is None:
-            pytest.skip("running as root and no 'runuser' to start the server as postgres")
-        as_user = ["runuser", "-u", "postgres", "--"]
-    base = Path(tempfile.mkdtemp(prefix="wd-pg-"))
-    if as_user:
-        os.chown(base, owner.pw_uid, owner.pw_gid)
-    port = _free_port()
-    pwfile = base / "pw"
-    pwfile.write_text(PASSWORD + "\n")
-    if as_user:
-        os.chown(pwfile, owner.pw_uid, owner.pw_gid)
+            self._pg(str(self.bindir / "initdb"), "-D", str(self.data), "-U", "postgres",
+                     "-E", "UTF8", "--auth-local=trust", "--auth-host=scram-sha-256",
+                     f"--pwfile={pwfile}", "--no-sync")  # fmt: skip
+            self.restart()
+        except subprocess.CalledProcessError as exc:
+            self.remove()
+            pytest.skip(f"could not start PostgreSQL: {exc.stderr.decode(errors='replace')[-300:]}")
+        self.admin(f"CREATE ROLE wd LOGIN PASSWORD {_literal(PASSWORD)}")
+        return self
 
-    def pg(*args: str) -> None:
-        subprocess.run([*as_user, *args], check=True, capture_output=True, timeout=120)
+    def restart(self) -> None:
+        """Start the (stopped) server and wait until it accepts connections."""
+        subprocess.run(
+            self.ctl("-l", str(self.base / "log"), "-w", "-t", "60",
+                     "-o", f"-h 127.0.0.1 -p {self.port} -k {self.base} -c fsync=off", "start"),
+            check=True, capture_output=True, timeout=120,
+        )  # fmt: skip
 
-    data = base / "data"
-    try:
-        pg(str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-E", "UTF8",
-           "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}",
-           "--no-sync")  # fmt: skip
-        pg(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(base / "log"), "-w", "-t", "60",
-           "-o", f"-h 127.0.0.1 -p {port} -k {base} -c fsync=off", "start")  # fmt: skip
-    except subprocess.CalledProcessError as exc:
-        shutil.rmtree(base, ignore_errors=True)
-        pytest.skip(f"could not start PostgreSQL: {exc.stderr.decode(errors='replace')[-300:]}")
-    try:
+    def stop(self) -> None:
+        """Stop the server at once (what a crash or a killed server does to a client)."""
+        subprocess.run(self.ctl("-m", "immediate", "stop"), capture_output=True, timeout=60)
+
+    def admin_dsn(self, db: str = "postgres") -> str:
+        return f"host=127.0.0.1 port={self.port} user=postgres password={PASSWORD} dbname={db}"
+
+    def admin(self, sql: str, db: str = "postgres") -> None:
+        """Run one statement as the superuser."""
         import psycopg
 
-        admin = f"host=127.0.0.1 port={port} user=postgres password={PASSWORD} dbname=postgres"
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f"CREATE ROLE wd LOGIN PASSWORD '{PASSWORD}'")
-            conn.execute("CREATE DATABASE studies OWNER wd")
-        yield f"postgresql://wd:{PASSWORD}@127.0.0.1:{port}/studies"
+        with psycopg.connect(self.admin_dsn(db), autocommit=True) as conn:
+            conn.execute(sql)  # type: ignore[arg-type]
+
+    def new_database(self, name: str) -> str:
+        """An empty database owned by ``wd``; its URL (with the password)."""
+        self.admin(f"CREATE DATABASE {name} OWNER wd")
+        return f"postgresql://wd:{PASSWORD}@127.0.0.1:{self.port}/{name}"
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+@pytest.fixture(scope="module")
+def pg_cluster():
+    """A running throwaway cluster for the module's tests (removed at the end)."""
+    cluster = PgCluster().start()
+    try:
+        yield cluster
     finally:
-        subprocess.run(
-            [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-            capture_output=True,
-            timeout=60,
-        )
-        shutil.rmtree(base, ignore_errors=True)
+        cluster.remove()
+
+
+@pytest.fixture(scope="module")
+def postgres_url(pg_cluster):
+    """The URL of an empty database ``studies`` on the module's cluster."""
+    return pg_cluster.new_database("studies")
 
 
 def test_shared_study_with_two_worker_processes(postgres_url, tmp_path):

@@ -171,6 +171,7 @@ def run_trial(
     from optuna.trial import TrialState
 
     _fail_stale(study)
+    checkpoint("sweep.trial.ask")
     with warnings.catch_warnings():
         # "Heartbeat of storage is supposed to be used with Study.optimize": _Heartbeat
         # below beats as optimize would

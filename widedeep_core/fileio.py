@@ -87,7 +87,10 @@ def _mode_for(target: Path) -> int:
 
 
 def _atomic_write(
-    path: str | Path, write: Callable[[IO[bytes]], object], point: str | None = None
+    path: str | Path,
+    write: Callable[[IO[bytes]], object],
+    point: str | None = None,
+    create_parent: bool = True,
 ) -> Path:
     """Call ``write`` on a temp file beside ``path``, then move it over ``path`` atomically.
 
@@ -97,7 +100,8 @@ def _atomic_write(
     (``faultpoints``).
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if create_parent:  # a run's own files never re-create a folder deleted under them
+        target.parent.mkdir(parents=True, exist_ok=True)
     mode = _mode_for(target)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
@@ -118,16 +122,22 @@ def _atomic_write(
     return target
 
 
-def atomic_write_bytes(path: str | Path, data: bytes, point: str | None = None) -> Path:
+def atomic_write_bytes(
+    path: str | Path, data: bytes, point: str | None = None, create_parent: bool = True
+) -> Path:
     """Write ``data`` to ``path`` so readers see the old or the new content, never a mix."""
-    return _atomic_write(path, lambda handle: handle.write(data), point)
+    return _atomic_write(path, lambda handle: handle.write(data), point, create_parent)
 
 
 def atomic_write_text(
-    path: str | Path, text: str, encoding: str = "utf-8", point: str | None = None
+    path: str | Path,
+    text: str,
+    encoding: str = "utf-8",
+    point: str | None = None,
+    create_parent: bool = True,
 ) -> Path:
     """Write ``text`` to ``path`` atomically (temp file, fsync, rename)."""
-    return atomic_write_bytes(path, text.encode(encoding), point)
+    return atomic_write_bytes(path, text.encode(encoding), point, create_parent)
 
 
 def write_output_text(path: str | Path, text: str, encoding: str = "utf-8") -> Path:
@@ -193,13 +203,21 @@ def dumps(obj: Any, indent: int | None = 2) -> str:
 
 
 def atomic_write_json(
-    path: str | Path, obj: Any, indent: int | None = 2, point: str | None = None
+    path: str | Path,
+    obj: Any,
+    indent: int | None = 2,
+    point: str | None = None,
+    create_parent: bool = True,
 ) -> Path:
     """Write ``obj`` as JSON to ``path`` atomically; serialized before any file is touched."""
-    return atomic_write_text(path, dumps(obj, indent) + "\n", point=point)
+    return atomic_write_text(
+        path, dumps(obj, indent) + "\n", point=point, create_parent=create_parent
+    )
 
 
-def atomic_torch_save(path: str | Path, obj: Any, point: str | None = None) -> Path:
+def atomic_torch_save(
+    path: str | Path, obj: Any, point: str | None = None, create_parent: bool = True
+) -> Path:
     """``torch.save`` ``obj`` to ``path`` atomically (temp file, fsync, rename).
 
     Serialized in memory first: torch's own file writer turns a full disk into
@@ -209,7 +227,9 @@ def atomic_torch_save(path: str | Path, obj: Any, point: str | None = None) -> P
 
     buffer = io.BytesIO()
     torch.save(obj, buffer)
-    return _atomic_write(path, lambda handle: handle.write(buffer.getbuffer()), point)
+    return _atomic_write(
+        path, lambda handle: handle.write(buffer.getbuffer()), point, create_parent
+    )
 
 
 def _error(

@@ -66,6 +66,7 @@ class Run:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self._inode: int | None = None  # the folder this object first wrote into
 
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r})"
@@ -115,18 +116,30 @@ class Run:
         the temp file is whole but not yet in place.
         """
         path = self.file(name)
-        if not self.path.is_dir():
-            # deleted under a live run (``runs delete --force``): never recreate it; the
-            # trainer that writes it stops with this error
+        # deleted under a live run (``runs delete --force``): never write a new folder in
+        # its place (one a write re-created meanwhile has another inode); the trainer that
+        # writes it stops with this error
+        try:
+            inode = os.stat(self.path).st_ino
+        except OSError:
+            inode = None
+        if inode is None or (self._inode is not None and inode != self._inode):
             raise RunError(f"{display_path(self.path)}: the run folder was deleted; stopped")
+        self._inode = inode
         try:
             checkpoint(f"run.{name}")
             write(path, f"run.{name}.replace")
         except OSError as exc:
+            if not self.path.is_dir():  # deleted while the file was being written
+                raise RunError(
+                    f"{display_path(self.path)}: the run folder was deleted; stopped"
+                ) from None
             raise RunError(write_failure(exc, path)) from None
 
     def _write_json(self, name: str, obj: Any) -> None:
-        self._write(name, lambda path, point: atomic_write_json(path, obj, point=point))
+        self._write(
+            name, lambda path, point: atomic_write_json(path, obj, point=point, create_parent=False)
+        )
 
     @property
     def name(self) -> str:
@@ -301,7 +314,9 @@ class Run:
         # only the run's owner saves weights, so any temp of this file is a dead write's
         self.remove_temp_files(f".{name}.*.tmp", older_than=0.0)
         state = dict(state_dict)
-        self._write(name, lambda path, point: atomic_torch_save(path, state, point=point))
+        self._write(
+            name, lambda path, point: atomic_torch_save(path, state, point, create_parent=False)
+        )
 
     def remove_temp_files(self, pattern: str = ".*.tmp", older_than: float | None = None) -> int:
         """Remove temp files left by killed writes (default: older than ``STALE_TEMP_S``)."""
@@ -324,7 +339,10 @@ class Run:
         np.savez(buffer, **{k: np.asarray(v) for k, v in arrays.items()})  # type: ignore[arg-type]
         data = buffer.getvalue()
         # through _write, like every file of a run: a fault checkpoint, one RunError line
-        self._write(RETRIEVAL_NPZ, lambda path, point: atomic_write_bytes(path, data, point))
+        self._write(
+            RETRIEVAL_NPZ,
+            lambda path, point: atomic_write_bytes(path, data, point, create_parent=False),
+        )
 
     def load_retrieval(self, max_cells: int | None = None) -> dict[str, Any] | None:
         """The stored retrieval arrays, or None when the run has none (one-stage runs).

@@ -235,10 +235,26 @@ class RunStore:
             status = DAMAGED
         if not force and status in LIVE_STATUSES:
             raise RunError(f"{path}: the run is still in progress; cancel it first")
+        # renamed out of the way first (atomic): a trainer still writing the run finds
+        # its folder gone and stops, and nothing it writes meanwhile lands under the name
+        doomed = path.with_name(f"{_NEW_PREFIX}deleted-{secrets.token_hex(4)}")
         try:
-            shutil.rmtree(path)
+            path.rename(doomed)
         except OSError as exc:
             raise RunError(f"{display_path(path)}: cannot delete it ({exc.strerror})") from None
+        for attempt in range(5):
+            try:
+                shutil.rmtree(doomed)
+                return
+            except FileNotFoundError:
+                return
+            except OSError as exc:  # a file written into it meanwhile: try again
+                if attempt == 4:
+                    raise RunError(
+                        f"{display_path(path)}: deleted from the list, but {doomed.name} "
+                        f"could not be removed ({exc.strerror})"
+                    ) from None
+                time.sleep(0.05)
 
 
 _INCOMPLETE_MESSAGE = (

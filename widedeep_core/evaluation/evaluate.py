@@ -27,7 +27,7 @@ from widedeep_core.evaluation.metrics import (
     judge_lists,
     logloss,
 )
-from widedeep_core.features.encoder import Encoded
+from widedeep_core.features.inputs import Encoded
 from widedeep_core.model.widedeep import predict_parts
 from widedeep_core.ranking.lists import ListRanker
 

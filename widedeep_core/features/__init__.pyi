@@ -1,13 +1,7 @@
 # The names of the package, loaded on first use (lazy_loader.attach_stub reads this).
-from .encoder import (
-    Encoded,
-    FeatureEncoder,
-    FieldSpec,
-    bucket_age,
-    bucket_year,
-    bucket_zip,
-    cross_name,
-)
+from .buckets import bucket_age, bucket_year, bucket_zip
+from .encoder import FeatureEncoder
+from .inputs import Encoded, FieldSpec, cross_name
 from .prepare import Prepared, prepare
 from .splits import Split, SplitRecord, binary_labels, make_split
 

@@ -4,14 +4,8 @@ Every field (and every cross) maps its values to ``1..V``; index 0 means out of
 vocabulary, so prediction never meets an index error. In multi-valued fields (``genres``
 and any cross with ``genres``) 0 also pads a row and the model masks it out when pooling.
 
-Buckets, chosen so that side features generalise instead of memorising:
-
-- ``age``: the seven ML-1M groups 1, 18, 25, 35, 45, 50, 56 (``<18``, ``18-24`` ...
-  ``56+``). ML-1M stores the group codes, which map to themselves; ML-100K raw ages
-  fall into their group.
-- ``zip``: the first 3 characters (the US sectional-centre region), upper-cased;
-  a missing zip is ``"?"``.
-- ``year``: 5-year buckets (``1994 -> 1990``, ``1997 -> 1995``); a missing year is -1.
+Values are bucketed first (``features.buckets``), looked up by ``features.lookup``, and
+the rows come out as ``features.inputs.Encoded``.
 
 Crosses are named ``"a x b"`` with the components in the canonical field order
 (``"gender x genres"``); a cross with ``genres`` holds one value per genre of the item.
@@ -23,7 +17,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import chain
 from typing import Any
 
@@ -37,215 +31,27 @@ from widedeep_core.constants import DEMOGRAPHIC_FIELDS as DEMOGRAPHIC
 from widedeep_core.constants import USER_SIDE_FIELDS as USER_SIDE
 from widedeep_core.data.types import MovieLensData
 from widedeep_core.errors import ConfigError, RunError
+from widedeep_core.features.buckets import (
+    YEAR_BUCKET,
+    ZIP_PREFIX,
+    bucket_year,
+    genre_tuple,
+    user_values,
+)
+from widedeep_core.features.inputs import Encoded, FieldSpec, cross_name, field_rank
+from widedeep_core.features.lookup import CrossLookup, Lookup
 
 INT_FIELDS = ("user", "item", "age", "year")
-ZIP_PREFIX = 3
-YEAR_BUCKET = 5
 FORMAT = "widedeep-feature-encoder"
 VERSION = 1
-_DENSE_LIMIT = 1 << 22  # largest dense lookup table (int64 entries, 32 MiB)
-
-
-@dataclass(frozen=True)
-class FieldSpec:
-    """One encoded field: its name, vocabulary size (index 0 included) and arity."""
-
-    name: str
-    size: int
-    multi: bool = False
-
-
-@dataclass
-class Encoded:
-    """Encoded rows: single-valued fields as one matrix, multi-valued ones by name."""
-
-    single: torch.Tensor  # int64 [n, S], single-valued specs in spec order
-    multi: dict[str, torch.Tensor] = field(default_factory=dict)  # int64 [n, k], 0 = pad
-    # float32 [n, D] retrieval features of a two-stage run (features.retrieval), else None
-    dense: torch.Tensor | None = None
-
-    def __len__(self) -> int:
-        return int(self.single.shape[0])
-
-    def take(self, idx: torch.Tensor | np.ndarray | slice) -> Encoded:
-        """The rows ``idx`` (an index tensor, array or slice)."""
-        if isinstance(idx, slice):
-            pick = lambda t: t[idx]  # noqa: E731 - views, no copy
-        else:
-            # index_select gathers rows 4-5x faster than advanced indexing (t[idx]) on
-            # CPU: the trainer gathers 64 batches of every column at once
-            rows = torch.as_tensor(idx, device=self.single.device).reshape(-1)
-            if rows.dtype == torch.bool:
-                rows = rows.nonzero().reshape(-1)
-            pick = lambda t: t.index_select(0, rows)  # noqa: E731
-        dense = pick(self.dense) if self.dense is not None else None
-        return Encoded(pick(self.single), {k: pick(v) for k, v in self.multi.items()}, dense)
-
-    def to(self, device: torch.device | str, non_blocking: bool = False) -> Encoded:
-        """A copy on ``device``."""
-        return Encoded(
-            self.single.to(device, non_blocking=non_blocking),
-            {k: v.to(device, non_blocking=non_blocking) for k, v in self.multi.items()},
-            self.dense.to(device, non_blocking=non_blocking) if self.dense is not None else None,
-        )
-
-    def with_dense(self, dense: np.ndarray | torch.Tensor | None) -> Encoded:
-        """The same rows with dense features ``dense`` [n, D] (None: none)."""
-        if dense is not None:
-            dense = torch.as_tensor(np.asarray(dense, dtype=np.float32))
-            assert dense.shape[0] == len(self), (dense.shape, len(self))
-        return Encoded(self.single, self.multi, dense)
-
-    @staticmethod
-    def concat(parts: list[Encoded]) -> Encoded:
-        """The rows of ``parts`` one after the other (multi-valued widths padded)."""
-        single = torch.cat([p.single for p in parts])
-        multi = {}
-        for name in parts[0].multi:
-            width = max(p.multi[name].shape[1] for p in parts)
-            multi[name] = torch.cat(
-                [
-                    torch.nn.functional.pad(p.multi[name], (0, width - p.multi[name].shape[1]))
-                    for p in parts
-                ]
-            )
-        dense = None
-        if parts[0].dense is not None:
-            dense = torch.cat([p.dense for p in parts])  # type: ignore[misc]
-        return Encoded(single, multi, dense)
-
-
-def cross_name(a: str, b: str) -> str:
-    """The canonical name of the cross of fields ``a`` and ``b``."""
-    a, b = sorted((a, b), key=_field_rank)
-    return f"{a} x {b}"
-
-
-def _field_rank(name: str) -> int:
-    return FIELDS.index(name) if name in FIELDS else len(FIELDS)
-
-
-# ---------------------------------------------------------------- value buckets
-
-
-def bucket_age(age: Any) -> np.ndarray:
-    """Raw ages or ML-1M age codes -> the ML-1M group code (codes map to themselves)."""
-    a = pd.to_numeric(pd.Series(np.asarray(age).ravel()), errors="coerce").to_numpy(float)
-    groups = np.asarray(AGE_CODES, dtype=np.int64)
-    idx = np.clip(np.searchsorted(groups, np.nan_to_num(a, nan=-1.0), side="right") - 1, 0, None)
-    return groups[idx]
-
-
-def bucket_zip(z: Any) -> np.ndarray:
-    """Zip codes -> their first ``ZIP_PREFIX`` characters, upper-cased ("?" when missing)."""
-    s = pd.Series(np.asarray(z, dtype=object).ravel(), dtype=object)
-    out = s.astype(str).str.strip().str[:ZIP_PREFIX].str.upper()
-    out[s.isna() | (out == "")] = "?"
-    return out.to_numpy(dtype=object)
-
-
-def bucket_year(year: Any) -> np.ndarray:
-    """Release years -> ``YEAR_BUCKET``-year buckets; missing -> -1."""
-    y = pd.to_numeric(pd.Series(np.asarray(year).ravel()), errors="coerce").to_numpy(float)
-    out = np.full(len(y), -1, dtype=np.int64)
-    ok = np.isfinite(y)
-    out[ok] = (np.floor(y[ok] / YEAR_BUCKET) * YEAR_BUCKET).astype(np.int64)
-    return out
-
-
-def _as_str(values: Any) -> np.ndarray:
-    s = pd.Series(np.asarray(values, dtype=object).ravel(), dtype=object)
-    out = s.astype(str).str.strip()
-    out[s.isna()] = "?"
-    return out.to_numpy(dtype=object)
-
-
-def _user_values(users: pd.DataFrame, name: str) -> np.ndarray:
-    col = users[name].to_numpy()
-    if name == "age":
-        return bucket_age(col)
-    if name == "zip":
-        return bucket_zip(col)
-    return _as_str(col)
-
-
-def _genre_tuple(g: Any) -> tuple[str, ...]:
-    if isinstance(g, str):
-        return tuple(p for p in g.split("|") if p)
-    if isinstance(g, (tuple, list, np.ndarray)):
-        return tuple(str(p) for p in g)
-    return ()
-
-
-# ---------------------------------------------------------------- lookups
-
-
-class _Lookup:
-    """Maps values to ``1..V`` (their position in ``vocab`` plus one), anything else to 0."""
-
-    def __init__(self, vocab: np.ndarray):
-        self.vocab = vocab
-        self._dense: np.ndarray | None = None
-        self._index: pd.Index | None = None
-        if vocab.dtype.kind in "iu" and len(vocab):
-            lo, hi = int(vocab.min()), int(vocab.max())
-            if lo >= 0 and hi < _DENSE_LIMIT:
-                # a dense table indexed by the id: ~10x faster than hashing 1M ids
-                self._dense = np.zeros(hi + 1, dtype=np.int64)
-                self._dense[vocab] = np.arange(1, len(vocab) + 1)
-        if self._dense is None:
-            self._index = pd.Index(vocab)
-
-    def __len__(self) -> int:
-        return len(self.vocab)
-
-    def codes(self, values: np.ndarray) -> np.ndarray:
-        """int64 codes of ``values`` (0 = out of vocabulary)."""
-        if len(self.vocab) == 0 or len(values) == 0:
-            return np.zeros(len(values), dtype=np.int64)
-        if self._dense is not None:
-            if values.dtype.kind not in "iu":
-                return self._hash_codes(values)
-            v = values.astype(np.int64, copy=False)
-            ok = (v >= 0) & (v < len(self._dense))
-            return np.where(ok, self._dense[np.where(ok, v, 0)], 0)
-        return self._hash_codes(values)
-
-    def _hash_codes(self, values: np.ndarray) -> np.ndarray:
-        if self._index is None:
-            self._index = pd.Index(self.vocab)
-        return self._index.get_indexer(values).astype(np.int64) + 1
-
-
-class _CrossLookup:
-    """Codes of pairs of component codes; keys are ``ca * (nb + 1) + cb`` in sorted order."""
-
-    def __init__(self, keys: np.ndarray, nb: int, na: int):
-        self.keys = keys
-        self.nb = nb
-        self._dense: np.ndarray | None = None
-        if (na + 1) * (nb + 1) <= _DENSE_LIMIT:
-            self._dense = np.zeros((na + 1) * (nb + 1), dtype=np.int64)
-            self._dense[keys] = np.arange(1, len(keys) + 1)
-
-    def codes(self, ca: np.ndarray, cb: np.ndarray) -> np.ndarray:
-        """Codes of the pairs (``ca`` broadcast against ``cb``), 0 when unseen."""
-        key = ca * (self.nb + 1) + cb
-        if self._dense is not None:
-            return self._dense[key]
-        if len(self.keys) == 0:
-            return np.zeros_like(key)
-        pos = np.searchsorted(self.keys, key)
-        pos = np.minimum(pos, len(self.keys) - 1)
-        return np.where(self.keys[pos] == key, pos + 1, 0)
 
 
 @dataclass
 class _Tables:
     """Per-user and per-item base codes of one data set (row 0: unknown user/item)."""
 
-    user_pos: _Lookup
-    item_pos: _Lookup
+    user_pos: Lookup
+    item_pos: Lookup
     user_codes: dict[str, np.ndarray]
     item_codes: dict[str, np.ndarray]  # "genres": [n_items + 1, K]
 
@@ -269,10 +75,10 @@ class FeatureEncoder:
         self.crosses = [tuple(c) for c in crosses]
         self.min_count = int(min_count)
         self._vocab = vocab
-        self._lookups = {name: _Lookup(v) for name, v in vocab.items()}
+        self._lookups = {name: Lookup(v) for name, v in vocab.items()}
         self._cross_keys: dict[str, np.ndarray] = {}
         self._cross_counts: dict[str, np.ndarray] = {}
-        self._cross_lookups: dict[str, _CrossLookup] = {}
+        self._cross_lookups: dict[str, CrossLookup] = {}
         for a, b in self.crosses:
             name = cross_name(a, b)
             keys, counts = cross_values[name]
@@ -281,7 +87,7 @@ class FeatureEncoder:
             self._cross_keys[name] = keys
             self._cross_counts[name] = counts
             na, nb = len(self._lookups[a]), len(self._lookups[b])
-            self._cross_lookups[name] = _CrossLookup(keys, nb, na)
+            self._cross_lookups[name] = CrossLookup(keys, nb, na)
         self.specs = self._make_specs()
         self._cache: tuple[weakref.ref[Any], int, int, _Tables] | None = None
 
@@ -307,7 +113,7 @@ class FeatureEncoder:
         rows = _check_rows(train_rows, data.n_ratings)
         users = data.ratings["user"].to_numpy()[rows]
         items = data.ratings["item"].to_numpy()[rows]
-        base = sorted({*flds, *chain.from_iterable(crs)}, key=_field_rank)
+        base = sorted({*flds, *chain.from_iterable(crs)}, key=field_rank)
         vocab = {name: _fit_vocab(data, name, users, items) for name in base}
         enc = cls(flds, [], vocab, {}, int(min_count))
         cross_values: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -480,7 +286,7 @@ class FeatureEncoder:
                 raise ConfigError("fields", f"{demo[0]!r} needs user demographics ({data.name})")
             uids = data.users["user"].to_numpy().astype(np.int64)
             for f in demo:
-                col = self._lookups[f].codes(_user_values(data.users, f))
+                col = self._lookups[f].codes(user_values(data.users, f))
                 user_codes[f] = np.r_[np.zeros(1, np.int64), col]
         mids = data.movies["item"].to_numpy().astype(np.int64)
         item_codes: dict[str, np.ndarray] = {}
@@ -489,13 +295,13 @@ class FeatureEncoder:
             item_codes["year"] = np.r_[np.zeros(1, np.int64), col]
         if "genres" in self._vocab:
             item_codes["genres"] = self._genre_matrix(data.movies["genres"])
-        tables = _Tables(_Lookup(uids), _Lookup(mids), user_codes, item_codes)
+        tables = _Tables(Lookup(uids), Lookup(mids), user_codes, item_codes)
         self._cache = (weakref.ref(data), id(data.users), id(data.movies), tables)
         return tables
 
     def _genre_matrix(self, genres: pd.Series) -> np.ndarray:
         """[n_movies + 1, K] genre codes per movie (row 0: unknown movie), 0-padded."""
-        tuples = [_genre_tuple(g) for g in genres.tolist()]
+        tuples = [genre_tuple(g) for g in genres.tolist()]
         lengths = np.fromiter((len(t) for t in tuples), dtype=np.int64, count=len(tuples))
         width = max(int(lengths.max()) if len(lengths) else 0, 1)
         mat = np.zeros((len(tuples) + 1, width), dtype=np.int64)
@@ -544,8 +350,8 @@ class FeatureEncoder:
                 name = cross_name(a, b)
                 entry = d["cross_vocab"][name]
                 pairs = entry["values"]
-                ca = _Lookup(vocab[a]).codes(_vocab_array(a, [p[0] for p in pairs]))
-                cb = _Lookup(vocab[b]).codes(_vocab_array(b, [p[1] for p in pairs]))
+                ca = Lookup(vocab[a]).codes(_vocab_array(a, [p[0] for p in pairs]))
+                cb = Lookup(vocab[b]).codes(_vocab_array(b, [p[1] for p in pairs]))
                 if len(pairs) and (ca.min() == 0 or cb.min() == 0):
                     raise ValueError(f"cross {name} holds values outside its fields")
                 keys = ca * (len(vocab[b]) + 1) + cb
@@ -598,7 +404,7 @@ def _check_fields(data: MovieLensData, fields: Iterable[str]) -> list[str]:
             )
         if f not in out:
             out.append(f)
-    return sorted(out, key=_field_rank)
+    return sorted(out, key=field_rank)
 
 
 def _check_crosses(data: MovieLensData, crosses: Iterable[Any]) -> list[tuple[str, str]]:
@@ -607,7 +413,7 @@ def _check_crosses(data: MovieLensData, crosses: Iterable[Any]) -> list[tuple[st
         parts = tuple(p.strip() for p in c.split(" x ")) if isinstance(c, str) else tuple(c)
         if len(parts) != 2:
             raise ConfigError("crosses", f"a cross joins two fields, got {c!r}")
-        a, b = sorted(parts, key=_field_rank)
+        a, b = sorted(parts, key=field_rank)
         for f in (a, b):
             if f not in FIELDS:
                 raise ConfigError("crosses", f"unknown field {f!r} in cross {c!r}")
@@ -621,7 +427,7 @@ def _check_crosses(data: MovieLensData, crosses: Iterable[Any]) -> list[tuple[st
             raise ConfigError("crosses", f"cannot cross two multi-valued fields ({c!r})")
         if (a, b) not in out:
             out.append((a, b))
-    return sorted(out, key=lambda p: (_field_rank(p[0]), _field_rank(p[1])))
+    return sorted(out, key=lambda p: (field_rank(p[0]), field_rank(p[1])))
 
 
 def _fit_vocab(data: MovieLensData, name: str, users: np.ndarray, items: np.ndarray) -> np.ndarray:
@@ -633,13 +439,13 @@ def _fit_vocab(data: MovieLensData, name: str, users: np.ndarray, items: np.ndar
     if name in DEMOGRAPHIC:
         assert data.users is not None
         seen = data.users["user"].isin(np.unique(users)).to_numpy()
-        vals = _user_values(data.users[seen], name)
+        vals = user_values(data.users[seen], name)
     else:
         movies = data.movies[data.movies["item"].isin(np.unique(items)).to_numpy()]
         if name == "year":
             vals = bucket_year(movies["year"].to_numpy())
         else:
-            flat = chain.from_iterable(_genre_tuple(g) for g in movies["genres"].tolist())
+            flat = chain.from_iterable(genre_tuple(g) for g in movies["genres"].tolist())
             vals = np.array(sorted(set(flat)), dtype=object)
     if name in INT_FIELDS:
         return np.unique(np.asarray(vals, dtype=np.int64))

@@ -15,7 +15,8 @@ from widedeep_core.config import Config, check_against_data, fields_available
 from widedeep_core.config.memory import check_model_memory
 from widedeep_core.data.types import MovieLensData
 from widedeep_core.errors import ConfigError, RunError
-from widedeep_core.features.encoder import Encoded, FeatureEncoder
+from widedeep_core.features.encoder import FeatureEncoder
+from widedeep_core.features.inputs import Encoded
 from widedeep_core.features.retrieval_features import RetrievalFeatures
 from widedeep_core.features.splits import Split, SplitRecord, binary_labels, make_split
 

@@ -16,7 +16,7 @@ from torch import nn
 
 from widedeep_core.constants import USER_SIDE_FIELDS as USER_SIDE
 from widedeep_core.errors import ConfigError
-from widedeep_core.features.encoder import Encoded
+from widedeep_core.features.inputs import Encoded
 from widedeep_core.model.widedeep import Part, WideDeep
 
 

@@ -27,7 +27,7 @@ from torch import nn
 
 from widedeep_core.constants import ACTIVATIONS
 from widedeep_core.errors import ConfigError
-from widedeep_core.features.encoder import Encoded, FieldSpec, cross_name
+from widedeep_core.features.inputs import Encoded, FieldSpec, cross_name
 from widedeep_core.features.retrieval_features import (
     BUCKET_COLUMNS,
     N_ACTIVITY_BUCKETS,

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from widedeep_core.features.encoder import Encoded
+from widedeep_core.features.inputs import Encoded
 from widedeep_core.model.widedeep import FastDropout, Part, WideDeep
 
 StepFn = Callable[[Encoded, torch.Tensor], torch.Tensor]

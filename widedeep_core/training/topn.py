@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from widedeep_core.data.index import catalogue, rating_codes
-from widedeep_core.features.encoder import Encoded
+from widedeep_core.features.inputs import Encoded
 from widedeep_core.features.retrieval_features import (
     dense_names,
     out_of_fold,

@@ -32,7 +32,8 @@ from widedeep_core.data.types import MovieLensData
 from widedeep_core.devices import resolve_device
 from widedeep_core.errors import TrainingError, WideDeepError
 from widedeep_core.evaluation import evaluate_pointwise, evaluate_ranking, evaluate_split
-from widedeep_core.features.encoder import Encoded, FeatureEncoder
+from widedeep_core.features.encoder import FeatureEncoder
+from widedeep_core.features.inputs import Encoded
 from widedeep_core.features.prepare import Prepared, prepare
 from widedeep_core.model import WideDeep
 from widedeep_core.monitors import monitor_of

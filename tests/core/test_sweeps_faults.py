@@ -336,3 +336,30 @@ def test_sqlite_lock_held_too_long(tmp_path, tiny_folder, hook_site):
     proc = run_cli(args, hook_site, tmp_path)  # the holder is gone with its process
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert_resumed(str(db), 4, failed_mid_trial=[1])
+
+
+def test_a_trial_that_never_recorded_its_worker_is_failed_on_resume(tmp_path):
+    # the storage failed right after creating the trial: no worker, no heartbeat
+    import datetime
+
+    from optuna.trial import TrialState, create_trial
+    from test_sweeps import make_spec
+
+    from widedeep_core.data import make_synthetic
+    from widedeep_core.sweeps import open_study, run_sweep
+    from widedeep_core.sweeps.storage import GRACE_S
+
+    data = make_synthetic(**TINY)
+    spec = make_spec(tmp_path, data)
+    study = open_study(spec)
+    for age in (GRACE_S + 30, 1):  # one long dead, one that may still record itself
+        started = datetime.datetime.now() - datetime.timedelta(seconds=age)
+        template = create_trial(state=TrialState.RUNNING)
+        template.datetime_start = started
+        study._storage.create_new_trial(study._study_id, template_trial=template)
+    # the young one still counts against the budget: one trial is run, not two
+    outcome = run_sweep(spec, data, n_trials=2)
+    assert outcome.recovered == [0] and outcome.finished == 1
+    trials = load_study("s", spec.storage).trials
+    assert [t.state.name for t in trials[:2]] == ["FAIL", "RUNNING"]
+    assert "before it recorded itself" in trials[0].user_attrs["error"]

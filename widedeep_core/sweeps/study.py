@@ -21,7 +21,7 @@ from widedeep_core.errors import ConfigError, SweepError
 from widedeep_core.owners import owner_alive
 
 from .space import SearchSpace, space_from_texts
-from .storage import display_url, open_storage, storage_errors, storage_lock
+from .storage import GRACE_S, display_url, open_storage, storage_errors, storage_lock
 
 METRICS = {"val_auc": "maximize", "val_logloss": "minimize", "val_accuracy": "maximize"}
 # Ranking metrics (the top-N preset's objective) are maximised: val_ndcg@10, val_hr@20, ...
@@ -272,22 +272,33 @@ def fail_dead_trials(study: Any) -> list[int]:
     """Mark FAIL the RUNNING trials whose worker process on this machine is gone.
 
     The heartbeat catches workers on other machines after ``GRACE_S``; a worker of this
-    machine is known dead at once, so a resumed sweep does not wait for it.
+    machine is known dead at once, so a resumed sweep does not wait for it. A trial
+    that never recorded its worker (the storage failed right after creating it) and
+    is older than ``GRACE_S`` is dead too: a live worker records itself at once, and
+    without a heartbeat nothing else would ever end it.
     """
+    import datetime
+
     import optuna
     from optuna.trial import TrialState
 
     storage = study._storage
     failed = []
+    now = datetime.datetime.now()
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker = trial.user_attrs.get("worker") or {}
         pid = worker.get("pid")
-        if worker.get("host") != socket.gethostname() or owner_alive(worker):
+        if not worker:
+            started = trial.datetime_start
+            if started is None or (now - started).total_seconds() < GRACE_S:
+                continue
+            error = "its worker stopped before it recorded itself"
+        elif worker.get("host") != socket.gethostname() or owner_alive(worker):
             continue
+        else:
+            error = f"its worker (process {pid}) stopped mid-trial"
         try:
-            storage.set_trial_user_attr(
-                trial._trial_id, "error", f"its worker (process {pid}) stopped mid-trial"
-            )
+            storage.set_trial_user_attr(trial._trial_id, "error", error)
             storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
             failed.append(trial.number)
         except optuna.exceptions.UpdateFinishedTrialError:

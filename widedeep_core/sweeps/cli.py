@@ -54,12 +54,16 @@ def add_parsers(subparsers: Any) -> None:
     s.add_argument("--quiet", action="store_true", help="no progress on stderr")
     s.set_defaults(func=cmd_sweep)
 
-    sub = s.add_subparsers(dest="sweep_command", metavar="{show}")
+    sub = s.add_subparsers(dest="sweep_command", metavar="{show,list}")
     show = sub.add_parser("show", help="the trials and the best configuration of a study")
     show.add_argument("study_name", metavar="STUDY")
     _storage_args(show)
     show.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     show.set_defaults(func=cmd_sweep_show)
+    listing = sub.add_parser("list", help="the studies in a storage, with their trials and best")
+    _storage_args(listing)
+    listing.add_argument("--json", action="store_true", help="print one JSON list on stdout")
+    listing.set_defaults(func=cmd_sweep_list)
 
 
 def _storage_args(parser: argparse.ArgumentParser) -> None:
@@ -241,6 +245,45 @@ class _Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def cmd_sweep_list(args: argparse.Namespace) -> int:
+    """Every study in a storage: its metric, trials by state and best value."""
+    from . import display_url, load_study, normalize_url, study_names, study_summary
+
+    url = normalize_url(args.storage, args.runs_dir)
+    rows = []
+    for name in study_names(url):
+        summary = study_summary(load_study(name, url), url)
+        states: dict[str, int] = {}
+        for trial in summary.get("trials") or []:
+            states[trial["state"]] = states.get(trial["state"], 0) + 1
+        best = summary.get("best") or {}
+        rows.append(
+            {
+                "study": name,
+                "widedeep": summary.get("widedeep", False),
+                "metric": summary.get("metric"),
+                "direction": summary.get("direction"),
+                "trials": sum(states.values()),
+                "states": states,
+                "best": best.get("value"),
+                "data": summary.get("data_path"),
+            }
+        )
+    if args.json:
+        _print_json(rows)
+        return 0
+    if not rows:
+        print(f"no studies in {display_url(url)}")
+        return 0
+    print(f"studies in {display_url(url)}:")
+    for r in rows:
+        best = f"{r['best']:.4f}" if isinstance(r["best"], (int, float)) else "-"
+        states = ", ".join(f"{n} {k}" for k, n in sorted(r["states"].items())) or "no trials"
+        kind = "" if r["widedeep"] else "  (not a widedeep study)"
+        print(f"  {r['study']}  {r['metric'] or '-'}  best {best}  {states}{kind}")
+    return 0
 
 
 def cmd_sweep_show(args: argparse.Namespace) -> int:

@@ -165,7 +165,7 @@ def _parse_range(info: Any, spec: str) -> Param:
             "give choices A|B instead of a range",
         )
     parts = body.split("..")
-    if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
+    if "..." in body or len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
         raise _error(name, f"expected LOW..HIGH, got {spec!r}")
     bounds = []
     for part in parts:

@@ -53,7 +53,16 @@ def default_storage(runs_dir: str | Path | None = None) -> str:
 
     root = RunStore(runs_dir).root
     root.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{(root / DB_NAME).resolve()}"
+    return sqlite_url(root / DB_NAME)
+
+
+def sqlite_url(path: str | Path) -> str:
+    """The SQLAlchemy URL of an SQLite file, its path quoted: a folder named with ``?``,
+    ``#`` or ``%41`` names that folder, not a query string or an escape."""
+    from sqlalchemy.engine import URL
+
+    database = str(Path(path).expanduser().resolve())
+    return URL.create("sqlite", database=database).render_as_string(hide_password=False)
 
 
 def normalize_url(text: str | Path | None, runs_dir: str | Path | None = None) -> str:
@@ -66,8 +75,27 @@ def normalize_url(text: str | Path | None, runs_dir: str | Path | None = None) -
         return default_storage(runs_dir)
     url = str(text).strip()
     if "://" not in url:
-        return f"sqlite:///{Path(url).expanduser().resolve()}"
+        return sqlite_url(url)
+    check_url(url)
     return re.sub(r"^(postgres|postgresql)://", "postgresql+psycopg://", url)
+
+
+def check_url(url: str) -> None:
+    """A SweepError for a server URL SQLAlchemy would misread: several ``@`` (a password
+    holding ``@`` reads as part of the host, and would be shown), or a port that is not a
+    number. Special characters of a password are written %-quoted (``@`` as ``%40``)."""
+    netloc = url.split("://", 1)[1].split("/", 1)[0]
+    if netloc.count("@") > 1:
+        raise SweepError(
+            "the storage URL holds more than one '@': write special characters of the "
+            "user name or password %-quoted (@ as %40, : as %3A, / as %2F)"
+        )
+    host = netloc.rsplit("@", 1)[-1]
+    if host.startswith("["):  # [IPv6]:port
+        host = host.split("]", 1)[-1]
+    port = host.rsplit(":", 1)[1] if ":" in host else ""
+    if port and not port.isdigit():
+        raise SweepError(f"the storage URL's port {port!r} is not a number")
 
 
 def display_url(url: str) -> str:

@@ -280,9 +280,9 @@ def cmd_sweep_list(args: argparse.Namespace) -> int:
     print(f"studies in {display_url(url)}:")
     for r in rows:
         best = f"{r['best']:.4f}" if isinstance(r["best"], (int, float)) else "-"
-        states = ", ".join(f"{n} {k}" for k, n in sorted(r["states"].items())) or "no trials"
+        counts = ", ".join(f"{n} {k}" for k, n in sorted(r["states"].items())) or "no trials"
         kind = "" if r["widedeep"] else "  (not a widedeep study)"
-        print(f"  {r['study']}  {r['metric'] or '-'}  best {best}  {states}{kind}")
+        print(f"  {r['study']}  {r['metric'] or '-'}  best {best}  {counts}{kind}")
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import Any
@@ -55,12 +56,37 @@ class ClippedAxis(pg.AxisItem):
         super().paint(p, opt, widget)
 
 
+class IntegerAxis(ClippedAxis):
+    """A :class:`ClippedAxis` whose ticks fall on whole numbers only (epochs, trials).
+
+    pyqtgraph picks spacings such as 0.5 or 0.2 when a few units fill the axis, which
+    labels epoch 1.5 or trial 0.2; here every spacing is rounded up to a whole number.
+    """
+
+    def tickSpacing(self, minVal: float, maxVal: float, size: float) -> list[tuple[float, float]]:
+        """pyqtgraph's spacings rounded up to whole numbers (at least 1), duplicates dropped."""
+        levels: list[tuple[float, float]] = []
+        for spacing, _ in super().tickSpacing(minVal, maxVal, size):
+            whole = float(max(1, math.ceil(spacing - 1e-9)))
+            if not levels or whole < levels[-1][0]:
+                levels.append((whole, 0.0))
+        return levels
+
+
 def plot_steps(
-    name: str, title: str, x_label: str, y_label: str
+    name: str,
+    title: str | None,
+    x_label: str,
+    y_label: str,
+    *,
+    legend: bool = True,
+    integer_x: bool = False,
 ) -> Generator[None, None, pg.PlotWidget]:
     """A PlotWidget with an objectName, axis labels, a grid and a legend, in pieces.
 
     Used as ``plot = yield from plot_steps(...)`` inside a page's build generator.
+    ``title`` None leaves no title row (small stacked plots); ``integer_x`` puts the
+    bottom axis's ticks on whole numbers (:class:`IntegerAxis`).
 
     A PlotWidget costs 25-45 ms of GUI time (pyqtgraph builds the view box's and the
     plot's context menus, and four axes, up front): too long for one event-loop turn of
@@ -71,7 +97,10 @@ def plot_steps(
         configure_pyqtgraph()
     view = pg.ViewBox()
     yield
-    axes = {side: ClippedAxis(side) for side in ("left", "bottom")}
+    axes = {
+        "left": ClippedAxis("left"),
+        "bottom": (IntegerAxis if integer_x else ClippedAxis)("bottom"),
+    }
     yield
     widget = pg.PlotWidget(title=title, viewBox=view, axisItems=axes)
     yield
@@ -88,7 +117,8 @@ def plot_steps(
         # The tick text space only grows: when it shrank and grew with the labels, a
         # range change laid the plot out anew and painted it twice.
         item.getAxis(axis).setStyle(maxTickLevel=1, autoReduceTextSpace=False)
-    item.addLegend(offset=(-10, 10))
+    if legend:
+        item.addLegend(offset=(-10, 10))
     return widget
 
 
@@ -105,6 +135,27 @@ def ema(values: Sequence[float], weight: float, last: float | None = None) -> li
         s = x if s is None else weight * s + (1.0 - weight) * x
         out.append(s)
     return out
+
+
+def debiased_ema(
+    values: Sequence[float], weight: float, state: tuple[float, int] = (0.0, 0)
+) -> tuple[list[float], tuple[float, int]]:
+    """TensorBoard's smoothing: an EMA started at 0, divided by ``1 - weight**t``.
+
+    :func:`ema` started at the first value gives it the weight of every value not seen
+    yet, and an EMA started at 0 is pulled toward 0 at the start; dividing by the
+    weights seen so far (``1 - weight**t`` after ``t`` values) removes that bias, as
+    TensorBoard does. ``state`` (the raw average and ``t``) continues a series:
+    feeding new values with the returned state gives the same result as smoothing the
+    whole series at once. ``weight`` 0 returns the values unchanged.
+    """
+    last, count = state
+    out: list[float] = []
+    for x in values:
+        last = weight * last + (1.0 - weight) * x
+        count += 1
+        out.append(last / (1.0 - weight**count))
+    return out, (last, count)
 
 
 def export_png(widget: pg.PlotWidget, path: str | Path, width: int = 1200) -> Path:

@@ -51,7 +51,8 @@ def test_end_to_end_demo_train_list_recommend(window, qtbot):
     assert len(x) >= 2 and np.all(np.isfinite(y))
     x, y = page.aucCurve.getData()
     assert list(x) == [1.0, 2.0] and np.all((y > 0) & (y < 1))
-    assert page.bestLine.isVisible() and page.bestLine.value() == event.best_epoch
+    line = page.bestLines[page.aucPlot]
+    assert line.isVisible() and line.value() == event.best_epoch
     assert page.trainProgress.value() == page.trainProgress.maximum()
     assert "finished" in page.logView.toPlainText()
 
@@ -176,25 +177,3 @@ def test_start_is_blocked_by_an_invalid_form(window, qtbot):
     window.start_training()  # the shortcut path is refused too
     assert not window.train_page.is_training()
     assert window.pages.currentWidget() is window.configure_page
-
-
-def test_loss_plot_keeps_the_run_length_as_x_range(window):
-    from widedeep_core.config import preset
-    from widedeep_core.training import BatchEvent
-
-    page = window.train_page
-    page._config = preset("reference").replace(epochs=3)
-    vb = page.lossPlot.getPlotItem().getViewBox()
-
-    def feed(epoch, batches):
-        page._on_batches([BatchEvent(epoch, b, 50, (epoch - 1) * 50 + b, 0.7 - b / 500, 1e3)
-                          for b in batches])  # fmt: skip
-        return [list(r) for r in vb.viewRange()]
-
-    first = feed(1, range(1, 11))
-    lo, hi = first[0]
-    assert lo <= 0 and 150 <= hi < 160  # 3 epochs of 50 batches, from the first event
-    assert feed(2, range(1, 11))[0] == first[0]  # later batches keep it: no axis redraw
-    x, y = page.rawLossCurve.getData()
-    assert len(x) == 20 and x[-1] == 60
-    assert first[1][0] <= min(y) and max(y) <= first[1][1] + 1e-9

@@ -1,9 +1,16 @@
-"""Train page: Start / Pause / Stop, live loss and validation plots, progress and a log."""
+"""Train page: Start / Pause / Stop, live loss and validation plots, progress and a log.
+
+The validation metrics get one small plot each, stacked and sharing the epoch axis: the
+monitored metric (``config.monitor``, which picks the best epoch) on top with the best
+epoch starred, then the AUC and the log loss. On one shared "value" axis the log loss
+(around 0.5-1) squeezed the AUC and a ranking metric such as NDCG@10 (around 0.1) into
+a few pixels each.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,8 +33,9 @@ from PySide6.QtWidgets import (
 )
 
 from widedeep_core.config import Config
+from widedeep_core.monitors import Monitor, config_monitor, monitor_of
 
-from ..plotting import color, ema, plot_steps
+from ..plotting import color, debiased_ema, plot_steps
 from ..widgets import Steps, error_box, format_cell
 from ..workers import JobRunner, TrainWorker, training_threads
 
@@ -38,6 +46,13 @@ if TYPE_CHECKING:  # pragma: no cover - the trainer (and torch) load in the work
 # Plots and labels update at most 10 times a second: live to the eye, and one update
 # (about 20-30 ms of painting on a 2-core machine) leaves most of a core to training.
 UPDATE_INTERVAL_S = 0.1
+
+# The validation plots' metrics apart from a ranking monitor; their labels are the
+# monitors' own, so the page and the CLI say the same words.
+AUC, LOGLOSS = monitor_of("val_auc"), monitor_of("val_logloss")
+# Each validation metric its own colour, line and marker (told apart without colour too)
+STYLES = {"auc": (2, Qt.PenStyle.SolidLine, "o"), "logloss": (3, Qt.PenStyle.DashLine, "s")}
+RANKING_STYLE = (0, Qt.PenStyle.SolidLine, "t")
 
 
 def format_eta(seconds: float) -> str:
@@ -71,9 +86,9 @@ def _build_trainer(
     config: Config, data: MovieLensData, runs_dir: Path | None, callback: Callable
 ) -> Trainer:
     """Runs in the worker thread: the only place the GUI creates a Trainer."""
-    from widedeep_core.training import Trainer
+    from widedeep_core.api import make_trainer
 
-    return Trainer(config, data, runs_dir=runs_dir, callback=callback)
+    return make_trainer(config, data, runs_dir=runs_dir, callback=callback)
 
 
 class TrainPage(QWidget):
@@ -131,7 +146,9 @@ class TrainPage(QWidget):
         top.addWidget(self.progressLabel)
         yield
 
-        self.lossPlot = yield from plot_steps("lossPlot", "Training loss", "batch", "loss")
+        self.lossPlot = yield from plot_steps(
+            "lossPlot", "Training loss", "batch", "loss", integer_x=True
+        )
         loss_item = self.lossPlot.getPlotItem()
         # long curves: draw only what is visible, downsample automatically
         loss_item.setClipToView(True)
@@ -148,36 +165,43 @@ class TrainPage(QWidget):
         self.smoothSpin.setRange(0.0, 0.99)
         self.smoothSpin.setSingleStep(0.05)
         self.smoothSpin.setValue(0.8)
-        self.smoothSpin.setToolTip("EMA weight: 0 = raw, 0.99 = very smooth")
+        self.smoothSpin.setToolTip(
+            "EMA weight: 0 = raw, 0.99 = very smooth (debiased at the start, as TensorBoard)"
+        )
         self.smoothCheck.toggled.connect(self._redraw_smoothed)
         self.smoothSpin.valueChanged.connect(self._redraw_smoothed)
         yield
 
-        self.aucPlot = yield from plot_steps("aucPlot", "Validation per epoch", "epoch", "value")
-        self.aucCurve = self.aucPlot.plot(
-            [],
-            [],
-            pen=pg.mkPen(color(2), width=2),
-            symbol="o",
-            symbolSize=6,
-            name="val AUC",
+        # one plot per validation metric (see the module's docstring)
+        self.rankingPlot, self.rankingCurve = yield from self._validation_plot(
+            "rankingPlot", RANKING_STYLE
         )
-        self.loglossCurve = self.aucPlot.plot(
-            [],
-            [],
-            pen=pg.mkPen(color(3), width=2),
-            symbol="s",
-            symbolSize=6,
-            name="val logloss",
+        self.aucPlot, self.aucCurve = yield from self._validation_plot("aucPlot", STYLES["auc"])
+        self.loglossPlot, self.loglossCurve = yield from self._validation_plot(
+            "loglossPlot", STYLES["logloss"]
         )
-        self.bestLine = pg.InfiniteLine(
-            angle=90, movable=False, pen=pg.mkPen("#888", style=Qt.PenStyle.DashLine),
-            label="best", labelOpts={"position": 0.06, "color": "#555"},
-        )  # fmt: skip
-        self.bestLine.setVisible(False)
-        self.aucPlot.addItem(self.bestLine)
+        for plot in (self.rankingPlot, self.loglossPlot):  # one epoch axis for all three
+            plot.getPlotItem().setXLink(self.aucPlot.getPlotItem())
+        # the best epoch: a star on the monitored curve, a dashed line in every plot and
+        # the value in a label above them (a label inside a plot covered its curves)
+        self.bestMarker = pg.ScatterPlotItem(
+            symbol="star", size=16, pen=pg.mkPen("#333"), brush=pg.mkBrush("#F0E442")
+        )
+        self.bestLines: dict[Any, pg.InfiniteLine] = {}
+        for plot in self._validation_plots():
+            line = pg.InfiniteLine(
+                angle=90, movable=False, pen=pg.mkPen("#888", style=Qt.PenStyle.DashLine)
+            )
+            line.setVisible(False)
+            plot.addItem(line)
+            self.bestLines[plot] = line
+        self.bestLabel = QLabel("")
+        self.bestLabel.setObjectName("bestEpochLabel")
+        self.bestLabel.setToolTip(
+            "The monitored metric (the configuration's monitor) picks the best epoch;\n"
+            "with restore_best its weights are the ones the run serves."
+        )
         yield
-
         smooth_row = QHBoxLayout()
         smooth_row.addWidget(self.smoothCheck)
         smooth_row.addWidget(self.smoothSpin)
@@ -188,10 +212,21 @@ class TrainPage(QWidget):
         lb.addWidget(self.lossPlot, 1)
         lb.addLayout(smooth_row)
 
+        self.validationBox = QWidget()
+        self.validationBox.setObjectName("validationBox")
+        self._validationLayout = QVBoxLayout(self.validationBox)
+        self._validationLayout.setContentsMargins(0, 0, 0, 0)
+        self._validationLayout.setSpacing(2)
+        self._validationLayout.addWidget(self.bestLabel)
+        self._monitor = AUC
+        self._best: tuple[int, float] = (0, math.nan)  # best epoch, its monitored value
+        self._marker_plot: Any = None  # the plot holding the star
+        self._set_monitor(AUC)
+
         self.plotSplitter = QSplitter(Qt.Orientation.Horizontal)
         self.plotSplitter.setObjectName("trainPlotSplitter")
         self.plotSplitter.addWidget(loss_box)
-        self.plotSplitter.addWidget(self.aucPlot)
+        self.plotSplitter.addWidget(self.validationBox)
 
         self.logView = QPlainTextEdit()
         self.logView.setObjectName("trainLog")
@@ -200,7 +235,7 @@ class TrainPage(QWidget):
 
         # Before the first run: a hint in place of two empty plots with 0-1 axes
         self.emptyHint = QLabel(
-            "Start a run (F5) to see the live training loss\nand the validation AUC here."
+            "Start a run (F5) to see the live training loss\nand the validation metrics here."
         )
         self.emptyHint.setObjectName("trainEmptyHint")
         self.emptyHint.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -237,60 +272,133 @@ class TrainPage(QWidget):
         self._validationTimer.setSingleShot(True)
         self._validationTimer.setInterval(30)
         self._validationTimer.timeout.connect(self._draw_validation)
-        self._validation_drawn = 0  # epochs shown in the validation plot
-        self._best_epoch = 0
-        self._planned_x: dict[Any, tuple[float, float]] = {}  # x ranges of the whole run
+        self._validation_drawn = 0  # epochs shown in the validation plots
         # pyqtgraph's auto-range repaints a plot two or three times per update (range,
         # then axes); the ranges are set here once per draw instead, until the user pans
-        # or zooms a plot by hand.
+        # or zooms a plot by hand. The validation plots share their x axis: a pan of one
+        # moves them all, so it stops all of them following.
         self._follow: dict[Any, bool] = {}
         self._ranges: dict[Any, tuple[float, ...]] = {}
-        for plot in (self.lossPlot, self.aucPlot):
-            vb = plot.getPlotItem().getViewBox()
+        loss_vb = self.lossPlot.getPlotItem().getViewBox()
+        validation_vbs = [p.getPlotItem().getViewBox() for p in self._validation_plots()]
+        for vb in (loss_vb, *validation_vbs):
             vb.disableAutoRange()
             self._follow[vb] = True
-            vb.sigRangeChangedManually.connect(partial(self._stop_following, vb))
+        loss_vb.sigRangeChangedManually.connect(partial(self._stop_following, [loss_vb]))
+        for vb in validation_vbs:
+            vb.sigRangeChangedManually.connect(partial(self._stop_following, validation_vbs))
+        # pause and progress: what the bar and the label show, drawn by _show_progress
+        self._paused = False
+        self._resumed = False  # the first batch report after a resume spans the pause
+        self._rate = 0.0  # samples per second of the last report measured without a pause
+        self._bar_text = "idle"
+        self._label_text = ""
+        self._eta: float | None = None
         self._reset_series()
         self.set_can_start(False, "Load data first (Data page).")
+
+    def _validation_plot(
+        self, name: str, style: tuple[int, Qt.PenStyle, str]
+    ) -> Generator[None, None, tuple[Any, Any]]:
+        """One small validation plot (no title, no legend: its y axis names the metric)."""
+        plot = yield from plot_steps(name, None, "epoch", "", legend=False, integer_x=True)
+        item = plot.getPlotItem()
+        # the same width for every left axis, so that the stacked plots' epochs line up
+        item.getAxis("left").setWidth(60)
+        col, pen_style, symbol = style
+        curve = plot.plot(
+            [], [], pen=pg.mkPen(color(col), width=2, style=pen_style),
+            symbol=symbol, symbolSize=7, symbolBrush=color(col), symbolPen=color(col),
+        )  # fmt: skip
+        return plot, curve
+
+    def _validation_plots(self) -> list[Any]:
+        return [self.rankingPlot, self.aucPlot, self.loglossPlot]
+
+    def _plot_metric(self, plot: Any) -> Monitor | None:
+        """The metric a validation plot shows for the current monitor (None: hidden)."""
+        if plot is self.aucPlot:
+            return AUC
+        if plot is self.loglossPlot:
+            return LOGLOSS
+        return self._monitor if self._monitor.metric not in ("auc", "logloss") else None
+
+    def shown_validation_plots(self) -> list[Any]:
+        """The validation plots of this run, top to bottom: the monitored metric first."""
+        shown = [p for p in self._validation_plots() if self._plot_metric(p) is not None]
+        return sorted(shown, key=lambda p: self._plot_metric(p) != self._monitor)
+
+    def monitor(self) -> Monitor:
+        """The metric that picks this run's best epoch (the one plotted on top)."""
+        return self._monitor
+
+    def _set_monitor(self, monitor: Monitor) -> None:
+        """Stack the validation plots for ``monitor``: its plot on top, with the star."""
+        self._monitor = monitor
+        layout = self._validationLayout
+        for plot in self._validation_plots():
+            layout.removeWidget(plot)
+            plot.setVisible(False)
+        shown = self.shown_validation_plots()
+        for i, plot in enumerate(shown):
+            metric = self._plot_metric(plot)
+            item = plot.getPlotItem()
+            item.setLabel("left", metric.label)
+            item.showLabel("bottom", i == len(shown) - 1)  # "epoch" once, at the bottom
+            layout.addWidget(plot, 1)
+            plot.setVisible(True)
+        if self._marker_plot is not shown[0]:
+            if self._marker_plot is not None:
+                self._marker_plot.removeItem(self.bestMarker)
+            shown[0].addItem(self.bestMarker)
+            self._marker_plot = shown[0]
+        self.bestMarker.setData([], [])
+        self._show_best()
 
     # ---------------------------------------------------------------- state
     def _reset_series(self) -> None:
         self.steps: list[float] = []
         self.losses: list[float] = []
         self.smoothed: list[float] = []
+        self._ema_state: tuple[float, int] = (0.0, 0)
         self.epochs: list[float] = []
-        self.val_auc: list[float] = []
-        self.val_logloss: list[float] = []
-        for curve in (self.rawLossCurve, self.smoothLossCurve, self.aucCurve, self.loglossCurve):
+        self.val: dict[str, list[float]] = {}  # validation metric key -> one value an epoch
+        curves = (self.rawLossCurve, self.smoothLossCurve, self.rankingCurve, self.aucCurve,
+                  self.loglossCurve)  # fmt: skip
+        for curve in curves:
             if curve.xData is not None and len(curve.xData):  # empty ones stay as they are
                 curve.setData([], [])
-        self.bestLine.setVisible(False)
-        self._best_epoch = 0
+        for line in self.bestLines.values():
+            line.setVisible(False)
+        self.bestMarker.setData([], [])
+        self._best = (0, math.nan)
         self._validation_drawn = 0
         for vb in self._follow:
             self._follow[vb] = True
         self._ranges.clear()
-        self._planned_x.clear()
         self._plotTimer.stop()
         self._validationTimer.stop()
+        self._rate, self._resumed = 0.0, False
+        self._show_best()
 
-    def _stop_following(self, vb: Any, *_: Any) -> None:
-        self._follow[vb] = False
+    def _stop_following(self, vbs: list[Any], *_: Any) -> None:
+        for vb in vbs:
+            self._follow[vb] = False
 
-    def _fit(self, plot: Any, xs: list[float], *series: list[float]) -> None:
+    def _fit(self, plot: Any, x_lo: float, x_hi: float, *series: list[float], room: float = 0.0):
         """Set the view to bounds of the data that change rarely: each change redraws axes.
 
-        x spans the whole run once its length is known (the epochs and the batches of
-        one); y grows with headroom (:func:`grown_bounds`) and never shrinks in a run.
+        x follows the data (:func:`following_bounds`: ``room`` of its span ahead, never
+        the configured run's length); y grows with headroom (:func:`grown_bounds`) and
+        never shrinks in a run. Nothing changes without new data, so the view stays
+        where it is when the run ends.
         """
         vb = plot.getPlotItem().getViewBox()
         ys = [y for ser in series for y in ser if math.isfinite(y)]
-        if not self._follow.get(vb, True) or not xs or not ys:
+        if not self._follow.get(vb, True) or not ys:
             return
-        x_range = self._planned_x.get(vb)
-        if x_range is None or not x_range[0] <= min(xs) <= max(xs) <= x_range[1]:
-            x_range = nice_bounds(min(xs), max(xs))
         previous = self._ranges.get(vb)
+        x_range = following_bounds(previous[:2] if previous else None, x_lo, x_hi, room)
         y_range = grown_bounds(previous[2:] if previous else None, min(ys), max(ys))
         target = (*x_range, *y_range)
         if previous != target:
@@ -315,7 +423,8 @@ class TrainPage(QWidget):
         if self.smoothCheck.isChecked():
             self.smoothLossCurve.setData(self.steps, self.smoothed)
         smooth = self.smoothed if self.smoothCheck.isChecked() else []
-        self._fit(self.lossPlot, self.steps, self.losses, smooth)
+        if self.steps:
+            self._fit(self.lossPlot, self.steps[0], self.steps[-1], self.losses, smooth, room=0.25)
         if self._validation_drawn == len(self.epochs):
             return
         if self.jobs.is_busy():
@@ -326,16 +435,32 @@ class TrainPage(QWidget):
 
     @Slot()
     def _draw_validation(self) -> None:
-        """Push the per-epoch validation series and the best-epoch line into their plot."""
+        """Push the per-epoch validation series and the best epoch into their plots."""
         self._validationTimer.stop()
         self._validation_drawn = len(self.epochs)
-        self.aucCurve.setData(self.epochs, self.val_auc)
-        self.loglossCurve.setData(self.epochs, self.val_logloss)
-        self._fit(self.aucPlot, self.epochs, self.val_auc, self.val_logloss)
-        if self._best_epoch:
-            self.bestLine.setPos(self._best_epoch)
-            self.bestLine.label.setFormat(f"best {self._best_epoch}")
-            self.bestLine.setVisible(True)
+        last = max(self.epochs, default=1.0)
+        curves = {self.rankingPlot: self.rankingCurve, self.aucPlot: self.aucCurve,
+                  self.loglossPlot: self.loglossCurve}  # fmt: skip
+        for plot in self.shown_validation_plots():
+            ys = self.val.get(self._plot_metric(plot).metric, [])
+            curves[plot].setData(self.epochs, ys)
+            self._fit(plot, 0.5, last + 0.5, ys)
+        epoch, value = self._best
+        if epoch:
+            for plot in self.shown_validation_plots():
+                self.bestLines[plot].setPos(epoch)
+                self.bestLines[plot].setVisible(True)
+            self.bestMarker.setData([epoch], [value] if math.isfinite(value) else [])
+        self._show_best()
+
+    def _show_best(self) -> None:
+        """The label above the validation plots: which metric picks the best epoch, and it."""
+        epoch, value = self._best
+        m = self._monitor
+        if epoch:
+            self.bestLabel.setText(f"★ best epoch {epoch} · {m.label} {m.format(value)}")
+        else:
+            self.bestLabel.setText(f"The best epoch is the one with the best {m.label}.")
 
     def show_plots(self) -> None:
         """Replace the first-launch hint by the plots (Start does it)."""
@@ -373,6 +498,7 @@ class TrainPage(QWidget):
         self._config = config
         self.last_finished = None
         self._reset_series()
+        self._set_monitor(config_monitor(config))
         self.show_plots()
         self._set_busy("Preparing the run")
         self.log(f"Training on {data.name}: {_config_line(config)}")
@@ -395,14 +521,26 @@ class TrainPage(QWidget):
     def _set_busy(self, what: str) -> None:
         """An indeterminate bar with a label, for phases without a fraction."""
         self.trainProgress.setRange(0, 0)
-        self.trainProgress.setFormat(what)
-        self.progressLabel.setText(what)
+        self._bar_text, self._label_text, self._eta = what, what, None
+        self._show_progress()
 
     def _set_fraction(self, fraction: float, text: str) -> None:
         if self.trainProgress.maximum() == 0:
             self.trainProgress.setRange(0, 1000)
         self.trainProgress.setValue(round(fraction * 1000))
-        self.trainProgress.setFormat(text)
+        self._bar_text = text
+        self._show_progress()
+
+    def _show_progress(self) -> None:
+        """The bar's text and the label beside it; a paused run says so in both."""
+        paused = self._paused and self.jobs.is_busy()  # F6 toggles the button when idle too
+        self.trainProgress.setFormat(f"paused · {self._bar_text}" if paused else self._bar_text)
+        text = self._label_text
+        if self._eta is not None:  # while paused the ETA would only look frozen
+            text += " · ETA " + ("paused" if paused else format_eta(self._eta))
+        elif paused and text:
+            text += " (paused)"
+        self.progressLabel.setText(text)
 
     def _train_worker(self) -> TrainWorker | None:
         worker = self.jobs.worker
@@ -420,11 +558,15 @@ class TrainPage(QWidget):
     def set_paused(self, paused: bool) -> None:
         """Pause or resume the trainer between batches."""
         self.pauseButton.setText("Resume" if paused else "Pause")
+        if self._paused and not paused:
+            self._resumed = True
+        self._paused = paused
         worker = self._train_worker()
         if worker is not None:
             worker.request_pause(paused)
             self.log("Paused." if paused else "Resumed.")
             self.stateChanged.emit("Training: paused" if paused else "Training")
+        self._show_progress()
 
     def shutdown(self) -> None:
         """Cancel any training and wait for its thread (window closing)."""
@@ -434,36 +576,36 @@ class TrainPage(QWidget):
     @Slot(list)
     def _on_batches(self, events: list[BatchEvent]) -> None:
         last = events[-1]
-        if not self._planned_x:  # the run's length is known from its first batch on
-            self._plan_x(self._config.epochs if self._config else last.epoch, last.n_batches)
         self.steps.extend(float(e.step) for e in events)
         new = [float(e.loss) for e in events]
         self.losses.extend(new)
-        prev = self.smoothed[-1] if self.smoothed else None
-        self.smoothed.extend(ema(new, self.smoothSpin.value(), prev))
+        smoothed, self._ema_state = debiased_ema(new, self.smoothSpin.value(), self._ema_state)
+        self.smoothed.extend(smoothed)
         self._schedule_draw()
+        # The trainer measures each report's speed over the batches since the previous
+        # report, so the first one after a resume counts the pause (with the worker's
+        # buffering, it ends the first list after the resume): the speed before it stands.
+        measured = events[:-1] if self._resumed else events
+        self._resumed = False
+        if measured:
+            self._rate = measured[-1].samples_per_s
         cfg = self._config
         epochs = cfg.epochs if cfg is not None else last.epoch
         frac = overall_fraction(last.epoch, epochs, last.batch, last.n_batches)
-        self._set_fraction(frac, f"epoch {last.epoch}/{epochs} · {frac:.0%}")
-        eta = eta_seconds(
+        self._eta = eta_seconds(
             last.epoch, epochs, last.batch, last.n_batches,
-            cfg.batch_size if cfg is not None else 1, last.samples_per_s,
+            cfg.batch_size if cfg is not None else 1, self._rate,
         )  # fmt: skip
-        self.progressLabel.setText(
-            f"batch {last.batch}/{last.n_batches} · {last.samples_per_s:,.0f} samples/s"
-            f" · ETA {format_eta(eta)}"
+        self._label_text = f"batch {last.batch}/{last.n_batches} · {self._rate:,.0f} samples/s"
+        self._set_fraction(frac, f"epoch {last.epoch}/{epochs} · {frac:.0%}")
+        paused = self._paused and self.jobs.is_busy()
+        self.stateChanged.emit(
+            "Training: paused" if paused else f"Training: epoch {last.epoch}/{epochs}"
         )
-        self.stateChanged.emit(f"Training: epoch {last.epoch}/{epochs}")
-
-    def _plan_x(self, epochs: int, n_batches: int) -> None:
-        """x ranges for the whole run: the axes keep them from the first batch to the end."""
-        self._planned_x[self.lossPlot.getPlotItem().getViewBox()] = (0.0, float(epochs * n_batches))
-        self._planned_x[self.aucPlot.getPlotItem().getViewBox()] = (0.5, epochs + 0.5)
 
     @Slot()
     def _redraw_smoothed(self) -> None:
-        self.smoothed = ema(self.losses, self.smoothSpin.value())
+        self.smoothed, self._ema_state = debiased_ema(self.losses, self.smoothSpin.value())
         self.smoothSpin.setEnabled(self.smoothCheck.isChecked())
         if self.smoothCheck.isChecked():
             self.smoothLossCurve.setData(self.steps, self.smoothed)
@@ -472,15 +614,23 @@ class TrainPage(QWidget):
 
     @Slot(object)
     def _on_epoch(self, ev: EpochEvent) -> None:
+        monitor = event_monitor(ev.monitor, ev.val, self._config)
+        if monitor != self._monitor:  # events without start() (a run of another monitor)
+            self._set_monitor(monitor)
         self.epochs.append(float(ev.epoch))
-        self.val_auc.append(float(ev.val.get("auc", math.nan)))
-        self.val_logloss.append(float(ev.val.get("logloss", math.nan)))
-        self._best_epoch = int(ev.best_epoch or 0)
+        for key in dict.fromkeys((monitor.metric, AUC.metric, LOGLOSS.metric)):
+            self.val.setdefault(key, []).append(float(ev.val.get(key, math.nan)))
+        best = int(ev.best_epoch or 0)
+        value = float(ev.best_value)
+        if not math.isfinite(value) and best in self.epochs:  # events of an older trainer
+            value = self.val[monitor.metric][self.epochs.index(best)]
+        self._best = (best, value)
         self._schedule_draw()
         vals = _metrics_text(ev.val)
         self.log(
             f"epoch {ev.epoch}/{ev.epochs}: train loss {ev.train_loss:.4f} · val {vals}"
-            f" · best {ev.best_epoch} ({ev.best_val_auc:.4f}) · {ev.seconds:.1f}s · lr {ev.lr:g}"
+            f" · best {best} ({monitor.label} {monitor.format(value)}) · {ev.seconds:.1f}s"
+            f" · lr {ev.lr:g}"
         )
         frac = ev.epoch / max(ev.epochs, 1)
         if self.trainProgress.maximum() != 0:  # not while the worker says it is evaluating
@@ -490,21 +640,23 @@ class TrainPage(QWidget):
     def _on_finished(self, ev: FinishedEvent) -> None:
         self.last_finished = ev
         test = _metrics_text(ev.test)
+        monitor = event_monitor(ev.monitor, ev.test, self._config)
         self.log(
             f"{ev.status}: {ev.epochs_run} epochs in {format_eta(ev.train_seconds)},"
-            f" best epoch {ev.best_epoch} (val AUC {ev.best_val_auc:.4f}) · test {test}"
+            f" best epoch {ev.best_epoch} ({monitor.label} {monitor.format(ev.best_value)})"
+            f" · test {test}"
         )
         if ev.run_dir is not None:
             self.log(f"Saved run: {ev.run_dir}")
+        self._label_text, self._eta, self._paused = "", None, False  # a Stop ends a pause
         self._set_fraction(1.0 if ev.status == "finished" else 0.0, ev.status)
-        self.progressLabel.setText("")
         self.runFinished.emit(ev)
 
     @Slot(str)
     def _on_failed(self, message: str) -> None:
         self.log(f"FAILED: {message}")
+        self._label_text, self._eta, self._paused = "", None, False
         self._set_fraction(0.0, "failed")
-        self.progressLabel.setText("")
         self.error_dialog = error_box(self, "Training failed", message)
         self.runFailed.emit(message)
 
@@ -518,6 +670,28 @@ class TrainPage(QWidget):
         self.pauseButton.setChecked(False)
         self._update_buttons()
         self.stateChanged.emit("")
+
+
+def event_monitor(name: str, metrics: dict[str, Any], config: Config | None) -> Monitor:
+    """The ``Monitor`` an event names, with the run's K (the config's, else the metrics')."""
+    k = getattr(config, "ranking_k", None)
+    if k is None:
+        k = next((int(key.split("@", 1)[1]) for key in metrics if key.startswith("ndcg@")), 10)
+    return monitor_of(name or "val_auc", k)
+
+
+def following_bounds(
+    current: tuple[float, float] | None, lo: float, hi: float, room: float = 0.25
+) -> tuple[float, float]:
+    """x bounds that follow the data: ``current`` while it holds ``lo..hi``, else the data
+    with ``room`` of its span ahead (so a growing series moves the axis now and then).
+
+    Never the configured run's length: with 156k batches planned, the first thousands
+    were a sliver at x = 0, during the run and after a Stop.
+    """
+    if current is not None and current[0] <= lo and hi <= current[1]:
+        return current
+    return nice_bounds(lo, hi + max(hi - lo, 1.0) * room)
 
 
 def nice_bounds(lo: float, hi: float) -> tuple[float, float]:

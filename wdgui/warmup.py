@@ -88,7 +88,21 @@ def qt_type_steps(per_step: int = 25) -> Iterator[None]:
             yield
 
 
-def warm_up(qt_ready: threading.Event | None = None) -> None:
+# Set once a warm-up has finished in this process: later trainings need none.
+WARMED = threading.Event()
+_WARMING = threading.Lock()
+
+
+def ensure_warm() -> None:
+    """The warm-up, in the calling (worker) thread, unless one already ran: a window made
+    without its warm-up thread (``MainWindow()`` in a script or a test) still imports
+    PyTorch for its first run with the GIL and the collector kept off the GUI thread's
+    back (without it the first Start stalled the window 145-190 ms). pyqtgraph is not
+    imported here: its classes must first be created in the GUI thread."""
+    warm_up(pyqtgraph=False)
+
+
+def warm_up(qt_ready: threading.Event | None = None, pyqtgraph: bool = True) -> None:
     """Import pandas, pyqtgraph, torch, the trainer and Optuna; train a tiny model once.
 
     Runs in a worker thread (``MainWindow(warm_up=True)`` starts it after the first
@@ -99,6 +113,15 @@ def warm_up(qt_ready: threading.Event | None = None) -> None:
     (at most 30 s) for the GUI thread to have run :func:`qt_type_steps` before
     importing pyqtgraph.
     """
+    if WARMED.is_set():
+        return
+    with _WARMING:  # one warm-up at a time: a first Start waits for the window's
+        if WARMED.is_set():
+            return
+        _warm_up(qt_ready, pyqtgraph)
+
+
+def _warm_up(qt_ready: threading.Event | None, pyqtgraph: bool) -> None:
     gc.disable()
     try:
         # pandas and pyarrow first: their extension modules are dlopen'ed with the GIL
@@ -110,7 +133,8 @@ def warm_up(qt_ready: threading.Event | None = None) -> None:
         # the GUI thread; the window builds them once this function returns
         if qt_ready is not None:
             qt_ready.wait(30)
-        importlib.import_module("pyqtgraph")
+        if pyqtgraph:
+            importlib.import_module("pyqtgraph")
         preload_torch_libraries()
 
         from widedeep_core.config import preset
@@ -126,5 +150,6 @@ def warm_up(qt_ready: threading.Event | None = None) -> None:
             apply_thread_share()  # the process's share (WIDEDEEP_THREADS, other trainings)
         _import_sweep_modules()
     finally:
+        WARMED.set()  # once, even after a failure: then the first run pays the cost itself
         gc.freeze()
         gc.enable()

@@ -227,7 +227,9 @@ class TrainWorker(Worker):
     def run(self) -> None:
         """Build the trainer here (it may encode data: not in the GUI thread) and fit."""
         self.phase.emit("Preparing: importing PyTorch")
-        import torch  # noqa: F401 - the slow import, under its own phase
+        from .warmup import ensure_warm
+
+        ensure_warm()  # no-op after the window's warm-up; else it runs here, off the GUI
 
         # every share the trainer sets keeps to the GUI's cap (threads.capped)
         with capped(self._threads):

@@ -37,6 +37,7 @@ def test_bad_space_is_one_line_and_starts_nothing(window, qtbot, tiny_folder):
 def test_start_trial_row_stop_and_load_into_form(window, qtbot, tiny_folder, tmp_path):
     open_tiny(qtbot, window, tiny_folder)
     form = window.configure_page
+    form.apply_preset("reference")  # no early stopping: the trial runs until stopped
     form.editors["epochs"].spin.setValue(200)  # long enough to be stopped mid-trial
     form.editors["batch_size"].spin.setValue(64)
     form.editors["device"].set_value("cpu")

@@ -113,12 +113,15 @@ def warm_up(qt_ready: threading.Event | None = None, pyqtgraph: bool = True) -> 
     (at most 30 s) for the GUI thread to have run :func:`qt_type_steps` before
     importing pyqtgraph.
     """
-    if WARMED.is_set():
-        return
     with _WARMING:  # one warm-up at a time: a first Start waits for the window's
-        if WARMED.is_set():
+        if not WARMED.is_set():
+            _warm_up(qt_ready, pyqtgraph)
             return
-        _warm_up(qt_ready, pyqtgraph)
+    # warmed already (a first Start did it): what a window's warm-up adds still happens
+    if qt_ready is not None:
+        qt_ready.wait(30)
+    if pyqtgraph:
+        importlib.import_module("pyqtgraph")
 
 
 def _warm_up(qt_ready: threading.Event | None, pyqtgraph: bool) -> None:

@@ -291,20 +291,8 @@ def _worker_main(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     from widedeep_core.threads import apply_thread_share, capped
 
-    with capped(threads):
-        apply_thread_share()
-        _worker_loop(spec, data, budget, n_trials, deadline, stop, messages)
-
-
-def _worker_loop(
-    spec: SweepSpec,
-    data: Any,
-    budget: Any,
-    n_trials: int | None,
-    deadline: float | None,
-    stop: Any,
-    messages: Any,
-) -> None:
+    capped(threads).__enter__()  # for the whole process: it ends with the loop below
+    apply_thread_share()
     try:
         if data is None:
             from widedeep_core.data import load_movielens

@@ -58,7 +58,12 @@ RELEASES: tuple[str, ...] = (
 # Choices of the configuration.
 ACTIVATIONS: tuple[str, ...] = ("relu", "sigmoid", "tanh", "gelu")
 OPTIMIZERS: tuple[str, ...] = ("adam", "adamw", "sgd", "adagrad", "ftrl")
-SPLIT_KINDS: tuple[str, ...] = ("random", "temporal", "leave-last-out")
+SPLIT_KINDS: tuple[str, ...] = ("random", "temporal", "leave-last-out", "user-random")
+# How a rating becomes a positive label: above the threshold, or at least the threshold.
+POSITIVE_RULES: tuple[str, ...] = (">", ">=")
+# What counts as a user's history when the test lists are judged (and masked): the
+# training split, or the training and validation splits (RecBole's general protocol).
+TEST_HISTORIES: tuple[str, ...] = ("train", "train+val")
 MONITORS: tuple[str, ...] = ("val_auc", "val_logloss", "val_ndcg")
 LR_SCHEDULES: tuple[str, ...] = ("none", "cosine", "step")
 # Top-N training: how sampled negatives are drawn, which retrieval stage proposes the
@@ -73,7 +78,8 @@ RETRIEVAL_FEATURES: tuple[str, ...] = ("score", "liked_score", "rank")
 EXCLUDE_RULES: dict[str, str] = {
     "rated": "every movie the user rated",
     "train": "the movies the user rated in the run's training split",
-    "history": "the user's history under the run's protocol (its training split)",
+    "history": "the user's history under the run's protocol (its test_history: the "
+    "training split, or training and validation)",
 }
 DEFAULT_EXCLUDE = "rated"
 
@@ -100,9 +106,11 @@ __all__ = [
     "MULTI_VALUED_FIELDS",
     "NEGATIVE_SAMPLINGS",
     "OPTIMIZERS",
+    "POSITIVE_RULES",
     "RELEASES",
     "RETRIEVALS",
     "RETRIEVAL_FEATURES",
     "SPLIT_KINDS",
+    "TEST_HISTORIES",
     "USER_SIDE_FIELDS",
 ]

@@ -34,7 +34,12 @@ GENRE_CROSSES = ["gender x genres", "age x genres", "occupation x genres"]
 
 REFERENCE = {
     "threshold": 3.0,
+    "positive_rule": ">",
     "drop_neutral": False,
+    "min_rating": 0.0,
+    "min_user_ratings": 0,
+    "min_item_ratings": 0,
+    "test_history": "train",
     "split": "random",
     "split_fractions": [0.8, 0.1, 0.1],
     "seed": 0,
@@ -135,7 +140,8 @@ def test_full_preset_values():
 
 
 def test_presets_are_valid_and_described():
-    assert set(PRESETS) == {"reference", "paper", "full", "fast", "topn"} == set(PRESET_HELP)
+    names = {"reference", "paper", "full", "fast", "topn", "recbole-context", "recbole-general"}
+    assert set(PRESETS) == names == set(PRESET_HELP)
     for name, cfg in PRESETS.items():
         assert cfg.preset == name
         cfg.validate()

@@ -27,9 +27,11 @@ from widedeep_core.constants import (
     MONITORS,
     NEGATIVE_SAMPLINGS,
     OPTIMIZERS,
+    POSITIVE_RULES,
     RETRIEVAL_FEATURES,
     RETRIEVALS,
     SPLIT_KINDS,
+    TEST_HISTORIES,
 )
 from widedeep_core.errors import ConfigError
 
@@ -45,21 +47,55 @@ class Config:
     # --- data protocol
     threshold: float = _f(
         3.0,
-        "A rating above this counts as a positive (label 1).",
+        "A rating above this (or at least this, see positive_rule) counts as a positive (label 1).",
         group="data",
         min=0.0,
         max=10.0,
     )
+    positive_rule: str = _f(
+        ">",
+        "Whether a positive is a rating above the threshold (>) or at least the threshold (>=).",
+        group="data",
+        label="positive rule",
+        choices=POSITIVE_RULES,
+    )
     drop_neutral: bool = _f(
         False,
-        "Leave out ratings equal to the threshold instead of labelling them 0.",
+        "Leave out ratings equal to the threshold instead of labelling them.",
         group="data",
         label="drop ratings equal to the threshold",
+    )
+    min_rating: float = _f(
+        0.0,
+        "Ratings below this are dropped before anything else (0 keeps every rating).",
+        group="data",
+        label="drop ratings below",
+        min=0.0,
+        max=10.0,
+    )
+    min_user_ratings: int = _f(
+        0,
+        "k-core on users: keep only users with at least this many ratings, applied with "
+        "min_item_ratings until both hold (0: no filter).",
+        group="data",
+        label="k-core: ratings per user",
+        min=0,
+        max=100_000,
+    )
+    min_item_ratings: int = _f(
+        0,
+        "k-core on movies: keep only movies with at least this many ratings, applied with "
+        "min_user_ratings until both hold (0: no filter).",
+        group="data",
+        label="k-core: ratings per movie",
+        min=0,
+        max=100_000,
     )
     split: str = _f(
         "random",
         "How ratings are split into train/validation/test: random rows, per-user by time, "
-        "or each user's last rating for test and the one before for validation.",
+        "each user's last rating for test and the one before for validation, or each "
+        "user's ratings at random (per-user fractions).",
         group="data",
         choices=SPLIT_KINDS,
     )
@@ -71,6 +107,14 @@ class Config:
         min=0.0,
         max=1.0,
         min_exclusive=True,
+    )
+    test_history: str = _f(
+        "train",
+        "What the test lists treat as the user's history (masked, never listed): the "
+        "training split, or training and validation (RecBole's general protocol).",
+        group="data",
+        label="test history",
+        choices=TEST_HISTORIES,
     )
     seed: int = _f(
         0,
@@ -360,6 +404,14 @@ class Config:
         for info in config_fields():
             object.__setattr__(self, info.name, coerce(info, getattr(self, info.name)))
         self.validate()
+
+    @property
+    def protocol(self) -> str:
+        """The evaluation protocol's name (``config.protocols``): "seed",
+        "recbole-context", "recbole-general" or "custom"."""
+        from widedeep_core.config.protocols import protocol_name
+
+        return protocol_name(self)
 
     @property
     def serving_weights(self) -> str:

@@ -163,7 +163,8 @@ def _rows_dir() -> Path:
 
 def _rows_key(prep: Prepared, part: str, judged: Judged, k: int, lam: float, max_items: int) -> str:
     """A digest of everything the rows depend on: the training pairs, the judged users'
-    lists, the catalogue, K, lambda and the EASE size limit (~10 ms on ML-1M)."""
+    lists (masked history and positives), the catalogue, K, lambda and the EASE size
+    limit (~10 ms on ML-1M)."""
     ratings = prep.data.ratings
     train = prep.split.train
     h = hashlib.blake2b(digest_size=20)
@@ -175,6 +176,8 @@ def _rows_key(prep: Prepared, part: str, judged: Judged, k: int, lam: float, max
         judged.items,
         np.array([len(p) for p in judged.positives], dtype=np.int64),
         np.concatenate(judged.positives) if judged.positives else np.zeros(0, np.int64),
+        np.array([len(p) for p in judged.seen], dtype=np.int64),
+        np.concatenate(judged.seen) if judged.seen else np.zeros(0, np.int64),
     ):
         h.update(np.ascontiguousarray(arr).view(np.uint8))  # type: ignore[arg-type]
     return h.hexdigest()

@@ -1,5 +1,6 @@
-"""Who a ranking is judged on: the users with a held-out positive, their training items
-(masked from their lists) and their positives, as catalogue columns.
+"""Who a ranking is judged on: the users with a held-out positive, their history items
+(the protocol's ``test_history``; masked from their lists) and their positives, as
+catalogue columns.
 
 One set of judged users serves the model and its baselines (same users, same lists).
 """
@@ -35,7 +36,7 @@ class Judged(NamedTuple):
     """The users a ranking is judged on (``ranking_users``); column indices into ``items``."""
 
     user_ids: np.ndarray
-    seen: list[np.ndarray]  # per user: training items (masked from the lists)
+    seen: list[np.ndarray]  # per user: history items (``history_rows``; masked from lists)
     positives: list[np.ndarray]  # per user: held-out positives of the part
     items: np.ndarray  # the catalogue
 
@@ -45,7 +46,7 @@ def ranking_users(
 ) -> Judged:
     """The users the ranking metrics judge: those with a held-out positive in ``part``.
 
-    Returns ``Judged`` (user ids, per-user training items, per-user positives, items): items are
+    Returns ``Judged`` (user ids, per-user history items, per-user positives, items): items are
     the catalogue (``data.index.catalogue``), and the per-user lists hold column
     indices into it. Past ``max_users`` (or ``MAX_RANKING_PAIRS`` pairs) a sample of
     the users, seeded by the config's seed, stands in for all of them; None: every user.
@@ -72,7 +73,17 @@ def ranking_users(
         counts = np.bincount(s, minlength=len(eval_users))
         return np.split(key % len(items), np.cumsum(counts)[:-1])
 
-    return Judged(all_users[eval_users], per_user(prep.split.train), per_user(pos_rows), items)
+    history = history_rows(prep, part)
+    return Judged(all_users[eval_users], per_user(history), per_user(pos_rows), items)
+
+
+def history_rows(prep: Prepared, part: str) -> np.ndarray:
+    """The rating rows that are a user's history when ``part`` is judged (masked from the
+    lists): the training split, and for the test part under ``test_history`` "train+val"
+    the validation split too (sorted positions)."""
+    if part == "test" and prep.config.test_history == "train+val":
+        return np.union1d(prep.split.train, prep.split.val)
+    return prep.split.train
 
 
 def check_k(k: int, data: MovieLensData) -> None:
@@ -90,5 +101,6 @@ __all__ = [
     "RANKING_FLOPS",
     "Judged",
     "check_k",
+    "history_rows",
     "ranking_users",
 ]

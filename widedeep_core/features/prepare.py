@@ -1,4 +1,5 @@
-"""The evaluation protocol in one place: labels, split, encoder and encoded tensors.
+"""The evaluation protocol in one place: the protocol's rows, labels, split, encoder and
+encoded tensors.
 
 The trainer, the evaluator and the recommender all go through ``prepare`` so that a
 reloaded run sees exactly the rows, labels and vocabulary it was trained with.
@@ -17,6 +18,7 @@ from widedeep_core.data.types import MovieLensData
 from widedeep_core.errors import ConfigError, RunError
 from widedeep_core.features.encoder import FeatureEncoder
 from widedeep_core.features.inputs import Encoded
+from widedeep_core.features.protocol import protocol_data
 from widedeep_core.features.retrieval_features import RetrievalFeatures
 from widedeep_core.features.splits import Split, SplitRecord, binary_labels, make_split
 
@@ -26,13 +28,20 @@ class Prepared:
     """Everything derived from (config, data) before the model sees it."""
 
     config: Config
-    data: MovieLensData
+    data: MovieLensData  # the protocol's data (``protocol.protocol_data``): rows index it
     split: Split
     labels: np.ndarray  # float32 per rating row; NaN where the row is left out
     encoder: FeatureEncoder
     # a two-stage run's retrieval features, fitted on the training rows (attached by
     # serving.twostage.attach_retrieval); None for one-stage runs
     retrieval: RetrievalFeatures | None = None
+    # the data as loaded, before the protocol's filters (None: the same as ``data``)
+    source: MovieLensData | None = None
+
+    @property
+    def loaded(self) -> MovieLensData:
+        """The data as loaded: every rating a person made, whatever the protocol keeps."""
+        return self.source if self.source is not None else self.data
 
     def encoded(self, part: str) -> tuple[Encoded, torch.Tensor]:
         """Encoded features and float labels of ``part`` ("train", "val" or "test").
@@ -62,7 +71,9 @@ def check_fields(config: Config, data: MovieLensData) -> None:
 
 def make_labels(config: Config, data: MovieLensData) -> tuple[np.ndarray, np.ndarray]:
     """Per-row float32 labels (NaN for dropped rows) and the kept row positions."""
-    y, keep = binary_labels(data.ratings, config.threshold, config.drop_neutral)
+    y, keep = binary_labels(
+        data.ratings, config.threshold, config.drop_neutral, config.positive_rule
+    )
     labels = np.full(data.n_ratings, np.nan, dtype=np.float32)
     labels[keep] = y
     return labels, keep
@@ -81,6 +92,8 @@ def prepare(
     its hash checked, so a run is never evaluated on rows it was trained on.
     """
     check_fields(config, data)
+    source = data
+    data = protocol_data(config, source)
     labels, keep = make_labels(config, data)
     if len(keep) == 0:
         raise ConfigError("threshold", "no rating is left once neutral ratings are dropped")
@@ -99,7 +112,7 @@ def prepare(
         crosses = config.cross_pairs
         encoder = FeatureEncoder.fit(data, split.train, _encoder_fields(config), crosses)
         check_model_memory(config, encoder.specs)  # vocabulary sizes are known now
-    return Prepared(config, data, split, labels, encoder)
+    return Prepared(config, data, split, labels, encoder, source=source)
 
 
 def _encoder_fields(config: Config) -> list[str]:

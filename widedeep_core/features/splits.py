@@ -9,6 +9,10 @@ Three protocols:
   test and to validation, always leaving at least one rating in train.
 - ``leave-last-out``: per user the last rating goes to test and the second to last to
   validation; users with fewer than 3 ratings keep all their ratings in train.
+- ``user-random``: the rows in a seeded random order, then each user's rows cut by the
+  fractions with RecBole's rounding (``RS`` with ``group_by: user``): validation and
+  test get ``floor(f * n_u)`` rows, train the rest, and a part whose share is under one
+  row gets one while train keeps more than one.
 
 Timestamp ties are broken by row order, so every split is deterministic. Indices are
 ``int64`` positions into ``data.ratings`` (sorted), never pandas labels.
@@ -24,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from widedeep_core.constants import SPLIT_KINDS
+from widedeep_core.constants import POSITIVE_RULES, SPLIT_KINDS
 from widedeep_core.errors import ConfigError
 
 DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
@@ -94,20 +98,24 @@ def binary_labels(
     ratings: pd.DataFrame | pd.Series | np.ndarray,
     threshold: float = 3.0,
     drop_neutral: bool = False,
+    rule: str = ">",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Labels ``rating > threshold`` (float32) and the kept row positions (int64).
+    """Labels ``rating > threshold`` (``rule`` ">=": at least it; float32) and the kept
+    row positions (int64).
 
     With ``drop_neutral`` the rows rated exactly ``threshold`` are left out.
     """
     threshold = float(threshold)
     assert math.isfinite(threshold), threshold  # Config validates the range
+    assert rule in POSITIVE_RULES, rule
     r = _rating_values(ratings)
     if drop_neutral:
         keep = np.flatnonzero(r != threshold).astype(np.int64)
         r = r[keep]
     else:
         keep = np.arange(len(r), dtype=np.int64)
-    return (r > threshold).astype(np.float32), keep
+    positive = r >= threshold if rule == ">=" else r > threshold
+    return positive.astype(np.float32), keep
 
 
 def _check_fractions(fractions: Any) -> tuple[float, float, float]:
@@ -182,6 +190,43 @@ def _leave_last_out(ratings: pd.DataFrame, rows: np.ndarray) -> list[np.ndarray]
     return [srows[~is_test & ~is_val], srows[is_val], srows[is_test]]
 
 
+def ratio_counts(sizes: np.ndarray, fr: tuple[float, float, float]) -> tuple[np.ndarray, ...]:
+    """Rows of train, validation and test for groups of ``sizes`` rows, rounded as
+    RecBole's ``_calcu_split_ids``: validation and test ``floor(f * n)``, train the rest;
+    then (test first) a part with ``0 < f * n < 1`` takes one row from train while train
+    has more than one."""
+    total = sum(fr)
+    ratios = [f / total for f in fr]
+    n = np.asarray(sizes, dtype=np.int64)
+    cnt = [np.floor(r * n).astype(np.int64) for r in ratios]
+    cnt[0] = n - cnt[1] - cnt[2]
+    for part in (2, 1):
+        share = ratios[part] * n
+        bump = (cnt[0] > 1) & (share > 0) & (share < 1)
+        cnt[part] = cnt[part] + bump
+        cnt[0] = cnt[0] - bump
+    return cnt[0], cnt[1], cnt[2]
+
+
+def _user_random(
+    ratings: pd.DataFrame, rows: np.ndarray, fr: tuple[float, float, float], seed: int
+) -> list[np.ndarray]:
+    perm = rows[np.random.default_rng(seed).permutation(len(rows))]
+    users = ratings["user"].to_numpy()[perm]
+    order = np.argsort(users, kind="stable")  # per user, in the random order
+    srows, su = perm[order], users[order]
+    if len(srows) == 0:
+        return [srows, srows, srows]
+    starts = np.flatnonzero(np.r_[True, su[1:] != su[:-1]])
+    sizes = np.diff(np.r_[starts, len(su)])
+    n_train, n_val, _ = ratio_counts(sizes, fr)
+    group = np.repeat(np.arange(len(starts)), sizes)
+    pos = np.arange(len(su)) - starts[group]
+    is_train = pos < n_train[group]
+    is_val = ~is_train & (pos < (n_train + n_val)[group])
+    return [srows[is_train], srows[is_val], srows[~is_train & ~is_val]]
+
+
 def make_split(
     ratings: pd.DataFrame,
     kind: str = "random",
@@ -194,7 +239,8 @@ def make_split(
     fr = _check_fractions(fractions)
     seed = int(seed)
     if kind != "random":
-        missing = [c for c in ("user", "timestamp") if c not in ratings.columns]
+        needed = ("user",) if kind == "user-random" else ("user", "timestamp")
+        missing = [c for c in needed if c not in ratings.columns]
         if missing:
             raise ConfigError("split", f"the {kind} split needs column(s) {', '.join(missing)}")
     all_rows = _check_rows(rows, len(ratings))
@@ -202,6 +248,8 @@ def make_split(
         parts = _random(all_rows, fr, seed)
     elif kind == "temporal":
         parts = _temporal(ratings, all_rows, fr)
+    elif kind == "user-random":
+        parts = _user_random(ratings, all_rows, fr, seed)
     else:
         parts = _leave_last_out(ratings, all_rows)
     train, val, test = (np.sort(p).astype(np.int64) for p in parts)

@@ -3,10 +3,12 @@
 Ranked by the ranking station's ``ListRanker`` (one- and two-stage, one cold-start rule,
 ties: lower item id first), the one the ranking metrics call too.
 Which movies a list leaves out is a rule (``EXCLUDE_RULES``): by default every movie
-the user has rated (``"rated"``: what a person browsing expects of "unseen"); the
-ranking metrics judge lists that leave out the protocol's history only
-(``"history"``, the training split here, also ``"train"``), so
-``recommend_all(exclude="history")`` exports exactly the lists the metrics judge.
+the user has rated (``"rated"``: what a person browsing expects of "unseen", read from
+the data as loaded, whatever the protocol kept); the ranking metrics judge lists that
+leave out the protocol's history only (``"history"``: the training split, or training
+and validation under ``test_history`` "train+val"; ``"train"``: the training split), so
+``recommend_all(exclude="history")`` exports exactly the lists the test metrics judge.
+Lists rank the protocol's catalogue (``features.protocol``) for its users.
 
 ``score`` is the number to show: for a two-stage run the probability of a like among
 impressions (rated movies and sampled negatives), which separates a list; for a
@@ -21,10 +23,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from widedeep_core.config.protocols import protocol_text
 from widedeep_core.constants import DEFAULT_EXCLUDE, DEMOGRAPHIC_FIELDS, EXCLUDE_RULES
 from widedeep_core.data.index import catalogue
 from widedeep_core.data.types import MovieLensData
 from widedeep_core.errors import DataError
+from widedeep_core.evaluation.judged import history_rows
+from widedeep_core.features.protocol import protocol_data
 from widedeep_core.ranking.kernel import (
     fallback_note,
     score_block,
@@ -78,7 +83,10 @@ class Recommender:
             check_two_stage(trained.config, trained.run.path)
         self.two_stage = trained.config.two_stage
         self._train_items: tuple[np.ndarray, np.ndarray] | None = None
-        data = trained.data
+        self._history_items: tuple[np.ndarray, np.ndarray] | None = None
+        # the protocol's data (its users and catalogue are what a list ranks); the
+        # loaded data is where a person's own ratings are read ("rated", the profile)
+        self._data = data = protocol_data(trained.config, trained.data)
         ratings = data.ratings
         movies = data.movies.drop_duplicates("item").set_index("item", drop=False)
         self._items = catalogue(data)  # the candidates, sorted by id
@@ -91,6 +99,7 @@ class Recommender:
         self._sorted_rows = order
         self.users = np.unique(self._sorted_users)
         self._list_ranker: ListRanker | None = None
+        self._source_index: tuple[np.ndarray, np.ndarray] | None = None
 
     @classmethod
     def from_run(
@@ -106,7 +115,23 @@ class Recommender:
 
     @property
     def data(self) -> MovieLensData:
+        """The data as the run's protocol sees it (the loaded data for the seed protocol)."""
+        return self._data
+
+    @property
+    def source(self) -> MovieLensData:
+        """The data as loaded: every rating each user made."""
         return self.trained.data
+
+    def _source_rows(self, user_id: int) -> np.ndarray:
+        """The user's rows in the loaded data (every rating they made)."""
+        if self._source_index is None:
+            users = self.source.ratings["user"].to_numpy()
+            order = np.argsort(users, kind="stable")
+            self._source_index = (users[order], order)
+        users, order = self._source_index
+        lo, hi = np.searchsorted(users, [int(user_id), int(user_id) + 1])
+        return order[lo:hi]
 
     # ------------------------------------------------------------ users
 
@@ -119,6 +144,11 @@ class Recommender:
         lo, hi = np.searchsorted(self._sorted_users, [uid, uid + 1])
         if lo == hi:
             lo_id, hi_id = (int(self.users[0]), int(self.users[-1])) if len(self.users) else (0, 0)
+            if self.data is not self.source and len(self._source_rows(uid)):
+                raise DataError(
+                    f"user {uid} has no rating left under the run's protocol "
+                    f"({protocol_text(self.trained.config)}); {len(self.users)} users remain"
+                )
             raise DataError(
                 f"user {uid} is not in the data {self.data.name} "
                 f"({len(self.users)} users with ids {lo_id}..{hi_id})"
@@ -127,11 +157,12 @@ class Recommender:
 
     def user_profile(self, user_id: int) -> dict:
         """Demographics (where the layout has them) and rating counts of one user."""
-        rows = self._user_rows(user_id)
-        ratings = self.data.ratings.iloc[rows]
+        self._user_rows(user_id)
+        rows = self._source_rows(user_id)
+        ratings = self.source.ratings.iloc[rows]
         out: dict = {"user": int(user_id), "n_ratings": len(rows)}
         out["mean_rating"] = float(ratings["rating"].mean())
-        users = self.data.users
+        users = self.source.users
         if users is not None:
             match = users[users["user"] == int(user_id)]
             if len(match):
@@ -143,12 +174,12 @@ class Recommender:
 
     def top_rated(self, user_id: int, n: int = 10) -> pd.DataFrame:
         """The user's own highest-rated movies (latest first among equal ratings)."""
-        rows = self._user_rows(user_id)
-        mine = self.data.ratings.iloc[rows].sort_values(
+        self._user_rows(user_id)
+        mine = self.source.ratings.iloc[self._source_rows(user_id)].sort_values(
             ["rating", "timestamp"], ascending=[False, False], kind="stable"
         )
         mine = mine.head(int(n))
-        meta = self._movies.reindex(mine["item"].to_numpy())
+        meta = self._all_movies().reindex(mine["item"].to_numpy())
         return pd.DataFrame(
             {
                 "item": mine["item"].to_numpy(),
@@ -159,29 +190,45 @@ class Recommender:
             }
         )
 
+    def _all_movies(self) -> pd.DataFrame:
+        """Every movie of the loaded data by id (a person's ratings may name movies the
+        protocol left out)."""
+        if self.data is self.source:
+            return self._movies
+        return self.source.movies.drop_duplicates("item").set_index("item", drop=False)
+
     def seen_items(self, user_id: int) -> np.ndarray:
-        """Every movie the user has rated (in any split)."""
-        rows = self._user_rows(user_id)
-        return np.unique(self.data.ratings["item"].to_numpy()[rows])
+        """Every movie the user has rated (in any split, whatever the protocol kept)."""
+        self._user_rows(user_id)
+        rows = self._source_rows(user_id)
+        return np.unique(self.source.ratings["item"].to_numpy()[rows])
 
     def training_items(self, user_id: int) -> np.ndarray:
         """The movies the user rated in the run's training split (never recommended)."""
         self._user_rows(user_id)
         if self._train_items is None:
             prep = self.trained.prepared()
-            r = self.data.ratings
-            users = r["user"].to_numpy()[prep.split.train]
-            items = r["item"].to_numpy()[prep.split.train]
-            order = np.lexsort((items, users))
-            self._train_items = (users[order], items[order])
-        users, items = self._train_items
-        lo, hi = np.searchsorted(users, [int(user_id), int(user_id) + 1])
-        return np.unique(items[lo:hi])
+            self._train_items = _pairs_by_user(prep.data, prep.split.train)
+        return _items_of(self._train_items, user_id)
+
+    def history_items(self, user_id: int) -> np.ndarray:
+        """The user's history under the run's protocol (its ``test_history``): what the
+        test metrics mask, so the lists they judge leave it out."""
+        if self.trained.config.test_history == "train":
+            return self.training_items(user_id)
+        self._user_rows(user_id)
+        if self._history_items is None:
+            prep = self.trained.prepared()
+            self._history_items = _pairs_by_user(prep.data, history_rows(prep, "test"))
+        return _items_of(self._history_items, user_id)
 
     def excluded_items(self, user_id: int, exclude: str = DEFAULT_EXCLUDE) -> np.ndarray:
         """The movies (ascending ids) a list of the user leaves out under ``exclude``."""
-        if check_exclude(exclude) == "rated":
+        rule = check_exclude(exclude)
+        if rule == "rated":
             return self.seen_items(user_id)
+        if rule == "history":
+            return self.history_items(user_id)
         return self.training_items(user_id)
 
     def _check_n(self, n: int) -> None:
@@ -390,3 +437,17 @@ class Recommender:
         table.attrs["score"] = SCORE_MEANING[self.two_stage]
         table.attrs["fallback"] = fallback_note(user_ids[self._ranker().cold(user_ids)])
         return table
+
+
+def _pairs_by_user(data: MovieLensData, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(users, items) of ``rows`` sorted by user then item: a per-user item lookup."""
+    r = data.ratings
+    users, items = r["user"].to_numpy()[rows], r["item"].to_numpy()[rows]
+    order = np.lexsort((items, users))
+    return users[order], items[order]
+
+
+def _items_of(pairs: tuple[np.ndarray, np.ndarray], user_id: int) -> np.ndarray:
+    users, items = pairs
+    lo, hi = np.searchsorted(users, [int(user_id), int(user_id) + 1])
+    return np.unique(items[lo:hi])

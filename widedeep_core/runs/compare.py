@@ -110,3 +110,108 @@ def cell_text(value: float | None, label: str = "") -> str:
     if value is None:
         return "-"
     return f"{value:.1f}" if label.startswith("Pop rank") else f"{value:.4f}"
+
+
+# ---------------------------------------------------------------- N runs side by side
+
+# the settings a diff compares besides the configuration's fields
+_RUN_SETTINGS = ("data", "protocol")
+
+
+def settings_of(info: Any) -> dict[str, Any]:
+    """A run's settings as the diff compares them: its configuration, data and protocol."""
+    config = getattr(info, "config", {}) or {}
+    out: dict[str, Any] = {
+        "data": getattr(info, "data_name", None),
+        "protocol": getattr(info, "protocol", None),
+    }
+    for key, value in config.items():
+        if key != "name":  # the name tells runs apart; it is not a setting
+            out[key] = tuple(value) if isinstance(value, list) else value
+    return out
+
+
+def settings_diff(infos: Any) -> tuple[list[str], list[str]]:
+    """(keys whose values differ among the runs, keys all share), in the config's order."""
+    rows = [settings_of(i) for i in infos]
+    keys = list(dict.fromkeys(k for row in rows for k in row))
+    differ = [k for k in keys if len({repr(row.get(k)) for row in rows}) > 1]
+    same = [k for k in keys if k not in differ]
+    return differ, same
+
+
+def _short(key: str, value: Any) -> str:
+    if isinstance(value, tuple | list):
+        value = "-".join(map(str, value)) if key == "hidden" else ",".join(map(str, value))
+    elif isinstance(value, float):
+        value = f"{value:g}"
+    return f"{key}={value}"
+
+
+def run_labels(infos: Any, max_settings: int = 2) -> list[str]:
+    """Labels that tell the runs apart: the name (with the id's end when names repeat) and
+    the settings that differ among them ("fast [3f2a] · lr=0.003")."""
+    infos = list(infos)
+    names = [str(getattr(i, "name", "")) for i in infos]
+    differ, _ = settings_diff(infos) if len(infos) > 1 else ([], [])
+    shown = [k for k in differ if k not in ("seed",)][:max_settings] or differ[:max_settings]
+    labels = []
+    for info, name in zip(infos, names, strict=True):
+        label = name if names.count(name) == 1 else f"{name} [{str(info.id)[-4:]}]"
+        settings = settings_of(info)
+        extra = ", ".join(_short(k, settings.get(k)) for k in shown)
+        labels.append(f"{label} · {extra}" if extra else label)
+    return labels
+
+
+# (metric, label) of the compare table's rows: the classification metrics, then @K
+_COMPARE_PLAIN = (("auc", "AUC"), ("logloss", "Log loss"), ("gauc", "GAUC"))
+
+
+def compare_runs(
+    infos: Any, labels: Any | None = None
+) -> tuple[list[str], list[list[Any]], list[str]]:
+    """(header, rows, notes) of N runs' test metrics side by side, with the baselines.
+
+    One column per run, then the baselines: one Popularity and one EASE column when the
+    runs' baselines agree (same data, split and protocol), else one per run. A row is a
+    metric ("NDCG@10"); runs ranked at different K get one row per K. Values are floats
+    or None.
+    """
+    infos = list(infos)
+    labels = list(labels) if labels is not None else run_labels(infos)
+    metrics = [dict(getattr(i, "test_metrics", {}) or {}) for i in infos]
+    bases = [m.get("baselines") or {} for m in metrics]
+    header = ["metric", *labels]
+    notes: list[str] = []
+    distinct = {repr(sorted((b or {}).items())) for b in bases if b}
+    base_cols: list[tuple[str, int]] = []  # (title, run index)
+    for key, title in BASELINE_COLUMNS:
+        owners = [i for i, b in enumerate(bases) if key in b]
+        if not owners:
+            continue
+        if len(distinct) <= 1:
+            base_cols.append((title, owners[0]))
+        else:
+            base_cols += [(f"{title} ({labels[i]})", i) for i in owners]
+    if len(distinct) > 1:
+        notes.append("The runs' baselines differ (other data, split or protocol): one per run.")
+    header += [t for t, _ in base_cols]
+    base_keys = {t: key for key, t in BASELINE_COLUMNS}
+    rows: list[list[Any]] = []
+    for name, label in _COMPARE_PLAIN:
+        row: list[Any] = [label, *(_number(m.get(name)) for m in metrics)]
+        row += [None for _ in base_cols]
+        if any(v is not None for v in row[1:]):
+            rows.append(row)
+    ks = sorted({k for k in (ranking_k(m) for m in metrics) if k is not None})
+    for k in ks:
+        for name, label in TABLE_METRICS:
+            key = f"{name}@{k}"
+            row = [f"{label}@{k}", *(_number(m.get(key)) for m in metrics)]
+            for title, owner in base_cols:
+                base_key = base_keys.get(title.split(" (")[0], "")
+                row.append(_number((bases[owner].get(base_key) or {}).get(key)))
+            if any(v is not None for v in row[1:]):
+                rows.append(row)
+    return header, rows, notes

@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from widedeep_core.config.protocols import protocol_name
 from widedeep_core.constants import MONITORS
 from widedeep_core.monitors import monitor_of
 from widedeep_core.runs.liveness import effective_status
@@ -53,6 +54,17 @@ class RunInfo:
     ranking_k: int = 10
     # test_metrics.json as stored: the model's metrics and ``baselines``
     test_metrics: dict[str, Any] = field(default_factory=dict)
+    # config.json as stored (every field, for the table's columns and the settings diff),
+    # the kept epoch's row (its validation metrics), the evaluation protocol's name
+    # (``config.protocols``; None without a readable config) and the data's fingerprint
+    config: dict[str, Any] = field(default_factory=dict)
+    best_row: dict[str, Any] = field(default_factory=dict)
+    protocol: str | None = None
+    data_fingerprint: str | None = None
+    # the user's tags and note (annotations.json, ``runs.tags``), apart from ``tags``
+    # (run.json: what the program recorded, e.g. a sweep's study and trial)
+    user_tags: tuple[str, ...] = ()
+    note: str = ""
 
     @property
     def can_serve(self) -> bool:
@@ -68,6 +80,7 @@ def summarize(
     data: Mapping[str, Any],
     epochs: Sequence[Mapping[str, Any]],
     tests: Mapping[str, Any],
+    annotations: Mapping[str, Any] | None = None,
 ) -> RunInfo:
     """The ``RunInfo`` of one run from its files' parsed contents.
 
@@ -99,6 +112,10 @@ def summarize(
     started = parse_time(meta.get("started"))
     if duration is None and status == "running" and started is not None:
         duration = (now() - started).total_seconds()
+    notes = annotations or {}
+    user_tags = notes.get("tags")
+    note = notes.get("note")
+    fingerprint = data.get("fingerprint")
     data_name = data.get("name")
     if not data_name and data.get("path"):
         data_name = Path(str(data["path"])).name
@@ -123,6 +140,14 @@ def summarize(
         best_epoch=best_epoch,
         ranking_k=k,
         test_metrics=dict(tests),
+        config=dict(config),
+        best_row=dict(best_row),
+        protocol=protocol_name(config) if config else None,
+        data_fingerprint=fingerprint if isinstance(fingerprint, str) else None,
+        user_tags=tuple(t for t in user_tags if isinstance(t, str))
+        if isinstance(user_tags, list)
+        else (),
+        note=note if isinstance(note, str) else "",
     )
 
 

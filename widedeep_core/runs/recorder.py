@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,7 @@ class RunRecorder:
         self.name = name
         self.tags = dict(tags or {})
         self.run: Run | None = None
+        self._t0 = time.monotonic()  # wall_s of the rows counts from the start event
         # a write that failed while recording a failure (e.g. the disk is full): the
         # trainer reports the first error; this one is only logged
         self.secondary_error: str | None = None
@@ -89,9 +91,9 @@ class RunRecorder:
         elif isinstance(event, BatchEvent):
             # appended at each log point (flushed), so a crash loses one window at most
             row = {"epoch": event.epoch, "batch": event.batch, "step": event.step}
-            self.run.append_batch_metrics([{**row, "loss": event.loss}])
+            self.run.append_batch_metrics([{**row, "loss": event.loss, **self._wall()}])
         elif isinstance(event, EpochEvent):
-            self.run.append_epoch_metrics(event.row())
+            self.run.append_epoch_metrics({**event.row(), **self._wall()})
             if event.weights is not None:
                 self.run.save_weights(event.weights, "last")
                 if event.improved:
@@ -113,7 +115,12 @@ class RunRecorder:
         elif isinstance(event, FailedEvent):
             self._failed(event)
 
+    def _wall(self) -> dict[str, float]:
+        """Seconds since the training started, for the curves' wall-time axis."""
+        return {"wall_s": round(time.monotonic() - self._t0, 3)}
+
     def _started(self, event: StartedEvent) -> None:
+        self._t0 = time.monotonic()
         config = event.config
         self.run = self.store.create(
             config, data_info(event.data), name=self.name or config.name, tags=self.tags

@@ -36,6 +36,7 @@ from widedeep_core.owners import owner_fields
 from widedeep_core.runs.info import RunInfo, summarize
 from widedeep_core.runs.liveness import effective_status
 from widedeep_core.runs.schema import (
+    ANNOTATIONS_JSON,
     BATCHES_JSONL,
     CONFIG_JSON,
     DATA_JSON,
@@ -280,6 +281,16 @@ class Run:
             raise RunError(f"{path}: expected a JSON object, got {type(value).__name__}")
         return value
 
+    def write_annotations(self, annotations: Mapping[str, Any]) -> None:
+        """Store the user's tags and note (annotations.json, atomically)."""
+        self._write_json(ANNOTATIONS_JSON, dict(annotations))
+
+    def read_annotations(self) -> dict[str, Any]:
+        """The user's tags and note as stored ({} when none were written)."""
+        if not self.file(ANNOTATIONS_JSON).exists():
+            return {}
+        return self._read_object(ANNOTATIONS_JSON)
+
     # --- metrics streams
     def append_batch_metrics(self, rows: Iterable[Mapping[str, Any]]) -> None:
         """Append batch rows to batches.jsonl and flush (no fsync: they are frequent)."""
@@ -424,6 +435,7 @@ class Run:
             self._read_object(DATA_JSON) if self.file(DATA_JSON).exists() else {},
             self.read_epoch_metrics(),
             self.read_test_metrics() or {},
+            self.read_annotations(),
         )
 
 

@@ -16,6 +16,8 @@ line by line and flushed as training goes, so a crash keeps what was done)::
     environment.json   versions, platform and device
     weights_best.pt    state_dict of the best epoch (torch.load(weights_only=True))
     weights_last.pt    state_dict after the last epoch
+    annotations.json   the user's tags and note (``runs.tags``), written only by the user,
+                       never by the trainer, so a tag added while a run trains is kept
     retrieval.npz      two-stage runs only: the retrieval models fitted on the training
                        split (serving.twostage.retrieval_arrays), np.load(allow_pickle=False)
 
@@ -46,6 +48,7 @@ TEST_METRICS_JSON = "test_metrics.json"
 ENVIRONMENT_JSON = "environment.json"
 WEIGHTS = {"best": "weights_best.pt", "last": "weights_last.pt"}
 RETRIEVAL_NPZ = "retrieval.npz"
+ANNOTATIONS_JSON = "annotations.json"
 
 # Status written to run.json; "created" until the trainer starts. "interrupted" is
 # written when the user stops the process (Ctrl-C), and derived on reading for a live

@@ -91,8 +91,49 @@ def _config_from_args(args: argparse.Namespace, data) -> tuple[Any, list[str]]:
     return adapt_to_data(cfg, fields_available(data))
 
 
+def parse_seeds(text: str) -> list[int]:
+    """``--seeds 0,1,2`` (or ``0-4``, a range with both ends) as a list of whole numbers."""
+    seeds: list[int] = []
+    for part in (p.strip() for p in text.split(",")):
+        m = re.fullmatch(r"(\d+)\s*-\s*(\d+)", part)
+        if m and int(m.group(1)) <= int(m.group(2)) and int(m.group(2)) - int(m.group(1)) < 1000:
+            seeds += range(int(m.group(1)), int(m.group(2)) + 1)
+        elif part.isdigit():
+            seeds.append(int(part))
+        else:
+            raise DataError(
+                f"--seeds {text!r}: give whole numbers separated by commas (0,1,2) or a range (0-4)"
+            )
+    if not seeds:
+        raise DataError("--seeds: give at least one seed (0,1,2)")
+    return list(dict.fromkeys(seeds))
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    """Train a preset (with overrides) on a data folder and store the run."""
+    """Train a preset (with overrides) on a data folder and store the run (one per seed)."""
+    seeds = parse_seeds(args.seeds) if getattr(args, "seeds", None) else None
+    data = _load(args.data)
+    cfg, notes = _config_from_args(args, data)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    if seeds is None:
+        return _train_one(args, data, cfg)
+    summaries: list[dict[str, Any]] = []
+    for seed in seeds:
+        # the name says the seed: the runs of a set are told apart in every list
+        one = cfg.replace(seed=seed, name=f"{cfg.name or cfg.preset} seed {seed}")
+        if not args.quiet:
+            print(f"seed {seed} ({len(summaries) + 1} of {len(seeds)})", file=sys.stderr)
+        code = _train_one(args, data, one, summaries)
+        if code:
+            return code
+    if args.json:
+        _print_json({"seeds": seeds, "runs": summaries})
+    return 0
+
+
+def _train_one(args: argparse.Namespace, data, cfg, collect: list | None = None) -> int:
+    """Train one configuration; its summary is printed, or kept in ``collect`` (--seeds)."""
     from widedeep_core.api import make_trainer
     from widedeep_core.training import (
         BatchEvent,
@@ -101,10 +142,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         StartedEvent,
     )
 
-    data = _load(args.data)
-    cfg, notes = _config_from_args(args, data)
-    for note in notes:
-        print(f"note: {note}", file=sys.stderr)
     bar = None
     quiet = args.quiet
 
@@ -148,8 +185,13 @@ def cmd_train(args: argparse.Namespace) -> int:
             bar.close()
     summary = result.summary()
     summary["preset"] = cfg.preset
-    if args.json:
+    if collect is not None:
+        summary["seed"] = cfg.seed
+        collect.append(summary)
+    if args.json and collect is None:
         _print_json(summary)
+    elif args.json:
+        pass  # every seed's summary goes out at the end, as one object
     else:
         print(f"run {result.status}: {result.run_dir}")
         monitor = config_monitor(cfg)
@@ -344,11 +386,20 @@ def cmd_split(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    """List the stored runs, newest first."""
+    """List the stored runs, newest first (filtered; seed sets folded with --group seed)."""
     from widedeep_core.runs import RunStore
+    from widedeep_core.runs.filters import parse_filter
+    from widedeep_core.runs.table import run_values
 
     store = RunStore(args.runs_dir)
     infos = store.list()
+    if getattr(args, "filter", None):
+        parsed = parse_filter(args.filter)
+        if parsed.error:
+            raise DataError(parsed.error)
+        infos = [i for i in infos if parsed.matches(run_values(i), i.tags)]
+    if getattr(args, "group", None) == "seed":
+        return _runs_by_seed(args, infos, store)
     if args.json:
         _print_json([_run_json(i) for i in infos])
         return 0
@@ -362,11 +413,95 @@ def cmd_runs(args: argparse.Namespace) -> int:
         monitor = monitor_of(i.monitor)
         ndcg = i.test_metrics.get("ndcg@10")
         ndcg = f"{ndcg:.4f}" if isinstance(ndcg, (int, float)) else "-"
+        tags = f"  [{', '.join(i.user_tags)}]" if i.user_tags else ""
         print(
-            f"{i.id}  {i.status:<11} {i.preset or '-':<10} {i.data_name or '-':<14} "
+            f"{i.id}  {i.status:<11} {i.preset or '-':<10} {i.protocol or '-':<15} "
+            f"{i.data_name or '-':<14} "
             f"epochs {i.epochs_run:<4} best {monitor.label} {monitor.format(i.best_value)}  "
-            f"test auc {auc}  ndcg@10 {ndcg}  {_printable(i.name)}"
+            f"test auc {auc}  ndcg@10 {ndcg}  {_printable(i.name)}{_printable(tags)}"
         )
+    return 0
+
+
+# the metrics ``runs --group seed`` averages
+_SEED_METRICS = ("val_auc", "val_logloss", "test_auc", "test_logloss", "test_hr", "test_ndcg",
+                 "test_mrr", "pop_ndcg", "ease_ndcg")  # fmt: skip
+
+
+def _runs_by_seed(args: argparse.Namespace, infos, store) -> int:
+    """Runs that differ only by seed as one row each: mean, spread, min and max."""
+    from widedeep_core.runs.grouping import aggregate, seed_sets
+    from widedeep_core.runs.table import run_values
+
+    groups: list[dict[str, Any]] = []
+    for runs in seed_sets(infos):
+        row = aggregate([run_values(r) for r in runs])
+        metrics = {
+            k: {"mean": v.mean, "std": v.std, "min": v.low, "max": v.high, "n": v.n}
+            for k in _SEED_METRICS
+            if (v := row.get(k)) is not None
+        }
+        groups.append(
+            {
+                "runs": [r.id for r in runs],
+                "names": [r.name for r in runs],
+                "seeds": list(row.get("seed") or ()),
+                "preset": row.get("preset"),
+                "protocol": row.get("protocol"),
+                "data": row.get("data"),
+                "metrics": metrics,
+            }
+        )
+    if args.json:
+        _print_json(groups)
+        return 0
+    if not groups:
+        print(f"no runs in {store.root}")
+        return 0
+    for g in groups:
+        shown = "  ".join(
+            f"{k} {m['mean']:.4f}" + (f" ± {m['std']:.4f}" if m["n"] > 1 else "")
+            for k, m in g["metrics"].items()
+            if k in ("val_auc", "test_auc", "test_ndcg")
+        )
+        seeds = ",".join(map(str, g["seeds"]))
+        print(
+            f"{len(g['runs'])} run(s)  seeds {seeds:<10} {g['preset'] or '-':<10} "
+            f"{g['protocol'] or '-':<15} {shown}  {_printable(g['names'][0])}"
+        )
+    return 0
+
+
+def cmd_runs_tag(args: argparse.Namespace) -> int:
+    """Add tags to a stored run (kept in its annotations.json)."""
+    from widedeep_core.runs import RunStore
+    from widedeep_core.runs.tags import add_tags
+
+    run = RunStore(args.runs_dir).get(args.run)
+    tags = add_tags(run, args.tags)
+    print(f"{run.id}: tags {', '.join(tags) or '(none)'}")
+    return 0
+
+
+def cmd_runs_untag(args: argparse.Namespace) -> int:
+    """Remove tags from a stored run."""
+    from widedeep_core.runs import RunStore
+    from widedeep_core.runs.tags import remove_tags
+
+    run = RunStore(args.runs_dir).get(args.run)
+    tags = remove_tags(run, args.tags)
+    print(f"{run.id}: tags {', '.join(tags) or '(none)'}")
+    return 0
+
+
+def cmd_runs_note(args: argparse.Namespace) -> int:
+    """Set (or, with an empty text, remove) a stored run's note."""
+    from widedeep_core.runs import RunStore
+    from widedeep_core.runs.tags import set_note
+
+    run = RunStore(args.runs_dir).get(args.run)
+    note = set_note(run, " ".join(args.text))
+    print(f"{run.id}: note {'set' if note else 'removed'}")
     return 0
 
 
@@ -417,6 +552,9 @@ def _run_json(info) -> dict[str, Any]:
         "duration_s": info.duration_s,
         "epochs_run": info.epochs_run,
         "tags": info.tags,
+        "user_tags": list(info.user_tags),
+        "note": info.note,
+        "protocol": info.protocol,
     }
 
 
@@ -517,6 +655,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--runs-dir", default=None, help="where runs are stored")
     s.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
     s.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    s.add_argument(
+        "--seeds",
+        default=None,
+        metavar="0,1,2",
+        help="train one run per seed (the same settings otherwise); the Runs page and "
+        "`widedeep runs --group seed` show them as one row with mean and spread",
+    )
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("evaluate", help="test metrics of a stored run")
@@ -562,6 +707,15 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("runs", help="list stored runs (or rename, delete, export one)")
     s.add_argument("--runs-dir", default=None)
     s.add_argument("--json", action="store_true")
+    s.add_argument(
+        "--filter", default=None, help="only runs that pass, e.g. 'val_auc > 0.79, tag:baseline'"
+    )
+    s.add_argument(
+        "--group",
+        choices=("seed",),
+        default=None,
+        help="seed: runs that differ only by seed as one row (mean, spread, min, max)",
+    )
     s.set_defaults(func=cmd_runs)
     runs_sub = s.add_subparsers(dest="runs_command")
     # each action takes --runs-dir after its name too; SUPPRESS keeps the parent's value
@@ -582,6 +736,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--runs-dir", default=argparse.SUPPRESS)
     r.set_defaults(func=cmd_runs_export)
+    for name, func, what in (
+        ("tag", cmd_runs_tag, "add tags to a run"),
+        ("untag", cmd_runs_untag, "remove tags from a run"),
+    ):
+        r = runs_sub.add_parser(name, help=what)
+        r.add_argument("run", help="run id (folder name) or path")
+        r.add_argument("tags", nargs="+", metavar="TAG")
+        r.add_argument("--runs-dir", default=argparse.SUPPRESS)
+        r.set_defaults(func=func)
+    r = runs_sub.add_parser("note", help="set a run's note (empty text removes it)")
+    r.add_argument("run", help="run id (folder name) or path")
+    r.add_argument("text", nargs="*", metavar="TEXT")
+    r.add_argument("--runs-dir", default=argparse.SUPPRESS)
+    r.set_defaults(func=cmd_runs_note)
 
     s = sub.add_parser("demo", help="write a synthetic MovieLens-like folder")
     s.add_argument("folder")

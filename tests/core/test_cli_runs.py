@@ -1,0 +1,80 @@
+"""`widedeep train --seeds`, `widedeep runs` with its protocol column, filter and seed
+groups, and `widedeep runs tag/untag/note`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from widedeep_core.cli import main, parse_seeds
+from widedeep_core.data import write_synthetic
+
+FAST = ["--set", "epochs=1", "--set", "batch_size=256", "--set", "device=cpu"]
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory):
+    """Three runs of one setting over seeds 0,1,2, and one other run."""
+    base = tmp_path_factory.mktemp("cli_runs")
+    folder = write_synthetic(base / "ml-1m", "ml-1m", n_users=50, n_items=60, n_ratings=1500)
+    runs = base / "runs"
+    common = ["train", "--data", str(folder), "--preset", "reference", "--runs-dir", str(runs)]
+    assert main([*common, *FAST, "--seeds", "0,1,2", "--quiet"]) == 0
+    assert main([*common, *FAST, "--set", "lr=0.01", "--quiet"]) == 0
+    return runs
+
+
+def run_json(capsys, *argv):
+    capsys.readouterr()
+    assert main(list(argv)) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_seeds_train_one_run_each_and_group_as_one_row(seeded, capsys):
+    listed = run_json(capsys, "runs", "--runs-dir", str(seeded), "--json")
+    assert len(listed) == 4 and {r["protocol"] for r in listed} == {"seed"}
+    named = sorted(r["name"] for r in listed if "seed" in r["name"])
+    assert named == ["reference seed 0", "reference seed 1", "reference seed 2"]
+    groups = run_json(capsys, "runs", "--runs-dir", str(seeded), "--group", "seed", "--json")
+    sizes = sorted(len(g["runs"]) for g in groups)
+    assert sizes == [1, 3]
+    (three,) = [g for g in groups if len(g["runs"]) == 3]
+    assert sorted(three["seeds"]) == [0, 1, 2]
+    aucs = [r["best_val_auc"] for r in listed if r["id"] in three["runs"]]
+    assert three["metrics"]["val_auc"]["mean"] == pytest.approx(sum(aucs) / 3)
+    assert three["metrics"]["val_auc"]["min"] == min(aucs)
+
+
+def test_runs_lists_the_protocol_and_filters(seeded, capsys):
+    capsys.readouterr()
+    assert main(["runs", "--runs-dir", str(seeded)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 4 and all(" seed " in line for line in lines)
+    only = run_json(capsys, "runs", "--runs-dir", str(seeded), "--filter", "lr > 0.005", "--json")
+    assert len(only) == 1 and only[0]["hyperparameters"]["lr"] == 0.01
+    assert main(["runs", "--runs-dir", str(seeded), "--filter", "val_acu > 1"]) == 1
+    assert "did you mean val_auc" in capsys.readouterr().err
+
+
+def test_tag_untag_and_note(seeded, capsys, tmp_path):
+    import shutil
+
+    runs = shutil.copytree(seeded, tmp_path / "runs")
+    rid = run_json(capsys, "runs", "--runs-dir", str(runs), "--json")[0]["id"]
+    assert main(["runs", "tag", rid, "baseline", "keep", "--runs-dir", str(runs)]) == 0
+    assert main(["runs", "untag", rid, "keep", "--runs-dir", str(runs)]) == 0
+    assert main(["runs", "note", rid, "first", "try", "--runs-dir", str(runs)]) == 0
+    (row,) = run_json(capsys, "runs", "--runs-dir", str(runs), "--filter", "tag:baseline", "--json")
+    assert row["id"] == rid and row["user_tags"] == ["baseline"] and row["note"] == "first try"
+    assert main(["runs", "tag", rid, "two words", "--runs-dir", str(runs)]) == 1
+    assert "invalid tag" in capsys.readouterr().err
+
+
+def test_parse_seeds():
+    assert parse_seeds("0,1,2") == [0, 1, 2] and parse_seeds("3-5, 1") == [3, 4, 5, 1]
+    from widedeep_core.errors import DataError
+
+    for bad in ("", "a", "1,,x", "5-2"):
+        with pytest.raises(DataError, match="--seeds"):
+            parse_seeds(bad)

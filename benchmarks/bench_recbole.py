@@ -8,8 +8,11 @@ preset for the same protocol trains on the same folder. Printed per protocol: th
 users and movies each project keeps after the protocol's filters and whether they are
 equal (also a digest of the kept (user, movie) pairs), the split sizes, both projects'
 test metrics and epoch times, mean ± sample std over ``--seeds``, and RecBole's epoch time
-over ours. ``--speed`` adds one-epoch timings of RecBole's tuned WideDeep shape and the
-seed's shape against ours with the same shape, and the matrix-product floor of that shape.
+over ours. On the general protocol RecBole's EASE also runs on our own split (written as
+its pre-split ``benchmark_filename`` files) with our baseline's lambda, so the two EASE rows
+show whether both projects evaluate full ranking alike. ``--speed`` adds one-epoch timings
+of RecBole's tuned WideDeep shape and the seed's shape against ours with the same shape,
+and the matrix-product floor of that shape.
 
 Protocols (``benchmark/md/ml-1m_context.md`` and ``ml-1m_general.md`` in RUCAIBox/RecBole,
 tuned settings from ``benchmark/hyper/``):
@@ -120,12 +123,9 @@ def _year(value: object) -> str:
     return "" if math.isnan(year) else str(int(year))
 
 
-def atomic_lines(data: MovieLensData) -> dict[str, list[str]]:
-    """The atomic files' lines, header first: {"inter": [...], "user": [...], "item": [...]}
-    ("user" only when the folder has demographics). Pure: nothing is written."""
-    r = data.ratings
-    inter = ["\t".join(INTER_HEADER)]
-    inter += [
+def _inter_lines(r: Any) -> list[str]:
+    """An ``.inter`` file's lines (header first) of a ratings frame."""
+    return ["\t".join(INTER_HEADER)] + [
         f"{u}\t{i}\t{rating:g}\t{ts}"
         for u, i, rating, ts in zip(
             r["user"].tolist(),
@@ -135,7 +135,12 @@ def atomic_lines(data: MovieLensData) -> dict[str, list[str]]:
             strict=True,
         )
     ]
-    out = {"inter": inter}
+
+
+def atomic_lines(data: MovieLensData) -> dict[str, list[str]]:
+    """The atomic files' lines, header first: {"inter": [...], "user": [...], "item": [...]}
+    ("user" only when the folder has demographics). Pure: nothing is written."""
+    out = {"inter": _inter_lines(data.ratings)}
     if data.users is not None:
         u = data.users
         out["user"] = ["\t".join(USER_HEADER)] + [
@@ -172,6 +177,22 @@ def write_atomic(data: MovieLensData, folder: Path, name: str | None = None) -> 
     return paths
 
 
+def write_split_atomic(prep: Any, folder: Path, name: str) -> None:
+    """Our split of a prepared run as RecBole's pre-split files
+    ``<name>.train.inter|.valid.inter|.test.inter`` (its ``benchmark_filename``): RecBole then
+    skips its filters and its own split, and evaluates on exactly our rows."""
+    r = prep.data.ratings
+    target = Path(folder) / name
+    target.mkdir(parents=True, exist_ok=True)
+    for part, rows in (
+        ("train", prep.split.train),
+        ("valid", prep.split.val),
+        ("test", prep.split.test),
+    ):
+        lines = _inter_lines(r.iloc[rows])
+        (target / f"{name}.{part}.inter").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 # --------------------------------------------------------------------- RecBole's configs
 
 _BASE = {
@@ -190,8 +211,21 @@ _BASE = {
 }
 
 
+def model_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """A ``--*-models`` item: a RecBole model name, ``EASE@500`` for EASE with another
+    ``reg_weight``; (name, extra configuration)."""
+    name, _, value = spec.partition("@")
+    if not value:
+        return name, {}
+    if name != "EASE":
+        raise ValueError(f"{spec!r}: only EASE takes @reg_weight")
+    return name, {"reg_weight": float(value)}
+
+
 def recbole_config(protocol: str, model: str, *, has_users: bool = True) -> dict[str, Any]:
-    """RecBole's published ML-1M benchmark configuration for ``protocol`` and ``model``."""
+    """RecBole's published ML-1M benchmark configuration for ``protocol`` and ``model``
+    (a ``model_spec``)."""
+    model, extra = model_spec(model)
     if protocol == "context":
         load = {"inter": ["user_id", "item_id", "rating"]}
         if has_users:
@@ -239,7 +273,7 @@ def recbole_config(protocol: str, model: str, *, has_users: bool = True) -> dict
         }
         if model == "EASE":
             cfg["reg_weight"] = EASE_REG_WEIGHT
-        return cfg
+        return {**cfg, **extra}
     raise ValueError(f"unknown protocol {protocol!r}")
 
 
@@ -417,6 +451,7 @@ def run_protocol(
     models = args.context_models if protocol == "context" else args.general_models
     recbole: dict[str, list[dict[str, Any]]] = {m: [] for m in models}
     ours: list[dict[str, Any]] = []
+    same: list[dict[str, Any]] = []
     counts = None
     for seed in args.seeds:
         for model in models:
@@ -428,10 +463,10 @@ def run_protocol(
             job = {
                 "data_path": str(folder),
                 "dataset": name,
-                "model": model,
+                "model": model_spec(model)[0],
                 "config": cfg,
                 "seed": seed,
-                "workdir": str(folder / f"work-{protocol}-{model}-{seed}"),
+                "workdir": str(folder / f"work-{protocol}-{model.replace('@', '-')}-{seed}"),
             }
             recbole[model].append(run_recbole(python, job, verbose=args.verbose))
             recbole[model][-1]["load_before"] = load
@@ -441,7 +476,68 @@ def run_protocol(
         load = os.getloadavg()[0]
         print(f"  ours {cfg.preset}, seed {seed} (load {load:.2f}) ...", flush=True)
         ours.append({**run_ours(cfg, data), "load_before": load})
-    return {"protocol": protocol, "ours_counts": counts, "recbole": recbole, "ours": ours}
+        if protocol == "general" and args.same_split:
+            same.append(same_split_ease(cfg, data, folder, python, ours[-1], args))
+    out = {"protocol": protocol, "ours_counts": counts, "recbole": recbole, "ours": ours}
+    if same:
+        out["same_split"] = same
+    return out
+
+
+def same_split_ease(
+    cfg: Config,
+    data: MovieLensData,
+    folder: Path,
+    python: str,
+    ours: dict[str, Any],
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    """RecBole's EASE on our very split (pre-split files), with our baseline's lambda:
+    with the same rows, the same lambda and the same history masked, the two EASE rows
+    differ only where the two projects evaluate differently (ties, masking, metrics)."""
+    from widedeep_core.features.prepare import prepare
+
+    lam = float(cfg.ease_lambda)
+    name = f"{atomic_name(data)}-split-{cfg.seed}"
+    write_split_atomic(prepare(cfg, data), folder, name)
+    rb_cfg = recbole_config("general", f"EASE@{lam:g}")
+    rb_cfg["benchmark_filename"] = ["train", "valid", "test"]
+    print(f"  RecBole EASE on our split, seed {cfg.seed}, reg_weight {lam:g} ...", flush=True)
+    job = {
+        "data_path": str(folder),
+        "dataset": name,
+        "model": "EASE",
+        "config": rb_cfg,
+        "seed": cfg.seed,
+        "workdir": str(folder / f"work-same-split-{cfg.seed}"),
+    }
+    theirs = run_recbole(python, job, verbose=args.verbose)
+    return {
+        "seed": cfg.seed,
+        "lambda": lam,
+        "recbole": theirs["test"],
+        "recbole_split": theirs["split"],
+        "ours": ours["baselines"].get("ease", {}),
+    }
+
+
+def same_split_table(rows_in: list[dict[str, Any]]) -> str:
+    """RecBole's EASE on our split beside our EASE^R, mean over seeds, and the largest
+    per-seed difference."""
+    rows = []
+    for ours_key, theirs_key, title in GENERAL_METRICS:
+        a = [r["recbole"].get(theirs_key, float("nan")) for r in rows_in]
+        b = [r["ours"].get(ours_key, float("nan")) for r in rows_in]
+        diff = max(abs(x - y) for x, y in zip(a, b, strict=True))
+        rows.append([title, _ms(a), _ms(b), f"{diff:.6f}"])
+    lam = rows_in[0]["lambda"]
+    headers = [
+        "metric",
+        f"RecBole EASE (reg {lam:g}) on our split",
+        f"ours EASE^R (lambda {lam:g})",
+        "max |diff|",
+    ]
+    return format_table(headers, rows)
 
 
 def _ms(values: Sequence[float], digits: int = 4) -> str:
@@ -509,9 +605,10 @@ def metrics_table(figures: dict[str, Any]) -> tuple[str, list[str]]:
     headers = ["model", "seeds", *[m[2] for m in metrics], "epochs", "epoch s", "fit s"]
     rows = []
     for model, runs in figures["recbole"].items():
-        label = f"RecBole {model}"
-        if model == "EASE":
-            label += f" (reg_weight {EASE_REG_WEIGHT:g})"
+        label = f"RecBole {model_spec(model)[0]}"
+        if label == "RecBole EASE":
+            reg = model_spec(model)[1].get("reg_weight", EASE_REG_WEIGHT)
+            label += f" (reg_weight {reg:g})"
         cells = [label, str(len(runs))]
         cells += [_ms([r["test"].get(theirs) for r in runs]) for _o, theirs, _t in metrics]
         cells.append(_ms([len(r["epochs"]) for r in runs], 1))
@@ -685,6 +782,11 @@ def speed_table(speed: dict[str, Any]) -> str:
 # --------------------------------------------------------------------- main
 
 
+def _checked_spec(spec: str) -> str:
+    model_spec(spec)  # a bad @value is an argparse error
+    return spec
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
@@ -714,15 +816,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--speed-only", action="store_true", help="only the speed section")
     p.add_argument(
         "--context-models",
-        type=lambda s: parse_list(s, str),
+        type=lambda s: parse_list(s, _checked_spec),
         default=["WideDeep"],
         help="RecBole models on the context protocol (default: WideDeep)",
     )
     p.add_argument(
         "--general-models",
-        type=lambda s: parse_list(s, str),
-        default=["EASE", "Pop"],
-        help="RecBole models on the general protocol (default: EASE,Pop)",
+        type=lambda s: parse_list(s, _checked_spec),
+        default=["EASE", "EASE@500", "Pop"],
+        help="RecBole models on the general protocol (default: EASE,EASE@500,Pop: RecBole's\n"
+        "published reg_weight 1000, then our baseline's lambda 500)",
+    )
+    p.add_argument(
+        "--no-same-split",
+        dest="same_split",
+        action="store_false",
+        help="skip RecBole's EASE on our own general-protocol split",
     )
     p.add_argument("--json", type=Path, default=None, metavar="OUT", help="write every figure")
     p.add_argument("--verbose", action="store_true", help="show RecBole's log on stderr")
@@ -794,6 +903,10 @@ def _print_protocol(figs: dict[str, Any]) -> None:
     print(table)
     for line in lines:
         print(line)
+    if figs.get("same_split"):
+        print()
+        print("RecBole's EASE on our split (its pre-split files; no filter, no split of its own):")
+        print(same_split_table(figs["same_split"]))
     print(
         "test metrics of the weights each project keeps (best validation epoch); epoch s: "
         "training only, median epoch after the first; fit s: epochs and validations (RecBole "

@@ -85,3 +85,31 @@ def test_pairs_digest_ignores_order():
     a = bench_recbole.pairs_sha1([1, 2, 3], [10, 20, 30])
     assert a == bench_recbole.pairs_sha1([3, 1, 2], [30, 10, 20])
     assert a != bench_recbole.pairs_sha1([1, 2, 3], [10, 20, 31])
+
+
+def test_split_files_hold_our_split(small_data, tmp_path):
+    from widedeep_core.config import preset
+    from widedeep_core.features.prepare import prepare
+
+    prep = prepare(preset("recbole-general"), small_data)
+    bench_recbole.write_split_atomic(prep, tmp_path, "x")
+    r = prep.data.ratings
+    for part, rows in (
+        ("train", prep.split.train),
+        ("valid", prep.split.val),
+        ("test", prep.split.test),
+    ):
+        header, cells = _parse((tmp_path / "x" / f"x.{part}.inter").read_text().splitlines())
+        assert header == list(bench_recbole.INTER_HEADER)
+        users, items = r["user"].to_numpy()[rows], r["item"].to_numpy()[rows]
+        assert [int(c[0]) for c in cells] == users.tolist()
+        assert [int(c[1]) for c in cells] == items.tolist()
+
+
+def test_model_specs():
+    assert bench_recbole.model_spec("WideDeep") == ("WideDeep", {})
+    assert bench_recbole.model_spec("EASE@500") == ("EASE", {"reg_weight": 500.0})
+    assert bench_recbole.recbole_config("general", "EASE@500")["reg_weight"] == 500.0
+    assert bench_recbole.recbole_config("general", "EASE")["reg_weight"] == 1000.0
+    with pytest.raises(ValueError):
+        bench_recbole.model_spec("Pop@3")

@@ -198,22 +198,26 @@ PRESETS: dict[str, Config] = {
     ),
     # RecBole's MovieLens-1M CTR protocol (benchmark/md/ml-1m_context.md): ratings of 3
     # dropped, label rating >= 4, random 80/10/10, its seven fields (no zip code), early
-    # stopping on validation AUC. The model is ours: see docs/benchmarks.md for the
-    # search on ml-100k validation AUC that chose it.
+    # stopping on validation AUC. The model is ours, chosen on ml-100k VALIDATION AUC
+    # (two `widedeep sweep` studies of 18 and 20 trials, then the best three shapes over
+    # seeds 0-2; docs/benchmarks.md): the wide part's user x genre and movie x
+    # demographic crosses beat the genre crosses alone in every trial; embeddings of 64
+    # and one hidden layer of 64 (mean validation AUC 0.8662) beat RecBole's tuned
+    # 256-256-256 tower (0.8635 with embeddings 64, 0.8604 with 32) on every seed.
     "recbole-context": Config(
         **PROTOCOLS["recbole-context"],
         wide_fields=_CONTEXT_FIELDS,
         deep_fields=_CONTEXT_FIELDS,
         crosses=_CONTEXT_CROSSES,
-        embed_dim=16,
-        hidden=(256, 256, 256),
+        embed_dim=64,
+        hidden=(64,),
         activation="relu",
-        dropout=0.2,
+        dropout=0.23,
         batch_norm=False,
         optimizer="adam",
-        lr=1e-3,
-        weight_decay=0.0,
-        batch_size=4096,
+        lr=6e-3,
+        weight_decay=3e-5,
+        batch_size=1024,
         epochs=60,
         shuffle=True,
         restore_best=True,

@@ -823,9 +823,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--general-models",
         type=lambda s: parse_list(s, _checked_spec),
-        default=["EASE", "EASE@500", "Pop"],
-        help="RecBole models on the general protocol (default: EASE,EASE@500,Pop: RecBole's\n"
-        "published reg_weight 1000, then our baseline's lambda 500)",
+        default=["EASE", f"EASE@{preset('recbole-general').ease_lambda:g}", "Pop"],
+        help="RecBole models on the general protocol (default: EASE, EASE@<our preset's\n"
+        "lambda>, Pop: RecBole's published reg_weight 1000, then our EASE^R's lambda)",
     )
     p.add_argument(
         "--no-same-split",

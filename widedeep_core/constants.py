@@ -58,7 +58,9 @@ RELEASES: tuple[str, ...] = (
 # Choices of the configuration.
 ACTIVATIONS: tuple[str, ...] = ("relu", "sigmoid", "tanh", "gelu")
 OPTIMIZERS: tuple[str, ...] = ("adam", "adamw", "sgd", "adagrad", "ftrl")
-SPLIT_KINDS: tuple[str, ...] = ("random", "temporal", "leave-last-out", "user-random")
+SPLIT_KINDS: tuple[str, ...] = (
+    "random", "temporal", "leave-last-out", "user-random", "random-rs",
+)  # fmt: skip
 # How a rating becomes a positive label: above the threshold, or at least the threshold.
 POSITIVE_RULES: tuple[str, ...] = (">", ">=")
 # What counts as a user's history when the test lists are judged (and masked): the

@@ -44,7 +44,7 @@ PROTOCOLS: dict[str, dict[str, Any]] = {
     # the seed implementation's: every rating, label rating > 3, random 80/10/10 rows
     "seed": _SEED,
     # RecBole's CTR benchmark: ratings of 3 dropped, label rating >= 4, random 80/10/10
-    "recbole-context": {**_SEED, "drop_neutral": True},
+    "recbole-context": {**_SEED, "drop_neutral": True, "split": "random-rs"},
     # RecBole's top-N benchmark: ratings >= 3 as implicit positives, 10-core on users and
     # movies, each user's ratings split 80/10/10 at random, test lists judged with the
     # training and validation items masked

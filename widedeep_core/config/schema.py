@@ -94,8 +94,9 @@ class Config:
     split: str = _f(
         "random",
         "How ratings are split into train/validation/test: random rows, per-user by time, "
-        "each user's last rating for test and the one before for validation, or each "
-        "user's ratings at random (per-user fractions).",
+        "each user's last rating for test and the one before for validation, each "
+        "user's ratings at random (per-user fractions), or random rows sized as "
+        "RecBole's ratio split (random-rs: validation and test get floor(f * n)).",
         group="data",
         choices=SPLIT_KINDS,
     )

@@ -13,6 +13,8 @@ Three protocols:
   fractions with RecBole's rounding (``RS`` with ``group_by: user``): validation and
   test get ``floor(f * n_u)`` rows, train the rest, and a part whose share is under one
   row gets one while train keeps more than one.
+- ``random-rs``: ``random`` with RecBole's rounding of its ratio split (``RS``,
+  ``group_by`` none): validation and test ``floor(f * n)`` rows, train the rest.
 
 Timestamp ties are broken by row order, so every split is deterministic. Indices are
 ``int64`` positions into ``data.ratings`` (sorted), never pandas labels.
@@ -208,6 +210,12 @@ def ratio_counts(sizes: np.ndarray, fr: tuple[float, float, float]) -> tuple[np.
     return cnt[0], cnt[1], cnt[2]
 
 
+def _random_rs(rows: np.ndarray, fr: tuple[float, float, float], seed: int) -> list[np.ndarray]:
+    perm = rows[np.random.default_rng(seed).permutation(len(rows))]
+    n_train, n_val, _ = (int(c[0]) for c in ratio_counts(np.array([len(rows)]), fr))
+    return [perm[:n_train], perm[n_train : n_train + n_val], perm[n_train + n_val :]]
+
+
 def _user_random(
     ratings: pd.DataFrame, rows: np.ndarray, fr: tuple[float, float, float], seed: int
 ) -> list[np.ndarray]:
@@ -238,7 +246,7 @@ def make_split(
     assert kind in SPLIT_KINDS, kind  # Config validates the choice
     fr = _check_fractions(fractions)
     seed = int(seed)
-    if kind != "random":
+    if kind not in ("random", "random-rs"):
         needed = ("user",) if kind == "user-random" else ("user", "timestamp")
         missing = [c for c in needed if c not in ratings.columns]
         if missing:
@@ -248,6 +256,8 @@ def make_split(
         parts = _random(all_rows, fr, seed)
     elif kind == "temporal":
         parts = _temporal(ratings, all_rows, fr)
+    elif kind == "random-rs":
+        parts = _random_rs(all_rows, fr, seed)
     elif kind == "user-random":
         parts = _user_random(ratings, all_rows, fr, seed)
     else:

@@ -228,3 +228,21 @@ def test_fast_dropout_keeps_expectation_and_is_identity_in_eval():
     assert abs(float((y == 0).float().mean()) - 0.5) < 0.01
     d.eval()
     assert torch.equal(d(x), x)
+
+
+def test_dropout_mask_drops_p_in_every_lane_and_keeps_the_mean():
+    """Four mask elements share one 64-bit draw: each 16-bit lane must be uniform (a
+    63-bit draw would never drop the fourth), and the kept ones scaled to mean 1."""
+    from widedeep_core.model.widedeep import dropout_mask
+
+    torch.manual_seed(0)
+    for p in (0.1, 0.2, 0.5, 0.9):
+        mask = dropout_mask(torch.empty(400, 1000), p)
+        assert set(mask.unique().tolist()) <= {0.0, float(mask.max())}
+        lanes = (mask == 0).reshape(-1, 4).double().mean(0)
+        assert torch.allclose(lanes, torch.full((4,), p, dtype=torch.float64), atol=0.01)
+        assert abs(mask.double().mean().item() - 1.0) < 0.01
+    torch.manual_seed(3)
+    a = dropout_mask(torch.empty(7, 5), 0.3)
+    torch.manual_seed(3)
+    assert torch.equal(a, dropout_mask(torch.empty(7, 5), 0.3))  # seeded like every draw

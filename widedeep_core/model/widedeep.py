@@ -81,16 +81,41 @@ def gather_rows(weight: torch.Tensor, ids: torch.Tensor, pad: int | None = None)
     return _Gather.apply(weight, ids, pad)
 
 
+_MASK_LEVELS = 1 << 16  # a dropout mask compares 16 random bits per element
+
+
+def dropout_mask(like: torch.Tensor, p: float) -> torch.Tensor:
+    """The scaled keep mask of dropout with probability ``p`` (0 < p < 1) for a tensor
+    shaped like ``like``: each element is dropped when 16 random bits fall under
+    ``round(p * 65536)`` (so p is kept to 1/65536) and kept ones are scaled by
+    1 / (1 - that probability), so the mask's mean is exactly 1.
+
+    Four elements share one 64-bit draw of torch's generator (seeded as every other
+    draw): 2.2x faster than ``rand_like(x).ge_(p)`` on CPU (2.8 ms against 6.2 ms for a
+    4096 x 256 mask), where masks were a fifth of a 256-256-256 training step. The
+    model's ``FastDropout`` and the fused step both draw with this function, so the two
+    paths stay the same arithmetic.
+    """
+    drop = min(max(round(float(p) * _MASK_LEVELS), 1), _MASK_LEVELS - 1)
+    n = like.numel()
+    bits = torch.empty((n + 3) // 4, dtype=torch.int64, device=like.device)
+    bits.random_(-(2**63), None)  # the full 64-bit range: four uniform 16-bit lanes
+    lanes = bits.view(torch.int16)[:n].view(like.shape)
+    scale = _MASK_LEVELS / (_MASK_LEVELS - drop)
+    keep = lanes >= drop - _MASK_LEVELS // 2
+    return keep.to(like.dtype).mul_(scale)  # 2x a where() with two scalars
+
+
 class FastDropout(nn.Dropout):
-    """``nn.Dropout`` drawing its mask with ``rand_like`` (``bernoulli_`` is ~3x slower
-    on CPU, and dropout was 15% of a seed-sized training step)."""
+    """``nn.Dropout`` drawing its mask with ``dropout_mask`` (``bernoulli_`` is ~3x
+    slower on CPU than ``rand_like``, which is 2.2x slower than ``dropout_mask``)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0.0:
             return x
         if self.p >= 1.0:
             return x * 0.0
-        return x * torch.rand_like(x).ge_(self.p).mul_(1.0 / (1.0 - self.p))
+        return x * dropout_mask(x, self.p)
 
 
 # The layer behind each name of constants.ACTIVATIONS.

@@ -10,7 +10,7 @@ dropout, one Adam/AdamW) ``FusedStep`` instead
 - runs the forward without autograd and the backward by hand, with exactly the ops
   autograd would run (``addmm``/``mm`` in the same orientation, ``native_batch_norm``
   and its backward, ``threshold_backward``, the dropout mask drawn with the same
-  ``rand_like`` call, ``index_add_`` into the tables, the pad row's gradient dropped).
+  ``dropout_mask`` call, ``index_add_`` into the tables, the pad row's gradient dropped).
 
 - applies the first Linear of the MLP to the tables of small-vocabulary fields
   (``ProjectedFirstLayer``: gender, age, occupation, year and genres on MovieLens)
@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from widedeep_core.features.inputs import Encoded
-from widedeep_core.model.widedeep import FastDropout, Part, WideDeep
+from widedeep_core.model.widedeep import FastDropout, Part, WideDeep, dropout_mask
 
 StepFn = Callable[[Encoded, torch.Tensor], torch.Tensor]
 
@@ -199,7 +199,7 @@ class FusedStep:
                     h = torch.relu(h)
                     saved.append((layer, h))
                 else:  # dropout, drawn as FastDropout draws it
-                    mask = torch.rand_like(h).ge_(layer.p).mul_(layer.scale)
+                    mask = dropout_mask(h, layer.p)
                     h = h * mask
                     saved.append((layer, mask))
             deep = h.squeeze(1)
@@ -429,7 +429,6 @@ class _Layer:
         "p",
         "running_mean",
         "running_var",
-        "scale",
         "weight",
     )  # fmt: skip
 
@@ -439,7 +438,7 @@ class _Layer:
         self.kind, self.module = kind, module
         self.weight = self.bias = self.grad_weight = self.grad_bias = None
         self.running_mean = self.running_var = None
-        self.momentum = self.eps = self.p = self.scale = 0.0
+        self.momentum = self.eps = self.p = 0.0
         if kind in ("linear", "bn"):
             self.weight, self.bias = module.weight, module.bias
             self.grad_weight, self.grad_bias = grad_of(module.weight), grad_of(module.bias)  # type: ignore[arg-type]
@@ -448,7 +447,6 @@ class _Layer:
             self.momentum, self.eps = module.momentum, module.eps  # type: ignore[assignment]
         if kind == "dropout":
             self.p = module.p  # type: ignore[assignment]
-            self.scale = 1.0 / (1.0 - module.p)  # type: ignore[assignment, operator]
 
 
 def _mlp_plan(mlp: nn.Sequential) -> list[tuple[str, nn.Module]] | None:

@@ -241,7 +241,8 @@ def test_dropout_mask_drops_p_in_every_lane_and_keeps_the_mean():
         assert set(mask.unique().tolist()) <= {0.0, float(mask.max())}
         lanes = (mask == 0).reshape(-1, 4).double().mean(0)
         assert torch.allclose(lanes, torch.full((4,), p, dtype=torch.float64), atol=0.01)
-        assert abs(mask.double().mean().item() - 1.0) < 0.01
+        # the mean of n scaled keeps has a standard deviation of sqrt(p / (1 - p) / n)
+        assert abs(mask.double().mean().item() - 1.0) < 5 * (p / (1 - p) / mask.numel()) ** 0.5
     torch.manual_seed(3)
     a = dropout_mask(torch.empty(7, 5), 0.3)
     torch.manual_seed(3)

@@ -216,7 +216,7 @@ class MainWindow(QMainWindow):
         if key == "runs":
             from .pages.runs import RunsPage
 
-            return RunsPage(self.store, stepwise=True)
+            return RunsPage(self.store, stepwise=True, settings=self.settings)
         if key == "recommend":
             from .pages.recommend import RecommendPage
 

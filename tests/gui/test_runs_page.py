@@ -8,8 +8,14 @@ import json
 import pytest
 from PySide6.QtCore import Qt
 
-from wdgui.pages.runs import COLUMNS, RunsPage
+from wdgui.pages.runs import KEYS, RunsPage
 from widedeep_core.runs import RunStore
+
+# the headers of the first releases, by the column keys of ``runs.table``
+OLD = {"Name": "name", "Status": "status", "Hidden": "hidden", "LR": "lr", "Data": "data",
+       "Epochs": "epochs_run", "Best val AUC": "val_auc", "Monitor": "monitor",
+       "Test HR@K": "test_hr", "Test NDCG@K": "test_ndcg", "Popularity NDCG@K": "pop_ndcg",
+       "EASE NDCG@K": "ease_ndcg"}  # fmt: skip
 
 
 @pytest.fixture
@@ -21,7 +27,7 @@ def page(qtbot, runs_dir):
 
 
 def column(name: str) -> int:
-    return [h for h, _ in COLUMNS].index(name)
+    return KEYS.index(OLD.get(name, name))
 
 
 def names_in_view(page) -> list[str]:
@@ -33,7 +39,7 @@ def test_lists_every_run_with_key_columns(page):
     assert sorted(names_in_view(page)) == ["small net", "wide net"]
     proxy = page.runsTable.model()
     row = names_in_view(page).index("wide net")
-    cell = {h: proxy.index(row, column(h)).data() for h, _ in COLUMNS}
+    cell = {h: proxy.index(row, column(h)).data() for h in OLD}
     assert cell["Status"] == "finished" and cell["Hidden"] == "32-16" and cell["LR"] == "0.003"
     assert cell["Epochs"] == "2" and 0 < float(cell["Best val AUC"]) < 1
     assert cell["Data"] == "ml-1m"
@@ -56,8 +62,10 @@ def test_selected_runs_are_overlaid_one_curve_each(page):
     data = page.curve_data()
     assert set(data) == {i.id for i in infos}
     assert all(list(x) == [1.0, 2.0] for x, _ in data.values())
-    legend = page.runsPlot.getPlotItem().legend
-    assert sorted(label.text for _, label in legend.items) == ["small net", "wide net"]
+    # the legend tells the runs apart by name and the settings that differ
+    assert sorted(page.legend_labels()) == [
+        "small net · hidden=16-16, lr=0.001", "wide net · hidden=32-16, lr=0.003"
+    ]  # fmt: skip
     curves = page.curve_items()
     page.metricCombo.setCurrentIndex(3)  # batch losses: same curve objects, new data
     assert page.curve_items() == curves
@@ -128,13 +136,12 @@ def test_export_csv_and_png(page, tmp_path):
 
 
 def test_page_shows_the_selected_run_beside_its_baselines(page):
-    table = page.findChild(type(page.baselinesTable), "runBaselinesTable")
-    assert table is page.baselinesTable
-    assert table.values() == []  # nothing selected
+    assert page.compare_rows() == []  # nothing selected
     info = page.model.runs()[0]
     page.select_runs([info.id])
-    shown = table.values()
-    assert shown[0] == ["metric", "model", "Popularity", "EASE"]
+    shown = page.compare_rows()
+    shown = [shown[0], *[r for r in shown[1:] if "@" in r[0]]]
+    assert shown[0] == ["metric", info.name, "Popularity", "EASE"]
     rows = {row[0]: row[1:] for row in shown[1:]}
     stored = json.loads((info.path / "test_metrics.json").read_text())
     assert rows["NDCG@10"] == [
@@ -144,8 +151,8 @@ def test_page_shows_the_selected_run_beside_its_baselines(page):
     ]
     assert {"HR@10", "MRR@10", "Coverage@10", "Pop rank@10"} <= set(rows)
     assert "EASE^R lambda 500" in page.baselinesNote.text()
-    page.select_runs([i.id for i in page.model.runs()])  # two: no single run
-    assert table.values() == []
+    page.select_runs([i.id for i in page.model.runs()])  # two: side by side (no longer blank)
+    assert len(page.compare_rows()[0]) == 5
 
 
 def header_of(page, name: str) -> str:
@@ -212,7 +219,7 @@ def test_epoch_ticks_are_whole_numbers(page, qtbot):
         shown = ticks(lo, hi)
         assert shown and all(float(v).is_integer() for v in shown), (lo, hi, shown)
         assert len(shown) <= 12
-    page.metricCombo.setCurrentIndex(3)  # batches: pyqtgraph's own ticks again
+    page.xAxisCombo.setCurrentIndex(page.xAxisCombo.findData("step"))  # pyqtgraph's own
     assert axis._tickSpacing is None
 
 
@@ -230,7 +237,7 @@ def test_the_legend_is_beside_the_curves_not_over_them(page, qtbot):
     qtbot.wait(20)  # the layout places the legend
     plot = page.runsPlot.getPlotItem()
     legend = plot.legend
-    assert sorted(label.text for _, label in legend.items) == ["small net", "wide net"]
+    assert len(page.legend_labels()) == 2
     data_area = plot.getViewBox().sceneBoundingRect()
     box = legend.sceneBoundingRect()
     assert box.width() > 0 and box.left() >= data_area.right() - 1  # (half-pixel edges)

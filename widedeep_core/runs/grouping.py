@@ -110,7 +110,7 @@ def aggregate(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     for key in keys:
         values = [row.get(key) for row in rows]
         if key == "seed":
-            out[key] = tuple(v for v in values if v is not None)
+            out[key] = tuple(sorted(v for v in values if isinstance(v, int)))
         elif is_metric_key(key) or key == "duration":
             out[key] = spread(values)
         else:

@@ -285,6 +285,84 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+# Tables too long to print whole; --output and --json carry every row.
+DIAGNOSE_LONG_TABLES = ("per_user", "embedding_map")
+
+
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    """Every diagnostic of a stored run (issue 21), optionally beside a second run."""
+    from widedeep_core.diagnostics.report import compare, diagnose, frame_to_json
+    from widedeep_core.runs import RunStore
+
+    data = _data_for_run(args)
+    diag_args = {"part": args.part, "permutation": not args.skip_permutation}
+    diagnosis = diagnose(_run_of(args), data, **diag_args)
+    other = compared = None
+    if args.compare:
+        other_run = RunStore(getattr(args, "runs_dir", None)).get(args.compare)
+        other = diagnose(other_run, data, **diag_args)
+        compared = compare(diagnosis, other)
+    if args.output:
+        _write_diagnosis(args.output, diagnosis, other, compared)
+    if args.json:
+        out: dict[str, Any] = {"diagnosis": diagnosis.to_dict()}
+        if other is not None and compared is not None:
+            out["compare_with"] = other.to_dict()
+            out["compare"] = frame_to_json(compared)
+        _print_json(out)
+        return 0
+    _print_diagnosis(diagnosis)
+    if other is not None and compared is not None:
+        print(f"\n{other.name} (B) minus {diagnosis.name} (A), per user, 95% paired bootstrap:")
+        print(_indent(compared.to_string(index=False, float_format="%.4f")))
+    return 0
+
+
+def _indent(text: str) -> str:
+    return "  " + text.replace("\n", "\n  ")
+
+
+def _print_diagnosis(d) -> None:
+    print(f"diagnostics of {d.name} ({d.run}) on its {d.part} split, protocol {d.protocol}:")
+    for key, value in d.values.items():
+        shown = ", ".join(f"{v:.4f}" for v in value) if isinstance(value, list) else value
+        print(f"  {key:<18} {shown:.4f}" if isinstance(shown, float) else f"  {key:<18} {shown}")
+    for note in d.notes:
+        print(f"  note: {note}")
+    for name, table in d.tables.items():
+        if name in DIAGNOSE_LONG_TABLES:
+            print(f"\n{name}: {len(table)} rows (--output DIR or --json for every row)")
+            continue
+        print(f"\n{name}:")
+        print(_indent(table.to_string(index=False, float_format="%.4f")))
+
+
+def _write_diagnosis(folder: str, d, other, compared) -> None:
+    """Every table as CSV in ``folder``; PNG plots would need matplotlib, which is not a
+    dependency of the core (the app draws the plots with pyqtgraph)."""
+    from pathlib import Path
+
+    from widedeep_core.fileio import write_failure, write_output_text
+
+    root = Path(folder)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(write_failure(exc, root)) from None
+    frames = {f"{name}.csv": t for name, t in d.tables.items()}
+    if other is not None:
+        frames.update({f"b_{name}.csv": t for name, t in other.tables.items()})
+        frames["compare.csv"] = compared
+    for name, frame in frames.items():
+        text = frame.to_csv(index=False, lineterminator="\n", float_format="%.6g")
+        write_output_text(root / name, text)
+    print(
+        f"{folder}: {len(frames)} CSV files (no PNG plots: matplotlib is not installed with "
+        "widedeep; the app's Diagnose page exports them)",
+        file=sys.stderr,
+    )
+
+
 def cmd_recommend(args: argparse.Namespace) -> int:
     """Top-N unseen movies for one user."""
     from widedeep_core.api import open_recommender
@@ -671,6 +749,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--part", choices=("test", "val"), default="test")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("diagnose", help="why a stored run is good or bad (issue 21)")
+    s.add_argument("run_dir", help="run id (as `widedeep runs` lists it) or folder")
+    s.add_argument("--compare", default=None, metavar="RUN2", help="a second run, same split")
+    s.add_argument("--runs-dir", default=None, help="where runs are stored (for an id)")
+    s.add_argument("--data", default=None, help="data folder (default: the run's own)")
+    s.add_argument("--part", choices=("test", "val"), default="test")
+    s.add_argument("--output", default=None, metavar="DIR", help="write every table as CSV")
+    s.add_argument(
+        "--skip-permutation", action="store_true", help="leave out the permutation importance"
+    )
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_diagnose)
 
     s = sub.add_parser("recommend", help="top-N unseen movies for a user (or every user)")
     s.add_argument("run_dir", help="run id (as `widedeep runs` lists it) or folder")

@@ -13,8 +13,8 @@ validation split, where the question is tuning):
 paired bootstrap interval over users for every per-user metric.
 
 The result is kept in ``diagnostics.json`` in the run folder (atomic write, a format
-version and a key of what it depends on: the serving weights, config, split, data and
-test metrics); a missing, damaged, older or stale file is recomputed.
+version and a key of what it depends on: the serving weights, config, encoder, split,
+data and test metrics); a missing, damaged, older or stale file is recomputed.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ from widedeep_core.diagnostics.tables import (
 )
 from widedeep_core.errors import RunError, WideDeepError
 from widedeep_core.runs import Run
-from widedeep_core.runs.schema import CONFIG_JSON, TEST_METRICS_JSON
+from widedeep_core.runs.schema import CONFIG_JSON, ENCODER_JSON, TEST_METRICS_JSON
 
 # Bump when a diagnostic's numbers or tables change for the same run.
 DIAGNOSTICS_FORMAT = 1
@@ -156,6 +156,7 @@ def cache_key(run: Run) -> dict[str, Any] | None:
         return {
             "weights": [cfg.serving_weights, weights.st_size, weights.st_mtime_ns],
             "config": _digest(run.file(CONFIG_JSON)),
+            "encoder": _digest(run.file(ENCODER_JSON)),
             "test_metrics": _digest(run.file(TEST_METRICS_JSON)),
             "split": run.read_split().get("hash"),
             "data": run.read_data_info().get("fingerprint"),

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QSettings, QThread, QTimer
+from PySide6.QtCore import QCoreApplication, QEvent, QSettings, QThread, QTimer
 from PySide6.QtWidgets import QApplication, QWidget
 
 TINY = {"n_users": 60, "n_items": 80, "n_ratings": 2500, "seed": 3}
@@ -41,7 +42,11 @@ def no_leftovers(qapp):
         thread.quit()
         thread.wait(5000)
     assert not running, f"worker threads left running: {[t.objectName() for t in running]}"
-    # every QThread that is still a child of a live widget must have stopped too
+    # every QThread that is still a child of a live widget must have stopped too; the
+    # widgets waiting for deletion (and Python's garbage) go first, so the walk below
+    # never meets one half destroyed (that crashed the suite at random)
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    gc.collect()
     for widget in qapp.topLevelWidgets():
         assert not [t for t in widget.findChildren(QThread) if t.isRunning()]
     timers = _active_timers()

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import shutil
 
 import pyqtgraph as pg
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QCoreApplication, QEvent, Qt
 from PySide6.QtWidgets import QComboBox, QProgressBar, QPushButton
 
 from widedeep_core.runs import RunStore
@@ -17,9 +18,14 @@ def page(qtbot, runs_dir):
     from wdgui.pages.diagnose import DiagnosePage
 
     p = DiagnosePage(RunStore(runs_dir))
-    qtbot.addWidget(p)
     yield p
     p.shutdown()
+    # destroyed here, with its plots, rather than by a later garbage collection: a page
+    # collected while a later test's teardown walked the top-level widgets crashed it
+    p.close()
+    p.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    gc.collect()
 
 
 def wait_idle(qtbot, page, timeout=120_000):

@@ -25,8 +25,8 @@ import json, os, sys, tempfile, time
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 wait, warm = float(sys.argv[1]), sys.argv[2] == "warm"
 from PySide6.QtCore import QSettings, QTimer
-from PySide6.QtWidgets import QApplication
-app = QApplication([])
+from wdgui.app import make_app
+app = make_app()  # as wdgui makes it (the GIL switch interval included)
 tmp = tempfile.mkdtemp()
 os.environ["WIDEDEEP_CACHE_DIR"] = tmp + "/cache"
 from wdgui.main_window import MainWindow

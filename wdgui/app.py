@@ -32,19 +32,15 @@ def make_app(argv: Sequence[str] | None = None):
     import widedeep_core
 
     from .settings import APPLICATION, DISPLAY_NAME, ORGANIZATION, app_icon
+    from .workers import responsive_gil, stop_all
 
-    # The training worker runs Python between torch ops; with the default 5 ms GIL
-    # switch interval a plot repaint (many short Python calls) waits up to 5 ms per
-    # hand-over, which added up to 50-150 ms stalls at epoch ends.
-    sys.setswitchinterval(0.001)
+    responsive_gil()
     app = QApplication.instance() or QApplication(list(argv or sys.argv[:1]))
     app.setApplicationName(APPLICATION)
     app.setApplicationDisplayName(DISPLAY_NAME)
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationVersion(widedeep_core.__version__)
     app.setWindowIcon(app_icon())
-    from .workers import stop_all
-
     # quitting (last window closed, Ctrl+Q, a session ending) stops every worker thread
     app.aboutToQuit.connect(stop_all)
     return app

@@ -26,9 +26,9 @@ from .about import AboutDialog
 from .pages.configure import ConfigurePage, torch_loaded
 from .pages.data import DataPage
 from .settings import DISPLAY_NAME, app_icon, make_settings, read_json, write_json
-from .warmup import qt_type_steps, warm_up
+from .warmup import WARMED, qt_type_steps, warm_up
 from .widgets import Steps
-from .workers import JobRunner
+from .workers import JobRunner, responsive_gil
 
 if TYPE_CHECKING:  # pragma: no cover
     from widedeep_core.data import MovieLensData
@@ -83,6 +83,7 @@ class MainWindow(QMainWindow):
         self.warm_up_jobs.succeeded.connect(self._on_warmed_up)
         self.warm_up_jobs.failed.connect(self._on_warmed_up)
         if warm_up:
+            responsive_gil()  # the warm-up thread imports PyTorch beside the GUI thread
             self.firstPainted.connect(self.start_warm_up)
         elif lazy_pages:  # nothing imports pyqtgraph in another thread: build after painting
             self.firstPainted.connect(self._build_the_rest)
@@ -95,6 +96,8 @@ class MainWindow(QMainWindow):
         self._building: dict[str, Steps] = {}  # pages under construction, by key
         self._idle_build: Steps | None = None  # what the idle turns build after the warm-up
         self._after_run: Steps | None = None  # the new run shown in the Runs and Recommend pages
+        self._start_build: Steps | None = None  # the Train page built in turns for a Start
+        self._start_after_warm_up = False  # a Start clicked while the warm-up ran
         self._qt_types: Steps | None = None  # PySide's classes created before the warm-up's
         self._can_start: tuple[bool, str] = (False, "Load data first (Data page).")
         self.data_page = DataPage(lazy_plots=lazy_pages)
@@ -347,6 +350,8 @@ class MainWindow(QMainWindow):
     @Slot()
     def start_training(self) -> None:
         """Train the Configure page's configuration on the loaded data (F5)."""
+        if self._start_after_warm_up or (self._start_build and not self._start_build.done):
+            return  # this Start is under way already
         if self.is_built("train") and self.train_page.is_training():
             return
         data = self.data_page.data
@@ -359,6 +364,9 @@ class MainWindow(QMainWindow):
             self.pages.setCurrentWidget(self.configure_page)
             self.hint("Fix the marked settings first.")
             return
+        if not self.is_built("train"):
+            self._start_when_built()
+            return
         self.pages.setCurrentWidget(self.train_page)
         self.train_page.show_plots()  # so that the repaint below paints them, not the hint
         # Paint the page before the worker starts: its first paint (plots included)
@@ -366,6 +374,31 @@ class MainWindow(QMainWindow):
         self.train_page.repaint()
         self.train_page.start(cfg, data, self.store.root)
         self._update_can_start()
+
+    def _start_when_built(self) -> None:
+        """Show the Train tab, let a running warm-up end, build the page in turns, start.
+
+        Built at once on a first Start (before the idle build reached it), its plots
+        held the window for 160-270 ms; built while the warm-up thread imported PyTorch,
+        each piece took twice as long (the two threads share the GIL). The run loses
+        nothing by waiting: its worker would wait for the warm-up's lock anyway.
+        """
+        index = PAGE_TITLES.index("Train")
+        with QSignalBlocker(self.pages):  # showing the placeholder must not build at once
+            self.pages.setCurrentIndex(index)
+        self.startAction.setEnabled(False)
+        self.jobStatus.setText("Preparing: importing PyTorch")
+        if self.warm_up_jobs.is_busy() and not WARMED.is_set():
+            self._start_after_warm_up = True  # _on_warmed_up (still to come) comes back
+            return
+
+        def then_start() -> Iterator[None]:
+            if not self.is_built("train"):  # the idle build may have finished it
+                yield from self._construction("train")
+            QTimer.singleShot(1, self, self.start_training)  # its own turn
+
+        self._start_build = Steps(then_start())
+        self._start_build.run_in_turns(self)
 
     def hint(self, text: str) -> None:
         """A status-bar message that goes after ``STATUS_MESSAGE_MS``."""
@@ -397,6 +430,9 @@ class MainWindow(QMainWindow):
         self._update_device()
         self._build_the_rest()
         self.warmedUp.emit()
+        if self._start_after_warm_up:
+            self._start_after_warm_up = False
+            self.start_training()
 
     @Slot()
     def _build_the_rest(self) -> None:
@@ -574,7 +610,7 @@ class MainWindow(QMainWindow):
 
     def shutdown(self) -> None:
         """Cancel training and loading and wait for their threads."""
-        for steps in (self._idle_build, self._after_run, self._qt_types):  # no later turns
+        for steps in (self._idle_build, self._after_run, self._qt_types, self._start_build):
             if steps is not None:
                 steps.cancel()
         for page in self._built.values():

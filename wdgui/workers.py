@@ -48,6 +48,16 @@ Report = Callable[[float, str], None]
 _LIVE: set[Task] = set()
 
 
+def responsive_gil() -> None:
+    """A 1 ms GIL switch interval for this process (the default is 5 ms).
+
+    A worker thread runs Python between torch ops; with 5 ms a plot repaint (many short
+    Python calls) waited up to 5 ms per hand-over, which added up to 50-150 ms stalls
+    at epoch ends and while the warm-up imported PyTorch.
+    """
+    sys.setswitchinterval(min(sys.getswitchinterval(), 0.001))
+
+
 def live_threads() -> list[QThread]:
     """The worker threads that were started and are still running."""
     return [t._thread for t in list(_LIVE) if t._thread is not None and t._thread.isRunning()]

@@ -177,3 +177,36 @@ def test_start_is_blocked_by_an_invalid_form(window, qtbot):
     window.start_training()  # the shortcut path is refused too
     assert not window.train_page.is_training()
     assert window.pages.currentWidget() is window.configure_page
+
+
+def test_first_start_builds_the_train_page_in_turns_then_trains(make_window, qtbot):
+    window = make_window(lazy_pages=True)
+    load_demo(qtbot, window)
+    set_form(window, epochs=1, batch_size=256, log_every=50, seed=1)
+    window.start_training()  # F5 before the idle build reached the Train page
+    assert not window.is_built("train")  # built a piece per turn, not in this call
+    assert window.pages.currentIndex() == 2 and "Preparing" in window.jobStatus.text()
+    window.start_training()  # a second F5 meanwhile starts nothing more
+    qtbot.waitUntil(lambda: window.is_built("train"), timeout=20000)
+    page = window.train_page
+    qtbot.waitUntil(
+        lambda: not page.is_training() and page.trainProgress.value() > 0, timeout=60000
+    )
+    assert window.pages.currentWidget() is page
+    assert [r.status for r in RunStore(window.store.root).list()] == ["finished"]
+
+
+def test_start_during_the_warm_up_waits_for_it(make_window, qtbot, monkeypatch):
+    window = make_window(lazy_pages=True)
+    load_demo(qtbot, window)
+    set_form(window, epochs=1, batch_size=256, log_every=50, seed=1)
+    monkeypatch.setattr(window.warm_up_jobs, "is_busy", lambda: True)  # a warm-up running
+    monkeypatch.setattr("wdgui.main_window.WARMED", type("E", (), {"is_set": lambda s: False})())
+    window.start_training()
+    qtbot.wait(50)
+    assert not window.is_built("train") and window._start_after_warm_up
+    monkeypatch.undo()
+    window._on_warmed_up()  # what the warm-up's end signals: the Start goes on
+    qtbot.waitUntil(lambda: window.is_built("train"), timeout=20000)
+    qtbot.waitUntil(lambda: RunStore(window.store.root).list() != [], timeout=20000)
+    qtbot.waitUntil(lambda: not window.train_page.is_training(), timeout=60000)

@@ -160,6 +160,15 @@ def test_settings_diff_and_labels_tell_runs_apart():
     assert differ == ["lr"] and "hidden" in same and "name" not in same
     assert run_labels([a, b]) == ["fast [aaaa] · lr=0.001", "fast [bbbb] · lr=0.003"]
     assert run_labels([a]) == ["fast"]
+    # names that differ are the labels: the settings would only push the values away
+    fields = ("user", "item", "gender", "age", "occupation", "zip")
+    c = info("full", "r3", config={"wide_fields": list(fields)})
+    assert run_labels([a, c]) == ["fast", "full"]
+    d = info("full", "r4", config={"wide_fields": ["user"]})
+    assert run_labels([c, d]) == [
+        "full [r3] · wide_fields=user,item,gende…",
+        "full [r4] · wide_fields=user",
+    ]
 
 
 def test_compare_n_runs_side_by_side_with_the_baselines():

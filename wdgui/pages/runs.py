@@ -723,7 +723,7 @@ class RunsPage(QWidget):
                 if c - 1 in best:
                     item.setFont(bold)
                 table.setItem(r, c, item)
-        table.resizeColumnsToContents()
+        _fit_columns(table)
 
     def _fill_diff(self, nodes: list[Node], labels: list[str]) -> None:
         from widedeep_core.runs.compare import settings_of
@@ -757,7 +757,7 @@ class RunsPage(QWidget):
                 else:
                     text = format_value(key, settings_of(info).get(key))
                 table.setItem(r, c, QTableWidgetItem(text))
-        table.resizeColumnsToContents()
+        _fit_columns(table)
         self.diffSameCheck.setText(f"Show the {len(same)} settings they share")
 
     def diff_rows(self) -> list[list[str]]:
@@ -1189,6 +1189,22 @@ def _table(name: str) -> QTableWidget:
     table.verticalHeader().setVisible(False)
     table.setAlternatingRowColors(True)
     return table
+
+
+# widest a compare or diff column gets from its contents (a long run name is elided)
+MAX_COLUMN_PX = 200
+
+
+def _fit_columns(table: QTableWidget) -> None:
+    """Columns sized to their contents but never past ``MAX_COLUMN_PX``; a cut header
+    keeps its full text as a tooltip."""
+    table.resizeColumnsToContents()
+    for c in range(table.columnCount()):
+        if table.columnWidth(c) > MAX_COLUMN_PX:
+            table.setColumnWidth(c, MAX_COLUMN_PX)
+            item = table.horizontalHeaderItem(c)
+            if item is not None:
+                item.setToolTip(item.text())
 
 
 def _cells(table: QTableWidget) -> list[list[str]]:

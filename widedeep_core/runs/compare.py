@@ -140,26 +140,40 @@ def settings_diff(infos: Any) -> tuple[list[str], list[str]]:
     return differ, same
 
 
+# a setting's value in a label is cut to this many characters (the diff table has all)
+LABEL_VALUE_CHARS = 16
+
+
 def _short(key: str, value: Any) -> str:
     if isinstance(value, tuple | list):
         value = "-".join(map(str, value)) if key == "hidden" else ",".join(map(str, value))
     elif isinstance(value, float):
         value = f"{value:g}"
-    return f"{key}={value}"
+    text = str(value)
+    if len(text) > LABEL_VALUE_CHARS:
+        text = text[: LABEL_VALUE_CHARS - 1] + "…"
+    return f"{key}={text}"
 
 
 def run_labels(infos: Any, max_settings: int = 2) -> list[str]:
-    """Labels that tell the runs apart: the name (with the id's end when names repeat) and
-    the settings that differ among them ("fast [3f2a] · lr=0.003")."""
+    """Labels that tell the runs apart: the name alone where names differ; where a name
+    repeats, the id's end and the settings that differ ("fast [3f2a] · lr=0.003").
+
+    Short on purpose: they head the compare table's columns and fill the legend, where
+    a label listing every field pushed the values and the plot off the page.
+    """
     infos = list(infos)
     names = [str(getattr(i, "name", "")) for i in infos]
     differ, _ = settings_diff(infos) if len(infos) > 1 else ([], [])
     shown = [k for k in differ if k not in ("seed",)][:max_settings] or differ[:max_settings]
     labels = []
     for info, name in zip(infos, names, strict=True):
-        label = name if names.count(name) == 1 else f"{name} [{str(info.id)[-4:]}]"
+        if names.count(name) == 1:
+            labels.append(name)
+            continue
         settings = settings_of(info)
         extra = ", ".join(_short(k, settings.get(k)) for k in shown)
+        label = f"{name} [{str(info.id)[-4:]}]"
         labels.append(f"{label} · {extra}" if extra else label)
     return labels
 

@@ -34,16 +34,17 @@ if TYPE_CHECKING:  # pragma: no cover
     from widedeep_core.data import MovieLensData
     from widedeep_core.training import FinishedEvent
 
+    from .pages.diagnose import DiagnosePage
     from .pages.recommend import RecommendPage
     from .pages.runs import RunsPage
     from .pages.sweep import SweepPage
     from .pages.train import TrainPage
 
-PAGE_TITLES = ("Data", "Configure", "Train", "Runs", "Recommend", "Sweep")
+PAGE_TITLES = ("Data", "Configure", "Train", "Runs", "Recommend", "Sweep", "Diagnose")
 # Pages built on first show (or when the window is idle after the warm-up): their
 # modules import pyqtgraph, and building their plots before the first paint made
 # ``wdgui`` take 1-4 s longer to show a window.
-LAZY_PAGES = ("train", "runs", "recommend", "sweep")
+LAZY_PAGES = ("train", "runs", "recommend", "sweep", "diagnose")
 # How long a hint in the status bar ("Load data first.") stays before it goes.
 STATUS_MESSAGE_MS = 5000
 
@@ -161,6 +162,11 @@ class MainWindow(QMainWindow):
         """The Sweep page (built on first use)."""
         return self._page("sweep")  # type: ignore[return-value]
 
+    @property
+    def diagnose_page(self) -> DiagnosePage:
+        """The Diagnose page (built on first use)."""
+        return self._page("diagnose")  # type: ignore[return-value]
+
     def is_built(self, key: str) -> bool:
         """True once the page ``key`` ("train", "runs", ...) exists."""
         return key not in LAZY_PAGES or key in self._built
@@ -224,6 +230,10 @@ class MainWindow(QMainWindow):
             from .pages.recommend import RecommendPage
 
             return RecommendPage(self.store, stepwise=True)
+        if key == "diagnose":
+            from .pages.diagnose import DiagnosePage
+
+            return DiagnosePage(self.store, stepwise=True)
         from .pages.sweep import SweepPage
 
         return SweepPage(stepwise=True)
@@ -340,6 +350,10 @@ class MainWindow(QMainWindow):
         sweep.loadConfigRequested.connect(self._on_load_config)
         sweep.openRunRequested.connect(self._on_open_run)
         sweep.stateChanged.connect(self._on_job_state)
+
+    def _wire_diagnose(self, page: DiagnosePage) -> None:
+        page.stateChanged.connect(self._on_job_state)
+        page.data_source = lambda: self.data_page.data  # a run trained on it is not reloaded
 
     @Slot()
     def _on_runs_changed(self) -> None:

@@ -93,3 +93,9 @@ def test_runs_without_test_metrics_are_not_listed(qtbot, page, runs_dir):
     (runs_dir / "bare" / "test_metrics.json").unlink()
     page.refresh_runs()
     assert page.runCombo.count() == 2
+
+
+def test_the_window_has_a_diagnose_page(window):
+    page = window.diagnose_page
+    assert page.objectName() == "diagnosePage"
+    assert window.pages.tabText(window.pages.indexOf(page)) == "Diagnose"

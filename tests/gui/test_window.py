@@ -17,7 +17,7 @@ CONTRACT_NAMES = (
 
 def test_window_has_every_page_and_contract_name(window):
     titles = [window.pages.tabText(i) for i in range(window.pages.count())]
-    assert titles == ["Data", "Configure", "Train", "Runs", "Recommend", "Sweep"]
+    assert titles == ["Data", "Configure", "Train", "Runs", "Recommend", "Sweep", "Diagnose"]
     for name in CONTRACT_NAMES:
         found = window.findChildren(QWidget, name)
         assert len(found) == 1, name
@@ -146,7 +146,7 @@ def test_lazy_pages_are_built_on_first_show_or_use(make_window, qtbot):
     assert "Load data" in window.train_page.hintLabel.text()
     window.build_pages()
     titles = [window.pages.tabText(i) for i in range(window.pages.count())]
-    assert titles == ["Data", "Configure", "Train", "Runs", "Recommend", "Sweep"]
+    assert titles == ["Data", "Configure", "Train", "Runs", "Recommend", "Sweep", "Diagnose"]
     window.data_page.build_plots()
     for name in CONTRACT_NAMES:
         assert len(window.findChildren(QWidget, name)) == 1, name
@@ -175,7 +175,7 @@ def test_idle_build_makes_every_page_once_in_pieces(make_window, qtbot):
     for name in (*CONTRACT_NAMES, "sweepBestPlot", "ratingHistogram"):
         assert len(window.findChildren(QWidget, name)) == 1, name
     titles = [window.pages.tabText(i) for i in range(window.pages.count())]
-    assert titles == ["Data", "Configure", "Train", "Runs", "Recommend", "Sweep"]
+    assert titles == ["Data", "Configure", "Train", "Runs", "Recommend", "Sweep", "Diagnose"]
     assert "Load data" in window.train_page.hintLabel.text()  # wired, state given
 
 

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from widedeep_core.config import Config
+from widedeep_core.config import Config, seed_run
 from widedeep_core.runs import RunStore
 
 from .about import AboutDialog
@@ -99,6 +99,7 @@ class MainWindow(QMainWindow):
         self._after_run: Steps | None = None  # the new run shown in the Runs and Recommend pages
         self._start_build: Steps | None = None  # the Train page built in turns for a Start
         self._start_after_warm_up = False  # a Start clicked while the warm-up ran
+        self._seed_queue: list[Config] = []  # the set's runs still to train, in order
         self._qt_types: Steps | None = None  # PySide's classes created before the warm-up's
         self._can_start: tuple[bool, str] = (False, "Load data first (Data page).")
         self.data_page = DataPage(lazy_plots=lazy_pages)
@@ -335,6 +336,7 @@ class MainWindow(QMainWindow):
 
     def _wire_runs(self, r: RunsPage) -> None:
         r.loadConfigRequested.connect(self._on_load_config)
+        r.repeatRequested.connect(self._on_repeat)
         r.runsChanged.connect(self._on_runs_changed)
 
     def _wire_recommend(self, rec: RecommendPage) -> None:
@@ -381,13 +383,34 @@ class MainWindow(QMainWindow):
         if not self.is_built("train"):
             self._start_when_built()
             return
+        seeds = self.configure_page.seeds()
+        if seeds:  # one run per seed, one after another (a Stop or a failure ends the set)
+            self._seed_queue = [seed_run(cfg, seed) for seed in seeds]
+            cfg = self._seed_queue.pop(0)
         self.pages.setCurrentWidget(self.train_page)
         self.train_page.show_plots()  # so that the repaint below paints them, not the hint
         # Paint the page before the worker starts: its first paint (plots included)
         # took ~30 ms alone but ~90 ms while competing with the worker's data preparation.
         self.train_page.repaint()
+        self._start_run(cfg, data, in_set=bool(seeds))
+
+    def _start_run(self, cfg: Config, data: MovieLensData, in_set: bool) -> None:
         self.train_page.start(cfg, data, self.store.root)
+        if in_set:
+            left = len(self._seed_queue)
+            self.train_page.log(f"{cfg.name}: {left} more run{'s' if left != 1 else ''} after it")
         self._update_can_start()
+
+    @Slot()
+    def _start_next_seed(self) -> None:
+        """The next run of a seed set, once the previous one has ended well."""
+        data, last = self.data_page.data, self.train_page.last_finished
+        if not self._seed_queue or data is None or self.train_page.is_training():
+            return
+        if last is None or last.status != "finished":  # ended without a result: no more
+            self._seed_queue.clear()
+            return
+        self._start_run(self._seed_queue.pop(0), data, in_set=True)
 
     def _start_when_built(self) -> None:
         """Show the Train tab, let a running warm-up end, build the page in turns, start.
@@ -521,6 +544,8 @@ class MainWindow(QMainWindow):
     def _on_job_state(self, text: str) -> None:
         self.jobStatus.setText(text or "Idle")
         self._update_can_start()
+        if not text and self._seed_queue:  # a job went idle: the set's next run, next turn
+            QTimer.singleShot(1, self, self._start_next_seed)
 
     @Slot(object)
     def _on_run_finished(self, event: FinishedEvent) -> None:
@@ -531,6 +556,8 @@ class MainWindow(QMainWindow):
         """
         steps = self._after_run = Steps(self._show_new_run(event))
         QTimer.singleShot(1, self, lambda: steps.run_in_turns(self))
+        if event.status != "finished":
+            self._seed_queue.clear()  # stopped: the set stops with it
 
     def _show_new_run(self, event: FinishedEvent) -> Iterator[None]:
         self.runs_page.refresh()
@@ -543,8 +570,16 @@ class MainWindow(QMainWindow):
 
     @Slot(str)
     def _on_run_failed(self, message: str) -> None:
+        self._seed_queue.clear()
         if self.is_built("runs"):  # a page built later reads the store itself
             self.runs_page.refresh()
+
+    @Slot(object, str)
+    def _on_repeat(self, cfg: Config, seeds: str) -> None:
+        """A run's "Repeat with seeds": its configuration in the form, then Start."""
+        self.configure_page.set_config(cfg)
+        self.configure_page.seedsEdit.setText(seeds)
+        self.start_training()
 
     @Slot(object)
     def _on_load_config(self, cfg: Config) -> None:
@@ -581,6 +616,9 @@ class MainWindow(QMainWindow):
         strings = read_json(s, "configure/strings")
         if isinstance(strings, dict):
             self.configure_page.set_strings(strings, s.value("configure/preset"))
+        seeds = s.value("configure/seeds")
+        if isinstance(seeds, str):
+            self.configure_page.seedsEdit.setText(seeds)
         page = s.value("window/page")
         if page is not None and str(page).isdigit():
             self.pages.setCurrentIndex(int(page))
@@ -596,6 +634,7 @@ class MainWindow(QMainWindow):
                 s.setValue(f"splitters/{splitter.objectName()}", splitter.saveState())
         write_json(s, "configure/strings", self.configure_page.strings())
         s.setValue("configure/preset", self.configure_page.preset_name())
+        s.setValue("configure/seeds", self.configure_page.seedsEdit.text())
         write_json(s, "data/recent", self.data_page.recent)
         if self.is_built("recommend"):  # else the saved state stands
             write_json(s, "recommend/state", self.recommend_page.state())

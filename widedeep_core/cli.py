@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from widedeep_core.config.seeds import parse_seeds, seed_run
 from widedeep_core.constants import DEFAULT_EXCLUDE, EXCLUDE_RULES, LAYOUTS, RELEASES
 from widedeep_core.errors import DataError, WideDeepError
 from widedeep_core.monitors import config_monitor
@@ -91,24 +92,6 @@ def _config_from_args(args: argparse.Namespace, data) -> tuple[Any, list[str]]:
     return adapt_to_data(cfg, fields_available(data))
 
 
-def parse_seeds(text: str) -> list[int]:
-    """``--seeds 0,1,2`` (or ``0-4``, a range with both ends) as a list of whole numbers."""
-    seeds: list[int] = []
-    for part in (p.strip() for p in text.split(",")):
-        m = re.fullmatch(r"(\d+)\s*-\s*(\d+)", part)
-        if m and int(m.group(1)) <= int(m.group(2)) and int(m.group(2)) - int(m.group(1)) < 1000:
-            seeds += range(int(m.group(1)), int(m.group(2)) + 1)
-        elif part.isdigit():
-            seeds.append(int(part))
-        else:
-            raise DataError(
-                f"--seeds {text!r}: give whole numbers separated by commas (0,1,2) or a range (0-4)"
-            )
-    if not seeds:
-        raise DataError("--seeds: give at least one seed (0,1,2)")
-    return list(dict.fromkeys(seeds))
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     """Train a preset (with overrides) on a data folder and store the run (one per seed)."""
     seeds = parse_seeds(args.seeds) if getattr(args, "seeds", None) else None
@@ -121,7 +104,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     summaries: list[dict[str, Any]] = []
     for seed in seeds:
         # the name says the seed: the runs of a set are told apart in every list
-        one = cfg.replace(seed=seed, name=f"{cfg.name or cfg.preset} seed {seed}")
+        one = seed_run(cfg, seed)
         if not args.quiet:
             print(f"seed {seed} ({len(summaries) + 1} of {len(seeds)})", file=sys.stderr)
         code = _train_one(args, data, one, summaries)

@@ -78,3 +78,12 @@ def test_parse_seeds():
     for bad in ("", "a", "1,,x", "5-2"):
         with pytest.raises(DataError, match="--seeds"):
             parse_seeds(bad)
+
+
+def test_seed_run_names_each_run_of_a_set_once():
+    from widedeep_core.config import preset, seed_run
+
+    fast = preset("fast")
+    assert seed_run(fast, 3).name == "fast seed 3" and seed_run(fast, 3).seed == 3
+    again = seed_run(seed_run(fast.replace(name="my net"), 3), 0)  # a set's run repeated
+    assert again.name == "my net seed 0" and again.seed == 0

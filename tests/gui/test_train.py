@@ -210,3 +210,65 @@ def test_start_during_the_warm_up_waits_for_it(make_window, qtbot, monkeypatch):
     qtbot.waitUntil(lambda: window.is_built("train"), timeout=20000)
     qtbot.waitUntil(lambda: RunStore(window.store.root).list() != [], timeout=20000)
     qtbot.waitUntil(lambda: not window.train_page.is_training(), timeout=60000)
+
+
+def test_seeds_field_repeats_the_run_once_per_seed(window, qtbot):
+    load_demo(qtbot, window)
+    set_form(window, epochs=1, batch_size=256, log_every=50)
+    form = window.configure_page
+    form.seedsEdit.setText("0,x")  # a bad list is marked and Start refuses
+    assert not form.is_valid() and "Repeat over seeds" in form.seedsError.text()
+    form.seedsEdit.setText("3-5")
+    assert form.is_valid() and form.seeds() == [3, 4, 5] and not form.seedsError.isVisible()
+    start(window)
+    store = RunStore(window.store.root)
+    qtbot.waitUntil(
+        lambda: (
+            [r.status for r in store.list()] == ["finished"] * 3
+            and not window.train_page.is_training()
+        ),
+        timeout=120000,
+    )
+    runs = sorted(store.list(), key=lambda r: r.config["seed"])
+    assert [r.config["seed"] for r in runs] == [3, 4, 5]
+    assert [r.name for r in runs] == ["fast seed 3", "fast seed 4", "fast seed 5"]
+    assert window._seed_queue == []
+
+
+def test_stop_ends_a_seed_set(window, qtbot):
+    load_demo(qtbot, window)
+    set_form(window, epochs=30, batch_size=64, log_every=1)
+    window.configure_page.seedsEdit.setText("0,1")
+    page = window.train_page
+    with qtbot.waitSignal(page.runFinished, timeout=60000):
+        start(window)
+        qtbot.waitUntil(lambda: page.trainProgress.maximum() > 0, timeout=30000)
+        page.stopButton.click()
+    qtbot.waitUntil(lambda: not page.is_training(), timeout=30000)
+    qtbot.wait(100)
+    assert not page.is_training() and window._seed_queue == []
+    assert [r.status for r in RunStore(window.store.root).list()] == ["cancelled"]
+
+
+def test_repeat_with_seeds_from_a_runs_context_menu(window, qtbot):
+    load_demo(qtbot, window)
+    set_form(window, epochs=1, batch_size=256, log_every=50, seed=7)
+    with qtbot.waitSignal(window.train_page.runFinished, timeout=60000):
+        start(window)
+    qtbot.waitUntil(lambda: not window.train_page.is_training(), timeout=30000)
+    runs = window.runs_page
+    runs.refresh()
+    runs.select_runs([r.id for r in runs.model.runs()])
+    menu = runs.context_menu()
+    texts = [a.text() for a in menu.actions()]
+    assert "Repeat with seeds..." in texts and all(a.isEnabled() for a in menu.actions())
+    assert not runs.repeat_with_seeds("1,y")  # a bad list: a message, nothing started
+    assert "Seeds" in runs.errorLabel.text() and not window.train_page.is_training()
+    assert runs.repeat_with_seeds("0-1")
+    store = RunStore(window.store.root)
+    qtbot.waitUntil(
+        lambda: len(store.list()) == 3 and not window.train_page.is_training(), timeout=120000
+    )
+    names = sorted(r.name for r in store.list())
+    assert names[1:] == ["fast seed 0", "fast seed 1"], names
+    assert window.configure_page.seedsEdit.text() == "0-1"

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QPushButton,
     QScrollArea,
     QVBoxLayout,
@@ -30,6 +31,7 @@ from widedeep_core.config import (
     config_fields,
     field_info,
     fields_available,
+    parse_seeds,
     parse_value,
 )
 from widedeep_core.errors import ConfigError, WideDeepError
@@ -207,6 +209,25 @@ class ConfigurePage(QWidget):
             label.setToolTip(editor.widget.toolTip())
             groups[info.group].addRow(label, cell)
 
+        # not a Config field: Start trains the configuration once per seed listed here
+        self.seedsEdit = QLineEdit()
+        self.seedsEdit.setObjectName("seedsEdit")
+        self.seedsEdit.setPlaceholderText("one run (the seed above); 0,1,2 or 0-4: one per seed")
+        self.seedsEdit.setToolTip(
+            "Repeat the run over these seeds (commas, or a range with both ends): the Runs "
+            "page groups the runs into one row with mean and spread"
+        )
+        self.seedsEdit.textChanged.connect(self._on_seeds_edited)
+        self.seedsError = message_label("error_seeds")
+        self._seeds_error = ""
+        seeds_cell = QWidget()
+        sv = QVBoxLayout(seeds_cell)
+        sv.setContentsMargins(0, 0, 0, 0)
+        sv.setSpacing(1)
+        sv.addWidget(self.seedsEdit)
+        sv.addWidget(self.seedsError)
+        groups[field_info("seed").group].addRow("Repeat over seeds", seeds_cell)
+
         self.supportButton = QPushButton("Show support")
         self.supportButton.setObjectName("crossSupportButton")
         self.supportButton.setToolTip(
@@ -259,6 +280,28 @@ class ConfigurePage(QWidget):
     def is_valid(self) -> bool:
         """True when Start may use ``config()``."""
         return self._valid
+
+    def seeds(self) -> list[int] | None:
+        """The seeds to repeat the run over; None for one run (empty or invalid field)."""
+        text = self.seedsEdit.text().strip()
+        if not text:
+            return None
+        try:
+            return parse_seeds(text, "Repeat over seeds")
+        except WideDeepError:
+            return None
+
+    @Slot(str)
+    def _on_seeds_edited(self, text: str) -> None:
+        try:
+            if text.strip():
+                parse_seeds(text, "Repeat over seeds")
+            self._seeds_error = ""
+        except WideDeepError as exc:
+            self._seeds_error = str(exc)
+        show_message(self.seedsError, self._seeds_error)
+        self.seedsEdit.setStyleSheet("border: 1px solid #b00020;" if self._seeds_error else "")
+        self._show_validation()
 
     def strings(self) -> dict[str, str]:
         """Every entry as the text ``parse_value`` reads (what the settings keep)."""
@@ -424,7 +467,7 @@ class ConfigurePage(QWidget):
     def _show_validation(self) -> None:
         """Show the form state's errors; emit when the validity or the config changed."""
         self._apply_errors(self.form.errors)
-        valid = self.form.valid
+        valid = self.form.valid and not self._seeds_error
         changed = valid != self._valid
         self._valid = valid
         if changed:

@@ -57,7 +57,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from widedeep_core.config import Config
+from widedeep_core.config import Config, parse_seeds
 from widedeep_core.errors import WideDeepError
 from widedeep_core.fileio import write_output_text
 from widedeep_core.monitors import monitor_of
@@ -115,6 +115,7 @@ class RunsPage(QWidget):
     """Lists the runs of a ``RunStore``; overlays and compares the selected runs."""
 
     loadConfigRequested = Signal(Config)
+    repeatRequested = Signal(Config, str)  # a run's configuration, the seeds to repeat it over
     runsChanged = Signal()
 
     def __init__(
@@ -170,6 +171,8 @@ class RunsPage(QWidget):
         header.sortIndicatorChanged.connect(self._save_view)
         self.runsTable.selectionModel().selectionChanged.connect(self._on_selection)
         self.runsTable.doubleClicked.connect(self._on_double_click)
+        self.runsTable.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.runsTable.customContextMenuRequested.connect(self._on_context_menu)
 
         buttons = QHBoxLayout()
         self.refreshButton = QPushButton("Refresh")
@@ -318,8 +321,10 @@ class RunsPage(QWidget):
         bottom = QSplitter(Qt.Orientation.Horizontal)
         bottom.addWidget(plot_box)
         bottom.addWidget(self._build_details())
+        bottom.setObjectName("runsDetailsSplitter")  # its sizes are saved with the window's
         bottom.setStretchFactor(0, 3)
         bottom.setStretchFactor(1, 2)
+        bottom.setSizes([3000, 2000])  # 3:2 from the start (the plot's hint took 80%)
         self.splitter.addWidget(bottom)
 
         layout = QVBoxLayout(self)
@@ -1036,6 +1041,51 @@ class RunsPage(QWidget):
             show_message(self.errorLabel, str(exc))
             return
         self.loadConfigRequested.emit(cfg)
+
+    def context_menu(self) -> QMenu:
+        """The runs table's menu for the selection (built anew each time)."""
+        menu = QMenu(self)
+        menu.setObjectName("runsContextMenu")
+        one = len(self.selected_runs()) == 1
+        for text, slot, enabled in (
+            ("Load into form", self.load_selected_into_form, one),
+            ("Repeat with seeds...", self._ask_seeds, one),
+            ("Rename...", self._on_rename, one),
+            ("Delete...", self._on_delete, bool(self.selected_runs())),
+        ):
+            action = menu.addAction(text)
+            action.triggered.connect(slot)
+            action.setEnabled(enabled)
+        return menu
+
+    @Slot(object)
+    def _on_context_menu(self, pos: Any) -> None:
+        self.context_menu().popup(self.runsTable.viewport().mapToGlobal(pos))
+
+    @Slot()
+    def _ask_seeds(self) -> None:
+        dialog = QInputDialog(self)
+        dialog.setObjectName("repeatSeedsDialog")
+        dialog.setWindowTitle("Repeat with seeds")
+        dialog.setLabelText("Seeds (0,1,2 or 0-4):")
+        dialog.setTextValue("0-2")
+        dialog.textValueSelected.connect(self.repeat_with_seeds)
+        dialog.open()  # not exec(): the window keeps running
+
+    @Slot(str)
+    def repeat_with_seeds(self, seeds: str) -> bool:
+        """Ask the window to train the selected run's configuration once per seed."""
+        runs = self.selected_runs()
+        if len(runs) != 1:
+            return False
+        try:
+            parse_seeds(seeds, "Seeds")
+            cfg = Run(runs[0].path).read_config()
+        except WideDeepError as exc:
+            show_message(self.errorLabel, str(exc))
+            return False
+        self.repeatRequested.emit(cfg, seeds)
+        return True
 
     @Slot()
     def _on_rename(self) -> None:

@@ -15,6 +15,7 @@ from widedeep_core.config.presets import (
     preset_settings,
 )
 from widedeep_core.config.schema import Config, config_fields, field_info
+from widedeep_core.config.seeds import parse_seeds, seed_run
 from widedeep_core.config.text import (
     check_strings,
     config_from_strings,
@@ -47,10 +48,12 @@ __all__ = [
     "from_strings",
     "normalize_cross",
     "parse_assignments",
+    "parse_seeds",
     "parse_value",
     "preset",
     "preset_help",
     "preset_settings",
+    "seed_run",
     "split_cross",
     "validate_all",
 ]

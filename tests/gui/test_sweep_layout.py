@@ -165,3 +165,34 @@ def test_a_bad_storage_url_checked_in_the_worker_still_shows_its_message(
     qtbot.waitUntil(lambda: not page.is_running(), timeout=30000)
     assert "more than one '@'" in page.errorLabel.text() and page.errorLabel.isVisibleTo(page)
     assert page.startButton.isEnabled()
+
+
+def test_slice_and_contour_show_every_finished_trial(window, qtbot):
+    window.resize(1280, 820)
+    window.show()
+    page = window.sweep_page
+    window.pages.setCurrentWidget(page)
+    s = summary()
+    page._on_snapshot(s)
+    page.plotTabs.setCurrentIndex(2)
+    assert page.plotTabs.tabText(2) == "Slice and contour"
+    qtbot.waitUntil(lambda: page.slicePlot.isVisible() and page.contourPlot.isVisible())
+    assert page.slicePlot.width() >= 400 and page.contourPlot.width() >= 400
+    names = [page.sliceCombo.itemText(i) for i in range(page.sliceCombo.count())]
+    assert names == ["lr", "hidden"] and page.contourYCombo.currentText() == "hidden"
+    # the slice: one point per trial at log10(lr) (the space samples lr on a log scale)
+    xs, ys = page.sliceScatter.getData()
+    assert sorted(ys) == pytest.approx(sorted(t["value"] for t in s["trials"]))
+    assert min(xs) == pytest.approx(-4) and max(xs) == pytest.approx(-2)
+    bottom = page.slicePlot.getPlotItem().getAxis("bottom")
+    assert bottom.labelText == "lr (log)"
+    # categories by name: choosing "hidden" puts its three values on the ticks
+    page.sliceCombo.setCurrentIndex(1)
+    xs, _ = page.sliceScatter.getData()
+    assert set(xs) == {0.0, 1.0, 2.0} and bottom.labelText == "hidden"
+    # the contour: the surface spans the trials, its colour bar the objective's range
+    assert page.contourImage.image is not None and page.contourImage.image.shape == (40, 40)
+    values = [t["value"] for t in s["trials"]]
+    assert page.contourBar.levels() == pytest.approx((min(values), max(values)))
+    cx, cy = page.contourScatter.getData()
+    assert len(cx) == len(cy) == len(values)

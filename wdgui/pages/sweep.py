@@ -20,8 +20,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, Qt, Signal, Slot
+from PySide6.QtCore import QEvent, QRectF, Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -318,17 +319,52 @@ class SweepPage(QWidget):
             "objective", legend=False, integer_x=True,
         )  # fmt: skip
         yield
+        self.slicePlot = yield from plot_steps(
+            "sweepSlicePlot", "Objective by parameter (slice)", "", "objective", legend=False
+        )
+        self.sliceScatter = pg.ScatterPlotItem(size=8, pen=pg.mkPen("#333"))
+        self.slicePlot.addItem(self.sliceScatter)
+        yield
+        self.contourPlot = yield from plot_steps(
+            "sweepContourPlot", "Objective over two parameters (contour)", "", "", legend=False
+        )
+        self.contourImage = pg.ImageItem()
+        self.contourPlot.addItem(self.contourImage)
+        self.contourScatter = pg.ScatterPlotItem(size=8, pen=pg.mkPen("w"), brush="#222")
+        self.contourPlot.addItem(self.contourScatter)
+        self.contourBar = pg.ColorBarItem(
+            values=(0, 1), colorMap=pg.colormap.get("viridis"), interactive=False,
+            width=14, colorMapMenu=False, pen="#666",
+        )  # fmt: skip
+        self.contourBar.axis.enableAutoSIPrefix(False)
+        self.contourPlot.getPlotItem().layout.addItem(self.contourBar, 2, 5)
+        self.sliceCombo = QComboBox()
+        self.sliceCombo.setObjectName("sweepSliceCombo")
+        self.contourXCombo = QComboBox()
+        self.contourXCombo.setObjectName("sweepContourXCombo")
+        self.contourYCombo = QComboBox()
+        self.contourYCombo.setObjectName("sweepContourYCombo")
+        for combo in (self.sliceCombo, self.contourXCombo, self.contourYCombo):
+            combo.currentIndexChanged.connect(self._draw_views)
+        yield
         self.plotTabs = QTabWidget()
         self.plotTabs.setObjectName("sweepPlotTabs")
         for title, pair in (
             ("Progress", (self.bestPlot, self.intermediatePlot)),
             ("Parameters", (self.parallelPlot, self.importancePlot)),
+            ("Slice and contour", (self.slicePlot, self.contourPlot)),
         ):
             tab = QSplitter(Qt.Orientation.Horizontal)
-            tab.setObjectName(f"sweep{title}Splitter")
+            tab.setObjectName(f"sweep{title.split()[0]}Splitter")
             for plot in pair:
                 tab.addWidget(plot)
             tab.setSizes([1, 1])
+            if plot is self.contourPlot:  # each plot under its parameter choices
+                tab = self._with_choices(
+                    tab,
+                    [("Slice:", self.sliceCombo)],
+                    [("Contour x:", self.contourXCombo), ("y:", self.contourYCombo)],
+                )
             self.plotTabs.addTab(tab, title)
         lower = QSplitter(Qt.Orientation.Vertical)
         lower.setObjectName("sweepSplitter")
@@ -652,6 +688,8 @@ class SweepPage(QWidget):
         self._draw_best(summary)
         self._draw_intermediate(summary)
         self._draw_parallel(summary, names)
+        self._set_view_choices(names)
+        self._draw_views()
         self._update_buttons()
 
     def _draw_best(self, summary: dict[str, Any]) -> None:
@@ -755,6 +793,84 @@ class SweepPage(QWidget):
             xRange=(-0.45, len(axes) - 1 + 0.3), yRange=(-0.08, 1.08), padding=0
         )
 
+    @staticmethod
+    def _with_choices(plots: QWidget, *rows: list[tuple[str, QComboBox]]) -> QWidget:
+        """``plots`` under one row of labelled combo boxes per plot."""
+        box = QWidget()
+        v = QVBoxLayout(box)
+        v.setContentsMargins(0, 0, 0, 0)
+        line = QHBoxLayout()
+        for row in rows:
+            for text, combo in row:
+                line.addWidget(QLabel(text))
+                line.addWidget(combo)
+            line.addStretch(1)
+        v.addLayout(line)
+        v.addWidget(plots, 1)
+        return box
+
+    def _set_view_choices(self, names: list[str]) -> None:
+        """The parameters to choose from (kept when they stay the same)."""
+        if [self.sliceCombo.itemText(i) for i in range(self.sliceCombo.count())] == names:
+            return
+        for combo, default in (
+            (self.sliceCombo, 0),
+            (self.contourXCombo, 0),
+            (self.contourYCombo, min(1, len(names) - 1)),
+        ):
+            combo.blockSignals(True)
+            combo.clear()
+            combo.addItems(names)
+            combo.setCurrentIndex(max(default, 0) if names else -1)
+            combo.blockSignals(False)
+
+    @Slot()
+    def _draw_views(self, *_: Any) -> None:
+        """The slice (objective against one parameter) and the contour (over two)."""
+        from widedeep_core.sweeps.views import contour_view, slice_view
+
+        summary = self.summary
+        name = self.sliceCombo.currentText()
+        x, y = self.contourXCombo.currentText(), self.contourYCombo.currentText()
+        if summary is None or not name:
+            self.sliceScatter.setData([])
+            self.contourScatter.setData([])
+            self.contourImage.clear()
+            return
+        metric = summary.get("metric") or "objective"
+        cmap = pg.colormap.get("viridis")
+        if summary.get("direction") != "maximize":
+            cmap.reverse()  # the better end is the bright one either way
+        view = slice_view(summary, name)
+        keep = ~np.isnan(view.axis.positions)
+        self.sliceScatter.setData(
+            view.axis.positions[keep], view.values[keep], brush=color(0), data=view.numbers[keep]
+        )
+        plot = self.slicePlot.getPlotItem()
+        plot.setLabel("left", metric)
+        _label_axis(plot.getAxis("bottom"), view.axis)
+        contour = contour_view(summary, x, y)
+        plot = self.contourPlot.getPlotItem()
+        _label_axis(plot.getAxis("bottom"), contour.x)
+        _label_axis(plot.getAxis("left"), contour.y)
+        if contour.values.size:
+            lo, hi = float(contour.values.min()), float(contour.values.max())
+            levels = (lo, hi) if hi > lo else (lo - 1e-6, hi + 1e-6)
+            self.contourBar.setColorMap(cmap)
+            self.contourBar.setLevels(levels)
+            self.contourBar.axis.setLabel(metric)
+        if np.isnan(contour.surface).all():
+            self.contourImage.clear()
+        else:
+            gx, gy = contour.grid_x, contour.grid_y
+            self.contourImage.setImage(np.nan_to_num(contour.surface, nan=levels[0]), levels=levels)
+            self.contourImage.setColorMap(cmap)
+            w = max(float(gx[-1] - gx[0]), 1e-9)
+            h = max(float(gy[-1] - gy[0]), 1e-9)
+            self.contourImage.setRect(QRectF(float(gx[0]), float(gy[0]), w, h))
+        ok = ~(np.isnan(contour.x.positions) | np.isnan(contour.y.positions))
+        self.contourScatter.setData(contour.x.positions[ok], contour.y.positions[ok])
+
     @Slot(object)
     def _draw_importances(self, importances: dict[str, float]) -> None:
         """Bars of the parameters' importances (Optuna's), once two trials have finished."""
@@ -769,6 +885,19 @@ class SweepPage(QWidget):
         )  # fmt: skip
         plot.addItem(bars)
         plot.getAxis("left").setTicks([list(enumerate(names))])
+
+
+def _label_axis(axis: Any, view_axis: Any) -> None:
+    """Name an axis after its parameter; log axes read in decades, categories by name."""
+    axis.setLabel(f"{view_axis.name} (log)" if view_axis.log else view_axis.name)
+    if view_axis.ticks is not None:
+        axis.setTicks([view_axis.ticks])
+    elif view_axis.log:
+        finite = view_axis.positions[~np.isnan(view_axis.positions)]
+        lo, hi = (math.floor(finite.min()), math.ceil(finite.max())) if finite.size else (0, 0)
+        axis.setTicks([[(float(p), _label(10.0**p)) for p in range(lo, hi + 1)]])
+    else:
+        axis.setTicks(None)
 
 
 def _short(value: Any) -> Any:

@@ -352,6 +352,7 @@ class MainWindow(QMainWindow):
         sweep.loadConfigRequested.connect(self._on_load_config)
         sweep.openRunRequested.connect(self._on_open_run)
         sweep.stateChanged.connect(self._on_job_state)
+        sweep.runs_dir = self.store.root
 
     def _wire_diagnose(self, page: DiagnosePage) -> None:
         page.stateChanged.connect(self._on_job_state)

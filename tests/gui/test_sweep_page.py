@@ -72,3 +72,34 @@ def test_start_trial_row_stop_and_load_into_form(window, qtbot, tiny_folder, tmp
     assert window.pages.currentWidget() is window.runs_page
     (info,) = window.runs_page.selected_runs()
     assert str(info.path) == trial["run_dir"] and info.tags == {"study": "gui", "trial": 0}
+
+
+def test_studies_button_lists_the_storage_and_opens_a_study(window, qtbot, tmp_path):
+    import optuna
+
+    from widedeep_core.sweeps import normalize_url
+
+    db = tmp_path / "studies.db"
+    study = optuna.create_study(storage=normalize_url(str(db), None), study_name="plain",
+                                direction="maximize")  # fmt: skip
+    dist = {"lr": optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)}
+    for lr, value in ((1e-3, 0.71), (1e-2, 0.74), (3e-2, 0.72)):
+        study.add_trial(optuna.trial.create_trial(params={"lr": lr}, distributions=dist,
+                                                  value=value))  # fmt: skip
+    page = window.sweep_page
+    page.storageEdit.setText(str(db))
+    with qtbot.waitSignal(page.study_jobs.finished, timeout=30000):
+        assert page.list_studies()
+    assert [r["study"] for r in page.studies] == ["plain"] and page.studies[0]["trials"] == 3
+    texts = [a.text() for a in page.studies_menu().actions()]
+    assert texts == ["plain · - · 3 trials · best 0.7400"]
+    with qtbot.waitSignal(page.study_jobs.finished, timeout=30000):
+        page.studies_menu().actions()[0].trigger()
+    assert page.studyEdit.text() == "plain" and page.trialsModel.rowCount() == 3
+    assert "(stored)" in page.statusLabel.text() and not page.is_running()
+    # a storage that is no database: one message, nothing shown
+    (tmp_path / "junk.db").write_text("not sqlite")
+    page.storageEdit.setText(str(tmp_path / "junk.db"))
+    with qtbot.waitSignal(page.study_jobs.finished, timeout=30000):
+        page.list_studies()
+    assert page.errorLabel.text() and "Traceback" not in page.errorLabel.text()

@@ -1060,7 +1060,9 @@ class RunsPage(QWidget):
 
     @Slot(object)
     def _on_context_menu(self, pos: Any) -> None:
-        self.context_menu().popup(self.runsTable.viewport().mapToGlobal(pos))
+        menu = self.context_menu()
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        menu.popup(self.runsTable.viewport().mapToGlobal(pos))
 
     @Slot()
     def _ask_seeds(self) -> None:

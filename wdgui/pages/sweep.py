@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QMenu,
     QPushButton,
     QSpinBox,
     QSplitter,
@@ -49,7 +50,7 @@ from widedeep_core.monitors import config_monitor
 from ..models import DataFrameModel
 from ..plotting import color, plot_steps
 from ..widgets import Steps, message_label, show_message
-from ..workers import Task, Throttle, Worker, error_text, training_threads
+from ..workers import JobRunner, Task, Throttle, Worker, error_text, training_threads
 
 # Snapshots reach the page at most twice a second: each redraws the table and four plots.
 SNAPSHOT_INTERVAL_S = 0.5
@@ -167,6 +168,11 @@ class SweepPage(QWidget):
         self._metric_chosen = False  # the user picked an objective: defaults leave it
         self._intermediate: dict[int, tuple[Any, Any]] = {}  # trial -> curve, what it shows
         self._parallel_key: str | None = None  # the finished trials the plot shows
+        self.runs_dir: str | Path | None = None  # where the default storage lives (window)
+        self.studies: list[dict[str, Any]] = []  # the storage's studies, last listed
+        self.study_jobs = JobRunner(self)  # listing and opening studies (SQLAlchemy: a worker)
+        self.study_jobs.succeeded.connect(self._on_study_job)
+        self.study_jobs.failed.connect(lambda message: show_message(self.errorLabel, message))
         # with ``stepwise`` the caller runs the pieces (one plot each) over several turns
         self.construction = Steps(self._build())
         if not stepwise:
@@ -234,7 +240,14 @@ class SweepPage(QWidget):
         budget.addRow("Objective", self.metricCombo)
         study.addRow("Pruner", self.prunerCombo)
         study.addRow("Storage", self.storageEdit)
-        study.addRow("Study", self.studyEdit)
+        self.studiesButton = QPushButton("Studies...")
+        self.studiesButton.setObjectName("sweepStudiesButton")
+        self.studiesButton.setToolTip("The studies in this storage: choose one to show it")
+        self.studiesButton.clicked.connect(self.list_studies)
+        study_row = QHBoxLayout()
+        study_row.addWidget(self.studyEdit, 1)
+        study_row.addWidget(self.studiesButton)
+        study.addRow("Study", study_row)
         form = QHBoxLayout()
         form.addLayout(budget, 2)
         form.addLayout(study, 3)
@@ -534,6 +547,83 @@ class SweepPage(QWidget):
             pruner=self.prunerCombo.currentText(),
         )
 
+    # ---------------------------------------------------------------- existing studies
+    def _storage_url(self) -> Any:
+        """A function (for the worker thread) giving the storage's URL, read from the
+        entry now: widgets are read in the GUI thread only."""
+        text, runs_dir = self.storageEdit.text().strip() or None, self.runs_dir
+
+        def url() -> str:
+            from widedeep_core.sweeps import normalize_url
+
+            return normalize_url(text, runs_dir)
+
+        return url
+
+    @Slot()
+    def list_studies(self) -> bool:
+        """List the storage's studies in a worker; a menu offers them when it is done."""
+        if self.study_jobs.is_busy():
+            return False
+        show_message(self.errorLabel, "")
+        url = self._storage_url()
+
+        def job(report: Any) -> tuple[str, Any]:
+            from widedeep_core.sweeps import study_list
+
+            return "list", study_list(url())
+
+        return self.study_jobs.start(job)
+
+    @Slot(str)
+    def open_study(self, name: str) -> bool:
+        """Show study ``name`` of the storage: its trials and plots (nothing runs)."""
+        if self._task is not None or self.study_jobs.is_busy():
+            return False
+        show_message(self.errorLabel, "")
+        storage = self._storage_url()
+
+        def job(report: Any) -> tuple[str, Any]:
+            from widedeep_core.sweeps import load_study, param_importances, study_summary
+
+            url = storage()
+            study = load_study(name, url)
+            summary = study_summary(study, url)
+            summary["importances"] = param_importances(study)
+            return "open", summary
+
+        return self.study_jobs.start(job)
+
+    def studies_menu(self) -> QMenu:
+        """A menu of the last listed studies (name, metric, trials, best)."""
+        menu = QMenu(self)
+        menu.setObjectName("sweepStudiesMenu")
+        if not self.studies:
+            menu.addAction("No studies in this storage").setEnabled(False)
+        for row in self.studies:
+            best = f"{row['best']:.4f}" if isinstance(row["best"], int | float) else "-"
+            text = f"{row['study']} · {row['metric'] or '-'} · {row['trials']} trials · best {best}"
+            action = menu.addAction(text)
+            action.triggered.connect(lambda _=False, n=row["study"]: self.open_study(n))
+        return menu
+
+    @Slot(object)
+    def _on_study_job(self, result: tuple[str, Any]) -> None:
+        kind, value = result
+        if kind == "list":
+            self.studies = value
+            button = self.studiesButton
+            menu = self.studies_menu()
+            menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            menu.popup(button.mapToGlobal(button.rect().bottomLeft()))
+            return
+        self.studyEdit.setText(value["study"])
+        self._clear_plots()
+        self._on_snapshot(value)
+        self._draw_importances(value.get("importances") or {})
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(value["counts"].items()))
+        self.statusLabel.setText(f"Study {value['study']} (stored): {counts or 'no trials'}")
+
     def start(self, cfg: Any, data: Any, runs_dir: str | Path | None = None) -> bool:
         """Start (or resume) the sweep in worker processes; False with a message on bad input."""
         if self._task is not None:
@@ -578,6 +668,7 @@ class SweepPage(QWidget):
 
     def shutdown(self) -> None:
         """Stop the sweep and wait for its thread (window closing); the study stays."""
+        self.study_jobs.shutdown()
         if self._task is None:
             return
         self._worker.request_stop()  # type: ignore[union-attr]

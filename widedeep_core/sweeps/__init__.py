@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # pragma: no cover
         format_summary,
         param_importances,
         set_lines,
+        study_list,
         study_summary,
         trial_record,
     )
@@ -71,6 +72,7 @@ _SOURCES = {
     "run_sweep": "runner",
     "searchable_fields": "space",
     "set_lines": "report",
+    "study_list": "report",
     "study_names": "study",
     "study_summary": "report",
     "suggested_text": "space",
@@ -106,6 +108,7 @@ __all__ = [
     "run_sweep",
     "searchable_fields",
     "set_lines",
+    "study_list",
     "study_names",
     "study_summary",
     "suggested_text",

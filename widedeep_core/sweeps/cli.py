@@ -249,28 +249,10 @@ class _Progress:
 
 def cmd_sweep_list(args: argparse.Namespace) -> int:
     """Every study in a storage: its metric, trials by state and best value."""
-    from . import display_url, load_study, normalize_url, study_names, study_summary
+    from . import display_url, normalize_url, study_list
 
     url = normalize_url(args.storage, args.runs_dir)
-    rows = []
-    for name in study_names(url):
-        summary = study_summary(load_study(name, url), url)
-        states: dict[str, int] = {}
-        for trial in summary.get("trials") or []:
-            states[trial["state"]] = states.get(trial["state"], 0) + 1
-        best = summary.get("best") or {}
-        rows.append(
-            {
-                "study": name,
-                "widedeep": summary.get("widedeep", False),
-                "metric": summary.get("metric"),
-                "direction": summary.get("direction"),
-                "trials": sum(states.values()),
-                "states": states,
-                "best": best.get("value"),
-                "data": summary.get("data_path"),
-            }
-        )
+    rows = study_list(url)
     if args.json:
         _print_json(rows)
         return 0

@@ -14,7 +14,7 @@ from typing import Any
 from widedeep_core.config import Config, format_value, preset
 
 from .storage import display_url, storage_errors
-from .study import base_from_attrs, is_widedeep, space_from_attrs
+from .study import base_from_attrs, is_widedeep, load_study, space_from_attrs, study_names
 
 NOT_WIDEDEEP = (
     "not a widedeep study (made by plain Optuna or another tool: no recorded search "
@@ -199,3 +199,28 @@ def format_summary(summary: dict[str, Any], data_hint: str = "PATH") -> str:
     items = [f"    --set {shlex.quote(line)}" for line in best["set"]]
     lines += [item + " \\" for item in items[:-1]] + items[-1:]
     return "\n".join(lines)
+
+
+def study_list(url: str) -> list[dict[str, Any]]:
+    """One row per study in the storage ``url``: its name, whether this project made it,
+    metric and direction, trials in all and by state, the best value and the data."""
+    rows = []
+    for name in study_names(url):
+        summary = study_summary(load_study(name, url), url)
+        states: dict[str, int] = {}
+        for trial in summary.get("trials") or []:
+            states[trial["state"]] = states.get(trial["state"], 0) + 1
+        best = summary.get("best") or {}
+        rows.append(
+            {
+                "study": name,
+                "widedeep": summary.get("widedeep", False),
+                "metric": summary.get("metric"),
+                "direction": summary.get("direction"),
+                "trials": sum(states.values()),
+                "states": states,
+                "best": best.get("value"),
+                "data": summary.get("data_path"),
+            }
+        )
+    return rows

@@ -337,6 +337,7 @@ class MainWindow(QMainWindow):
     def _wire_runs(self, r: RunsPage) -> None:
         r.loadConfigRequested.connect(self._on_load_config)
         r.repeatRequested.connect(self._on_repeat)
+        r.resumeRequested.connect(self.resume_run)
         r.runsChanged.connect(self._on_runs_changed)
 
     def _wire_recommend(self, rec: RecommendPage) -> None:
@@ -574,6 +575,31 @@ class MainWindow(QMainWindow):
         self._seed_queue.clear()
         if self.is_built("runs"):  # a page built later reads the store itself
             self.runs_page.refresh()
+
+    @Slot(str)
+    def resume_run(self, run_dir: str) -> bool:
+        """Go on with a stored run after its last finished epoch, on the loaded data."""
+        from widedeep_core.errors import WideDeepError
+        from widedeep_core.runs import Run
+
+        if self.is_built("train") and self.train_page.is_training():
+            self.hint("A training is running: stop it first.")
+            return False
+        run, data = Run(run_dir), self.data_page.data
+        if data is None or not run.trained_on(data):
+            name = run.read_data_info().get("name", "its data")
+            self.hint(f"Open the data this run was trained on ({name}) first.")
+            return False
+        try:
+            cfg = run.read_config()
+        except WideDeepError as exc:
+            self.hint(str(exc))
+            return False
+        self._seed_queue.clear()
+        self.pages.setCurrentWidget(self.train_page)
+        self.train_page.start(cfg, data, self.store.root, resume=run.path)
+        self._update_can_start()
+        return True
 
     @Slot(object, str)
     def _on_repeat(self, cfg: Config, seeds: str) -> None:

@@ -18,7 +18,9 @@ import torch
 from widedeep_core.config import Config
 from widedeep_core.data.types import MovieLensData
 from widedeep_core.devices import resolve_device
+from widedeep_core.errors import RunError
 from widedeep_core.evaluation import evaluate_split
+from widedeep_core.fileio import display_path
 from widedeep_core.runs import Run, RunStore
 from widedeep_core.serving import Recommender, load_trained
 from widedeep_core.threads import CoreShare
@@ -47,6 +49,43 @@ def make_trainer(
 
     recorder = RunRecorder(RunStore(runs_dir), tags=tags) if save_run else None
     return Trainer(config, data, recorder=recorder, callback=callback)
+
+
+def resume_trainer(
+    run_dir: str | Path | Run,
+    data: MovieLensData | None = None,
+    *,
+    callback: Callback | None = None,
+) -> Trainer:
+    """A ``Trainer`` that continues the stored run ``run_dir`` after its last finished
+    epoch, in the same folder, on ``data`` (the data it was trained on; None: the folder
+    the run recorded, reopened and checked).
+
+    Refused with one line each: a finished run (nothing left), a run without a resume
+    point, a resume point of another version, other data, a run still training.
+    """
+    from widedeep_core.runs.recorder import RunRecorder
+    from widedeep_core.serving.loading import check_same_data, load_data_for_run
+    from widedeep_core.training import Trainer
+    from widedeep_core.training.resume import check_point
+
+    run = run_dir if isinstance(run_dir, Run) else Run(run_dir)
+    where = display_path(run.path)
+    status = run.info().status
+    if status == "finished":
+        raise RunError(f"{where}: the run finished; there is nothing to resume")
+    if status in ("created", "running"):
+        raise RunError(f"{where}: the run is still {status} in another process")
+    if data is None:
+        data = load_data_for_run(run)
+    check_same_data(run, data)
+    cfg = run.read_config()
+    point = check_point(run.load_resume(), where)
+    if int(point["epoch"]) >= cfg.epochs:
+        raise RunError(f"{where}: all {cfg.epochs} epochs ran; there is nothing to resume")
+    point["best_weights"] = run.load_weights("best") if run.has_weights("best") else None
+    recorder = RunRecorder(RunStore(run.path.parent), resume=run)
+    return Trainer(cfg, data, recorder=recorder, callback=callback, resume=point)
 
 
 def train(

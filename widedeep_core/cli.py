@@ -15,7 +15,7 @@ from typing import Any
 
 from widedeep_core.config.seeds import parse_seeds, seed_run
 from widedeep_core.constants import DEFAULT_EXCLUDE, EXCLUDE_RULES, LAYOUTS, RELEASES
-from widedeep_core.errors import DataError, WideDeepError
+from widedeep_core.errors import ConfigError, DataError, WideDeepError
 from widedeep_core.monitors import config_monitor
 from widedeep_core.sweeps.cli import add_parsers as add_sweep_parsers
 
@@ -94,6 +94,10 @@ def _config_from_args(args: argparse.Namespace, data) -> tuple[Any, list[str]]:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train a preset (with overrides) on a data folder and store the run (one per seed)."""
+    if getattr(args, "resume", None):
+        return _resume(args)
+    if not args.data:
+        raise DataError("train: give --data FOLDER (or --resume RUN to continue a run)")
     seeds = parse_seeds(args.seeds) if getattr(args, "seeds", None) else None
     data = _load(args.data)
     cfg, notes = _config_from_args(args, data)
@@ -115,8 +119,32 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train_one(args: argparse.Namespace, data, cfg, collect: list | None = None) -> int:
-    """Train one configuration; its summary is printed, or kept in ``collect`` (--seeds)."""
+def _resume(args: argparse.Namespace) -> int:
+    """``train --resume RUN``: the run's own settings, its data (or --data), its folder."""
+    from widedeep_core.api import resume_trainer
+    from widedeep_core.runs import RunStore
+
+    if args.set or args.seeds:
+        raise ConfigError("--resume", "a resumed run keeps its own settings: drop --set/--seeds")
+    run = RunStore(args.runs_dir).get(args.resume)
+    data = _load(args.data) if args.data else None
+    cfg = run.read_config()
+
+    def make(callback: Any) -> Any:
+        trainer = resume_trainer(run, data, callback=callback)
+        if not args.quiet:
+            after = trainer.resume["epoch"] if trainer.resume else "?"
+            print(f"resuming {run.id} after epoch {after} of {cfg.epochs}", file=sys.stderr)
+        return trainer
+
+    return _train_one(args, data, cfg, make=make)
+
+
+def _train_one(
+    args: argparse.Namespace, data, cfg, collect: list | None = None, make: Any = None
+) -> int:
+    """Train one configuration; its summary is printed, or kept in ``collect`` (--seeds).
+    ``make(callback)`` builds the trainer (a resumed run's); default: a new run."""
     from widedeep_core.api import make_trainer
     from widedeep_core.training import (
         BatchEvent,
@@ -156,7 +184,11 @@ def _train_one(args: argparse.Namespace, data, cfg, collect: list | None = None)
         elif isinstance(event, EvaluatingEvent):
             print(f"evaluating the {event.split} split (model and baselines)", file=sys.stderr)
 
-    trainer = make_trainer(cfg, data, runs_dir=args.runs_dir, callback=on_event)
+    if make is not None:
+        trainer = make(on_event)
+        data = trainer.data
+    else:
+        trainer = make_trainer(cfg, data, runs_dir=args.runs_dir, callback=on_event)
     if not quiet:
         print(f"preparing {data.name} for preset {cfg.preset}", file=sys.stderr)
     try:
@@ -707,8 +739,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_info)
 
-    s = sub.add_parser("train", help="train a preset on a data folder")
-    s.add_argument("--data", required=True, help="MovieLens folder or official zip")
+    s = sub.add_parser("train", help="train a preset on a data folder (or resume a run)")
+    s.add_argument("--data", default=None, help="MovieLens folder or official zip")
     s.add_argument("--preset", default=DEFAULT_PRESET, help=preset_help())
     s.add_argument(
         "--set", action="append", metavar="KEY=VALUE", help="override a configuration field"
@@ -722,6 +754,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="0,1,2",
         help="train one run per seed (the same settings otherwise); the Runs page and "
         "`widedeep runs --group seed` show them as one row with mean and spread",
+    )
+    s.add_argument(
+        "--resume",
+        default=None,
+        metavar="RUN",
+        help="continue a cancelled or interrupted run after its last finished epoch, in "
+        "its own folder with its own settings (data: the run's, or --data)",
     )
     s.set_defaults(func=cmd_train)
 

@@ -67,8 +67,8 @@ WRITE_STEPS = [
       for s in _JSON],
     *["run.batches.jsonl"] * 3,
     "run.epochs.jsonl",
-    *[s.format(n) for n in ("weights_last.pt", "weights_best.pt", "test_metrics.json",
-                            "run.json") for s in _JSON],
+    *[s.format(n) for n in ("weights_last.pt", "weights_best.pt", "resume.pt",
+                            "test_metrics.json", "run.json") for s in _JSON],
 ]  # fmt: skip
 
 
@@ -89,6 +89,8 @@ def _check_run_files(run: Run) -> None:
             read_json(run.file(name))
     read_jsonl(run.file("epochs.jsonl"))
     read_jsonl(run.file("batches.jsonl"))
+    if run.has_resume():  # whole or absent, never half written
+        run.load_resume()
     for which in ("best", "last"):
         if run.has_weights(which):
             run.load_weights(which)

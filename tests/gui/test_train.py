@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from widedeep_core.runs import RunStore
+from widedeep_core.runs import Run, RunStore
 
 
 def load_demo(qtbot, window):
@@ -261,7 +261,9 @@ def test_repeat_with_seeds_from_a_runs_context_menu(window, qtbot):
     runs.select_runs([r.id for r in runs.model.runs()])
     menu = runs.context_menu()
     texts = [a.text() for a in menu.actions()]
-    assert "Repeat with seeds..." in texts and all(a.isEnabled() for a in menu.actions())
+    assert "Repeat with seeds..." in texts
+    enabled = {a.text(): a.isEnabled() for a in menu.actions()}
+    assert enabled["Repeat with seeds..."] and not enabled["Resume"]  # it finished
     assert not runs.repeat_with_seeds("1,y")  # a bad list: a message, nothing started
     assert "Seeds" in runs.errorLabel.text() and not window.train_page.is_training()
     assert runs.repeat_with_seeds("0-1")
@@ -272,3 +274,38 @@ def test_repeat_with_seeds_from_a_runs_context_menu(window, qtbot):
     names = sorted(r.name for r in store.list())
     assert names[1:] == ["fast seed 0", "fast seed 1"], names
     assert window.configure_page.seedsEdit.text() == "0-1"
+
+
+def test_resume_a_stopped_run_from_the_runs_page(window, qtbot):
+    load_demo(qtbot, window)
+    set_form(window, epochs=3, batch_size=256, log_every=50, seed=2, patience=0)
+    page = window.train_page
+    store = RunStore(window.store.root)
+
+    with qtbot.waitSignal(page.runFinished, timeout=60000) as finished:
+        start(window)
+        qtbot.waitUntil(lambda: len(page.epochs) >= 1, timeout=60000)
+        page.stopButton.click()
+    assert finished.args[0].status == "cancelled"
+    qtbot.waitUntil(lambda: not page.is_training(), timeout=30000)
+    (info,) = store.list()
+    done = len(Run(info.path).read_epoch_metrics())
+    assert 1 <= done < 3
+    runs = window.runs_page
+    runs.refresh()
+    runs.select_runs([info.id])
+    assert runs.can_resume()
+    actions = {a.text(): a for a in runs.context_menu().actions()}
+    assert actions["Resume"].isEnabled()
+    with qtbot.waitSignal(page.runFinished, timeout=60000) as finished:
+        actions["Resume"].trigger()
+        assert page.is_training() and page.epochs == [float(e) for e in range(1, done + 1)]
+    assert finished.args[0].status == "finished" and finished.args[0].epochs_run == 3
+    qtbot.waitUntil(lambda: not page.is_training(), timeout=30000)
+    assert page.epochs == [1.0, 2.0, 3.0]  # the earlier epochs, then the new ones
+    (again,) = store.list()  # the same run folder, finished
+    assert again.path == info.path and again.status == "finished"
+    assert [r["epoch"] for r in Run(info.path).read_epoch_metrics()] == [1, 2, 3]
+    runs.refresh()
+    runs.select_runs([info.id])
+    assert not runs.can_resume()

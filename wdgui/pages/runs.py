@@ -116,6 +116,7 @@ class RunsPage(QWidget):
 
     loadConfigRequested = Signal(Config)
     repeatRequested = Signal(Config, str)  # a run's configuration, the seeds to repeat it over
+    resumeRequested = Signal(str)  # the folder of a cancelled or interrupted run to go on with
     runsChanged = Signal()
 
     def __init__(
@@ -1050,6 +1051,7 @@ class RunsPage(QWidget):
         for text, slot, enabled in (
             ("Load into form", self.load_selected_into_form, one),
             ("Repeat with seeds...", self._ask_seeds, one),
+            ("Resume", self.resume_selected, self.can_resume()),
             ("Rename...", self._on_rename, one),
             ("Delete...", self._on_delete, bool(self.selected_runs())),
         ):
@@ -1063,6 +1065,23 @@ class RunsPage(QWidget):
         menu = self.context_menu()
         menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         menu.popup(self.runsTable.viewport().mapToGlobal(pos))
+
+    def can_resume(self) -> bool:
+        """True for one selected run that stopped early and kept a resume point."""
+        runs = self.selected_runs()
+        return (
+            len(runs) == 1
+            and runs[0].status in ("cancelled", "interrupted", "failed")
+            and Run(runs[0].path).has_resume()
+        )
+
+    @Slot()
+    def resume_selected(self) -> bool:
+        """Ask the window to continue the selected run after its last finished epoch."""
+        if not self.can_resume():
+            return False
+        self.resumeRequested.emit(str(self.selected_runs()[0].path))
+        return True
 
     @Slot()
     def _ask_seeds(self) -> None:

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from widedeep_core.config import Config
+from widedeep_core.errors import WideDeepError
 from widedeep_core.monitors import Monitor, config_monitor, monitor_of
 
 from ..plotting import color, debiased_ema, plot_steps
@@ -89,6 +90,13 @@ def _build_trainer(
     from widedeep_core.api import make_trainer
 
     return make_trainer(config, data, runs_dir=runs_dir, callback=callback)
+
+
+def _resume_trainer(run_dir: Path, data: MovieLensData, callback: Callable) -> Trainer:
+    """Runs in the worker thread: the stored run ``run_dir`` goes on after its last epoch."""
+    from widedeep_core.api import resume_trainer
+
+    return resume_trainer(run_dir, data, callback=callback)
 
 
 class TrainPage(QWidget):
@@ -491,8 +499,15 @@ class TrainPage(QWidget):
         self.logView.appendPlainText(text)
 
     # ---------------------------------------------------------------- control
-    def start(self, config: Config, data: MovieLensData, runs_dir: Path | None = None) -> None:
-        """Train ``config`` on ``data`` in a worker thread (ignored while one runs)."""
+    def start(
+        self,
+        config: Config,
+        data: MovieLensData,
+        runs_dir: Path | None = None,
+        resume: Path | None = None,
+    ) -> None:
+        """Train ``config`` on ``data`` in a worker thread (ignored while one runs); with
+        ``resume`` (a stored run of ``config``), go on after that run's last epoch."""
         if self.jobs.is_busy():
             return
         self._config = config
@@ -501,9 +516,15 @@ class TrainPage(QWidget):
         self._set_monitor(config_monitor(config))
         self.show_plots()
         self._set_busy("Preparing the run")
-        self.log(f"Training on {data.name}: {_config_line(config)}")
+        if resume is None:
+            self.log(f"Training on {data.name}: {_config_line(config)}")
+            build = partial(_build_trainer, config, data, runs_dir)
+        else:
+            self.log(f"Resuming {Path(resume).name} on {data.name}: {_config_line(config)}")
+            self._prefill(Path(resume))
+            build = partial(_resume_trainer, Path(resume), data)
         worker = TrainWorker(
-            partial(_build_trainer, config, data, runs_dir),
+            build,
             interval=UPDATE_INTERVAL_S,
             threads=training_threads(),
         )
@@ -613,10 +634,30 @@ class TrainPage(QWidget):
             self.smoothLossCurve.setData([], [])
 
     @Slot(object)
+    def _prefill(self, run_dir: Path) -> None:
+        """A resumed run's epochs so far, on the validation plots (one row an epoch)."""
+        from widedeep_core.runs import Run
+
+        try:
+            rows = Run(run_dir).read_epoch_metrics()
+        except WideDeepError:
+            return
+        monitor = self._monitor
+        for row in rows:
+            self.epochs.append(float(row["epoch"]))
+            for key in dict.fromkeys((monitor.metric, AUC.metric, LOGLOSS.metric)):
+                self.val.setdefault(key, []).append(float(row.get(f"val_{key}", math.nan)))
+            self._best = (int(row.get("best_epoch") or 0), float(row.get("best_value", math.nan)))
+        self._schedule_draw()
+
     def _on_epoch(self, ev: EpochEvent) -> None:
         monitor = event_monitor(ev.monitor, ev.val, self._config)
         if monitor != self._monitor:  # events without start() (a run of another monitor)
             self._set_monitor(monitor)
+        while self.epochs and self.epochs[-1] >= ev.epoch:  # a resumed run redoes it
+            self.epochs.pop()
+            for values in self.val.values():
+                values.pop()
         self.epochs.append(float(ev.epoch))
         for key in dict.fromkeys((monitor.metric, AUC.metric, LOGLOSS.metric)):
             self.val.setdefault(key, []).append(float(ev.val.get(key, math.nan)))

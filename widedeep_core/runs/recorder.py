@@ -67,10 +67,15 @@ class RunRecorder:
         *,
         name: str | None = None,
         tags: Mapping[str, Any] | None = None,
+        resume: Run | None = None,
     ):
+        """With ``resume`` (a run whose resume point the trainer continues from), the
+        events go on in that folder: its rows after the point's epoch are dropped, the
+        new ones appended, the wall-time axis continued."""
         self.store = store
         self.name = name
         self.tags = dict(tags or {})
+        self.resume = resume
         self.run: Run | None = None
         self._t0 = time.monotonic()  # wall_s of the rows counts from the start event
         # a write that failed while recording a failure (e.g. the disk is full): the
@@ -98,6 +103,8 @@ class RunRecorder:
                 self.run.save_weights(event.weights, "last")
                 if event.improved:
                     self.run.save_weights(event.weights, "best")
+            if event.resume is not None:  # last: the point never runs ahead of the rows
+                self.run.save_resume(event.resume)
         elif isinstance(event, FinishedEvent):
             self.run.write_test_metrics(
                 {
@@ -112,6 +119,8 @@ class RunRecorder:
             )
             message = None if event.epochs_run else "cancelled before the first epoch ended"
             self.run.set_status(event.status, message)
+            if event.status == "finished":
+                self.run.drop_resume()  # a cancelled run keeps it: it can go on
         elif isinstance(event, FailedEvent):
             self._failed(event)
 
@@ -121,6 +130,9 @@ class RunRecorder:
 
     def _started(self, event: StartedEvent) -> None:
         self._t0 = time.monotonic()
+        if self.resume is not None:
+            self._resumed(self.resume)
+            return
         config = event.config
         self.run = self.store.create(
             config, data_info(event.data), name=self.name or config.name, tags=self.tags
@@ -131,6 +143,16 @@ class RunRecorder:
             self.run.save_retrieval(event.retrieval)
         self.run.write_environment(event.device)
         self.run.set_status("running")
+
+    def _resumed(self, run: Run) -> None:
+        """Go on in ``run``: rows up to the resume point's epoch stay, the clock goes on."""
+        point_epoch = int(run.load_resume().get("epoch", 0))
+        run.keep_epochs(point_epoch)
+        rows = run.read_epoch_metrics()
+        last_wall = max((float(r.get("wall_s") or 0.0) for r in rows), default=0.0)
+        self._t0 = time.monotonic() - last_wall
+        self.run = run
+        run.set_status("running")
 
     def _failed(self, event: FailedEvent) -> None:
         status = INTERRUPTED if getattr(event, "interrupted", False) else "failed"

@@ -27,7 +27,9 @@ from widedeep_core.fileio import (
     atomic_torch_save,
     atomic_write_bytes,
     atomic_write_json,
+    atomic_write_text,
     display_path,
+    dumps,
     read_json,
     read_jsonl,
     write_failure,
@@ -44,6 +46,7 @@ from widedeep_core.runs.schema import (
     ENVIRONMENT_JSON,
     EPOCHS_JSONL,
     FORMAT_VERSION,
+    RESUME_PT,
     RETRIEVAL_NPZ,
     RUN_JSON,
     SETTABLE_STATUSES,
@@ -307,6 +310,58 @@ class Run:
     def read_epoch_metrics(self) -> list[dict[str, Any]]:
         """Epoch rows so far (a line cut short by a crash is skipped)."""
         return read_jsonl(self.file(EPOCHS_JSONL))
+
+    def keep_epochs(self, last_epoch: int) -> None:
+        """Drop the epoch and batch rows after ``last_epoch`` (a resumed run redoes them):
+        each file is rewritten atomically, only when it holds such rows."""
+        for name in (EPOCHS_JSONL, BATCHES_JSONL):
+            rows = read_jsonl(self.file(name))
+            kept = [r for r in rows if int(r.get("epoch") or 0) <= last_epoch]
+            if len(kept) == len(rows):
+                continue
+            text = "".join(dumps(r, indent=None) + "\n" for r in kept)
+
+            def write(path: Path, point: str, text: str = text) -> None:
+                atomic_write_text(path, text, point=point, create_parent=False)
+
+            self._write(name, write)
+
+    # --- resume point
+    def save_resume(self, point: Mapping[str, Any]) -> None:
+        """Keep the last finished epoch's resume point (``training.resume``) atomically."""
+        self.remove_temp_files(f".{RESUME_PT}.*.tmp", older_than=0.0)
+        state = dict(point)
+        self._write(
+            RESUME_PT,
+            lambda path, point: atomic_torch_save(path, state, point, create_parent=False),
+        )
+
+    def has_resume(self) -> bool:
+        return self.file(RESUME_PT).exists()
+
+    def load_resume(self, map_location: Any = "cpu") -> dict[str, Any]:
+        """The resume point, loaded tensors-only (no code from the file is run)."""
+        import torch
+
+        path = self.file(RESUME_PT)
+        if not path.exists():
+            raise RunError(
+                f"{display_path(self.path)}: no resume point (the run ended before its first"
+                " epoch, or was made before runs kept one)"
+            )
+        try:
+            point = torch.load(path, map_location=map_location, weights_only=True)
+        except Exception as exc:  # a damaged or foreign file: one line, nothing run
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise RunError(
+                f"{display_path(path)}: cannot load the resume point ({first})"
+            ) from None
+        return point
+
+    def drop_resume(self) -> None:
+        """Remove the resume point (the run finished: nothing is left to resume)."""
+        with contextlib.suppress(FileNotFoundError):
+            self.file(RESUME_PT).unlink()
 
     # --- weights
     def weights_path(self, which: str = "best") -> Path:

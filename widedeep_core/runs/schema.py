@@ -47,6 +47,7 @@ BATCHES_JSONL = "batches.jsonl"
 TEST_METRICS_JSON = "test_metrics.json"
 ENVIRONMENT_JSON = "environment.json"
 WEIGHTS = {"best": "weights_best.pt", "last": "weights_last.pt"}
+RESUME_PT = "resume.pt"  # the last finished epoch's resume point (training.resume)
 RETRIEVAL_NPZ = "retrieval.npz"
 ANNOTATIONS_JSON = "annotations.json"
 

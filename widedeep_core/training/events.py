@@ -76,6 +76,9 @@ class EpochEvent:
     # the best epoch; ``best_val_auc`` is that epoch's AUC whatever the monitor
     monitor: str = "val_auc"
     best_value: float = float("nan")
+    # everything needed to go on after this epoch (``training.resume``): the recorder
+    # keeps it as the run's resume.pt
+    resume: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
 
     def row(self) -> dict[str, Any]:
         """The epoch as one flat row (the trainer's history, a run's epochs.jsonl)."""

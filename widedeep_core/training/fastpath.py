@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from widedeep_core.errors import RunError
 from widedeep_core.features.inputs import Encoded
 from widedeep_core.model.widedeep import FastDropout, Part, WideDeep, dropout_mask
 
@@ -157,6 +158,18 @@ class FusedStep:
                 assert isinstance(first, nn.Linear)
                 self.first = ProjectedFirstLayer(model.deep, first, projected, self.grad_of)
         self.loss_fn = nn.BCEWithLogitsLoss()  # looked up here: tests inject faults into it
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Adam's moments and step count (the parameters are the model's state)."""
+        return {"exp_avg": self.exp_avg, "exp_avg_sq": self.exp_avg_sq, "steps": self.steps}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Put a ``state_dict`` back, in place (a resumed run goes on with it)."""
+        for name in ("exp_avg", "exp_avg_sq", "steps"):
+            mine, saved = getattr(self, name), state[name]
+            if mine.shape != saved.shape:
+                raise RunError(f"the resume point's {name} has another shape than this model's")
+            mine.copy_(saved)
 
     def grad_of(self, p: torch.Tensor) -> torch.Tensor:
         """The gradient view of parameter ``p`` inside the flat gradient buffer."""

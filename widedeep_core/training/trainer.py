@@ -19,7 +19,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,13 @@ from widedeep_core.training.events import (
 )
 from widedeep_core.training.fastpath import make_train_step
 from widedeep_core.training.optim import build_optimizers
+from widedeep_core.training.resume import (
+    load_step_state,
+    make_point,
+    restore_rng,
+    restore_schedulers,
+    step_state,
+)
 from widedeep_core.training.topn import TopNRows
 
 Callback = Callable[[object], None]
@@ -153,6 +160,24 @@ class EarlyStopping:
         """True when ``patience`` epochs in a row brought no improvement (0: never)."""
         return bool(self.patience) and self.stale >= self.patience
 
+    def state(self) -> dict[str, Any]:
+        """What a resume point keeps of the tracker."""
+        return {
+            "best_score": self.best_score,
+            "best_epoch": self.best_epoch,
+            "best_auc": self.best_auc,
+            "best_value": self.best_value,
+            "stale": self.stale,
+        }
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Back to ``state()``'s moment."""
+        self.best_score = float(state["best_score"])
+        self.best_epoch = int(state["best_epoch"])
+        self.best_auc = float(state["best_auc"])
+        self.best_value = float(state["best_value"])
+        self.stale = int(state["stale"])
+
 
 def seed_everything(seed: int) -> None:
     """Seed Python, numpy and torch (all devices) so the same config gives the same run."""
@@ -189,10 +214,15 @@ class Trainer:
         *,
         recorder: Recorder | None = None,
         callback: Callback | None = None,
+        resume: Mapping[str, Any] | None = None,
     ):
         """``recorder`` hears every event first (``runs.recorder.RunRecorder``, which
-        ``api.make_trainer`` adds; the trainer itself writes no file), then ``callback``."""
+        ``api.make_trainer`` adds; the trainer itself writes no file), then ``callback``.
+
+        ``resume`` (a run's resume point, ``training.resume``, with its best weights
+        under ``"best_weights"``) continues that run after its last finished epoch."""
         self.config = config
+        self.resume = resume
         self.data = data
         self.callback = callback
         self.recorder = recorder
@@ -306,8 +336,26 @@ class Trainer:
         history: list[dict[str, Any]] = []
         started = time.perf_counter()
         status = "finished"
+        first = 1
+        if self.resume is not None:  # go on after the run's last finished epoch
+            point = self.resume
+            model.load_state_dict(point["weights"])
+            load_step_state(point["optim"], loop.train_step, loop.optimizers)
+            restore_schedulers(point, schedulers)
+            restore_rng(point, loop.generator)
+            if point.get("perm") is not None and not cfg.shuffle:
+                loop.perm = point["perm"].to(device)
+            tracker.restore(point["tracker"])
+            history = [dict(r) for r in point["history"]]
+            loop.step = int(point["step"])
+            first = int(point["epoch"]) + 1
+            started -= float(point.get("train_seconds", 0.0))
+            last_state = _cpu_state(model)
+            best_state = dict(point.get("best_weights") or last_state)
+            if topn is not None and first > 1:
+                loop.perm = None  # the epoch's rows are drawn below
 
-        for epoch in range(1, cfg.epochs + 1):
+        for epoch in range(first, cfg.epochs + 1):
             self._where["epoch"] = epoch
             self._share.rebalance()  # another training may have started or ended
             t_epoch = time.perf_counter()
@@ -329,6 +377,9 @@ class Trainer:
             last_state = _cpu_state(model)
             if improved:
                 best_state = last_state
+            for sched in schedulers:  # stepped before the resume point is taken
+                if sched is not None:
+                    sched.step()
             event = EpochEvent(
                 epoch,
                 cfg.epochs,
@@ -344,10 +395,19 @@ class Trainer:
                 best_value=tracker.best_value,
             )
             history.append(event.row())
-            self._emit(event)
-            for sched in schedulers:
-                if sched is not None:
-                    sched.step()
+            point = make_point(
+                epoch=epoch,
+                step=loop.step,
+                weights=last_state,
+                optim=step_state(loop.train_step, loop.optimizers),
+                schedulers=schedulers,
+                generator=loop.generator,
+                perm=None if cfg.shuffle or topn is not None else loop.perm,
+                tracker=tracker.state(),
+                history=history,
+                train_seconds=time.perf_counter() - started,
+            )
+            self._emit(replace(event, resume=point))
             if tracker.should_stop:
                 break
             if self._cancel.is_set():

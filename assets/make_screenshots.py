@@ -17,7 +17,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 
 ASSETS = Path(__file__).resolve().parent
-SIZE = (1400, 900)
+SIZE = (1280, 820)  # the window's default size
 
 
 def wait_for(signal, timeout_s: float = 600.0) -> None:
@@ -158,6 +158,14 @@ def main(argv: list[str]) -> int:
     rec.userSelector.setEditText("42")
     rec.update_recommendations()
     grab(rec, "recommend")
+
+    diag = window.diagnose_page  # the 'full' run, compared with 'reference'
+    full, ref = (i.path for i in sorted(runs.model.runs(), key=lambda i: i.name))
+    diag.select_run(str(full), str(ref))
+    diag.start()
+    wait_for(diag.jobs.finished)
+    diag.tabs.setCurrentIndex(0)  # calibration
+    grab(diag, "diagnose")
 
     window.confirm_close = False
     window.close()

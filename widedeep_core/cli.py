@@ -441,11 +441,42 @@ def _recommend_all(args: argparse.Namespace, rec) -> int:
     """``recommend --all-users``: user,rank,item,score for every user, as CSV."""
     if args.genre:
         raise DataError("--genre is not available with --all-users (the lists are unfiltered)")
-    print(f"ranking every movie for {len(rec.users):,} users", file=sys.stderr)
-    table = rec.recommend_all(args.n, exclude=args.exclude)
-    _print_fallback(table)
+    from widedeep_core.fileio import write_output_chunks
+
+    total = len(rec.users)
+    print(f"ranking every movie for {total:,} users", file=sys.stderr)
+    bar = None
+    if not getattr(args, "quiet", False) and args.output not in (None, "-"):
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, unit="user", file=sys.stderr, leave=False, dynamic_ncols=True)
+    rows = -1  # the header is a line too
+
+    def progress(done: int, _total: int) -> None:
+        if bar is not None:
+            bar.update(done - bar.n)
+
+    def chunks():  # the CSV a block of users at a time: never the whole table in memory
+        nonlocal rows
+        for chunk in rec.iter_all_users_csv(args.n, exclude=args.exclude, progress=progress):
+            rows += chunk.count("\n")
+            yield chunk
+
+    try:
+        if args.output in (None, "-"):
+            for chunk in chunks():
+                sys.stdout.write(chunk)
+        else:
+            write_output_chunks(args.output, chunks())
+    finally:
+        if bar is not None:
+            bar.close()
+    note = rec.cold_note()
+    if note:
+        print(f"note: {note}", file=sys.stderr)
     print(f"note: each list leaves out {EXCLUDE_RULES[args.exclude]}", file=sys.stderr)
-    _write_csv(table[["user", "rank", "item", "score"]], args.output)
+    if args.output not in (None, "-"):
+        print(f"{args.output}: {rows} rows", file=sys.stderr)
     return 0
 
 

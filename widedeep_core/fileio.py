@@ -144,6 +144,13 @@ def write_output_text(path: str | Path, text: str, encoding: str = "utf-8") -> P
     """Write an export the user named: atomically over a regular file or a new path (a
     symlink's target, not the link), streamed into anything else (``/dev/null``,
     ``/dev/stdout``, a FIFO), which is never replaced; a folder is a DataError."""
+    return write_output_chunks(path, [text], encoding)
+
+
+def write_output_chunks(path: str | Path, chunks: Iterable[str], encoding: str = "utf-8") -> Path:
+    """:func:`write_output_text` for text made piece by piece (``chunks`` is consumed
+    while writing, so the whole text is never held): a regular file appears only when
+    every chunk is written; an error midway leaves the old file (or none)."""
     target = Path(path)
     try:
         real = target.resolve(strict=False)
@@ -162,9 +169,15 @@ def write_output_text(path: str | Path, text: str, encoding: str = "utf-8") -> P
             raise DataError(f"{display_path(target)}: is a folder; give a file name")
         if st is not None and not stat.S_ISREG(st.st_mode):
             with open(real, "w", encoding=encoding, newline="") as handle:
-                handle.write(text)
+                for chunk in chunks:
+                    handle.write(chunk)
             return target
-        return atomic_write_text(real, text, encoding)
+
+        def write(handle: IO[bytes]) -> None:
+            for chunk in chunks:
+                handle.write(chunk.encode(encoding))
+
+        return _atomic_write(real, write)
     except OSError as exc:
         raise DataError(write_failure(exc, target)) from None
 

@@ -118,3 +118,51 @@ def test_whole_catalogue_work_holds_a_share_of_the_cores(trained_run, monkeypatc
     Recommender.from_run(result.run_dir, data).recommend_all(3)
     evaluate_run(result.run_dir, data)
     assert held == [1, 1]
+
+
+def test_all_users_streams_in_blocks_with_the_same_rows(trained_run, monkeypatch):
+    from widedeep_core.ranking.lists import ListRanker
+
+    data, result = trained_run
+    rec = Recommender.from_run(result.run_dir, data)
+    whole = rec.recommend_all(5)
+    monkeypatch.setattr(ListRanker, "block_size", property(lambda self: 7))  # many blocks
+    seen = []
+    blocks = list(rec.iter_recommend_all(5, progress=lambda done, total: seen.append(done)))
+    assert len(blocks) == -(-len(rec.users) // 7) and max(len(b) for b in blocks) <= 7 * 5
+    assert seen == sorted(seen) and seen[-1] == len(rec.users)
+    import pandas as pd
+
+    streamed = pd.concat(blocks, ignore_index=True)
+    pd.testing.assert_frame_equal(streamed, whole[streamed.columns.tolist()])
+
+
+def test_cli_all_users_csv_is_written_whole_or_not_at_all(trained_run, tmp_path, monkeypatch):
+    from widedeep_core.cli import main
+
+    data, result = trained_run
+    out = tmp_path / "recs.csv"
+    out.write_text("old content\n")
+    calls = {"n": 0}
+    real = Recommender.iter_recommend_all
+
+    def failing(self, *a, **kw):  # the second block fails: the old file must stay
+        for block in real(self, *a, **kw):
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise DataError("disk gone")
+            yield block
+
+    monkeypatch.setattr(
+        "widedeep_core.ranking.lists.ListRanker.block_size", property(lambda self: 10)
+    )
+    monkeypatch.setattr(Recommender, "iter_recommend_all", failing)
+    monkeypatch.setattr("widedeep_core.cli._load", lambda path: data)
+    args = ["recommend", str(result.run_dir), "--all-users", "--output", str(out), "--data", "x"]
+    assert main(args) == 1
+    assert out.read_text() == "old content\n" and not list(tmp_path.glob(".recs.csv.*"))
+    monkeypatch.setattr(Recommender, "iter_recommend_all", real)
+    assert main(args) == 0
+    lines = out.read_text().splitlines()
+    whole = Recommender.from_run(result.run_dir, data).recommend_all(10)
+    assert lines[0] == "user,rank,item,score" and len(lines) == 1 + len(whole)

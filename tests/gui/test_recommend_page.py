@@ -368,3 +368,29 @@ def test_run_combo_shows_the_monitored_metric(qtbot, runs_dir):
     assert "val NDCG@10 0.1234" in labels[str(run)] and "AUC" not in labels[str(run)]
     other = next(text for path, text in labels.items() if path != str(run))
     assert "val AUC 0." in other
+
+
+def test_export_every_users_list_in_a_worker(page, qtbot, tmp_path):
+    assert not page.exportButton.isEnabled()  # no run open yet
+    open_first_run(qtbot, page)
+    assert page.exportButton.isEnabled()
+    page.topNSpin.setValue(4)
+    out = tmp_path / "all.csv"
+    with qtbot.waitSignal(page.export_jobs.finished, timeout=60000):
+        assert page.export_all(str(out))
+        assert page.exportButton.text() == "Cancel export" and not page.exportProgress.isHidden()
+    lines = out.read_text().splitlines()
+    expected = page.recommender.recommend_all(4, exclude=page.excludeCombo.currentData())
+    assert lines[0] == "user,rank,item,score" and len(lines) == 1 + len(expected)
+    first = lines[1].split(",")
+    assert [int(first[0]), int(first[1]), int(first[2])] == [
+        int(expected.iloc[0]["user"]),
+        1,
+        int(expected.iloc[0]["item"]),
+    ]
+    assert f"{len(expected):,} rows written" in page.last_export
+    assert page.exportButton.text() == "Export all users..." and page.exportButton.isEnabled()
+    # a folder is one message, never a crash
+    with qtbot.waitSignal(page.export_jobs.finished, timeout=60000):
+        page.export_all(str(tmp_path))
+    assert "folder" in page.errorLabel.text() and page.last_export == "Export failed"

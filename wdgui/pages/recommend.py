@@ -19,9 +19,11 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QCompleter,
+    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QProgressBar,
     QPushButton,
     QSpinBox,
     QSplitter,
@@ -177,6 +179,11 @@ class RecommendPage(QWidget):
         self.jobs.succeeded.connect(self._on_recommender)
         self.jobs.failed.connect(self._on_load_failed)
         self.jobs.finished.connect(self._on_task_done)
+        self.export_jobs = JobRunner(self)  # every user's list to a CSV file, streamed
+        self.export_jobs.progress.connect(self._on_export_progress)
+        self.export_jobs.succeeded.connect(self._on_exported)
+        self.export_jobs.failed.connect(self._on_export_failed)
+        self.export_jobs.cancelled.connect(self._on_export_cancelled)
         # with ``stepwise`` the caller runs the pieces (one plot each) over several turns
         self.construction = Steps(self._build())
         if not stepwise:
@@ -245,6 +252,20 @@ class RecommendPage(QWidget):
         row.addWidget(QLabel("Leave out:"))
         row.addWidget(self.excludeCombo)
         row.addStretch(1)
+        self.exportButton = QPushButton("Export all users...")
+        self.exportButton.setObjectName("recommendExportButton")
+        self.exportButton.setToolTip(
+            "Every user's top N (with the Leave out rule) as user,rank,item,score CSV"
+        )
+        self.exportButton.clicked.connect(self._choose_export)
+        self.exportButton.setEnabled(False)
+        self.exportProgress = QProgressBar()
+        self.exportProgress.setObjectName("recommendExportProgress")
+        self.exportProgress.setRange(0, 1000)
+        self.exportProgress.setMaximumWidth(220)
+        self.exportProgress.setVisible(False)
+        row.addWidget(self.exportProgress)
+        row.addWidget(self.exportButton)
 
         self.profileLabel = QLabel("")
         self.profileLabel.setObjectName("userProfile")
@@ -432,6 +453,7 @@ class RecommendPage(QWidget):
             return
         self._run_dir = run_dir
         self.recommender = None
+        self.exportButton.setEnabled(self.recommender is not None or self.export_jobs.is_busy())
         show_message(self.errorLabel, "")
         data = _matching_data(run_dir, self.data)
         self.profileLabel.setText(f"Loading {Path(run_dir).name} ...")
@@ -443,9 +465,84 @@ class RecommendPage(QWidget):
         return self.jobs.is_busy()
 
     def shutdown(self) -> None:
-        """Wait for a run being opened (window closing)."""
+        """Wait for a run being opened or exported (window closing)."""
         self._pending_run = None  # nothing new starts while closing
+        self.export_jobs.shutdown()
         self.jobs.shutdown()  # _on_task_done runs
+
+    # ---------------------------------------------------------------- export
+    @Slot()
+    def _choose_export(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export every user's list", "recommendations.csv", "CSV (*.csv)"
+        )
+        if path:
+            self.export_all(path)
+
+    def export_all(self, path: str) -> bool:
+        """Write every user's top N to ``path`` in a worker (a block of users at a time,
+        with progress; Cancel by clicking the button again). False when nothing started."""
+        rec = self.recommender
+        if rec is None or self.export_jobs.is_busy():
+            return False
+        n, rule = self.topNSpin.value(), self.excludeCombo.currentData() or DEFAULT_EXCLUDE
+        list(rec.iter_recommend_all(n, rec.users[:0], exclude=rule))  # ranker built here
+
+        def job(report: Report) -> tuple[str, int]:
+            from widedeep_core.fileio import write_output_chunks
+
+            rows = -1  # the header is a line too
+
+            def progress(done: int, total: int) -> None:
+                report(done / max(total, 1), f"{done:,} of {total:,} users")
+
+            def chunks() -> Iterator[str]:
+                nonlocal rows
+                for chunk in rec.iter_all_users_csv(n, exclude=rule, progress=progress):
+                    rows += chunk.count("\n")
+                    yield chunk
+
+            write_output_chunks(path, chunks())
+            return path, rows
+
+        show_message(self.errorLabel, "")
+        self.exportProgress.setValue(0)
+        self.exportProgress.setFormat("Exporting")
+        self.exportProgress.setVisible(True)
+        self.exportButton.setText("Cancel export")
+        self.exportButton.clicked.disconnect()
+        self.exportButton.clicked.connect(self.export_jobs.cancel)
+        self.stateChanged.emit("Exporting recommendations")
+        return self.export_jobs.start(job)
+
+    @Slot(float, str)
+    def _on_export_progress(self, fraction: float, message: str) -> None:
+        self.exportProgress.setValue(round(1000 * max(0.0, min(fraction, 1.0))))
+        self.exportProgress.setFormat(message)
+
+    @Slot(object)
+    def _on_exported(self, result: tuple[str, int]) -> None:
+        path, rows = result
+        self._export_done(f"{rows:,} rows written to {path}", done=True)
+
+    @Slot(str)
+    def _on_export_failed(self, message: str) -> None:
+        show_message(self.errorLabel, message)
+        self._export_done("Export failed")
+
+    @Slot()
+    def _on_export_cancelled(self) -> None:
+        self._export_done("Export cancelled (no file written)")
+
+    def _export_done(self, text: str, done: bool = False) -> None:
+        self.exportProgress.setFormat(text)
+        self.exportProgress.setValue(1000 if done else 0)
+        self.exportButton.setText("Export all users...")
+        self.exportButton.clicked.disconnect()
+        self.exportButton.clicked.connect(self._choose_export)
+        self.exportButton.setEnabled(self.recommender is not None)
+        self.last_export = text
+        self.stateChanged.emit("")
 
     @Slot(object)
     def _on_recommender(self, loaded: tuple[Recommender, dict[str, Any]]) -> None:
@@ -456,6 +553,7 @@ class RecommendPage(QWidget):
             + ("\n" + baseline_note(self.run_metrics) if self.run_metrics else "")
         )
         self.recommender = rec
+        self.exportButton.setEnabled(self.recommender is not None or self.export_jobs.is_busy())
         self._fill_genres(rec.data.genres or ())  # the run's data: also without the Data page's
         users = [str(int(u)) for u in rec.users]
         current = self.userSelector.currentText().strip()
@@ -482,6 +580,7 @@ class RecommendPage(QWidget):
     @Slot(str)
     def _on_load_failed(self, message: str) -> None:
         self.recommender = None
+        self.exportButton.setEnabled(self.recommender is not None or self.export_jobs.is_busy())
         self.run_metrics = {}
         self.baselinesTable.set_metrics({})
         self.profileLabel.setText("")

@@ -18,6 +18,7 @@ one-stage run the model's logit (log-odds), since its probability saturates near
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -392,51 +393,90 @@ class Recommender:
     ) -> pd.DataFrame:
         """Columns user, rank, item, score: each user's ``recommend(user, n, exclude=...)``
         list, ranked in blocks of users by the same kernel."""
-        check_exclude(exclude)
-        with CoreShare():  # a training's worth of work: a share of the cores (threads.py)
-            table = self._recommend_all(n, users, exclude)
+        blocks = list(self.iter_recommend_all(n, users, exclude=exclude))
+        table = (
+            pd.concat(blocks, ignore_index=True)
+            if blocks
+            else pd.DataFrame({c: [] for c in ALL_COLUMNS})
+        )
+        table.attrs.update(blocks[-1].attrs if blocks else {})
         table.attrs["exclude"] = exclude
+        if blocks:
+            table.attrs["score"] = SCORE_MEANING[self.two_stage]
+            table.attrs["fallback"] = self.cold_note(users)
         return table
 
-    def _recommend_all(self, n: int, users: np.ndarray | None, exclude: str) -> pd.DataFrame:
+    def iter_all_users_csv(
+        self,
+        n: int = 10,
+        *,
+        exclude: str = DEFAULT_EXCLUDE,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Iterator[str]:
+        """Every user's list as CSV text (``user,rank,item,score``), header first, then a
+        block of users per piece: for ``fileio.write_output_chunks``, the CLI's
+        ``--all-users`` and the Recommend page's export."""
+        yield "user,rank,item,score\n"
+        for block in self.iter_recommend_all(n, exclude=exclude, progress=progress):
+            yield block[["user", "rank", "item", "score"]].to_csv(
+                index=False, header=False, lineterminator="\n", float_format="%.6g"
+            )
+
+    def cold_note(self, users: np.ndarray | None = None) -> str | None:
+        """The one-line note for the users (default: all) whose lists are popularity's,
+        having no training rating; None when there are none."""
+        user_ids = self.users if users is None else np.asarray(users, dtype=np.int64)
+        return fallback_note(user_ids[self._ranker().cold(user_ids)])
+
+    def iter_recommend_all(
+        self,
+        n: int = 10,
+        users: np.ndarray | None = None,
+        *,
+        exclude: str = DEFAULT_EXCLUDE,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Iterator[pd.DataFrame]:
+        """``recommend_all``'s table a block of users at a time (what a block ranks at
+        once): the working set stays one block whatever the number of users, so an
+        export of 200,000 users streams. ``progress(done, total)`` after each block."""
+        check_exclude(exclude)
         self._check_n(n)
         n = int(n)
         user_ids = self.users if users is None else np.asarray(users, dtype=np.int64)
         for u in np.unique(user_ids):
             self._user_rows(int(u))  # unknown users fail before any work
-        seen = [
-            np.searchsorted(
-                self._items, np.intersect1d(self.excluded_items(u, exclude), self._items)
-            )
-            for u in user_ids
-        ]
-
-        ranker = self._ranker()
-        out_cols, out_scores = [], []
-        step = ranker.block_size
-        for s in range(0, len(user_ids), step):
-            ranked = ranker.rank(user_ids[s : s + step], seen[s : s + step], n)
-            out_cols.append(ranked.shown())
-            # two stages: the probability among impressions; one stage: the logit
-            score = ranked.scores
-            out_scores.append(1.0 / (1.0 + np.exp(-score)) if self.two_stage else score)
-        if not out_cols:
-            return pd.DataFrame({c: [] for c in ALL_COLUMNS})
-        cols = np.concatenate(out_cols)
-        scores = np.concatenate(out_scores)
-        width = cols.shape[1]
-        ok = cols >= 0
-        table = pd.DataFrame(
-            {
-                "user": np.repeat(user_ids, width)[ok.ravel()],
-                "rank": np.tile(np.arange(1, width + 1), len(user_ids))[ok.ravel()],
-                "item": self._items[cols[ok]],
-                "score": scores[ok],
-            }
-        )
-        table.attrs["score"] = SCORE_MEANING[self.two_stage]
-        table.attrs["fallback"] = fallback_note(user_ids[self._ranker().cold(user_ids)])
-        return table
+        with CoreShare():  # a training's worth of work: a share of the cores (threads.py)
+            ranker = self._ranker()
+            step = ranker.block_size
+            for s in range(0, len(user_ids), step):
+                block = user_ids[s : s + step]
+                seen = [
+                    np.searchsorted(
+                        self._items,
+                        np.intersect1d(self.excluded_items(int(u), exclude), self._items),
+                    )
+                    for u in block
+                ]
+                ranked = ranker.rank(block, seen, n)
+                cols = ranked.shown()
+                # two stages: the probability among impressions; one stage: the logit
+                score = ranked.scores
+                scores = 1.0 / (1.0 + np.exp(-score)) if self.two_stage else score
+                width = cols.shape[1]
+                ok = cols >= 0
+                table = pd.DataFrame(
+                    {
+                        "user": np.repeat(block, width)[ok.ravel()],
+                        "rank": np.tile(np.arange(1, width + 1), len(block))[ok.ravel()],
+                        "item": self._items[cols[ok]],
+                        "score": scores[ok],
+                    }
+                )
+                table.attrs["score"] = SCORE_MEANING[self.two_stage]
+                table.attrs["exclude"] = exclude
+                if progress is not None:
+                    progress(min(s + step, len(user_ids)), len(user_ids))
+                yield table
 
 
 def _pairs_by_user(data: MovieLensData, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -358,3 +358,14 @@ def test_a_two_stage_run_is_calibrated_on_its_ranked_candidates(data, tmp_path):
     assert (bins["count"] * bins["observed_rate"].fillna(0)).sum() == pytest.approx(y.sum())
     assert d.values["candidates_brier"] == pytest.approx(np.mean((probs - y) ** 2))
     assert d.notes and "no movie embeddings" in d.notes[0]
+
+
+def test_training_dynamics_table_follows_the_epoch_rows(diagnosis, runs):
+    from widedeep_core.runs import Run
+
+    table = diagnosis.tables["dynamics"]
+    rows = Run(diagnosis.run).read_epoch_metrics()
+    assert table["epoch"].tolist() == [r["epoch"] for r in rows]
+    assert table["wide_share"].tolist() == pytest.approx([r["dyn_wide_share"] for r in rows])
+    expected = [r["dyn_grad_wide"] / (r["dyn_grad_wide"] + r["dyn_grad_deep"]) for r in rows]
+    assert table["grad_wide_share"].tolist() == pytest.approx(expected)

@@ -264,7 +264,7 @@ def test_cli_prints_the_run_folder_on_ctrl_c(tmp_path, monkeypatch, capsys):
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(trainer_mod, "evaluate_pointwise", interrupt)
+    monkeypatch.setattr(trainer_mod, "predict_parts", interrupt)  # the validation step
     runs = tmp_path / "r"
     argv = ["train", "--data", str(folder), "--runs-dir", str(runs), "--quiet", "--set=epochs=1"]
     assert cli.main(argv) == 130

@@ -208,3 +208,44 @@ def test_reference_protocol_keeps_one_order_and_the_last_weights(small_data, tmp
     for key, value in result.model.state_dict().items():
         assert torch.equal(value, last[key]), key
     assert evaluate_run(result.run_dir, small_data)["auc"] == pytest.approx(result.test["auc"])
+
+
+def test_training_dynamics_are_recorded_once_an_epoch(small_data, tmp_path):
+    from widedeep_core.evaluation.evaluate import part_shares
+    from widedeep_core.features.prepare import prepare
+    from widedeep_core.model import WideDeep
+    from widedeep_core.model.widedeep import predict_parts
+
+    cfg = small_config(epochs=3)
+    result = train(cfg, small_data, runs_dir=tmp_path)
+    run = Run(result.run_dir)
+    rows = run.read_epoch_metrics()
+    for row in rows:
+        assert 0.0 < row["dyn_wide_share"] < 1.0
+        assert row["dyn_grad_wide"] > 0 and row["dyn_grad_deep"] > 0
+    # the last epoch's shares, recomputed from its stored weights on the validation rows
+    prep = prepare(cfg, small_data)
+    model = WideDeep.from_config(cfg, prep.encoder.specs)
+    model.load_state_dict(run.load_weights("last"))
+    wide, deep = predict_parts(model, prep.encoded("val")[0])
+    mine = part_shares(wide, deep)
+    assert rows[-1]["dyn_wide_share"] == pytest.approx(mine["wide_share"], rel=1e-9)
+    assert rows[-1]["dyn_deep_abs_logit"] == pytest.approx(mine["deep_abs_logit"], rel=1e-9)
+    # by hand on three rows: |w| mean 2, |d| mean 1
+    shares = part_shares(torch.tensor([1.0, -2.0, 3.0]), torch.tensor([0.5, -1.0, 1.5]))
+    assert shares == {"wide_abs_logit": 2.0, "deep_abs_logit": 1.0, "wide_share": 2 / 3}
+
+
+def test_gradient_norms_agree_between_the_fused_and_the_autograd_step(small_data):
+    from widedeep_core.training import trainer as trainer_mod
+
+    fused = train(small_config(epochs=1, dropout=0.0), small_data, save_run=False)
+    real = trainer_mod.make_train_step
+    try:
+        trainer_mod.make_train_step = lambda *a, **kw: real(*a, **{**kw, "fused": False})
+        plain = train(small_config(epochs=1, dropout=0.0), small_data, save_run=False)
+    finally:
+        trainer_mod.make_train_step = real
+    a, b = fused.history[-1], plain.history[-1]
+    assert a["dyn_grad_wide"] == pytest.approx(b["dyn_grad_wide"], rel=1e-3)
+    assert a["dyn_grad_deep"] == pytest.approx(b["dyn_grad_deep"], rel=1e-3)

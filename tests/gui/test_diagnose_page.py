@@ -47,7 +47,7 @@ def test_diagnose_two_runs_shows_plots_and_exports(qtbot, page, tmp_path):
     assert progress.value() == 1000 and button.isEnabled()
     assert {"calibration", "by_activity", "lists", "embedding_map", "compare"} <= set(page.tables)
     assert "ECE" in page.summaryLabel.text()
-    for title in ("Calibration", "Activity", "Lists", "Embeddings", "Compare"):
+    for title in ("Calibration", "Activity", "Lists", "Embeddings", "Dynamics", "Compare"):
         items = page.plots[title].getPlotItem().items
         spots = [i for i in items if isinstance(i, pg.ScatterPlotItem)]
         assert spots and all(s.opts["hoverable"] for s in spots), title
@@ -67,6 +67,19 @@ def test_diagnose_two_runs_shows_plots_and_exports(qtbot, page, tmp_path):
     assert (tmp_path / "lists.csv").read_text().startswith("ranker,")
     page.colourCombo.setCurrentIndex(1)  # by popularity: redrawn, not recomputed
     assert not page.is_busy()
+    # neighbours of a movie typed by title: the core's cosine neighbours, in a worker
+    from widedeep_core.diagnostics import neighbours
+    from widedeep_core.serving.loading import load_trained
+
+    first = page.tables["embedding_map"].iloc[0]
+    page.neighbourEdit.setText(str(first["title"]).upper())  # case ignored
+    with qtbot.waitSignal(page.neighbour_jobs.finished, timeout=30000):
+        assert page.show_neighbours()
+    expected = neighbours(load_trained(page.diagnosis.run), int(first["item"]), n=10)
+    assert page.neighbours["item"].tolist() == expected["item"].tolist()
+    assert page.neighbourModel.rowCount() == 10
+    page.neighbourEdit.setText("no such movie at all")
+    assert not page.show_neighbours() and "no single movie" in page.errorLabel.text()
 
 
 def test_cancel_stops_the_worker(qtbot, page):

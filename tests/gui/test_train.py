@@ -122,7 +122,7 @@ def test_an_error_in_the_worker_shows_a_dialog_and_fails_the_run(window, qtbot, 
     def broken(*args, **kwargs):
         raise RuntimeError("evaluation exploded")
 
-    monkeypatch.setattr(training, "evaluate_pointwise", broken)
+    monkeypatch.setattr(training, "predict_parts", broken)  # the validation step
     load_demo(qtbot, window)
     set_form(window, epochs=2, batch_size=256)
     page = window.train_page

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QProgressBar,
     QPushButton,
     QSplitter,
@@ -54,6 +55,7 @@ TABS: dict[str, tuple[str, str, str, str]] = {
     "Lists": ("listsPlot", "popularity decile (1 = most rated)", "share of list slots", "lists"),
     "Fields": ("fieldsPlot", "field", "AUC drop when shuffled", "permutation"),
     "Embeddings": ("embeddingPlot", "PC 1", "PC 2", "embedding_map"),
+    "Dynamics": ("dynamicsPlot", "epoch", "wide part's share", "dynamics"),
     "Compare": ("comparePlot", "activity bucket", "NDCG@10 of B - A", "compare"),
 }  # fmt: skip
 
@@ -80,6 +82,21 @@ def _diagnose_job(
     b = diagnose(other_dir, _matching(other_dir, data), part=part, permutation=permutation,
                  progress=share(0.5, 1.0))  # fmt: skip
     return a, b, compare(a, b)
+
+
+def _neighbours_job(
+    run_dir: str, data: MovieLensData | None, item: int, cache: dict[str, Any], report: Report
+) -> pd.DataFrame:
+    """Worker thread: the movies nearest to ``item`` in the run's embeddings (the loaded
+    run is kept in ``cache`` for the next question about the same run)."""
+    from widedeep_core.diagnostics import neighbours
+    from widedeep_core.serving.loading import load_trained
+
+    report(-1.0, "Loading the run's embeddings")
+    trained = cache.get(run_dir)
+    if trained is None:
+        trained = cache[run_dir] = load_trained(run_dir, _matching(run_dir, data))
+    return neighbours(trained, item, n=10)
 
 
 def _matching(run_dir: str, data: MovieLensData | None) -> MovieLensData | None:
@@ -114,6 +131,10 @@ class DiagnosePage(QWidget):
         self.jobs.failed.connect(self._on_failed)
         self.jobs.cancelled.connect(self._on_cancelled)
         self.jobs.busyChanged.connect(self._on_busy)
+        self.neighbour_jobs = JobRunner(self)  # nearest movies of one, on demand
+        self.neighbour_jobs.succeeded.connect(self._on_neighbours)
+        self.neighbour_jobs.failed.connect(lambda m: show_message(self.errorLabel, m))
+        self._trained_cache: dict[str, Any] = {}  # run folder -> loaded run (worker-made)
         self.construction = Steps(self._build())
         if not stepwise:
             self.construction.finish()
@@ -203,6 +224,31 @@ class DiagnosePage(QWidget):
             self.tabs.addTab(split, title)
             yield
 
+        # the Embeddings tab also answers "what is near this movie?"
+        self.neighbourEdit = QLineEdit()
+        self.neighbourEdit.setObjectName("diagnoseNeighbourEdit")
+        self.neighbourEdit.setPlaceholderText("a movie id or title, e.g. Toy Story (1995)")
+        self.neighbourEdit.returnPressed.connect(self.show_neighbours)
+        self.neighbourButton = QPushButton("Nearest movies")
+        self.neighbourButton.setObjectName("diagnoseNeighbourButton")
+        self.neighbourButton.clicked.connect(self.show_neighbours)
+        self.neighbourModel = DataFrameModel()
+        self.neighbourView = QTableView()
+        self.neighbourView.setObjectName("diagnoseNeighbourTable")
+        self.neighbourView.setModel(self.neighbourModel)
+        box = QWidget()
+        nv = QVBoxLayout(box)
+        nv.setContentsMargins(0, 0, 0, 0)
+        line = QHBoxLayout()
+        line.addWidget(QLabel("Neighbours of:"))
+        line.addWidget(self.neighbourEdit, 1)
+        line.addWidget(self.neighbourButton)
+        nv.addLayout(line)
+        nv.addWidget(self.neighbourView, 1)
+        embeddings_tab = self.tabs.widget(list(TABS).index("Embeddings"))
+        assert isinstance(embeddings_tab, QSplitter)
+        embeddings_tab.addWidget(box)
+
         layout = QVBoxLayout(self)
         layout.addLayout(row)
         layout.addLayout(bar)
@@ -277,12 +323,56 @@ class DiagnosePage(QWidget):
             lambda report: _diagnose_job(run_dir, other, data, part, perm, report)
         )
 
+    def movie_of(self, text: str) -> int | None:
+        """The movie ``text`` names among the run's embedded movies: an id, a title
+        (case ignored), or the one title it starts; None when none or several match."""
+        table = self.tables.get("embedding_map")
+        text = text.strip()
+        if table is None or not text:
+            return None
+        if text.isdigit() and int(text) in set(table["item"].tolist()):
+            return int(text)
+        titles = table["title"].str.lower()
+        exact = table[titles == text.lower()]
+        if len(exact) == 1:
+            return int(exact["item"].iloc[0])
+        starts = table[titles.str.startswith(text.lower())]
+        return int(starts["item"].iloc[0]) if len(starts) == 1 else None
+
+    @Slot()
+    def show_neighbours(self) -> bool:
+        """The ten movies nearest (cosine) to the one typed, in a worker."""
+        text = self.neighbourEdit.text()
+        run_dir = self.diagnosis.run if self.diagnosis is not None else None
+        item = self.movie_of(text)
+        if run_dir is None or item is None:
+            show_message(
+                self.errorLabel,
+                "Diagnose a run first." if run_dir is None
+                else f"{text.strip()!r}: no single movie of this run's map has that id or title",
+            )  # fmt: skip
+            return False
+        if self.neighbour_jobs.is_busy():
+            return False
+        show_message(self.errorLabel, "")
+        data = self.data_source() if self.data_source is not None else self.data
+        cache = self._trained_cache
+        return self.neighbour_jobs.start(
+            lambda report: _neighbours_job(run_dir, data, item, cache, report)
+        )
+
+    @Slot(object)
+    def _on_neighbours(self, table: pd.DataFrame) -> None:
+        self.neighbours = table
+        self.neighbourModel.set_frame(table)
+
     def cancel(self) -> None:
         """Ask the running diagnosis to stop (the page keeps what it showed)."""
         self.jobs.cancel()
 
     def shutdown(self) -> None:
-        """Stop the worker (window closing)."""
+        """Stop the workers (window closing)."""
+        self.neighbour_jobs.shutdown()
         self.jobs.shutdown()
 
     @Slot(bool)
@@ -316,6 +406,8 @@ class DiagnosePage(QWidget):
     def _on_done(self, result: Any) -> None:
         a, b, compared = result
         self.diagnosis, self.other = a, b
+        self._trained_cache.clear()  # a run may have changed since (a resume, say)
+        self.neighbourModel.clear()
         self.tables = dict(a.tables)
         if compared is not None:
             self.tables["compare"] = compared
@@ -354,6 +446,7 @@ class DiagnosePage(QWidget):
             self._draw_lists,
             self._draw_fields,
             self._draw_embeddings,
+            self._draw_dynamics,
             self._draw_compare,
         ):
             draw()
@@ -496,6 +589,28 @@ class DiagnosePage(QWidget):
             hoverable=True, tip=lambda x, y, data: str(data),
         )  # fmt: skip
         item.addItem(spots)
+
+    def _draw_dynamics(self) -> None:
+        """Per epoch: the wide part's share of |logit| (validation) and of the gradient
+        norm (the epoch's last step)."""
+        item = self._reset("Dynamics")
+        t = self.tables.get("dynamics")
+        if t is None or t.empty:
+            return
+        for i, (key, name) in enumerate(
+            (("wide_share", "share of |logit|"), ("grad_wide_share", "share of gradient norm"))
+        ):
+            rows = t[t[key].notna()]
+            if rows.empty:
+                continue
+            item.plot(list(rows["epoch"]), list(rows[key]), pen=color(i), name=name)
+            tips = [
+                f"epoch {e}: wide {name} {v:.3f} (train loss {loss:.4f}, val AUC {a:.4f})"
+                for e, v, loss, a in zip(
+                    rows["epoch"], rows[key], rows["train_loss"], rows["val_auc"], strict=True
+                )
+            ]
+            self._points(item, rows["epoch"], rows[key], tips, i)
 
     def _draw_compare(self) -> None:
         t = self.tables.get("compare")

@@ -52,7 +52,7 @@ from widedeep_core.runs import Run
 from widedeep_core.runs.schema import CONFIG_JSON, ENCODER_JSON, TEST_METRICS_JSON
 
 # Bump when a diagnostic's numbers or tables change for the same run.
-DIAGNOSTICS_FORMAT = 1
+DIAGNOSTICS_FORMAT = 2  # 2: the training dynamics table
 DIAGNOSTICS_JSON = "diagnostics.json"
 PERMUTATION = "permutation"
 
@@ -306,6 +306,28 @@ def _basic(s: Subject, stages: _Stages) -> tuple[dict, dict, list[str]]:
     return tables, values, notes
 
 
+DYNAMICS_COLUMNS = ("wide_share", "wide_abs_logit", "deep_abs_logit", "grad_wide", "grad_deep")
+
+
+def training_dynamics(run: Run) -> pd.DataFrame:
+    """One row per epoch of the run: train loss, validation AUC, the parts' shares of
+    the validation logit and the gradient norms of the epoch's last step (recorded by
+    the trainer once an epoch; NaN for runs made before it recorded them), and the
+    wide part's share of the gradient norm."""
+    rows = run.read_epoch_metrics()
+    out = pd.DataFrame(
+        {
+            "epoch": [int(r.get("epoch") or 0) for r in rows],
+            "train_loss": [float(r.get("train_loss", np.nan)) for r in rows],
+            "val_auc": [float(r.get("val_auc", np.nan)) for r in rows],
+            **{c: [float(r.get(f"dyn_{c}", np.nan)) for r in rows] for c in DYNAMICS_COLUMNS},
+        }
+    )
+    total = out["grad_wide"] + out["grad_deep"]
+    out["grad_wide_share"] = np.where(total > 0, out["grad_wide"] / total.where(total > 0), np.nan)
+    return out
+
+
 def diagnose(
     run: str | Path | Run,
     data: Any = None,
@@ -347,6 +369,9 @@ def diagnose(
         )
         if cached is None:
             tables, values, notes = _basic(s, stages)
+            tables["dynamics"] = training_dynamics(r)
+            if tables["dynamics"]["wide_share"].isna().all() and len(tables["dynamics"]):
+                notes.append("Training dynamics: this run predates their recording (no values).")
             seconds = stages.seconds
         else:
             tables, values, notes, seconds = (

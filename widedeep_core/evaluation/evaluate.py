@@ -51,6 +51,20 @@ def pointwise(y: torch.Tensor | np.ndarray, logits: torch.Tensor) -> dict[str, f
     return {"auc": auc(yy, p), "logloss": logloss(yy, p), "accuracy": accuracy(yy, p)}
 
 
+def part_shares(wide: torch.Tensor, deep: torch.Tensor) -> dict[str, float]:
+    """The wide and deep parts' mean absolute logit over some rows and the wide part's
+    share of their sum (``wide_share``; NaN when both are zero): how much each part
+    moves the prediction, as the training goes on."""
+    w = float(wide.double().abs().mean()) if len(wide) else float("nan")
+    d = float(deep.double().abs().mean()) if len(deep) else float("nan")
+    total = w + d
+    return {
+        "wide_abs_logit": w,
+        "deep_abs_logit": d,
+        "wide_share": w / total if total > 0 else float("nan"),
+    }
+
+
 def evaluate_pointwise(
     model: nn.Module,
     x: Encoded,

@@ -79,6 +79,9 @@ class EpochEvent:
     # everything needed to go on after this epoch (``training.resume``): the recorder
     # keeps it as the run's resume.pt
     resume: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
+    # training dynamics, once an epoch: the parts' logit shares on the validation rows
+    # and the gradient norms of the epoch's last step (``Trainer._dynamics``)
+    dynamics: Mapping[str, float] = field(default_factory=dict, compare=False)
 
     def row(self) -> dict[str, Any]:
         """The epoch as one flat row (the trainer's history, a run's epochs.jsonl)."""
@@ -90,6 +93,7 @@ class EpochEvent:
             "seconds": self.seconds,
             "best_epoch": self.best_epoch,
             "best_value": self.best_value,
+            **{f"dyn_{k}": v for k, v in self.dynamics.items()},
         }
 
 

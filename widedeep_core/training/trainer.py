@@ -31,11 +31,13 @@ from widedeep_core.config import Config
 from widedeep_core.data.types import MovieLensData
 from widedeep_core.devices import resolve_device
 from widedeep_core.errors import TrainingError, WideDeepError
-from widedeep_core.evaluation import evaluate_pointwise, evaluate_ranking, evaluate_split
+from widedeep_core.evaluation import evaluate_ranking, evaluate_split
+from widedeep_core.evaluation.evaluate import part_shares, pointwise
 from widedeep_core.features.encoder import FeatureEncoder
 from widedeep_core.features.inputs import Encoded
 from widedeep_core.features.prepare import Prepared, prepare
 from widedeep_core.model import WideDeep
+from widedeep_core.model.widedeep import predict_parts
 from widedeep_core.monitors import monitor_of
 from widedeep_core.ranking.twostage import attach_retrieval, retrieval_arrays
 from widedeep_core.threads import CoreShare
@@ -368,7 +370,9 @@ class Trainer:
             if train_loss is None:
                 status = "cancelled"
                 break  # a partial epoch is not evaluated; the best weights so far stand
-            val = evaluate_pointwise(model, x_val, y_val, cfg.eval_batch_size, device)
+            wide, deep = predict_parts(model, x_val, cfg.eval_batch_size, device)
+            val = pointwise(y_val, wide + deep)  # as evaluate_pointwise, parts kept
+            dynamics = {**part_shares(wide, deep), **_grad_norms(loop)}
             if cfg.monitor == "val_ndcg":
                 val.update(evaluate_ranking(model, prep, "val", k=cfg.ranking_k))
             improved = tracker.update(epoch, val)
@@ -393,6 +397,7 @@ class Trainer:
                 improved=improved,
                 monitor=cfg.monitor,
                 best_value=tracker.best_value,
+                dynamics=dynamics,
             )
             history.append(event.row())
             point = make_point(
@@ -499,6 +504,22 @@ def train(
 ) -> TrainResult:
     """Train one configuration, writing nothing (``api.train`` stores the run)."""
     return Trainer(config, data, recorder=recorder, callback=callback).fit()
+
+
+def _grad_norms(loop: _Loop) -> dict[str, float]:
+    """L2 norms of the wide and the deep part's gradients at the epoch's last step
+    (the fused step keeps them in its flat buffer; autograd in ``.grad``)."""
+    model, grad_of = loop.model, getattr(loop.train_step, "grad_of", None)
+
+    def norm(params: Any) -> float:
+        total = 0.0
+        for p in params:
+            g = grad_of(p) if grad_of is not None else p.grad
+            if g is not None:
+                total += float(g.detach().double().pow(2).sum())
+        return math.sqrt(total)
+
+    return {"grad_wide": norm(model.wide_parameters()), "grad_deep": norm(model.deep_parameters())}
 
 
 def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:

@@ -458,3 +458,29 @@ def test_the_guard_counts_what_training_holds(monkeypatch):
     parameters = memory.mlp_parameters(8, 16, (256, 128), False)
     assert memory.training_bytes(parameters) == parameters * 7 * 4
     assert preset("full").hidden  # the shipped presets fit with room
+
+
+def test_negatives_too_big_for_memory_are_refused_before_any_is_drawn(small_data, monkeypatch):
+    from widedeep_core.config import memory
+    from widedeep_core.errors import ConfigError
+    from widedeep_core.features import prepare
+    from widedeep_core.training import topn, trainer
+
+    cfg = preset("topn").replace(epochs=30, negatives=8, device="cpu", retrieval="none")
+    prep = prepare(cfg, small_data)
+    drawn = []
+    monkeypatch.setattr(topn.NegativeSampler, "sample", lambda *a: drawn.append(a))
+    # the estimate by hand: 30 epochs of n_pos * 8 pairs (16 bytes) plus one encoded epoch
+    u, _, y = topn.training_rows(small_data, prep.split.train, prep.labels)
+    n_pos, fields = int((y > 0.5).sum()), len(prep.encoder.specs)
+    expected = 30 * n_pos * 8 * 16 + (len(u) + n_pos * 8) * fields * 8
+    assert memory.negatives_bytes(cfg, n_pos, len(u), fields, 0) == expected
+    monkeypatch.setattr(memory, "total_ram", lambda: int(expected))  # 75% of it: too little
+    with pytest.raises(ConfigError) as info:
+        topn.TopNRows(prep)
+    assert info.value.field == "negatives" and not drawn
+    assert f"{n_pos * 8:,} rows an epoch; for 30 epochs" in info.value.reason
+    assert "use fewer negatives or epochs" in info.value.reason
+    # through the trainer: one line, the run fails before training
+    with pytest.raises(ConfigError, match="negatives"):
+        trainer.Trainer(cfg, small_data).fit()

@@ -126,3 +126,42 @@ def check_model_memory(config: Any, specs: Iterable[Any]) -> None:
         f"values, {wide_rows:,} wide weights) and the MLP need {gib(weights)} for weights; "
         f"{_advice(need, ram)}",
     )
+
+
+# Per sampled negative kept for every epoch up front: its user and movie (two int64) and
+# its retrieval features (float16 each); per row of one epoch's encoded training input:
+# an int64 id per field and a float32 per retrieval feature.
+PAIR_BYTES = 16
+DENSE_STORED_BYTES = 2
+ID_BYTES = 8
+DENSE_BYTES = 4
+
+
+def negatives_bytes(
+    config: Any, n_positives: int, n_rows: int, n_fields: int, n_dense: int
+) -> float:
+    """Bytes a run with sampled negatives holds for them: every epoch's negatives (drawn
+    up front), plus one epoch's encoded rows (the rated rows and that epoch's negatives)."""
+    per_epoch = int(n_positives) * int(config.negatives)
+    stored = config.epochs * per_epoch * (PAIR_BYTES + n_dense * DENSE_STORED_BYTES)
+    encoded = (int(n_rows) + per_epoch) * (n_fields * ID_BYTES + n_dense * DENSE_BYTES)
+    return float(stored + encoded)
+
+
+def check_negatives_memory(
+    config: Any, n_positives: int, n_rows: int, n_fields: int, n_dense: int
+) -> None:
+    """Refuse (``ConfigError`` on ``negatives``) a run whose sampled negatives will not fit
+    in RAM, before any is drawn: the figure, and what to lower."""
+    ram = total_ram()
+    need = negatives_bytes(config, n_positives, n_rows, n_fields, n_dense)
+    if ram is None or need <= ram * RAM_SHARE:
+        return
+    per_epoch = int(n_positives) * int(config.negatives)
+    raise ConfigError(
+        "negatives",
+        f"on this data {config.negatives} negatives per positive are {per_epoch:,} rows an "
+        f"epoch; for {config.epochs} epochs (drawn up front) with their features they hold "
+        f"about {gib(need)}, more than {RAM_SHARE:.0%} of this machine's {gib(ram)} RAM; "
+        "use fewer negatives or epochs",
+    )

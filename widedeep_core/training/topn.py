@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from widedeep_core.config.memory import check_negatives_memory
 from widedeep_core.data.index import catalogue, rating_codes
 from widedeep_core.features.inputs import Encoded
 from widedeep_core.features.retrieval_features import (
@@ -39,6 +40,9 @@ class TopNRows:
         self.user_ids, self.item_ids = user_ids, items
         rows = prep.split.train
         u, i, y = training_rows(data, rows, prep.labels)
+        check_negatives_memory(  # before a single negative is drawn
+            cfg, int((y > 0.5).sum()), len(u), len(prep.encoder.specs), len(dense_names(cfg))
+        )
         shape = (len(user_ids), len(items))
         x = interaction_matrix(u, i, *shape)
         hard = None

@@ -6,7 +6,7 @@ import pytest
 
 pytest.importorskip("optuna")
 
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QComboBox, QWidget
 
 
 def open_tiny(qtbot, window, folder):
@@ -91,10 +91,11 @@ def test_studies_button_lists_the_storage_and_opens_a_study(window, qtbot, tmp_p
     with qtbot.waitSignal(page.study_jobs.finished, timeout=30000):
         assert page.list_studies()
     assert [r["study"] for r in page.studies] == ["plain"] and page.studies[0]["trials"] == 3
-    texts = [a.text() for a in page.studies_menu().actions()]
-    assert texts == ["plain · - · 3 trials · best 0.7400"]
+    studies = page.findChild(QComboBox, "sweepStudyList")
+    assert page.study_rows() == ["plain · - · 3 trials · best 0.7400"]
     with qtbot.waitSignal(page.study_jobs.finished, timeout=30000):
-        page.studies_menu().actions()[0].trigger()
+        studies.setCurrentIndex(1)
+        studies.activated.emit(1)
     assert page.studyEdit.text() == "plain" and page.trialsModel.rowCount() == 3
     assert "(stored)" in page.statusLabel.text() and not page.is_running()
     # a storage that is no database: one message, nothing shown

@@ -32,7 +32,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
-    QMenu,
     QPushButton,
     QSpinBox,
     QSplitter,
@@ -149,6 +148,10 @@ class SweepWorker(Worker):
             self.importances.emit(self._importances)
 
 
+# the study list's first entry, before a study is chosen
+STUDY_LIST_HINT = "Choose a stored study to show it"
+
+
 class SweepPage(QWidget):
     """Search set-up, Start/Stop, the trial table and the study's plots."""
 
@@ -240,14 +243,23 @@ class SweepPage(QWidget):
         budget.addRow("Objective", self.metricCombo)
         study.addRow("Pruner", self.prunerCombo)
         study.addRow("Storage", self.storageEdit)
-        self.studiesButton = QPushButton("Studies...")
+        self.studyList = QComboBox()
+        self.studyList.setObjectName("sweepStudyList")
+        self.studyList.setToolTip("The studies in this storage: choose one to show it")
+        self.studyList.setMinimumContentsLength(18)
+        self.studyList.addItem(STUDY_LIST_HINT, None)
+        self.studyList.activated.connect(self._on_study_chosen)
+        self.studiesButton = QPushButton("List")
         self.studiesButton.setObjectName("sweepStudiesButton")
-        self.studiesButton.setToolTip("The studies in this storage: choose one to show it")
+        self.studiesButton.setToolTip("List the studies of the storage above")
         self.studiesButton.clicked.connect(self.list_studies)
         study_row = QHBoxLayout()
         study_row.addWidget(self.studyEdit, 1)
-        study_row.addWidget(self.studiesButton)
         study.addRow("Study", study_row)
+        stored_row = QHBoxLayout()
+        stored_row.addWidget(self.studyList, 1)
+        stored_row.addWidget(self.studiesButton)
+        study.addRow("Stored", stored_row)
         form = QHBoxLayout()
         form.addLayout(budget, 2)
         form.addLayout(study, 3)
@@ -594,28 +606,33 @@ class SweepPage(QWidget):
 
         return self.study_jobs.start(job)
 
-    def studies_menu(self) -> QMenu:
-        """A menu of the last listed studies (name, metric, trials, best)."""
-        menu = QMenu(self)
-        menu.setObjectName("sweepStudiesMenu")
-        if not self.studies:
-            menu.addAction("No studies in this storage").setEnabled(False)
-        for row in self.studies:
+    def study_rows(self) -> list[str]:
+        """The study list's entries as shown (for tests and the README)."""
+        return [self.studyList.itemText(i) for i in range(1, self.studyList.count())]
+
+    def _fill_study_list(self, rows: list[dict[str, Any]]) -> None:
+        self.studies = rows
+        combo = self.studyList
+        combo.blockSignals(True)
+        combo.clear()
+        combo.addItem(STUDY_LIST_HINT if rows else "No studies in this storage", None)
+        for row in rows:
             best = f"{row['best']:.4f}" if isinstance(row["best"], int | float) else "-"
             text = f"{row['study']} · {row['metric'] or '-'} · {row['trials']} trials · best {best}"
-            action = menu.addAction(text)
-            action.triggered.connect(lambda _=False, n=row["study"]: self.open_study(n))
-        return menu
+            combo.addItem(text, row["study"])
+        combo.blockSignals(False)
+
+    @Slot(int)
+    def _on_study_chosen(self, index: int) -> None:
+        name = self.studyList.itemData(index)
+        if name:
+            self.open_study(str(name))
 
     @Slot(object)
     def _on_study_job(self, result: tuple[str, Any]) -> None:
         kind, value = result
         if kind == "list":
-            self.studies = value
-            button = self.studiesButton
-            menu = self.studies_menu()
-            menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-            menu.popup(button.mapToGlobal(button.rect().bottomLeft()))
+            self._fill_study_list(value)
             return
         self.studyEdit.setText(value["study"])
         self._clear_plots()

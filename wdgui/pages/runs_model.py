@@ -9,7 +9,7 @@ passes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from PySide6.QtCore import (
@@ -76,20 +76,23 @@ class Node:
         return self.values.get("protocol") if self.kind in ("run", "set") else None
 
 
-def _run_node(info: RunInfo) -> Node:
-    return Node("run", info.name, [info], run_values(info))
+ValuesOf = Callable[[RunInfo], dict[str, Any]]
 
 
-def _set_node(runs: Sequence[RunInfo]) -> Node:
+def _run_node(info: RunInfo, values_of: ValuesOf = run_values) -> Node:
+    return Node("run", info.name, [info], dict(values_of(info)))
+
+
+def _set_node(runs: Sequence[RunInfo], values_of: ValuesOf = run_values) -> Node:
     if len(runs) == 1:
-        return _run_node(runs[0])
-    rows = [run_values(r) for r in runs]
+        return _run_node(runs[0], values_of)
+    rows = [values_of(r) for r in runs]
     values = aggregate(rows)
     seeds = ",".join(str(s) for s in values.get("seed") or ())
     values["name"] = f"{runs[0].name} (seeds {seeds})"
     node = Node("set", values["name"], runs, values)
     for r in runs:
-        node.add(_run_node(r))
+        node.add(_run_node(r, values_of))
     return node
 
 
@@ -106,6 +109,7 @@ class RunsTreeModel(QAbstractItemModel):
     def __init__(self) -> None:
         super().__init__()
         self._runs: list[RunInfo] = []
+        self._values: dict[int, dict[str, Any]] = {}
         self._root = Node("root", "", [], {})
         self.grouping = "none"
         self.fold_seeds = True
@@ -118,6 +122,7 @@ class RunsTreeModel(QAbstractItemModel):
     def set_runs(self, runs: Sequence[RunInfo]) -> None:
         """Replace the listed runs."""
         self._runs = list(runs)
+        self._values = {}  # a run's row values, computed once per listing (not per regroup)
         ks = {run_k(r) for r in self._runs if r.test_metrics}
         self._k = str(ks.pop()) if len(ks) == 1 else "K"
         self._rebuild()
@@ -127,10 +132,16 @@ class RunsTreeModel(QAbstractItemModel):
         self.grouping, self.fold_seeds = grouping, fold_seeds
         self._rebuild()
 
+    def _values_of(self, info: RunInfo) -> dict[str, Any]:
+        values = self._values.get(id(info))
+        if values is None:
+            values = self._values[id(info)] = run_values(info)
+        return values
+
     def _items(self, runs: Sequence[RunInfo]) -> list[Node]:
         if self.fold_seeds:
-            return [_set_node(s) for s in seed_sets(runs)]
-        return [_run_node(r) for r in runs]
+            return [_set_node(s, self._values_of) for s in seed_sets(runs)]
+        return [_run_node(r, self._values_of) for r in runs]
 
     def _rebuild(self) -> None:
         self.beginResetModel()

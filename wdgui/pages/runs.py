@@ -507,13 +507,18 @@ class RunsPage(QWidget):
         self._redraw_all()
         self.runsChanged.emit()
 
-    def _after_layout(self) -> None:
+    def _after_layout(self, resize: bool = True) -> None:
+        """Decorations, expanded groups and best marks after a new listing or layout;
+        ``resize`` fits the columns to their contents (a regroup keeps the widths: fitting
+        23 columns of 500 runs took 45 ms of a 100 ms regroup)."""
         self.runsTable.setRootIsDecorated(
             self.model.grouping != "none" or any(n.kind == "set" for n in self.model.items())
         )
         if self.model.grouping != "none":
             self.runsTable.expandToDepth(0)
         self._mark_best()
+        if not resize:
+            return
         for c, key in enumerate(KEYS):
             if not self.runsTable.isColumnHidden(c) and key not in ("note",):
                 self.runsTable.resizeColumnToContents(c)
@@ -581,9 +586,12 @@ class RunsPage(QWidget):
         keep = [r.id for r in self.selected_runs()]
         self._clear_curves()
         self.model.set_layout(self.groupCombo.currentData(), self.seedsCheck.isChecked())
-        self._after_layout()
-        self.select_runs(keep)
-        self._redraw_all()
+        self._after_layout(resize=False)
+        self.runsTable.resizeColumnToContents(0)  # the names column holds the group labels
+        if keep:
+            self.select_runs(keep)  # its selection change draws the curves
+        else:
+            self._redraw_all()
         self._save_view()
 
     @Slot(bool)

@@ -183,11 +183,12 @@ def measure(folder: Path, work: Path, args: argparse.Namespace) -> dict[str, Any
 
     capped = bool(args.max_batches)
     # ~50 batch events per epoch: enough for the steady rate; few syncs on a GPU
-    n_batches = math.ceil(0.8 * data.n_ratings / args.batch)
+    n_batches = math.ceil(0.8 * data.n_ratings / (args.batch or 16384))
     log_every = 1 if capped else max(1, n_batches // 50)
-    cfg = preset("reference").replace(
-        epochs=1, batch_size=args.batch, device=args.device, log_every=log_every
-    )
+    base = preset(args.preset)
+    batch = args.batch or (16384 if args.preset == "reference" else base.batch_size)
+    cfg = base.replace(epochs=1, batch_size=batch, device=args.device, log_every=log_every)
+    out["preset"], out["batch"] = args.preset, batch
     t = time.perf_counter()
     prep = prepare(cfg, data)
     encoded = {part: prep.encoded(part) for part in ("train", "val", "test")}
@@ -255,7 +256,9 @@ def _child(mode: str, folder: Path, n: int, args: argparse.Namespace) -> dict[st
     """Run this script as a child for one step and return its JSON result."""
     cmd = [sys.executable, __file__, f"--_child={mode}", str(folder), "--sizes", str(n)]
     cmd += ["--workdir", str(folder.parent / f"state-{size_label(n)}")]
-    cmd += ["--batch", str(args.batch), "--device", args.device, "--calls", str(args.calls)]
+    cmd += ["--device", args.device, "--calls", str(args.calls), "--preset", args.preset]
+    if args.batch:
+        cmd += ["--batch", str(args.batch)]
     if args.max_batches:
         cmd += ["--max-batches", str(args.max_batches)]
     res = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=False)
@@ -381,7 +384,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=[1_000_000, 5_000_000, 25_000_000],
         help="comma-separated rating counts (default: 1M,5M,25M)",
     )
-    p.add_argument("--batch", type=int, default=16384, help="training batch size (default 16384)")
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=None,
+        help="training batch size (default: 16384 for reference, else the preset's)",
+    )
+    p.add_argument(
+        "--preset",
+        default="reference",
+        help="the preset whose one epoch and end-of-run evaluation (with the baselines) "
+        "are timed (default reference)",
+    )
     p.add_argument(
         "--max-batches",
         type=int,
@@ -398,7 +412,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--_child", help=argparse.SUPPRESS)
     p.add_argument("folder", nargs="?", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if args.batch < 1 or args.calls < 1 or (args.max_batches is not None and args.max_batches < 2):
+    bad_batch = args.batch is not None and args.batch < 1
+    if bad_batch or args.calls < 1 or (args.max_batches is not None and args.max_batches < 2):
         p.error("--batch and --calls must be >= 1, --max-batches >= 2")
     if args.folder is not None and not args._child:
         p.error(f"unexpected argument {args.folder}")
@@ -453,7 +468,7 @@ def main(argv: list[str] | None = None) -> int:
         print(line)
     print()
     notes = [
-        f"reference preset, batch {args.batch}, device {device}; "
+        f"{args.preset} preset, batch {args.batch or 'its own'}, device {device}; "
         f"top-10 for the user with the median rating count, median of {args.calls} calls.",
         "Each size runs in its own process; the generator runs in another one.",
     ]

@@ -157,7 +157,7 @@ def median_user(ratings) -> int:
 def measure(folder: Path, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Every timed step for one size, in this process (so peak RSS is this size's)."""
     from widedeep_core.api import make_trainer
-    from widedeep_core.config import preset
+    from widedeep_core.config import adapt_to_data, fields_available, preset
     from widedeep_core.data import load_movielens
     from widedeep_core.devices import resolve_device
     from widedeep_core.evaluation import evaluate_pointwise
@@ -188,6 +188,9 @@ def measure(folder: Path, work: Path, args: argparse.Namespace) -> dict[str, Any
     base = preset(args.preset)
     batch = args.batch or (16384 if args.preset == "reference" else base.batch_size)
     cfg = base.replace(epochs=1, batch_size=batch, device=args.device, log_every=log_every)
+    # the CSV layout has no demographics: the preset's fields are cut to the data's, as the
+    # CLI does (a note, not an error)
+    cfg, _ = adapt_to_data(cfg, fields_available(data))
     out["preset"], out["batch"] = args.preset, batch
     t = time.perf_counter()
     prep = prepare(cfg, data)

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from widedeep_core.config import Config, seed_run
-from widedeep_core.runs import RunStore
+from widedeep_core.runs import Run, RunStore
 
 from .about import AboutDialog
 from .pages.configure import ConfigurePage, torch_loaded
@@ -580,7 +580,6 @@ class MainWindow(QMainWindow):
     def resume_run(self, run_dir: str) -> bool:
         """Go on with a stored run after its last finished epoch, on the loaded data."""
         from widedeep_core.errors import WideDeepError
-        from widedeep_core.runs import Run
 
         if self.is_built("train") and self.train_page.is_training():
             self.hint("A training is running: stop it first.")

@@ -71,7 +71,7 @@ def resume_trainer(
 
     run = run_dir if isinstance(run_dir, Run) else Run(run_dir)
     where = display_path(run.path)
-    status = run.info().status
+    status = run.status  # as recorded, or interrupted when its process is gone
     if status == "finished":
         raise RunError(f"{where}: the run finished; there is nothing to resume")
     if status in ("created", "running"):

@@ -33,10 +33,15 @@ def ease_weights(x: sp.spmatrix, lam: float) -> np.ndarray:
     # G is symmetric positive definite: inverted through its Cholesky factor (LAPACK
     # potrf + potri), 1.5x scipy's cho_solve against the identity and 1.4x a general
     # inverse on ML-1M; float64, because a small lambda leaves G ill-conditioned
-    p = torch.cholesky_inverse(torch.linalg.cholesky(g))
-    b = p / -p.diagonal()[None, :]
-    b.fill_diagonal_(0.0)
-    return b.float().contiguous().numpy()  # row-major: scipy copies any other layout per product
+    # in place where it can be: at most two n^2 float64 matrices live at once (G or P and
+    # the factor), then the float32 result
+    factor = torch.linalg.cholesky(g)
+    del g
+    p = torch.cholesky_inverse(factor)
+    del factor
+    p.div_(-p.diagonal().clone()[None, :])
+    p.fill_diagonal_(0.0)
+    return p.float().contiguous().numpy()  # row-major: scipy copies any other layout per product
 
 
 class EASE(Retrieval):

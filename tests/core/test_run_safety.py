@@ -470,10 +470,11 @@ def test_negatives_too_big_for_memory_are_refused_before_any_is_drawn(small_data
     prep = prepare(cfg, small_data)
     drawn = []
     monkeypatch.setattr(topn.NegativeSampler, "sample", lambda *a: drawn.append(a))
-    # the estimate by hand: 30 epochs of n_pos * 8 pairs (16 bytes) plus one encoded epoch
+    # the estimate by hand: 30 epochs of n_pos * 8 pairs (two int32), the encoded rated
+    # rows (int64 ids) and one epoch's labels and shuffle (12 bytes a row)
     u, _, y = topn.training_rows(small_data, prep.split.train, prep.labels)
     n_pos, fields = int((y > 0.5).sum()), len(prep.encoder.specs)
-    expected = 30 * n_pos * 8 * 16 + (len(u) + n_pos * 8) * fields * 8
+    expected = 30 * n_pos * 8 * 8 + len(u) * fields * 8 + (len(u) + n_pos * 8) * 12
     assert memory.negatives_bytes(cfg, n_pos, len(u), fields, 0) == expected
     monkeypatch.setattr(memory, "total_ram", lambda: int(expected))  # 75% of it: too little
     with pytest.raises(ConfigError) as info:

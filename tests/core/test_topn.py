@@ -7,12 +7,14 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from widedeep_core.api import train
 from widedeep_core.config import Config, preset
 from widedeep_core.data.synthetic import make_synthetic
 from widedeep_core.errors import ConfigError, DataError, RunError
 from widedeep_core.evaluation.evaluate import ranked_lists
+from widedeep_core.features.inputs import Encoded
 from widedeep_core.features.prepare import prepare
 from widedeep_core.features.retrieval_features import training_rows
 from widedeep_core.ranking.twostage import attach_retrieval
@@ -82,16 +84,100 @@ def test_negatives_are_never_rated_and_reproducible(data, seed):
     rows = TopNRows(prep)
     u, i, _ = training_rows(data, prep.split.train, prep.labels)
     rated = interaction_matrix(u, i, len(rows.user_ids), len(rows.item_ids))
-    for nu, ni in rows.negatives:
+    for epoch in range(1, cfg.epochs + 1):
+        nu, ni = rows.negatives(epoch)
         assert len(nu) > 0
         assert not np.asarray(rated[nu, ni]).any()
     again = TopNRows(prep)
-    for (a, b), (c, d) in zip(rows.negatives, again.negatives, strict=True):
+    for epoch in range(1, cfg.epochs + 1):
+        (a, b), (c, d) = rows.negatives(epoch), again.negatives(epoch)
         np.testing.assert_array_equal(a, c)
         np.testing.assert_array_equal(b, d)
     x, y = rows.epoch(2)
-    assert x.dense is not None and x.dense.shape == (len(y), len(prep.retrieval.names))
+    batch = x.take(torch.arange(len(y)))
+    assert batch.dense is not None and batch.dense.shape == (len(y), len(prep.retrieval.names))
     assert float(y.sum()) == float(rows.y_rows.sum())  # negatives are labelled 0
+
+
+def _epoch_arrays(rows: TopNRows, epoch: int) -> list[np.ndarray]:
+    x, y = rows.epoch(epoch)
+    perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(epoch))
+    got = x.take(perm)
+    return [
+        y.numpy(),
+        got.single.numpy(),
+        got.dense.numpy(),
+        *(v.numpy() for v in got.multi.values()),
+    ]
+
+
+def test_an_epoch_s_rows_are_the_concatenated_rows_encoded_a_chunk_at_a_time(data, seed):
+    cfg = preset("topn").replace(seed=seed, **SMALL)
+    prep = attach_retrieval(prepare(cfg, data))
+    rows = TopNRows(prep)
+    x, y = rows.epoch(2)
+    nu, ni = rows.negatives(2)
+    whole = Encoded.concat(
+        [
+            rows.x_rows,
+            prep.encoder.transform_pairs(data, rows.user_ids[nu], rows.item_ids[ni]).with_dense(
+                rows.store.get(1, "dense").astype(np.float32)
+            ),
+        ]
+    )
+    idx = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))[:700]
+    for got, want in (
+        (x.take(idx), whole.take(idx)),
+        (x.take(slice(5, 900)), whole.take(slice(5, 900))),
+    ):
+        torch.testing.assert_close(got.single, want.single, rtol=0, atol=0)
+        torch.testing.assert_close(got.dense, want.dense, rtol=0, atol=0)
+        for name in want.multi:
+            torch.testing.assert_close(got.multi[name], want.multi[name], rtol=0, atol=0)
+    assert len(x) == len(whole) == len(y)
+
+
+def test_negatives_spilled_to_disk_and_scored_in_user_ranges_are_the_same(data, seed, monkeypatch):
+    import widedeep_core.features.retrieval_features as rf
+    from widedeep_core.config import memory
+
+    cfg = preset("topn").replace(seed=seed, **{**SMALL, "epochs": 3}, hard_negatives=2)
+    prep = attach_retrieval(prepare(cfg, data))
+    kept = TopNRows(prep)
+    assert not kept.store.on_disk
+    want = [_epoch_arrays(kept, e) for e in (1, 2, 3)]
+    ranges = []
+    user_ranges = rf._user_ranges
+    monkeypatch.setattr(memory, "SPILL_BYTES", 0)
+    monkeypatch.setattr(rf, "PAIRS_PER_CALL", 900)
+    monkeypatch.setattr(rf, "_user_ranges", lambda *a: ranges.append(r := user_ranges(*a)) or r)
+    spilled = TopNRows(prep)
+    folder = spilled.store.folder
+    assert spilled.store.on_disk and folder is not None and any(folder.iterdir())
+    assert min(len(r) for r in ranges) > 1  # every fold was scored in several user ranges
+    assert all(lo < hi for r in ranges for lo, hi in r)
+    for e, arrays in zip((1, 2, 3), want, strict=True):
+        for a, b in zip(arrays, _epoch_arrays(spilled, e), strict=True):
+            np.testing.assert_array_equal(a, b)
+    spilled.close()
+    assert not folder.exists()
+
+
+def test_spilled_negatives_need_the_disk_room_and_say_so(data, seed, monkeypatch):
+    import shutil
+
+    from widedeep_core.config import memory
+    from widedeep_core.training import epoch_store
+
+    cfg = preset("topn").replace(seed=seed, **SMALL)
+    prep = attach_retrieval(prepare(cfg, data))
+    monkeypatch.setattr(memory, "SPILL_BYTES", 0)
+    monkeypatch.setattr(
+        epoch_store.shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10, 10, 0)
+    )
+    with pytest.raises(ConfigError, match="GiB free: free some space") as info:
+        TopNRows(prep)
+    assert info.value.field == "negatives"
 
 
 def test_two_stage_run_serves_and_explains(data, topn_run):

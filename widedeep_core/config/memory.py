@@ -128,24 +128,41 @@ def check_model_memory(config: Any, specs: Iterable[Any]) -> None:
     )
 
 
-# Per sampled negative kept for every epoch up front: its user and movie (two int64) and
-# its retrieval features (float16 each); per row of one epoch's encoded training input:
-# an int64 id per field and a float32 per retrieval feature.
-PAIR_BYTES = 16
+# Per sampled negative kept for every epoch up front: its user and movie (two int32), its
+# retrieval features (float16 each) and, in a two-stage run, its fold (int8). Past
+# SPILL_BYTES the pairs and features are kept on disk (``training.epoch_store``) and
+# memory holds one epoch's. Per row of one epoch: the rated rows' encoded input (an int64
+# id per field, a float32 per retrieval feature), and a label (float32) and a place in
+# the shuffle (int64) for every row; batches are encoded a chunk at a time.
+PAIR_BYTES = 8
 DENSE_STORED_BYTES = 2
+FOLD_BYTES = 1
 ID_BYTES = 8
 DENSE_BYTES = 4
+ROW_BYTES = 12
+SPILL_BYTES = 1 << 30
 
 
 def negatives_bytes(
     config: Any, n_positives: int, n_rows: int, n_fields: int, n_dense: int
 ) -> float:
-    """Bytes a run with sampled negatives holds for them: every epoch's negatives (drawn
-    up front), plus one epoch's encoded rows (the rated rows and that epoch's negatives)."""
-    per_epoch = int(n_positives) * int(config.negatives)
-    stored = config.epochs * per_epoch * (PAIR_BYTES + n_dense * DENSE_STORED_BYTES)
-    encoded = (int(n_rows) + per_epoch) * (n_fields * ID_BYTES + n_dense * DENSE_BYTES)
-    return float(stored + encoded)
+    """Bytes of RAM a run with sampled negatives holds for its training rows: every
+    epoch's negatives (drawn up front; one epoch's when they are spilled to disk, past
+    ``SPILL_BYTES``), their folds, the encoded rated rows and one epoch's labels and
+    shuffle."""
+    per_epoch = int(n_positives) * (int(config.negatives) + int(config.hard_negatives))
+    pair = PAIR_BYTES + n_dense * DENSE_STORED_BYTES
+    stored = config.epochs * per_epoch * pair
+    held = stored if stored <= SPILL_BYTES else per_epoch * pair
+    folds = config.epochs * per_epoch * FOLD_BYTES if n_dense else 0
+    rated = int(n_rows) * (n_fields * ID_BYTES + n_dense * DENSE_BYTES)
+    return float(held + folds + rated + (int(n_rows) + per_epoch) * ROW_BYTES)
+
+
+def negatives_disk_bytes(config: Any, n_positives: int, n_dense: int) -> float:
+    """Bytes every epoch's negatives and their features take (on disk past SPILL_BYTES)."""
+    per_epoch = int(n_positives) * (int(config.negatives) + int(config.hard_negatives))
+    return float(config.epochs * per_epoch * (PAIR_BYTES + n_dense * DENSE_STORED_BYTES))
 
 
 def check_negatives_memory(

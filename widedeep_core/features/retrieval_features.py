@@ -25,6 +25,7 @@ by the block (users x movies) and by the pairs asked for.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -192,11 +193,39 @@ def pair_features(
     return out
 
 
+@dataclass
+class PairSets:
+    """Sets of (user index, item index) pairs scored beside the training rows (an epoch's
+    negatives each), read through ``load`` and answered through ``emit``, so the caller
+    decides where they live (``training.epoch_store``)."""
+
+    sizes: Sequence[int]  # pairs per set
+    load: Callable[[int], tuple[np.ndarray, np.ndarray]]  # set -> (users, items)
+    emit: Callable[[int, np.ndarray, np.ndarray], None]  # (set, positions, features)
+
+    @classmethod
+    def in_memory(cls, pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[PairSets, list]:
+        """Sets held as arrays, and the list their float32 features are written into."""
+        out = [np.zeros((len(eu), 0), np.float32) for eu, _ in pairs]
+
+        def emit(k: int, pos: np.ndarray, feats: np.ndarray) -> None:
+            if out[k].shape[1] != feats.shape[1]:
+                out[k] = np.zeros((len(pairs[k][0]), feats.shape[1]), np.float32)
+            out[k][pos] = feats
+
+        return cls([len(eu) for eu, _ in pairs], lambda k: pairs[k], emit), out
+
+
+# Pairs scored in one ``pair_features`` call: bounds its inputs and output (~100 bytes a
+# pair with every feature); above it a fold's users are taken in ranges, each scored once.
+PAIRS_PER_CALL = 1 << 24
+
+
 def out_of_fold(
     u: np.ndarray,
     i: np.ndarray,
     y: np.ndarray,
-    extra: Sequence[tuple[np.ndarray, np.ndarray]],
+    extra: PairSets,
     shape: tuple[int, int],
     fit: Fit,
     names: Sequence[str],
@@ -204,45 +233,72 @@ def out_of_fold(
     folds: int,
     seed: int,
     full: FoldModels | None = None,
-) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Features of the training rows (u, i, y) and of each extra pair set (the epochs'
-    negatives), each scored by a retrieval fitted without the rows of its fold.
+) -> np.ndarray:
+    """Features of the training rows (u, i, y), returned, and of each extra pair set (the
+    epochs' negatives), given to ``extra.emit``, each pair scored by a retrieval fitted
+    without the rows of its fold.
 
     Rows get a seeded fold each, extra pairs a random one. ``folds`` 0 scores
-    everything with ``full`` (in-sample). One fold's models live at a time.
+    everything with ``full`` (in-sample). One fold's models live at a time; within a
+    fold, past ``PAIRS_PER_CALL`` pairs its users are taken in ranges (a pair's features
+    do not depend on the others scored with it).
     """
     activity = activity_buckets(interaction_matrix(u, i, *shape))
     liked = "liked_score" in names
-    if folds < 2:
-        fm = full or fit_fold(u, i, y, shape, fit, liked=liked)
-        return pair_features(fm, u, i, names, activity), [
-            pair_features(fm, eu, ei, names, activity) for eu, ei in extra
-        ]
-    rng = np.random.default_rng([seed, 99])
-    row_fold = rng.integers(0, folds, len(u))
-    extra_fold = [rng.integers(0, folds, len(eu)) for eu, _ in extra]
     rows_out = np.zeros((len(u), len(names)), np.float32)
-    extra_out = [np.zeros((len(eu), len(names)), np.float32) for eu, _ in extra]
-    for f in range(folds):
+    if folds < 2:
+        row_fold: np.ndarray = np.zeros(len(u), np.int8)
+        extra_fold = [np.zeros(n, np.int8) for n in extra.sizes]
+    else:
+        rng = np.random.default_rng([seed, 99])
+        row_fold = rng.integers(0, folds, len(u))
+        extra_fold = [rng.integers(0, folds, n).astype(np.int8) for n in extra.sizes]
+    for f in range(max(folds, 1)):
         keep = row_fold != f
-        fm = fit_fold(u[keep], i[keep], y[keep], shape, fit, liked=liked)
-        # one call per fold: the user blocks are scored once for rows and negatives
-        parts = [(u[~keep], i[~keep])] + [
-            (eu[ef == f], ei[ef == f]) for (eu, ei), ef in zip(extra, extra_fold, strict=True)
-        ]
-        lens = [len(p[0]) for p in parts]
-        feats = pair_features(
-            fm,
-            np.concatenate([p[0] for p in parts]),
-            np.concatenate([p[1] for p in parts]),
-            names,
-            activity,
-        )
-        pieces = np.split(feats, np.cumsum(lens)[:-1])
-        rows_out[~keep] = pieces[0]
-        for k, ef in enumerate(extra_fold):
-            extra_out[k][ef == f] = pieces[k + 1]
-    return rows_out, extra_out
+        if folds < 2:
+            fm = full or fit_fold(u, i, y, shape, fit, liked=liked)
+        else:
+            fm = fit_fold(u[keep], i[keep], y[keep], shape, fit, liked=liked)
+        in_fold = np.flatnonzero(~keep)
+        for lo, hi in _user_ranges(u[in_fold], extra, extra_fold, f, shape[0]):
+            rows = in_fold[(u[in_fold] >= lo) & (u[in_fold] < hi)]
+            parts, where = [(u[rows], i[rows])], []
+            for k, ef in enumerate(extra_fold):
+                eu, ei = extra.load(k)
+                pos = np.flatnonzero((ef == f) & (eu >= lo) & (eu < hi))
+                parts.append((eu[pos], ei[pos]))
+                where.append(pos)
+            feats = pair_features(
+                fm,
+                np.concatenate([p[0] for p in parts]),
+                np.concatenate([p[1] for p in parts]),
+                names,
+                activity,
+            )
+            pieces = np.split(feats, np.cumsum([len(p[0]) for p in parts])[:-1])
+            rows_out[rows] = pieces[0]
+            for k, pos in enumerate(where):
+                extra.emit(k, pos, pieces[k + 1])
+    return rows_out
+
+
+def _user_ranges(
+    row_users: np.ndarray, extra: PairSets, extra_fold: list[np.ndarray], f: int, n_users: int
+) -> list[tuple[int, int]]:
+    """[lo, hi) user ranges whose pairs in fold ``f`` stay near ``PAIRS_PER_CALL`` each;
+    one range (every user) when the whole fold fits."""
+    total = len(row_users) + sum(int((ef == f).sum()) for ef in extra_fold)
+    if total <= PAIRS_PER_CALL:
+        return [(0, n_users)]
+    per_user = np.bincount(row_users, minlength=n_users)
+    for k, ef in enumerate(extra_fold):
+        eu = extra.load(k)[0]
+        per_user += np.bincount(eu[ef == f], minlength=n_users)
+    cuts = np.searchsorted(
+        np.cumsum(per_user), np.arange(1, total // PAIRS_PER_CALL + 1) * (PAIRS_PER_CALL)
+    )
+    bounds = np.unique(np.r_[0, np.minimum(cuts + 1, n_users), n_users])
+    return [(int(a), int(b)) for a, b in itertools.pairwise(bounds)]
 
 
 @dataclass

@@ -59,7 +59,7 @@ from widedeep_core.training.resume import (
     restore_schedulers,
     step_state,
 )
-from widedeep_core.training.topn import TopNRows
+from widedeep_core.training.topn import EpochRows, TopNRows
 
 Callback = Callable[[object], None]
 
@@ -194,7 +194,7 @@ class _Loop:
 
     model: WideDeep
     optimizers: list[torch.optim.Optimizer]
-    x_train: Encoded
+    x_train: Encoded | EpochRows  # a run with negatives encodes its batches (topn)
     y_train: torch.Tensor
     batch_size: int
     n_batches: int
@@ -308,8 +308,15 @@ class Trainer:
 
     def _train(self, prep: Prepared, device: torch.device) -> TrainResult:
         """The epoch loop: train, validate, keep the best state, stop early or on cancel."""
+        topn = TopNRows(prep) if self.config.negatives else None
+        try:
+            return self._train_with(prep, device, topn)
+        finally:
+            if topn is not None:
+                topn.close()  # a spilled run's negatives leave the disk
+
+    def _train_with(self, prep: Prepared, device: torch.device, topn: TopNRows | None):
         cfg = self.config
-        topn = TopNRows(prep) if cfg.negatives else None
         x_train, y_train = topn.epoch(1) if topn is not None else prep.encoded("train")
         x_val, y_val = prep.encoded("val")
         model = WideDeep.from_config(cfg, prep.encoder.specs).to(device)
@@ -423,6 +430,8 @@ class Trainer:
         elapsed = time.perf_counter() - started
         self._share.cap = None  # the evaluation's blocks are large: the whole share
         self._share.rebalance()
+        if topn is not None:
+            topn.close()  # the evaluation needs no negatives
         return self._finish(prep, loop, serving, tracker, status, history, elapsed)
 
     def _run_epoch(self, loop: _Loop, epoch: int) -> float | None:

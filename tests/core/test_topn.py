@@ -263,3 +263,27 @@ def test_k_larger_than_the_catalogue(data, topn_run):
         rec.recommend(int(rec.users[0]), n=161)
     with pytest.raises(ConfigError, match="larger than the catalogue"):
         ranked_lists(rec.trained.model, rec.trained.prepared(), "test", k=500)
+
+
+def test_movies_outside_a_capped_route_read_zero_and_fit_float16(data, seed):
+    from widedeep_core.features.retrieval_features import (
+        activity_buckets,
+        dense_names,
+        fit_fold,
+        pair_features,
+    )
+    from widedeep_core.retrieval.ease import EASE
+
+    cfg = preset("topn").replace(seed=seed, **SMALL)
+    prep = prepare(cfg, data)
+    u, i, y = training_rows(data, prep.split.train, prep.labels)
+    n_users, n_items = int(u.max()) + 1, int(i.max()) + 1
+    fm = fit_fold(u, i, y, (n_users, n_items), lambda x: EASE(x, 1.0, max_items=20))
+    names = dense_names(cfg)
+    pu, pi = np.meshgrid(np.arange(n_users), np.arange(n_items), indexing="ij")
+    feats = pair_features(fm, pu.ravel(), pi.ravel(), names, activity_buckets(fm.seen))
+    assert np.isfinite(feats.astype(np.float16)).all()  # the stored negatives' dtype
+    covered = np.isin(pi.ravel(), fm.main.items)
+    score = feats[:, names.index("score")]
+    assert (score[~covered] == 0).all() and (score[covered] != 0).any()
+    assert np.abs(score[covered]).max() <= 65504

@@ -42,6 +42,7 @@ BUCKET_COLUMNS = ("rank_bucket", "activity_bucket")
 RATE_COLUMNS = ("item_rate", "item_count", "user_rate", "user_count")
 _PRIOR_WEIGHT = 5.0  # pseudo-ratings of the smoothed like-rates
 _BLOCK_CELLS = 1 << 22  # users x movies scored at once
+_FEATURE_MAX = 65504.0  # float16's largest: the stored negatives' features stay finite
 
 Fit = Callable[[sp.csr_matrix], Any]
 
@@ -125,14 +126,20 @@ def _scaled_and_rank(
 ):
     """Scores of (rows, cols) divided by each row's best unseen score, and their rank
     among the row's unseen movies (how many score strictly higher)."""
-    s = np.nan_to_num(scores.astype(np.float32), nan=-np.inf)
+    # NaN and a movie outside the route's covered set (-inf: "ease-top") rank last and
+    # read 0; nan_to_num's default would turn -inf into -3.4e38, which a finite scale
+    # leaves finite and past float16's range (the stored negatives' features)
+    s = scores.astype(np.float32)
+    s[np.isnan(s)] = -np.inf
     masked = s.copy()
     r, c = seen.nonzero()
     masked[r, c] = -np.inf
     best = masked.max(1)
     scale = np.where(np.isfinite(best), np.maximum(np.abs(best), 1e-6), 1.0)
-    value = s[rows, cols] / scale[rows]
-    value = np.where(np.isfinite(value), value, 0.0).astype(np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        value = s[rows, cols] / scale[rows]
+    value = np.where(np.isfinite(value), value, 0.0)
+    value = np.clip(value, -_FEATURE_MAX, _FEATURE_MAX).astype(np.float32)
     if not rank:
         return value, None
     out = np.empty(len(rows), np.int64)

@@ -287,3 +287,20 @@ def test_movies_outside_a_capped_route_read_zero_and_fit_float16(data, seed):
     score = feats[:, names.index("score")]
     assert (score[~covered] == 0).all() and (score[covered] != 0).any()
     assert np.abs(score[covered]).max() <= 65504
+
+
+def test_two_stage_evaluation_judges_a_seeded_sample_past_its_user_cap(data, topn_run, monkeypatch):
+    from widedeep_core.evaluation import evaluate
+
+    rec = Recommender.from_run(topn_run.run_dir, data)
+    prep, model = rec.trained.prepared(), rec.trained.model
+    every, *_ = ranked_lists(model, prep, "test")
+    assert len(every) > 40  # all judged users below the cap
+    monkeypatch.setattr(evaluate, "MAX_TWO_STAGE_USERS", 40)
+    users, top, positives, _ = ranked_lists(model, prep, "test")
+    again, *_ = ranked_lists(model, prep, "test")
+    assert len(users) == 40 and np.isin(users, every).all()
+    np.testing.assert_array_equal(users, again)  # seeded: the same sample each time
+    assert len(top) == len(positives) == 40
+    row = evaluate.evaluate_split(model, prep, "test")
+    assert row["ranking_users"] == 40 and row["baselines"]["ease"]["ranking_users"] == 40

@@ -15,6 +15,7 @@ from widedeep_core.evaluation.baselines import (
 )
 from widedeep_core.evaluation.judged import (
     MAX_RANKING_USERS,
+    MAX_TWO_STAGE_USERS,
     RANKING_FLOPS,
     Judged,
     check_k,
@@ -108,8 +109,9 @@ def ranked_lists(
     Each user's training items are masked; every other catalogue item is ranked by the
     serving kernel, exactly as ``Recommender.recommend`` ranks them. A two-stage run
     ranks its retrieval candidates (``serving.twostage.rank_users``), as the Recommender
-    does, for every user. ``max_users`` None takes the config's ``ranking_users``, else
-    (one stage) every user while the cost stays under ``RANKING_FLOPS``.
+    does, for every user up to ``MAX_TWO_STAGE_USERS`` (past it a seeded sample).
+    ``max_users`` None takes the config's ``ranking_users``, else (one stage) every user
+    while the cost stays under ``RANKING_FLOPS``.
     """
     judged, top = _model_lists(model, prep, part, k, max_users)
     return judged.user_ids, top, judged.positives, judged.items
@@ -128,7 +130,12 @@ def _model_lists(
         # one stage: every user while the whole ranking stays affordable
         affordable = RANKING_FLOPS / max(ranker.pair_scorer.pair_flops * len(ranker.items), 1.0)
         max_users = max(MAX_RANKING_USERS, int(affordable))
-    judged = ranking_users(prep, part, max_users)
+    if ranker.two_stage:
+        # M candidates a user: the pairs cap of one stage does not apply, the users cap does
+        users_cap = MAX_TWO_STAGE_USERS if max_users is None else max_users
+        judged = ranking_users(prep, part, users_cap, max_pairs=None)
+    else:
+        judged = ranking_users(prep, part, max_users)
     user_ids, seen = judged.user_ids, judged.seen
     step = ranker.block_size
     tops = [

@@ -23,10 +23,14 @@ if TYPE_CHECKING:
 # ranked while that stays under RANKING_FLOPS (all of ML-1M for the `fast` and
 # `reference` presets); past it, and past MAX_RANKING_PAIRS, a seeded sample of at
 # least MAX_RANKING_USERS users is ranked (their count is reported as ``ranking_users``).
-# A two-stage run ranks only its M candidates per user: every user, always.
+# A two-stage run ranks only its M candidates per user, but each user's retrieval scores
+# the catalogue: every user up to MAX_TWO_STAGE_USERS (all of ML-1M's 6,040), past it a
+# seeded sample of that many, so the evaluation stops growing with the users (at ML-25M
+# size ranking all 162k users cost more than the training).
 # ``config.ranking_users`` caps either (a seeded sample) for very large data.
 MAX_RANKING_USERS = 2000
 MAX_RANKING_PAIRS = 40_000_000
+MAX_TWO_STAGE_USERS = 10_000
 # Past this many floating-point operations for the whole ranking, a sample of users is
 # ranked (the split scorer knows its cost per pair).
 RANKING_FLOPS = 50e9
@@ -42,13 +46,17 @@ class Judged(NamedTuple):
 
 
 def ranking_users(
-    prep: Prepared, part: str = "test", max_users: int | None = MAX_RANKING_USERS
+    prep: Prepared,
+    part: str = "test",
+    max_users: int | None = MAX_RANKING_USERS,
+    *,
+    max_pairs: int | None = MAX_RANKING_PAIRS,
 ) -> Judged:
     """The users the ranking metrics judge: those with a held-out positive in ``part``.
 
     Returns ``Judged`` (user ids, per-user history items, per-user positives, items): items are
     the catalogue (``data.index.catalogue``), and the per-user lists hold column
-    indices into it. Past ``max_users`` (or ``MAX_RANKING_PAIRS`` pairs) a sample of
+    indices into it. Past ``max_users`` (or ``max_pairs`` user x movie pairs) a sample of
     the users, seeded by the config's seed, stands in for all of them; None: every user.
     """
     items = catalogue(prep.data)
@@ -56,8 +64,8 @@ def ranking_users(
     rows = getattr(prep.split, part)
     pos_rows = rows[prep.labels[rows] > 0.5]
     eval_users = np.unique(u_of[pos_rows])
-    if max_users is not None:
-        max_users = max(1, min(max_users, MAX_RANKING_PAIRS // max(len(items), 1)))
+    if max_users is not None and max_pairs is not None:
+        max_users = max(1, min(max_users, max_pairs // max(len(items), 1)))
     if max_users is not None and len(eval_users) > max_users:
         rng = np.random.default_rng(prep.config.seed)
         eval_users = np.sort(rng.choice(eval_users, size=max_users, replace=False))

@@ -304,3 +304,36 @@ def test_two_stage_evaluation_judges_a_seeded_sample_past_its_user_cap(data, top
     assert len(top) == len(positives) == 40
     row = evaluate.evaluate_split(model, prep, "test")
     assert row["ranking_users"] == 40 and row["baselines"]["ease"]["ranking_users"] == 40
+
+
+def test_a_capped_route_s_features_equal_those_of_its_whole_catalogue_scores(data, seed):
+    """Scoring only the covered movies (``score_covered``) gives the features that the
+    catalogue-wide scores (-inf outside) give; ranks among ties and -inf included."""
+    from widedeep_core.features.retrieval_features import (
+        activity_buckets,
+        dense_names,
+        fit_fold,
+        pair_features,
+    )
+    from widedeep_core.retrieval.ease import EASE
+
+    class Whole:  # the same model, seen through ``score`` only
+        def __init__(self, model):
+            self.model = model
+
+        def score_covered(self, users):
+            return self.model.score(users), None
+
+    cfg = preset("topn").replace(seed=seed, **SMALL)
+    prep = prepare(cfg, data)
+    u, i, y = training_rows(data, prep.split.train, prep.labels)
+    shape = (int(u.max()) + 1, int(i.max()) + 1)
+    fm = fit_fold(u, i, y, shape, lambda x: EASE(x, 50.0, max_items=30))
+    names = dense_names(cfg)
+    rng = np.random.default_rng(0)
+    pu, pi = rng.integers(0, shape[0], 5000), rng.integers(0, shape[1], 5000)
+    act = activity_buckets(fm.seen)
+    got = pair_features(fm, pu, pi, names, act)
+    whole = dataclasses.replace(fm, main=Whole(fm.main), liked=Whole(fm.liked))
+    np.testing.assert_array_equal(got, pair_features(whole, pu, pi, names, act))
+    assert len(np.unique(got[:, names.index("rank_bucket")])) > 3

@@ -77,6 +77,11 @@ class Retrieval:
         """Dense float32 scores [len(users), n_items]."""
         raise NotImplementedError
 
+    def score_covered(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Scores over the items the model covers and those item indices (None: every
+        item, as ``score``); the items it leaves out score -inf in ``score``."""
+        return self.score(users), None
+
     def iter_scores(
         self, users: np.ndarray, block_size: int = 1024
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:

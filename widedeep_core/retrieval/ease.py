@@ -20,7 +20,7 @@ from widedeep_core.retrieval._base import (
     stored_array,
     stored_name,
 )
-from widedeep_core.retrieval.products import gram, sparse_dense
+from widedeep_core.retrieval.products import column_blocks, gram, sparse_dense
 
 
 def ease_weights(x: sp.spmatrix, lam: float) -> np.ndarray:
@@ -44,6 +44,13 @@ def ease_weights(x: sp.spmatrix, lam: float) -> np.ndarray:
     return p.float().contiguous().numpy()  # row-major: scipy copies any other layout per product
 
 
+def torch_cat(blocks: list) -> np.ndarray:
+    """Column blocks side by side, as one row-major float32 array."""
+    import torch
+
+    return torch.cat(blocks, dim=1).numpy()
+
+
 class EASE(Retrieval):
     """EASE^R on all items, or on the ``max_items`` most-rated ones (the others score -inf)."""
 
@@ -59,16 +66,33 @@ class EASE(Retrieval):
             keep = np.arange(self.n_items)
             self.name = "ease"
         self.items = keep  # item indices the weights cover, ascending
-        self.b = ease_weights(self.x[:, keep], self.lam)
+        self.set_weights(ease_weights(self.x[:, keep], self.lam))
+
+    def set_weights(self, b: np.ndarray) -> None:
+        """Keep B [covered, covered] as the column blocks the scoring reads (one copy)."""
+        self._blocks = column_blocks(b)
+        self._width = max((int(blk.shape[1]) for blk in self._blocks), default=1)
+
+    @property
+    def b(self) -> np.ndarray:
+        """B as one float32 array [covered, covered] (a copy of the blocks)."""
+        if not self._blocks:
+            return np.zeros((len(self.items), 0), np.float32)
+        return torch_cat(self._blocks)
+
+    def score_covered(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """X[users] B over the covered items only, and those items (None: all of them)."""
+        xu = self.x[np.asarray(users, dtype=np.int64)][:, self.items]
+        s = sparse_dense(xu, self._blocks).numpy()
+        return s, (None if len(self.items) == self.n_items else self.items)
 
     def score(self, users: np.ndarray) -> np.ndarray:
         """X[users] B; items outside the covered set score -inf."""
-        xu = self.x[np.asarray(users, dtype=np.int64)][:, self.items]
-        s = sparse_dense(xu, self.b).numpy()
-        if len(self.items) == self.n_items:
+        s, covered = self.score_covered(users)
+        if covered is None:
             return s
         out = np.full((len(users), self.n_items), -np.inf, dtype=np.float32)
-        out[:, self.items] = s
+        out[:, covered] = s
         return out
 
     array_keys = ("b", "items", "lam")
@@ -99,7 +123,7 @@ class EASE(Retrieval):
         model.n_items = n_items
         model.x = x.tocsr()
         model.items = items
-        model.b = np.ascontiguousarray(b, dtype=np.float32)
+        model.set_weights(np.ascontiguousarray(b, dtype=np.float32))
         return model
 
     def because(self, user: int, item: int, n: int = 3) -> list[tuple[int, float]]:
@@ -111,7 +135,8 @@ class EASE(Retrieval):
         own = row.indices[np.isin(row.indices, self.items)]
         if not len(own):
             return []
-        w = self.b[np.searchsorted(self.items, own), col]
+        block, at = divmod(int(col), self._width)
+        w = self._blocks[block][np.searchsorted(self.items, own), at].numpy()
         order = np.lexsort((own, -w))[:n]
         return [(int(own[o]), float(w[o])) for o in order]
 

@@ -19,30 +19,48 @@ _BLOCK_FLOATS = 1 << 20
 _DENSE_GRAM_RATIO = 30.0
 
 
-def sparse_dense(x: sp.spmatrix, dense: np.ndarray | torch.Tensor) -> torch.Tensor:
+def column_blocks(dense: np.ndarray | torch.Tensor) -> list[torch.Tensor]:
+    """``dense`` [n, m] as contiguous float32 column blocks of ~``_BLOCK_FLOATS`` each, the
+    layout ``sparse_dense`` reads: a model scoring many small user blocks keeps them, so
+    its weights are not copied into blocks on every call."""
+    import torch
+
+    w = torch.as_tensor(dense, dtype=torch.float32)
+    step = max(32, _BLOCK_FLOATS // max(w.shape[0], 1))
+    return [w[:, start : start + step].contiguous() for start in range(0, w.shape[1], step)]
+
+
+def sparse_dense(
+    x: sp.spmatrix, dense: np.ndarray | torch.Tensor | list[torch.Tensor]
+) -> torch.Tensor:
     """``x @ dense`` (float32) for a sparse ``x``: each row of the product sums the rows of
     ``dense`` that the row of ``x`` selects, weighted by its values (``F.embedding_bag``
     over the CSR arrays, one cache-sized column block of ``dense`` at a time). Same
-    float32 sums as scipy's product, on torch's threads where scipy's uses one core."""
+    float32 sums as scipy's product, on torch's threads where scipy's uses one core.
+    ``dense`` may be given as its ``column_blocks``."""
     import torch
     import torch.nn.functional as F
 
     x = sp.csr_matrix(x)
-    w = torch.as_tensor(dense, dtype=torch.float32)
-    out = w.new_zeros(x.shape[0], w.shape[1])
-    if x.nnz == 0:
+    blocks = dense if isinstance(dense, list) else column_blocks(dense)
+    n_cols = sum(int(b.shape[1]) for b in blocks)
+    out = torch.zeros(x.shape[0], n_cols, dtype=torch.float32)
+    if x.nnz == 0 or not blocks:
         return out
-    idx = torch.from_numpy(x.indices.astype(np.int64)).to(w.device)
-    offsets = torch.from_numpy(x.indptr.astype(np.int64)).to(w.device)
+    device = blocks[0].device
+    out = out.to(device)
+    idx = torch.from_numpy(x.indices.astype(np.int64)).to(device)
+    offsets = torch.from_numpy(x.indptr.astype(np.int64)).to(device)
     weights = None
     if not np.all(x.data == 1):
-        weights = torch.from_numpy(x.data.astype(np.float32)).to(w.device)
-    step = max(32, _BLOCK_FLOATS // max(w.shape[0], 1))
-    for start in range(0, w.shape[1], step):
-        block = w[:, start : start + step].contiguous()
-        out[:, start : start + step] = F.embedding_bag(
+        weights = torch.from_numpy(x.data.astype(np.float32)).to(device)
+    start = 0
+    for block in blocks:
+        stop = start + int(block.shape[1])
+        out[:, start:stop] = F.embedding_bag(
             idx, block, offsets, mode="sum", per_sample_weights=weights, include_last_offset=True
         )
+        start = stop
     return out
 
 
@@ -72,4 +90,4 @@ def gram(x: sp.spmatrix) -> torch.Tensor:
     return out
 
 
-__all__ = ["gram", "sparse_dense"]
+__all__ = ["column_blocks", "gram", "sparse_dense"]

@@ -160,14 +160,13 @@ def _scaled_and_bucket(
     if not rank:
         return value, None
     # bucket b holds ranks 2^b - 1 .. 2^(b+1) - 2: a pair is in bucket >= b when the
-    # (2^b - 1)-th best unseen score beats it, so one partition at those places per row
-    # answers every pair (a sort of the whole row did the same, 4-5x slower)
+    # (2^b - 1)-th best unseen score beats it, so the block's rows sorted at once (one
+    # SIMD sort call; np.partition at those places was 1.6x slower) answer every pair
     n_cols = masked.shape[1]
     places = [2**b - 2 for b in range(1, N_RANK_BUCKETS) if 2**b - 2 < n_cols]
     thresholds = np.full((len(masked), N_RANK_BUCKETS - 1), -np.inf, np.float32)
     if places:
-        part = np.partition(-masked, places, axis=1)
-        thresholds[:, : len(places)] = -part[:, places]
+        thresholds[:, : len(places)] = -np.sort(-masked, axis=1)[:, places]
     bucket = (thresholds[rows] > pair[:, None]).sum(1)
     return value, bucket
 

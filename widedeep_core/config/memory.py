@@ -151,9 +151,8 @@ def negatives_bytes(
     ``SPILL_BYTES``), their folds, the encoded rated rows and one epoch's labels and
     shuffle."""
     per_epoch = int(n_positives) * (int(config.negatives) + int(config.hard_negatives))
-    pair = PAIR_BYTES + n_dense * DENSE_STORED_BYTES
-    stored = config.epochs * per_epoch * pair
-    held = stored if stored <= SPILL_BYTES else per_epoch * pair
+    stored = negatives_disk_bytes(config, n_positives, n_dense)
+    held = stored if stored <= SPILL_BYTES else stored / max(config.epochs, 1)
     folds = config.epochs * per_epoch * FOLD_BYTES if n_dense else 0
     rated = int(n_rows) * (n_fields * ID_BYTES + n_dense * DENSE_BYTES)
     return float(held + folds + rated + (int(n_rows) + per_epoch) * ROW_BYTES)

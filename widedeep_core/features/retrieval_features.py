@@ -66,11 +66,6 @@ def activity_buckets(x: sp.csr_matrix) -> np.ndarray:
     return np.minimum(np.log2(counts + 1.0).astype(np.int64) // 2, N_ACTIVITY_BUCKETS - 1)
 
 
-def rank_buckets(rank: np.ndarray) -> np.ndarray:
-    """log2 bucket of a 0-based rank: 0, 1, 2-3, 4-7, ... (at most N_RANK_BUCKETS - 1)."""
-    return np.minimum(np.floor(np.log2(np.asarray(rank) + 1.0)), N_RANK_BUCKETS - 1)
-
-
 @dataclass
 class FoldModels:
     """The retrieval models and rate statistics fitted on one set of training rows."""
@@ -233,18 +228,6 @@ class PairSets:
     sizes: Sequence[int]  # pairs per set
     load: Callable[[int], tuple[np.ndarray, np.ndarray]]  # set -> (users, items)
     emit: Callable[[int, np.ndarray, np.ndarray], None]  # (set, positions, features)
-
-    @classmethod
-    def in_memory(cls, pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[PairSets, list]:
-        """Sets held as arrays, and the list their float32 features are written into."""
-        out = [np.zeros((len(eu), 0), np.float32) for eu, _ in pairs]
-
-        def emit(k: int, pos: np.ndarray, feats: np.ndarray) -> None:
-            if out[k].shape[1] != feats.shape[1]:
-                out[k] = np.zeros((len(pairs[k][0]), feats.shape[1]), np.float32)
-            out[k][pos] = feats
-
-        return cls([len(eu) for eu, _ in pairs], lambda k: pairs[k], emit), out
 
 
 # Pairs scored in one ``pair_features`` call: bounds its inputs and output (~100 bytes a

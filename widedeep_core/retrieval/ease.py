@@ -44,13 +44,6 @@ def ease_weights(x: sp.spmatrix, lam: float) -> np.ndarray:
     return p.float().contiguous().numpy()  # row-major: scipy copies any other layout per product
 
 
-def torch_cat(blocks: list) -> np.ndarray:
-    """Column blocks side by side, as one row-major float32 array."""
-    import torch
-
-    return torch.cat(blocks, dim=1).numpy()
-
-
 class EASE(Retrieval):
     """EASE^R on all items, or on the ``max_items`` most-rated ones (the others score -inf)."""
 
@@ -76,9 +69,11 @@ class EASE(Retrieval):
     @property
     def b(self) -> np.ndarray:
         """B as one float32 array [covered, covered] (a copy of the blocks)."""
+        import torch
+
         if not self._blocks:
             return np.zeros((len(self.items), 0), np.float32)
-        return torch_cat(self._blocks)
+        return torch.cat(self._blocks, dim=1).numpy()
 
     def score_covered(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """X[users] B over the covered items only, and those items (None: all of them)."""

@@ -140,6 +140,44 @@ def test_list_is_newest_first_and_skips_foreign_folders(store):
     assert RunStore(store.root / "missing").list() == []
 
 
+def _age(run_path: Path, seconds: float = 60.0) -> None:
+    """Date a run's files back, past the store's racy-timestamp margin."""
+    for path in [run_path, *run_path.iterdir()]:
+        stamp = path.stat().st_mtime - seconds
+        os.utime(path, (stamp, stamp))
+
+
+def test_list_keeps_unchanged_summaries_and_rereads_changed_runs(store):
+    """A re-listing reuses the summary of a run whose files are unchanged (500 runs: the
+    Runs page re-lists in 20 ms, not 500) and reads a run again once a file changes."""
+    a = store.create(Config(), DATA_INFO, name="a")
+    b = store.create(Config(), DATA_INFO, name="b")
+    a.set_status("finished")
+    b.set_status("finished")
+    _age(a.path)
+    _age(b.path)
+    first = {i.name: i for i in store.list()}
+    again = {i.name: i for i in store.list()}
+    assert again["a"] is first["a"] and again["b"] is first["b"]
+    a.append_epoch_metrics({"epoch": 1, "val_auc": 0.7})  # an append: same inode
+    store.rename(b, "b2")  # an atomic write: a new inode
+    fresh = {i.name: i for i in store.list()}
+    assert fresh["a"].epochs_run == 1 and fresh["a"] is not first["a"]
+    assert set(fresh) == {"a", "b2"}
+    # a file written just now is never trusted by its stamp alone (same-tick writes)
+    recent = {i.name: i for i in store.list()}
+    assert recent["a"] is not fresh["a"]
+    store.delete(a)
+    assert [i.name for i in store.list()] == ["b2"]
+
+
+def test_a_live_run_is_read_at_every_listing(store):
+    run = store.create(Config(), DATA_INFO, name="live")
+    run.set_status("running")
+    _age(run.path)
+    assert store.list()[0] is not store.list()[0]
+
+
 def test_rename_keeps_the_folder(store):
     run = store.create(Config(), DATA_INFO)
     renamed = store.rename(run.id, "  Baseline  ")

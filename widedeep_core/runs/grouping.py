@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,11 +64,16 @@ def seed_key(info: RunInfo) -> str:
     return json.dumps([settings, data, info.tags.get("study")], sort_keys=True, default=str)
 
 
-def seed_sets(infos: Sequence[RunInfo]) -> list[list[RunInfo]]:
-    """The runs as seed sets, in the order of their first run; a set of one is a lone run."""
+def seed_sets(
+    infos: Sequence[RunInfo], key: Callable[[RunInfo], str] = seed_key
+) -> list[list[RunInfo]]:
+    """The runs as seed sets, in the order of their first run; a set of one is a lone run.
+
+    ``key`` is ``seed_key`` or a caller's memo of it (the Runs page regroups 500 runs).
+    """
     sets: dict[str, list[RunInfo]] = {}
     for info in infos:
-        sets.setdefault(seed_key(info), []).append(info)
+        sets.setdefault(key(info), []).append(info)
     return list(sets.values())
 
 

@@ -23,7 +23,7 @@ from PySide6.QtGui import QColor, QFont
 
 from widedeep_core.runs import RunInfo
 from widedeep_core.runs.filters import RunFilter, parse_filter
-from widedeep_core.runs.grouping import Spread, aggregate, group_runs, seed_sets
+from widedeep_core.runs.grouping import Spread, aggregate, group_runs, seed_key, seed_sets
 from widedeep_core.runs.table import (
     COLUMNS,
     best_rows,
@@ -43,12 +43,13 @@ STATUS_COLORS = {
     "incomplete": "#b00020",
 }
 KEYS = [c.key for c in COLUMNS]
+_SCORE_KEYS = [c.key for c in COLUMNS if c.higher_is_better is not None]
 
 
 class Node:
     """One row: a group header, a seed set (runs that differ only by seed) or a run."""
 
-    __slots__ = ("children", "kind", "label", "parent", "row", "runs", "values")
+    __slots__ = ("children", "kind", "label", "parent", "row", "runs", "sorts", "texts", "values")
 
     def __init__(self, kind: str, label: str, runs: Sequence[RunInfo], values: dict[str, Any]):
         self.kind = kind  # "root", "group", "set" or "run"
@@ -58,6 +59,8 @@ class Node:
         self.children: list[Node] = []
         self.parent: Node | None = None
         self.row = 0
+        self.sorts: dict[int, Any] = {}  # column -> its sort value (the proxy sorts often)
+        self.texts: dict[int, str] = {}  # column -> its text (views ask for it often)
 
     def add(self, child: Node) -> Node:
         """Append ``child`` under this node."""
@@ -77,23 +80,50 @@ class Node:
 
 
 ValuesOf = Callable[[RunInfo], dict[str, Any]]
+# what a listing's rows need of one run, computed once per run (and off the GUI thread
+# for the page's first listing): the run, its row values, its seed-set key
+Derived = dict[int, tuple[RunInfo, dict[str, Any], str]]
+
+
+def derive(runs: Sequence[RunInfo]) -> Derived:
+    """``id(run) -> (run, run_values(run), seed_key(run))``; pure Python, any thread."""
+    return {id(r): (r, run_values(r), seed_key(r)) for r in runs}
 
 
 def _run_node(info: RunInfo, values_of: ValuesOf = run_values) -> Node:
     return Node("run", info.name, [info], dict(values_of(info)))
 
 
-def _set_node(runs: Sequence[RunInfo], values_of: ValuesOf = run_values) -> Node:
-    if len(runs) == 1:
-        return _run_node(runs[0], values_of)
-    rows = [values_of(r) for r in runs]
-    values = aggregate(rows)
+def _set_values(runs: Sequence[RunInfo], values_of: ValuesOf = run_values) -> dict[str, Any]:
+    values = aggregate([values_of(r) for r in runs])
     seeds = ",".join(str(s) for s in values.get("seed") or ())
     values["name"] = f"{runs[0].name} (seeds {seeds})"
+    return values
+
+
+def _set_node(
+    runs: Sequence[RunInfo],
+    values_of: ValuesOf = run_values,
+    set_values: Callable[[Sequence[RunInfo]], dict[str, Any]] | None = None,
+) -> Node:
+    if len(runs) == 1:
+        return _run_node(runs[0], values_of)
+    values = dict(set_values(runs)) if set_values else _set_values(runs, values_of)
     node = Node("set", values["name"], runs, values)
     for r in runs:
         node.add(_run_node(r, values_of))
     return node
+
+
+_R = Qt.ItemDataRole
+_DISPLAY, _USER, _FONT, _TIP, _FOREGROUND, _ALIGN = (
+    int(r.value)
+    for r in (_R.DisplayRole, _R.UserRole, _R.FontRole, _R.ToolTipRole, _R.ForegroundRole,
+              _R.TextAlignmentRole)
+)  # fmt: skip
+_RUN, _NODE = _USER + 1, _USER + 2
+_ROLES = frozenset((_DISPLAY, _USER, _FONT, _TIP, _FOREGROUND, _ALIGN, _RUN, _NODE))
+_RIGHT = int((Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter).value)
 
 
 class RunsTreeModel(QAbstractItemModel):
@@ -109,20 +139,39 @@ class RunsTreeModel(QAbstractItemModel):
     def __init__(self) -> None:
         super().__init__()
         self._runs: list[RunInfo] = []
-        self._values: dict[int, dict[str, Any]] = {}
+        # per run and per seed set, kept across regroups and, for the runs a re-listing
+        # returns unchanged (the store hands back the same RunInfo), across listings:
+        # recomputing them took most of a 100 ms regroup of 500 runs
+        self._derived: Derived = {}
+        self._sets: dict[tuple[int, ...], tuple[list[RunInfo], dict[str, Any]]] = {}
         self._root = Node("root", "", [], {})
         self.grouping = "none"
         self.fold_seeds = True
         self._k = "K"
         self._best: dict[str, set[int]] = {}  # column key -> id() of the best rows
+        # id() of a group -> the runs the filter lets through (``mark_best`` counts them:
+        # a proxy ``data`` override for the title put every cell's every role through
+        # Python twice, and fitting 23 columns of 500 rows took over a second)
+        self._shown_runs: dict[int, int] | None = None  # None: not counted (no filter yet)
         self._bold = QFont()
         self._bold.setBold(True)
 
     # ------------------------------------------------------------ content
-    def set_runs(self, runs: Sequence[RunInfo]) -> None:
-        """Replace the listed runs."""
+    def set_runs(self, runs: Sequence[RunInfo], derived: Derived | None = None) -> None:
+        """Replace the listed runs (``derived``: ``derive(runs)``, if computed already)."""
         self._runs = list(runs)
-        self._values = {}  # a run's row values, computed once per listing (not per regroup)
+        known = {**self._derived, **(derived or {})}
+        self._derived = {}
+        for r in self._runs:
+            held = known.get(id(r))
+            if held is None or held[0] is not r:  # an id is only its run's while it lives
+                held = (r, run_values(r), seed_key(r))
+            self._derived[id(r)] = held
+        self._sets = {
+            key: held
+            for key, held in self._sets.items()
+            if all(id(r) in self._derived and self._derived[id(r)][0] is r for r in held[0])
+        }
         ks = {run_k(r) for r in self._runs if r.test_metrics}
         self._k = str(ks.pop()) if len(ks) == 1 else "K"
         self._rebuild()
@@ -133,14 +182,28 @@ class RunsTreeModel(QAbstractItemModel):
         self._rebuild()
 
     def _values_of(self, info: RunInfo) -> dict[str, Any]:
-        values = self._values.get(id(info))
-        if values is None:
-            values = self._values[id(info)] = run_values(info)
-        return values
+        held = self._derived.get(id(info))
+        if held is None or held[0] is not info:
+            held = self._derived[id(info)] = (info, run_values(info), seed_key(info))
+        return held[1]
+
+    def _seed_key(self, info: RunInfo) -> str:
+        held = self._derived.get(id(info))
+        return held[2] if held is not None and held[0] is info else seed_key(info)
+
+    def _set_values(self, runs: Sequence[RunInfo]) -> dict[str, Any]:
+        key = tuple(id(r) for r in runs)
+        held = self._sets.get(key)
+        if held is None or any(a is not b for a, b in zip(held[0], runs, strict=True)):
+            held = self._sets[key] = (list(runs), _set_values(runs, self._values_of))
+        return held[1]
 
     def _items(self, runs: Sequence[RunInfo]) -> list[Node]:
         if self.fold_seeds:
-            return [_set_node(s, self._values_of) for s in seed_sets(runs)]
+            return [
+                _set_node(s, self._values_of, self._set_values)
+                for s in seed_sets(runs, self._seed_key)
+            ]
         return [_run_node(r, self._values_of) for r in runs]
 
     def _rebuild(self) -> None:
@@ -155,6 +218,8 @@ class RunsTreeModel(QAbstractItemModel):
                 for item in self._items(runs):
                     group.add(item)
         self._root = root
+        self._best = {}  # marks name the old rows; ``mark_best`` marks the new ones
+        self._shown_runs = None
         self.endResetModel()
 
     def runs(self) -> list[RunInfo]:
@@ -174,20 +239,35 @@ class RunsTreeModel(QAbstractItemModel):
         return out
 
     def mark_best(self, shown: Sequence[Node]) -> None:
-        """Bold the best value of every score column among ``shown``, within each protocol."""
-        rows = [{k: _plain(v) for k, v in n.values.items()} for n in shown]
+        """Bold the best value of every score column among ``shown``, within each protocol;
+        a group's title counts its runs among ``shown`` (the rows the filter lets through)."""
         protocols = [n.protocol for n in shown]
+        self._shown_runs = {}
+        for n in shown:
+            if n.parent is not None and n.parent.kind == "group":
+                key = id(n.parent)
+                self._shown_runs[key] = self._shown_runs.get(key, 0) + len(n.runs)
         self._best = {}
-        for column in COLUMNS:
-            if column.higher_is_better is not None:
-                self._best[column.key] = {id(shown[i]) for i in best_rows(rows, column.key,
-                                                                          protocols)}  # fmt: skip
+        for key in _SCORE_KEYS:
+            rows = [{key: _plain(n.values.get(key))} for n in shown]
+            self._best[key] = {id(shown[i]) for i in best_rows(rows, key, protocols)}
         if self.rowCount():
             self.dataChanged.emit(self.index(0, 0), self.index(self.rowCount() - 1, len(KEYS) - 1))
 
     def is_best(self, node: Node, key: str) -> bool:
         """True when ``node`` holds the best ``key`` of its protocol (bold)."""
         return id(node) in self._best.get(key, ())
+
+    def sort_value(self, node: Node, column: int) -> Any:
+        """What ``UserRole`` gives for ``node``'s cell in ``column`` (kept on the node)."""
+        value = node.sorts.get(column, _UNSET)
+        if value is _UNSET:
+            if node.kind == "group":
+                value = node.label if column == 0 else ""
+            else:
+                value = sort_value(_plain(node.values.get(KEYS[column])))
+            node.sorts[column] = value
+        return value
 
     def header(self, column: int) -> str:
         """A column's header, "@K" read as the listed runs' common K."""
@@ -222,34 +302,43 @@ class RunsTreeModel(QAbstractItemModel):
     def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return len(KEYS)
 
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
+    def data(self, index: Index, role: int = _DISPLAY) -> Any:
+        # called for every role of every cell a view paints or measures (fitting 23
+        # columns of 500 rows: 100,000 calls): plain ints, unasked roles answered first
+        if role not in _ROLES or not index.isValid():
             return None
         node = self.node(index)
-        key = KEYS[index.column()]
+        column = index.column()
+        key = KEYS[column]
         if node.kind == "group":
-            if role == Qt.ItemDataRole.DisplayRole and index.column() == 0:
-                n = len(node.runs)
+            if role == _DISPLAY and column == 0:
+                counted = self._shown_runs
+                n = len(node.runs) if counted is None else counted.get(id(node), 0)
                 return f"{node.label} ({n} run{'s' if n != 1 else ''})"
-            if role == Qt.ItemDataRole.UserRole:
-                return node.label if index.column() == 0 else ""
-            if role == Qt.ItemDataRole.FontRole:
+            if role == _USER:
+                return node.label if column == 0 else ""
+            if role == _FONT:
                 return self._bold
-            if role == self.NodeRole:
+            if role == _NODE:
                 return node
             return None
+        if role == _DISPLAY:
+            text = node.texts.get(column)
+            if text is None:
+                value = node.values.get(key)
+                text = value.text() if isinstance(value, Spread) else format_value(key, value)
+                node.texts[column] = text
+            return text
         value = node.values.get(key)
-        if role == Qt.ItemDataRole.DisplayRole:
-            return value.text() if isinstance(value, Spread) else format_value(key, value)
-        if role == Qt.ItemDataRole.UserRole:
-            return sort_value(_plain(value))
-        if role == self.RunRole:
+        if role == _USER:
+            return self.sort_value(node, column)
+        if role == _RUN:
             return node.info
-        if role == self.NodeRole:
+        if role == _NODE:
             return node
-        if role == Qt.ItemDataRole.FontRole and self.is_best(node, key):
-            return self._bold
-        if role == Qt.ItemDataRole.ToolTipRole:
+        if role == _FONT:
+            return self._bold if self.is_best(node, key) else None
+        if role == _TIP:
             if isinstance(value, Spread):
                 return (
                     f"mean {value.mean:.4f}, std {value.std:.4f}, min {value.low:.4f}, "
@@ -258,15 +347,15 @@ class RunsTreeModel(QAbstractItemModel):
             info = node.runs[0]
             tip = info.message or str(info.path)
             return f"{tip}\nbest of its protocol" if self.is_best(node, key) else tip
-        if role == Qt.ItemDataRole.ForegroundRole and key == "status":
-            c = STATUS_COLORS.get(str(value))
+        if role == _FOREGROUND:
+            c = STATUS_COLORS.get(str(value)) if key == "status" else None
             return QColor(c) if c else None
         if (
-            role == Qt.ItemDataRole.TextAlignmentRole
+            role == _ALIGN
             and isinstance(_plain(value), int | float)
             and not isinstance(value, bool)
         ):
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            return _RIGHT
         return None
 
     def headerData(
@@ -280,6 +369,9 @@ class RunsTreeModel(QAbstractItemModel):
             column = COLUMNS[section]
             return f"{column.key}: {column.help}" if column.help else column.key
         return None
+
+
+_UNSET = object()
 
 
 def _plain(value: Any) -> Any:
@@ -327,24 +419,12 @@ class RunsProxy(QSortFilterProxyModel):
             # stays whole, in the same order whichever way the column sorts
             ascending = self.sortOrder() == Qt.SortOrder.AscendingOrder
             return (pa < pb) == ascending
-        va, vb = left.data(self.sortRole()), right.data(self.sortRole())
+        # the values ``UserRole`` gives (the sort role), read from the nodes: through
+        # ``data`` each comparison crossed into Qt and back twice
+        va, vb = model.sort_value(a, left.column()), model.sort_value(b, right.column())
         if type(va) is not type(vb):
             return str(va) < str(vb)
         return bool(va < vb)
-
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        """A group's title counts the runs the filter lets through."""
-        if role == Qt.ItemDataRole.DisplayRole and index.isValid() and index.column() == 0:
-            model = self.sourceModel()
-            assert isinstance(model, RunsTreeModel)
-            node = model.node(self.mapToSource(index))
-            if node.kind == "group":
-                n = sum(
-                    len(model.node(self.mapToSource(self.index(r, 0, index))).runs)
-                    for r in range(self.rowCount(index))
-                )
-                return f"{node.label} ({n} run{'s' if n != 1 else ''})"
-        return super().data(index, role)
 
     def shown_items(self) -> list[Node]:
         """The experiment rows (seed sets, lone runs) that pass the filter."""
@@ -365,4 +445,4 @@ class RunsProxy(QSortFilterProxyModel):
         return out
 
 
-__all__ = ["KEYS", "Node", "RunsProxy", "RunsTreeModel"]
+__all__ = ["KEYS", "Derived", "Node", "RunsProxy", "RunsTreeModel", "derive"]

@@ -239,3 +239,22 @@ def test_the_legend_is_beside_the_curves_not_over_them(page, qtbot):
     data_area = plot.getViewBox().sceneBoundingRect()
     box = legend.sceneBoundingRect()
     assert box.width() > 0 and box.left() >= data_area.right() - 1  # (half-pixel edges)
+
+
+def test_a_stepwise_page_lists_over_turns_and_a_refresh_outruns_it(qtbot, runs_dir):
+    """As the window builds it: a piece per turn, the runs read a few per turn (no turn
+    reads 500 runs' files); a ``refresh`` meanwhile shows the newer listing at once."""
+    page = RunsPage(RunStore(runs_dir), stepwise=True)
+    qtbot.addWidget(page)
+    page.construction.run_in_turns(page)
+    qtbot.waitUntil(lambda: page.construction.done and page.listing_done(), timeout=10_000)
+    assert sorted(names_in_view(page)) == ["small net", "wide net"]
+    page.list_in_turns()
+    assert not page.listing_done()
+    target = next(i for i in page.model.runs() if i.name == "small net")
+    RunStore(runs_dir).rename(target.path, "renamed")
+    page.refresh()
+    assert sorted(names_in_view(page)) == ["renamed", "wide net"]
+    qtbot.waitUntil(page.listing_done, timeout=10_000)
+    assert sorted(names_in_view(page)) == ["renamed", "wide net"]
+    page.shutdown()

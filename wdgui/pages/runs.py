@@ -71,7 +71,7 @@ from widedeep_core.runs.table import COLUMN_BY_KEY, COLUMNS, DEFAULT_COLUMNS, fo
 from ..plotting import color, debiased_ema, export_png, plot_steps
 from ..settings import make_settings, read_json, write_json
 from ..widgets import Steps, message_label, show_message
-from .runs_model import KEYS, Node, RunsProxy, RunsTreeModel
+from .runs_model import KEYS, Derived, Node, RunsProxy, RunsTreeModel, derive
 
 __all__ = ["KEYS", "METRICS", "RunsPage", "integer_step"]
 
@@ -136,7 +136,15 @@ class RunsPage(QWidget):
         self._shown_tags: list[str] = []  # the tags the tag box showed (what an edit changes)
         self._listed_protocols: list[str] = []
         self._nodes_now: list[Node] | None = None  # the selection, during one update
-        # with ``stepwise`` the caller runs the pieces (one plot each) over several turns
+        # the first listing is read over event-loop turns (500 runs' files held the window
+        # for half a second; a worker thread, parsing JSON, held the GIL against the
+        # window's paints for 50-90 ms); a listing outrun by a newer one is dropped
+        self._listing = 0
+        self._list_steps: Steps | None = None
+        self._fitting: Steps | None = None  # the columns being fitted, over turns
+        # with ``stepwise`` the caller runs the pieces (one plot each) over several turns,
+        # and the runs are listed over turns too: the table fills when the listing is read
+        self._stepwise = stepwise
         self.construction = Steps(self._build())
         if not stepwise:
             self.construction.finish()
@@ -170,6 +178,9 @@ class RunsPage(QWidget):
         self.runsTable.setRootIsDecorated(False)
         header = self.runsTable.header()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        # a column is fitted to the rows in view and the next ones up to this many, not to
+        # all 500 runs (Qt's default, 1000 rows: 25 ms a column)
+        header.setResizeContentsPrecision(100)
         header.setStretchLastSection(True)
         header.sortIndicatorChanged.connect(self._save_view)
         self.runsTable.selectionModel().selectionChanged.connect(self._on_selection)
@@ -341,7 +352,10 @@ class RunsPage(QWidget):
         self._update_buttons()
         self._show_details()
         yield
-        self.refresh()
+        if self._stepwise:
+            self.list_in_turns()
+        else:
+            self.refresh()
 
     def _build_details(self) -> QWidget:
         """Tabs: the selected runs' test metrics with the baselines, the settings that
@@ -462,6 +476,9 @@ class RunsPage(QWidget):
         """Select the runs with these ids (replacing the selection; a run inside a
         folded seed set opens its set)."""
         sel = self.runsTable.selectionModel()
+        if not ids:  # nothing to look for among 500 rows
+            sel.clearSelection()
+            return
         # one selection, selected at once: a select() per run redrew every curve each time
         # (50 runs: 8 s)
         selection = QItemSelection()
@@ -491,18 +508,66 @@ class RunsPage(QWidget):
 
     @Slot()
     def refresh(self) -> None:
-        """Reread the store, keeping the selection."""
-        keep = [r.id for r in self.selected_runs()] if self.model.rowCount() else []
+        """Reread the store now, keeping the selection (the store re-reads only the runs
+        whose files changed since its last listing)."""
+        self._listing += 1  # a background listing still running is older: dropped
         try:
             runs = self.store.list()
         except (WideDeepError, OSError) as exc:
-            show_message(self.errorLabel, f"Cannot list runs in {self.store.root}: {exc}")
-            runs = []
+            self._show_listing([], error=f"Cannot list runs in {self.store.root}: {exc}")
         else:
-            show_message(self.errorLabel, "")
+            self._show_listing(runs)
+
+    def list_in_turns(self) -> None:
+        """List the store a few runs per event-loop turn; the table fills when the listing
+        is read (``listing_done()`` says when); a listing under way starts over."""
+        if self._list_steps is not None:
+            self._list_steps.cancel()
+        self._listing += 1
+        self._list_steps = Steps(self._list_pieces(self._listing))
+        self._list_steps.run_in_turns(self)
+
+    def _list_pieces(self, listing: int) -> Iterator[None]:
+        try:
+            runs = yield from self.store.list_in_steps()
+        except (WideDeepError, OSError) as exc:
+            if listing == self._listing:
+                self._show_listing([], error=f"Cannot list runs in {self.store.root}: {exc}")
+            return
+        derived: Derived = {}
+        for i in range(0, len(runs), 100):  # the rows' values: ~0.1 ms a run
+            yield
+            derived.update(derive(runs[i : i + 100]))
+        yield
+        if listing == self._listing:  # else ``refresh`` showed a newer listing meanwhile
+            yield from self._show_listing_steps(runs, derived)
+
+    def listing_done(self) -> bool:
+        """True when no listing over event-loop turns is under way."""
+        return self._list_steps is None or self._list_steps.done
+
+    def shutdown(self) -> None:
+        """Stop a listing under way (window closing)."""
+        if self._list_steps is not None:
+            self._list_steps.cancel()
+
+    def _show_listing(
+        self, runs: list[RunInfo], derived: Derived | None = None, error: str = ""
+    ) -> None:
+        Steps(self._show_listing_steps(runs, derived, error)).finish()
+
+    def _show_listing_steps(
+        self, runs: list[RunInfo], derived: Derived | None = None, error: str = ""
+    ) -> Iterator[None]:
+        """Fill the table with a listing; over turns, the rows come a turn before their
+        best marks, the column widths and the selection (each 15-35 ms with 500 runs)."""
+        keep = [r.id for r in self.selected_runs()] if self.model.rowCount() else []
+        show_message(self.errorLabel, error)
         self._clear_curves()  # names may have changed: rebuild the legend
-        self.model.set_runs(runs)
+        self.model.set_runs(runs, derived)
+        yield
         self._after_layout()
+        yield
         self.select_runs(keep)
         self._redraw_all()
         self.runsChanged.emit()
@@ -517,15 +582,33 @@ class RunsPage(QWidget):
         if self.model.grouping != "none":
             self.runsTable.expandToDepth(0)
         self._mark_best()
-        if not resize:
-            return
-        for c, key in enumerate(KEYS):
-            if not self.runsTable.isColumnHidden(c) and key not in ("note",):
-                self.runsTable.resizeColumnToContents(c)
+        if resize:
+            self._fit_columns_in_turns()
+
+    # columns fitted per event-loop turn (with 500 rows, ~4 ms a column)
+    FIT_COLUMNS_PER_TURN = 4
+
+    def _fit_columns_in_turns(self) -> None:
+        """Fit the shown columns to their contents, a few per event-loop turn (all 23 in
+        one turn held the window for 0.5 s with 500 unfolded rows)."""
+        if self._fitting is not None:
+            self._fitting.cancel()
+        columns = [c for c, key in enumerate(KEYS)
+                   if not self.runsTable.isColumnHidden(c) and key != "note"]  # fmt: skip
+
+        def pieces() -> Iterator[None]:
+            for i in range(0, len(columns), self.FIT_COLUMNS_PER_TURN):
+                for c in columns[i : i + self.FIT_COLUMNS_PER_TURN]:
+                    self.runsTable.resizeColumnToContents(c)
+                yield
+
+        self._fitting = Steps(pieces())
+        self._fitting.run_in_turns(self)
 
     def _mark_best(self) -> None:
-        self.model.mark_best(self.proxy.shown_items())
-        protocols = {n.protocol for n in self.proxy.shown_items()}
+        shown = self.proxy.shown_items()
+        self.model.mark_best(shown)
+        protocols = {n.protocol for n in shown}
         self._listed_protocols = sorted(p or "?" for p in protocols)
         self._update_protocol_note()
 

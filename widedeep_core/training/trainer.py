@@ -309,9 +309,16 @@ class Trainer:
     def _train(self, prep: Prepared, device: torch.device) -> TrainResult:
         """The epoch loop: train, validate, keep the best state, stop early or on cancel."""
         topn = TopNRows(prep) if self.config.negatives else None
+        # Adam's moments of a table row that no batch touches decay by beta each step
+        # and reach the subnormal range after ~800 steps; x86 CPUs compute subnormals
+        # ~100x slower, which made an ML-32M-sized fast epoch's steps 9x slower by its
+        # end (4.0 -> 37.9 ms). Flushing them to zero changes only values below 1.2e-38.
+        flushed = torch.set_flush_denormal(True)
         try:
             return self._train_with(prep, device, topn)
         finally:
+            if flushed:
+                torch.set_flush_denormal(False)
             if topn is not None:
                 topn.close()  # a spilled run's negatives leave the disk
 

@@ -166,3 +166,19 @@ def test_cli_all_users_csv_is_written_whole_or_not_at_all(trained_run, tmp_path,
     lines = out.read_text().splitlines()
     whole = Recommender.from_run(result.run_dir, data).recommend_all(10)
     assert lines[0] == "user,rank,item,score" and len(lines) == 1 + len(whole)
+
+
+def test_id_span_matches_a_plain_search_in_the_columns_dtype():
+    """A user's row range in an int32 id column, for ids inside, outside and beyond
+    the dtype (the keys are made in the column's dtype, never the column converted)."""
+    import numpy as np
+
+    from widedeep_core.serving.recommend import id_span
+
+    ids = np.sort(np.random.default_rng(0).integers(1, 50, 500)).astype(np.int32)
+    for uid in (0, 1, 7, 49, 50, 2**31 - 1, 2**40, -(2**40)):
+        want = (int(np.sum(ids < uid)), int(np.sum(ids <= uid))) if abs(uid) < 2**31 - 1 else (0, 0)
+        if want[0] == want[1]:
+            assert id_span(ids, uid)[0] == id_span(ids, uid)[1]
+        else:
+            assert id_span(ids, uid) == want

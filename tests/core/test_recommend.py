@@ -182,3 +182,16 @@ def test_id_span_matches_a_plain_search_in_the_columns_dtype():
             assert id_span(ids, uid)[0] == id_span(ids, uid)[1]
         else:
             assert id_span(ids, uid) == want
+
+
+def test_catalogue_columns_equal_the_intersection_search():
+    import numpy as np
+
+    from widedeep_core.serving.recommend import catalogue_columns
+
+    rng = np.random.default_rng(1)
+    items = np.unique(rng.integers(1, 400, 150))
+    for _ in range(20):
+        ids = rng.integers(0, 450, int(rng.integers(0, 60)))
+        want = np.searchsorted(items, np.intersect1d(ids, items))
+        assert np.array_equal(catalogue_columns(items, ids), want)

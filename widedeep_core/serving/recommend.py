@@ -334,7 +334,7 @@ class Recommender:
     ) -> pd.DataFrame:
         prep = self.trained.prepared()
         seen_ids = self.training_items(user_id) if seen is None else np.asarray(seen)
-        seen_cols = np.searchsorted(self._items, np.intersect1d(seen_ids, self._items))
+        seen_cols = catalogue_columns(self._items, seen_ids)
         ranked = self._rank([int(user_id)], [seen_cols], n, allowed=items)
         block = ranked.detail
         assert block is not None  # two stages report what ranked them
@@ -453,10 +453,7 @@ class Recommender:
             for s in range(0, len(user_ids), step):
                 block = user_ids[s : s + step]
                 seen = [
-                    np.searchsorted(
-                        self._items,
-                        np.intersect1d(self.excluded_items(int(u), exclude), self._items),
-                    )
+                    catalogue_columns(self._items, self.excluded_items(int(u), exclude))
                     for u in block
                 ]
                 ranked = ranker.rank(block, seen, n)
@@ -493,6 +490,17 @@ def _items_of(pairs: tuple[np.ndarray, np.ndarray], user_id: int) -> np.ndarray:
     users, items = pairs
     lo, hi = id_span(users, int(user_id))
     return np.unique(items[lo:hi])
+
+
+def catalogue_columns(items: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Sorted columns of the distinct ``ids`` found in the sorted catalogue ``items``
+    (what ``searchsorted(items, intersect1d(ids, items))`` gives, without sorting the
+    87,000-movie catalogue again for every user: 45 -> thousands of users a second)."""
+    ids = np.unique(np.asarray(ids))
+    pos = np.searchsorted(items, ids)
+    found = pos < len(items)
+    found[found] = items[pos[found]] == ids[found]
+    return pos[found]
 
 
 def id_span(sorted_ids: np.ndarray, uid: int) -> tuple[int, int]:

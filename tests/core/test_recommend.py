@@ -187,7 +187,7 @@ def test_id_span_matches_a_plain_search_in_the_columns_dtype():
 def test_catalogue_columns_equal_the_intersection_search():
     import numpy as np
 
-    from widedeep_core.serving.recommend import catalogue_columns
+    from widedeep_core.data.index import catalogue_columns
 
     rng = np.random.default_rng(1)
     items = np.unique(rng.integers(1, 400, 150))

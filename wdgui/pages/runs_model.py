@@ -80,8 +80,8 @@ class Node:
 
 
 ValuesOf = Callable[[RunInfo], dict[str, Any]]
-# what a listing's rows need of one run, computed once per run (and off the GUI thread
-# for the page's first listing): the run, its row values, its seed-set key
+# what a listing's rows need of one run, computed once per run (for the page's first
+# listing, 100 runs an event-loop turn): the run, its row values, its seed-set key
 Derived = dict[int, tuple[RunInfo, dict[str, Any], str]]
 
 

@@ -173,7 +173,7 @@ def test_id_span_matches_a_plain_search_in_the_columns_dtype():
     the dtype (the keys are made in the column's dtype, never the column converted)."""
     import numpy as np
 
-    from widedeep_core.serving.recommend import id_span
+    from widedeep_core.data.index import id_span
 
     ids = np.sort(np.random.default_rng(0).integers(1, 50, 500)).astype(np.int32)
     for uid in (0, 1, 7, 49, 50, 2**31 - 1, 2**40, -(2**40)):

@@ -99,4 +99,20 @@ def catalogue_columns(items: np.ndarray, ids: np.ndarray) -> np.ndarray:
     return pos[found]
 
 
-__all__ = ["RatingCodes", "catalogue", "catalogue_columns", "rating_codes"]
+def id_span(sorted_ids: np.ndarray, uid: int) -> tuple[int, int]:
+    """(first, end) positions of ``uid`` in the sorted id column ``sorted_ids``.
+
+    The keys are made in the column's dtype: numpy searches a Python int list against
+    an int32 column by converting the whole column first (62 ms for 32M ratings per
+    lookup, which made a 200,000-user export's up-front user check take hours).
+    """
+    dtype = sorted_ids.dtype
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        if not info.min <= uid <= info.max - 1:
+            return 0, 0
+    lo, hi = np.searchsorted(sorted_ids, np.array([uid, uid + 1], dtype=dtype))
+    return int(lo), int(hi)
+
+
+__all__ = ["RatingCodes", "catalogue", "catalogue_columns", "id_span", "rating_codes"]

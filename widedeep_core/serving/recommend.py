@@ -26,7 +26,7 @@ import pandas as pd
 
 from widedeep_core.config.protocols import protocol_text
 from widedeep_core.constants import DEFAULT_EXCLUDE, DEMOGRAPHIC_FIELDS, EXCLUDE_RULES
-from widedeep_core.data.index import catalogue, catalogue_columns
+from widedeep_core.data.index import catalogue, catalogue_columns, id_span
 from widedeep_core.data.types import MovieLensData
 from widedeep_core.errors import DataError
 from widedeep_core.evaluation.judged import history_rows
@@ -490,19 +490,3 @@ def _items_of(pairs: tuple[np.ndarray, np.ndarray], user_id: int) -> np.ndarray:
     users, items = pairs
     lo, hi = id_span(users, int(user_id))
     return np.unique(items[lo:hi])
-
-
-def id_span(sorted_ids: np.ndarray, uid: int) -> tuple[int, int]:
-    """(first, end) positions of ``uid`` in the sorted id column ``sorted_ids``.
-
-    The keys are made in the column's dtype: numpy searches a Python int list against
-    an int32 column by converting the whole column first (62 ms for 32M ratings per
-    lookup, which made a 200,000-user export's up-front user check take hours).
-    """
-    dtype = sorted_ids.dtype
-    if dtype.kind in "iu":
-        info = np.iinfo(dtype)
-        if not info.min <= uid <= info.max - 1:
-            return 0, 0
-    lo, hi = np.searchsorted(sorted_ids, np.array([uid, uid + 1], dtype=dtype))
-    return int(lo), int(hi)

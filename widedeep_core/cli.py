@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,6 +27,17 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for `cmd | head`
+EXIT_TERMINATED = 143  # 128 + SIGTERM: `timeout`, `kill`, a scheduler ending the job
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived: unwound like Ctrl-C, so that a half-written export's temp file is
+    removed and a training run is stored as interrupted, instead of the process vanishing
+    with both left behind."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
 
 
 def _print_json(obj: Any) -> None:
@@ -193,8 +206,8 @@ def _train_one(
         print(f"preparing {data.name} for preset {cfg.preset}", file=sys.stderr)
     try:
         result = trainer.fit()
-    except KeyboardInterrupt:
-        return _interrupted(trainer)
+    except KeyboardInterrupt as exc:
+        return _interrupted(trainer, exc)
     finally:
         if bar is not None:
             bar.close()
@@ -244,12 +257,13 @@ def _k_of(val: dict[str, float]) -> int:
     return 10
 
 
-def _interrupted(trainer) -> int:
-    """Ctrl-C during training: say where the run was kept (stored as interrupted)."""
+def _interrupted(trainer, exc: KeyboardInterrupt) -> int:
+    """Ctrl-C or SIGTERM during training: say where the run was kept (as interrupted)."""
     run = trainer.run
     where = f"; the run is kept as interrupted in {run.path}" if run is not None else ""
-    print(f"widedeep: interrupted{where}", file=sys.stderr)
-    return EXIT_INTERRUPTED
+    word = "terminated" if isinstance(exc, Terminated) else "interrupted"
+    print(f"widedeep: {word}{where}", file=sys.stderr)
+    return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
 
 
 def _format_metrics(metrics: dict[str, Any]) -> str:
@@ -927,10 +941,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``widedeep``; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         code = int(args.func(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
         return code
+    except Terminated:
+        print("widedeep: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print("widedeep: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -950,6 +970,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_ERROR
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _broken_pipe() -> int:

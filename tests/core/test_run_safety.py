@@ -274,6 +274,29 @@ def test_cli_prints_the_run_folder_on_ctrl_c(tmp_path, monkeypatch, capsys):
     assert Run(run_dir).read_meta()["status"] == "interrupted"
 
 
+def test_cli_sigterm_during_training_keeps_the_run_as_interrupted(tmp_path, monkeypatch, capsys):
+    """`timeout 600 widedeep train ...` ending the job: stored like Ctrl-C, exit 143."""
+    import os
+    import signal
+
+    from widedeep_core.training import trainer as trainer_mod
+
+    folder = write_synthetic(tmp_path / "d", "ml-1m", n_users=60, n_items=70, n_ratings=2500)
+
+    def terminate(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError("SIGTERM did not unwind the training")
+
+    monkeypatch.setattr(trainer_mod, "predict_parts", terminate)
+    runs = tmp_path / "r"
+    argv = ["train", "--data", str(folder), "--runs-dir", str(runs), "--quiet", "--set=epochs=1"]
+    assert cli.main(argv) == 143
+    (run_dir,) = runs.iterdir()
+    err = capsys.readouterr().err.strip()
+    assert err == f"widedeep: terminated; the run is kept as interrupted in {run_dir}"
+    assert Run(run_dir).read_meta()["status"] == "interrupted"
+
+
 # ------------------------------------------------------------ 9. batch rows as they come
 
 

@@ -227,3 +227,32 @@ def test_plain_evaluate_shows_model_beside_baselines(run_dir, capsys):
         row = next(line for line in out.splitlines() if line.strip().startswith(label))
         assert len(row.split()) == len(label.split()) + 3
     assert "EASE^R lambda 500" in out
+
+
+def test_sigterm_midway_leaves_no_export_and_no_temp_file(run_dir, tmp_path, capsys, monkeypatch):
+    """`timeout` or `kill` during a long export: the process unwinds like Ctrl-C, so the
+    destination is never created and the temp file beside it is removed."""
+    import os
+    import signal
+
+    from widedeep_core.serving.recommend import Recommender
+
+    real = Recommender.iter_all_users_csv
+
+    def killed_midway(self, *args, **kwargs):
+        for i, chunk in enumerate(real(self, *args, **kwargs)):
+            if i == 1:
+                os.kill(os.getpid(), signal.SIGTERM)
+            yield chunk
+
+    monkeypatch.setattr(Recommender, "iter_all_users_csv", killed_midway)
+    monkeypatch.setattr("widedeep_core.ranking.kernel.PAIRS_PER_CALL", 80 * 4)  # 4 users a block
+    out = tmp_path / "out"
+    out.mkdir()
+    before = signal.getsignal(signal.SIGTERM)
+    code, _, err = cli(capsys, "recommend", run_dir, "--all-users", "-n", 3,
+                       "--output", out / "recs.csv")  # fmt: skip
+    assert code == 143
+    assert err.strip().splitlines()[-1] == "widedeep: terminated"
+    assert list(out.iterdir()) == []
+    assert signal.getsignal(signal.SIGTERM) is before  # main() puts the old handler back

@@ -195,3 +195,33 @@ def test_catalogue_columns_equal_the_intersection_search():
         ids = rng.integers(0, 450, int(rng.integers(0, 60)))
         want = np.searchsorted(items, np.intersect1d(ids, items))
         assert np.array_equal(catalogue_columns(items, ids), want)
+
+
+def test_warm_builds_every_rules_indexes_so_later_lists_build_nothing(trained_run, monkeypatch):
+    """The Recommend page warms the recommender in its loading worker: afterwards a list
+    under any exclusion rule, for any user, re-reads no split and re-sorts no column."""
+    import widedeep_core.serving.recommend as recommend_mod
+
+    data, result = trained_run
+    rec = Recommender.from_run(result.run_dir, data)
+    rec.warm()
+
+    def built_again(*args, **kwargs):
+        raise AssertionError("an index was built after warm()")
+
+    monkeypatch.setattr(rec.trained, "prepared", built_again)
+    monkeypatch.setattr(recommend_mod, "_pairs_by_user", built_again)
+    real_argsort = np.argsort
+
+    def argsort(values, *args, **kwargs):  # the per-user indexes sort a whole column
+        if len(values) >= len(data.ratings) // 2:
+            built_again()
+        return real_argsort(values, *args, **kwargs)
+
+    monkeypatch.setattr(recommend_mod.np, "argsort", argsort)
+    user = int(rec.users[-1])
+    for rule in ("rated", "train", "history"):
+        assert len(rec.recommend(user, n=5, exclude=rule)) == 5
+        rec.excluded_items(user, rule)
+    rec.top_rated(user)
+    rec.user_profile(user)

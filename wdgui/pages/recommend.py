@@ -97,8 +97,7 @@ def _open_recommender(
 
     report(-1.0, "Loading the run" if data is not None else "Loading the run and its data")
     rec = Recommender.from_run(run_dir, data=data)
-    if len(rec.users):  # the first ranking builds the item-side scorer: here, not in the GUI
-        rec.recommend(int(rec.users[0]), n=1)
+    rec.warm()  # the scorer and per-user indexes of every rule: here, not in the GUI
     try:
         metrics = Run(run_dir).read_test_metrics() or {}
     except (WideDeepError, OSError):

@@ -284,6 +284,19 @@ class Recommender:
         cols = np.searchsorted(self._items, allowed)
         return self._ranker().rank(np.array(user_ids), seen, n, allowed=cols)
 
+    def warm(self) -> None:
+        """Build what the first list under each exclusion rule would build: the item-side
+        scorer and the per-user indexes (every rating, the training split, the protocol's
+        history). Seconds at ML-25M size; an app calls this in its loading worker so that
+        no later list, whichever rule it uses, pays them on the interactive thread."""
+        if not len(self.users):
+            return
+        user = int(self.users[0])
+        self.recommend(user, n=1)
+        for rule in EXCLUDE_RULES:
+            self.excluded_items(user, rule)
+        self.user_profile(user)
+
     def recommend(
         self,
         user_id: int,

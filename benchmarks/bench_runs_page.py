@@ -21,7 +21,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
+
+from widedeep_core.runs.store import RACY_S
 
 CHILD = r"""
 import json, os, sys, time
@@ -118,6 +121,9 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="bench-runs-page-"))
     try:
         make_store(root, args.runs, args.epochs)
+        # runs written under RACY_S ago are re-read at every listing (their files may still
+        # be changing); a sweep's 500 runs are older than that when someone browses them
+        time.sleep(RACY_S + 0.5)
         out = subprocess.run(
             [sys.executable, "-c", CHILD, str(root)], capture_output=True, text=True,
             cwd=repo, timeout=900, env={**os.environ, "WIDEDEEP_RUNS_DIR": str(root / "runs")},

@@ -241,6 +241,40 @@ def test_the_legend_is_beside_the_curves_not_over_them(page, qtbot):
     assert box.width() > 0 and box.left() >= data_area.right() - 1  # (half-pixel edges)
 
 
+def test_past_twelve_curves_the_legend_gives_way_to_the_hover_line(qtbot, trained_runs, tmp_path):
+    """50 selected runs: a 50-entry legend is taller than the plot and took ~1 ms an entry
+    to build; past LEGEND_MAX the curves are drawn unnamed and without point markers, a
+    line says so, and the hover readout still names every curve."""
+    import shutil
+
+    from wdgui.pages.runs import LEGEND_MAX
+
+    src = next(p for p in trained_runs.iterdir() if p.is_dir())
+    root = tmp_path / "many"
+    root.mkdir()
+    for k in range(LEGEND_MAX + 2):
+        dst = shutil.copytree(src, root / f"{src.name}_{k:02d}")
+        meta = json.loads((dst / "run.json").read_text())
+        meta["name"] = f"copy {k}"
+        (dst / "run.json").write_text(json.dumps(meta))
+    page = RunsPage(RunStore(root))
+    qtbot.addWidget(page)
+    ids = [r.id for r in page.model.runs()]
+    page.select_runs(ids)
+    assert len(page.curve_data()) == LEGEND_MAX + 2
+    assert page.legend_labels() == []
+    assert all(item.opts["symbol"] is None for item in page.curve_items().values())
+    assert page.hoverLabel.text().startswith(f"{LEGEND_MAX + 2} curves: the legend shows")
+
+    page.select_runs(ids[:3])  # few again: named, marked, the line gone
+    assert sorted(page.legend_labels()) == sorted(r.name for r in page.selected_runs())
+    assert all(item.opts["symbol"] == "o" for item in page.curve_items().values())
+    assert page.hoverLabel.text() == ""
+    page.select_runs(ids)
+    text = page.hover_at(1.0)
+    assert all(f"copy {k}:" in text for k in range(LEGEND_MAX + 2))
+
+
 def test_a_stepwise_page_lists_over_turns_and_a_refresh_outruns_it(qtbot, runs_dir):
     """As the window builds it: a piece per turn, the runs read a few per turn (no turn
     reads 500 runs' files); a ``refresh`` meanwhile shows the newer listing at once."""

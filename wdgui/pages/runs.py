@@ -87,6 +87,9 @@ METRICS: list[tuple[str, str, str]] = [
 
 PLOT_HINT = "Select one or more runs in the table to overlay their curves here."
 VIEW_KEY = "runs/view"
+# Past this many curves the legend (taller than the plot by then, ~1 ms an entry to build)
+# and the point markers (a scatter item per curve) give way: the hover line names them.
+LEGEND_MAX = 12
 GROUP_TITLES = {"run": "Run", "val": "Validation", "test": "Test", "baseline": "Baselines",
                 "config": "Configuration"}  # fmt: skip
 
@@ -994,21 +997,25 @@ class RunsPage(QWidget):
                     plot.removeItem(item)
         self._x_axis, self._x_source = x_axis, source
         self.plotStack.setCurrentWidget(self.runsPlot if nodes else self.plotHint)
+        named = len(nodes) <= LEGEND_MAX
+        markers = named and source == "epochs"
         for i, (node, key, label) in enumerate(zip(nodes, keys, labels, strict=True)):
             series = [self._series(r, source, column, x_axis) for r in node.runs]
             curve = self._curves.get(key)
             if curve is None:
-                curve = Curve(self.runsPlot.plot(name=label))
+                curve = Curve(self.runsPlot.plot(name=label if named else None))
                 self._curves[key] = curve
             elif plot.legend is not None:
                 plot.legend.removeItem(curve.line)
-                plot.legend.addItem(curve.line, label)
+                if named:
+                    plot.legend.addItem(curve.line, label)
             pen = pg.mkPen(color(i), width=2)
             curve.line.opts["antialias"] = source == "epochs"  # batch curves: long, noisy
             curve.line.setPen(pen)
-            curve.line.setSymbol("o" if source == "epochs" else None)
-            curve.line.setSymbolBrush(color(i))
-            curve.line.setSymbolSize(5)
+            curve.line.setSymbol("o" if markers else None)
+            if markers:
+                curve.line.setSymbolBrush(color(i))
+                curve.line.setSymbolSize(5)
             if node.kind == "set":
                 xs, mean, low, high = mean_band(series)
                 curve.line.setData(xs, mean)
@@ -1016,6 +1023,13 @@ class RunsPage(QWidget):
             else:
                 curve.line.setData(*series[0])
         self._update_ticks()
+        note = "" if named else (
+            f"{len(nodes)} curves: the legend shows at most {LEGEND_MAX}; point at the plot "
+            "to read each curve's name and value."
+        )  # fmt: skip
+        if self.hoverLabel.text() in ("", self._legend_note):  # never over a hover readout
+            self.hoverLabel.setText(note)
+        self._legend_note = note
         self.pngButton.setEnabled(self.has_plot())
         self.plotCsvButton.setEnabled(self.has_plot())
 
@@ -1037,6 +1051,7 @@ class RunsPage(QWidget):
 
     _x_source = "epochs"
     _x_axis = "epoch"
+    _legend_note = ""
 
     @Slot()
     def _update_ticks(self) -> None:

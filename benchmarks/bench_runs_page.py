@@ -116,6 +116,8 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=500)
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--goal", type=float, default=50.0, help="stall goal in ms")
+    p.add_argument("--draw-goal", type=float, default=200.0,
+                   help="goal in ms for drawing the 50 selected runs' curves")  # fmt: skip
     args = p.parse_args()
     repo = Path(__file__).resolve().parents[1]
     root = Path(tempfile.mkdtemp(prefix="bench-runs-page-"))
@@ -136,12 +138,13 @@ def main() -> None:
         shutil.rmtree(root, ignore_errors=True)
     print(
         f"Runs page, {result['runs']} runs of {args.epochs} epochs "
-        f"(goal: stalls <= {args.goal:.0f} ms)"
+        f"(goals: stalls <= {args.goal:.0f} ms; the 50 curves drawn <= {args.draw_goal:.0f} ms)"
     )
     print(f"{'action':<28} {'wall ms':>9} {'max stall ms':>13}  over goal")
     for name, wall in result["wall"].items():
         stall = result["stall"].get(name, 0.0)
-        print(f"{name:<28} {wall:>9.0f} {stall:>13.0f}  {'yes' if stall > args.goal else ''}")
+        goal = args.draw_goal if name.startswith("select") else args.goal
+        print(f"{name:<28} {wall:>9.0f} {stall:>13.0f}  {'yes' if stall > goal else ''}")
 
 
 if __name__ == "__main__":

@@ -219,3 +219,35 @@ def test_curves_by_epoch_step_and_wall_time():
     assert series(recorded, [], "epochs", "val_auc", "wall")[0] == [9.0, 9.0]
     with pytest.raises(RunError):
         series(epochs, batches, "epochs", "val_auc", "hours")
+
+
+def test_read_series_rereads_a_run_only_when_its_files_change(tmp_path, monkeypatch):
+    """A redraw of 50 curves (smoothing dragged, metric switched) reads no unchanged file;
+    an epoch appended (a live run) or the file replaced is read at once."""
+    from widedeep_core.fileio import append_jsonl, atomic_write_text
+    from widedeep_core.runs.curves import read_series
+    from widedeep_core.runs.run import Run
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    epochs = folder / "epochs.jsonl"
+    append_jsonl(epochs, [{"epoch": 1, "val_auc": 0.6}])
+    assert read_series(folder, "epochs", "val_auc") == ([1.0], [0.6])
+
+    reads = []
+    real = Run.read_epoch_metrics
+
+    def counted(self):
+        reads.append(self.path)
+        return real(self)
+
+    monkeypatch.setattr(Run, "read_epoch_metrics", counted)
+    xs, ys = read_series(folder, "epochs", "val_auc")
+    assert (xs, ys) == ([1.0], [0.6]) and reads == []
+    xs.append(99.0)  # the caller's list: the cached series is not changed through it
+    assert read_series(folder, "epochs", "val_auc") == ([1.0], [0.6])
+    append_jsonl(epochs, [{"epoch": 2, "val_auc": 0.7}])
+    assert read_series(folder, "epochs", "val_auc") == ([1.0, 2.0], [0.6, 0.7])
+    atomic_write_text(epochs, '{"epoch": 1, "val_auc": 0.5}\n')  # same folder, new inode
+    assert read_series(folder, "epochs", "val_auc") == ([1.0], [0.5])
+    assert len(reads) == 2

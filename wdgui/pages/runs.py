@@ -429,10 +429,15 @@ class RunsPage(QWidget):
         return self._selected_nodes()
 
     def _selected_nodes(self) -> list[Node]:
-        rows = sorted(
-            self.runsTable.selectionModel().selectedRows(),
-            key=lambda i: self._row_path(i),
-        )
+        # the selection's row ranges, not selectedRows(): that asks the model for every
+        # column of every selected row (50 runs x 23 columns: 27 ms of a 50-curve draw)
+        found: dict[tuple[int, ...], QModelIndex] = {}
+        for span in self.runsTable.selectionModel().selection():
+            parent = span.parent()
+            for r in range(span.top(), span.bottom() + 1):
+                index = self.proxy.index(r, 0, parent)
+                found.setdefault(tuple(self._row_path(index)), index)
+        rows = [found[path] for path in sorted(found)]
         nodes = [self.model.node(self.proxy.mapToSource(i)) for i in rows]
         out, seen = [], set()
         for node in nodes:

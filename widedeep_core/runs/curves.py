@@ -8,11 +8,15 @@ within their epoch by their step.
 
 from __future__ import annotations
 
+import os
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from widedeep_core.errors import RunError
-from widedeep_core.runs.schema import finite
+from widedeep_core.runs.schema import BATCHES_JSONL, EPOCHS_JSONL, finite
 
 X_AXES: tuple[tuple[str, str], ...] = (
     ("epoch", "epoch"),
@@ -109,15 +113,46 @@ def _x(
     return before_wall + share * (end_wall - before_wall)
 
 
+# (folder, source, column, x axis) -> (the metric files' stamps, the series): a redraw
+# (another smoothing, metric or selection) re-reads only the files that changed
+_SERIES: OrderedDict[tuple[str, str, str, str], tuple[Any, Any]] = OrderedDict()
+_SERIES_MAX = 512
+_SERIES_LOCK = threading.Lock()
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns, st.st_ino)
+
+
 def read_series(run: Any, source: str, column: str, x_axis: str = "epoch"):
-    """``series`` of one run (a ``Run`` or anything with ``path``)."""
+    """``series`` of one run (a ``Run`` or anything with ``path``); the files are read
+    again only when their size, mtime or inode changed since the last call."""
     from widedeep_core.runs.run import Run
 
     target = run if isinstance(run, Run) else Run(getattr(run, "path", run))
-    epochs = target.read_epoch_metrics()
     needs_batches = source == "batches" or x_axis == "step"
+    key = (str(target.path), source, column, x_axis)
+    stamp = (_stamp(target.path / EPOCHS_JSONL),
+             _stamp(target.path / BATCHES_JSONL) if needs_batches else None)  # fmt: skip
+    with _SERIES_LOCK:
+        held = _SERIES.get(key)
+        if held is not None and held[0] == stamp and None not in stamp[: 1 + needs_batches]:
+            _SERIES.move_to_end(key)
+            xs, ys = held[1]
+            return list(xs), list(ys)
+    epochs = target.read_epoch_metrics()
     batches = target.read_batch_metrics() if needs_batches else []
-    return series(epochs, batches, source, column, x_axis)
+    xs, ys = series(epochs, batches, source, column, x_axis)
+    with _SERIES_LOCK:
+        _SERIES[key] = (stamp, (tuple(xs), tuple(ys)))
+        _SERIES.move_to_end(key)
+        while len(_SERIES) > _SERIES_MAX:
+            _SERIES.popitem(last=False)
+    return xs, ys
 
 
 __all__ = ["X_AXES", "read_series", "series"]

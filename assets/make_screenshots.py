@@ -1,4 +1,5 @@
-"""Grab every page of a real window with a MovieLens folder loaded and two short runs trained.
+"""Grab every page of a real window with a MovieLens folder loaded and two short runs trained,
+then the Runs page comparing two seed sets (``screenshot-compare.png``).
 
 Run: ``QT_QPA_PLATFORM=offscreen python assets/make_screenshots.py ../shared/data/ml-100k``
 Writes ``assets/screenshot-<page>.png`` and prints the longest event-loop stall seen
@@ -96,6 +97,25 @@ def train(window, preset: str, **settings) -> StallMeter:
     return meter
 
 
+def train_seeds(window, preset: str, seeds: str, **settings) -> None:
+    """As :func:`train`, with the form's *Repeat over seeds* field set: one run per seed,
+    one after another; returns when the whole set has trained."""
+    page = window.configure_page
+    before = len(window.runs_page.model.runs())
+    page.presetCombo.setCurrentIndex(page.presetCombo.findData(preset))
+    page.apply_preset(preset)
+    page.set_fields(**settings)
+    page.seedsEdit.setText(seeds)
+    n = len(page.seeds())
+    window.start_training()
+    end = time.perf_counter() + 600
+    while len(window.runs_page.model.runs()) < before + n or window.train_page.is_training():
+        if time.perf_counter() > end:
+            raise SystemExit("timed out training a seed set")
+        settle(100)
+    page.seedsEdit.setText("")
+
+
 def main(argv: list[str]) -> int:
     """Load ``argv[1]``, train two runs, save one screenshot per page."""
     if len(argv) != 2:
@@ -166,6 +186,22 @@ def main(argv: list[str]) -> int:
     wait_for(diag.jobs.finished)
     diag.tabs.setCurrentIndex(0)  # calibration
     grab(diag, "diagnose")
+
+    # two settings, three seeds each: the sets fold into rows with mean and spread, their
+    # curves a mean with a min/max band, the diff tab lists what differs
+    train_seeds(window, "fast", "0,1,2", epochs=10, patience=None, lr=0.005,
+                name="fast lr 0.005")  # fmt: skip
+    train_seeds(window, "fast", "0,1,2", epochs=10, patience=None, lr=0.001,
+                name="fast lr 0.001")  # fmt: skip
+    runs.seedsCheck.setChecked(True)
+    sets = []
+    for r in range(runs.proxy.rowCount()):
+        if runs.model.node(runs.proxy.mapToSource(runs.proxy.index(r, 0))).kind == "set":
+            sets.append(r)
+    runs.select_rows(sets)
+    runs.detailsTabs.setCurrentIndex(1)  # the settings that differ
+    grab(runs, "compare")
+    runs.detailsTabs.setCurrentIndex(0)
 
     window.confirm_close = False
     window.close()

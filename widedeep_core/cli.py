@@ -15,7 +15,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from widedeep_core.config.seeds import parse_seeds, seed_run
+from widedeep_core.config.seeds import parse_seeds, seed_run, set_name
 from widedeep_core.constants import DEFAULT_EXCLUDE, EXCLUDE_RULES, LAYOUTS, RELEASES
 from widedeep_core.errors import ConfigError, DataError, WideDeepError
 from widedeep_core.monitors import config_monitor
@@ -605,7 +605,7 @@ def _runs_by_seed(args: argparse.Namespace, infos, store) -> int:
         seeds = ",".join(map(str, g["seeds"]))
         print(
             f"{len(g['runs'])} run(s)  seeds {seeds:<10} {g['preset'] or '-':<10} "
-            f"{g['protocol'] or '-':<15} {shown}  {_printable(g['names'][0])}"
+            f"{g['protocol'] or '-':<15} {shown}  {_printable(set_name(g['names'][0]))}"
         )
     return 0
 

@@ -44,6 +44,22 @@ def test_seeds_train_one_run_each_and_group_as_one_row(seeded, capsys):
     aucs = [r["best_val_auc"] for r in listed if r["id"] in three["runs"]]
     assert three["metrics"]["val_auc"]["mean"] == pytest.approx(sum(aucs) / 3)
     assert three["metrics"]["val_auc"]["min"] == min(aucs)
+    assert main(["runs", "--runs-dir", str(seeded), "--group", "seed"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    (line,) = [x for x in lines if x.startswith("3 run(s)")]
+    assert line.endswith("  reference")  # the set's name, not its first run's
+
+
+def test_a_sets_name_drops_the_seed_and_its_duration_stays_a_duration():
+    from widedeep_core.config import set_name
+    from widedeep_core.runs.grouping import spread
+    from widedeep_core.runs.table import format_value
+
+    assert set_name("fast lr 0.01 seed 2") == "fast lr 0.01"
+    assert set_name("seed 2") == "seed 2" and set_name("my seed 2b") == "my seed 2b"
+    assert format_value("duration", spread([61.0, 63.0, 65.0])) == "1:03 ± 0:02"
+    assert format_value("duration", spread([61.0])) == "1:01"
+    assert format_value("val_auc", spread([0.7, 0.8])) == "0.7500 ± 0.0707"
 
 
 def test_runs_lists_the_protocol_and_filters(seeded, capsys):

@@ -58,7 +58,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from widedeep_core.config import Config, parse_seeds
+from widedeep_core.config import Config, parse_seeds, set_name
 from widedeep_core.errors import WideDeepError
 from widedeep_core.fileio import write_output_text
 from widedeep_core.monitors import monitor_of
@@ -961,7 +961,7 @@ class RunsPage(QWidget):
     def _labels(self, nodes: Sequence[Node]) -> list[str]:
         labels = run_labels([n.runs[0] for n in nodes])
         return [
-            f"{label} (mean of {len(n.runs)} seeds)" if n.kind == "set" else label
+            f"{set_name(label)} (mean of {len(n.runs)} seeds)" if n.kind == "set" else label
             for label, n in zip(labels, nodes, strict=True)
         ]
 

@@ -21,6 +21,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QColor, QFont
 
+from widedeep_core.config.seeds import set_name
 from widedeep_core.runs import RunInfo
 from widedeep_core.runs.filters import RunFilter, parse_filter
 from widedeep_core.runs.grouping import Spread, aggregate, group_runs, seed_key, seed_sets
@@ -97,7 +98,7 @@ def _run_node(info: RunInfo, values_of: ValuesOf = run_values) -> Node:
 def _set_values(runs: Sequence[RunInfo], values_of: ValuesOf = run_values) -> dict[str, Any]:
     values = aggregate([values_of(r) for r in runs])
     seeds = ",".join(str(s) for s in values.get("seed") or ())
-    values["name"] = f"{runs[0].name} (seeds {seeds})"
+    values["name"] = f"{set_name(runs[0].name)} (seeds {seeds})"
     return values
 
 
@@ -326,7 +327,7 @@ class RunsTreeModel(QAbstractItemModel):
             text = node.texts.get(column)
             if text is None:
                 value = node.values.get(key)
-                text = value.text() if isinstance(value, Spread) else format_value(key, value)
+                text = format_value(key, value)
                 node.texts[column] = text
             return text
         value = node.values.get(key)

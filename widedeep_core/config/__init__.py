@@ -15,7 +15,7 @@ from widedeep_core.config.presets import (
     preset_settings,
 )
 from widedeep_core.config.schema import Config, config_fields, field_info
-from widedeep_core.config.seeds import parse_seeds, seed_run
+from widedeep_core.config.seeds import parse_seeds, seed_run, set_name
 from widedeep_core.config.text import (
     check_strings,
     config_from_strings,
@@ -54,6 +54,7 @@ __all__ = [
     "preset_help",
     "preset_settings",
     "seed_run",
+    "set_name",
     "split_cross",
     "validate_all",
 ]

@@ -40,8 +40,13 @@ def parse_seeds(text: str, what: str = "--seeds") -> list[int]:
     return list(dict.fromkeys(seeds))
 
 
+def set_name(run_name: str) -> str:
+    """The name of the set a run of it belongs to: ``run_name`` without the " seed N"
+    that :func:`seed_run` added ("fast lr 0.01 seed 2" -> "fast lr 0.01")."""
+    return re.sub(r" seed \d+$", "", run_name) or run_name
+
+
 def seed_run(cfg: Config, seed: int) -> Config:
     """``cfg`` with ``seed``, named after it ("fast seed 3"; a run of a set repeated
     again is "fast seed 0", not "fast seed 3 seed 0")."""
-    base = re.sub(r" seed \d+$", "", cfg.name or cfg.preset)
-    return cfg.replace(seed=seed, name=f"{base} seed {seed}")
+    return cfg.replace(seed=seed, name=f"{set_name(cfg.name or cfg.preset)} seed {seed}")

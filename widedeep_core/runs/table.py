@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from widedeep_core.runs.grouping import Spread
 from widedeep_core.runs.info import RunInfo
 from widedeep_core.runs.schema import finite
 
@@ -222,6 +223,11 @@ def format_value(key: str, value: Any) -> str:
     if key == "duration" and isinstance(value, int | float):
         s = round(float(value))
         return f"{s // 60}:{s % 60:02d}" if s < 3600 else f"{s // 3600}h{s % 3600 // 60:02d}"
+    if isinstance(value, Spread):  # a seed set's value: a duration stays a duration
+        if key != "duration":
+            return value.text()
+        mean = format_value(key, value.mean)
+        return mean if value.n < 2 else f"{mean} ± {format_value(key, value.std)}"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, tuple | list):

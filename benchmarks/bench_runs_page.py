@@ -49,7 +49,10 @@ def act(name, call, settle=0.5):
     phase[0] = name
     t = time.perf_counter(); call(); walls[name] = (time.perf_counter() - t) * 1e3
     spin(settle)
-spin(0.5)
+phase[0] = "idle 3 s (machine noise)"
+walls[phase[0]] = 0.0
+spin(3.0)
+phase[0] = "idle"
 page = None
 def build():
     # as the window builds it: a piece per event-loop turn, the runs listed in a worker;

@@ -251,3 +251,16 @@ def test_read_series_rereads_a_run_only_when_its_files_change(tmp_path, monkeypa
     atomic_write_text(epochs, '{"epoch": 1, "val_auc": 0.5}\n')  # same folder, new inode
     assert read_series(folder, "epochs", "val_auc") == ([1.0], [0.5])
     assert len(reads) == 2
+
+
+def test_a_seed_sets_wall_time_band_pairs_the_runs_kth_points():
+    """No two runs log at the same second: on wall time the k-th points are averaged (at
+    their mean time); on epochs and steps the shared x values are."""
+    a = ([1.5, 3.0], [0.6, 0.7])
+    b = ([1.7, 3.4], [0.8, 0.9])
+    assert mean_band([a, b]) == ([], [], [], [])
+    xs, mean, low, high = mean_band([a, b], by_position=True)
+    assert xs == pytest.approx([1.6, 3.2]) and mean == pytest.approx([0.7, 0.8])
+    assert low == [0.6, 0.7] and high == [0.8, 0.9]
+    short = ([1.0], [0.5])
+    assert mean_band([a, short], by_position=True)[0] == pytest.approx([1.25])

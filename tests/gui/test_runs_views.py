@@ -33,6 +33,7 @@ def _copy_as_seed(runs_dir, source, seed: int, shift: float):
     rows = [json.loads(line) for line in (target / "epochs.jsonl").read_text().splitlines()]
     for row in rows:
         row["val_auc"] += shift
+        row["wall_s"] = row.get("wall_s", row["epoch"]) + 3 * shift  # no two runs alike
     (target / "epochs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     _edit(target, "test_metrics.json", lambda t: t.update(best_val_auc=rows[-1]["val_auc"]))
     return target
@@ -156,6 +157,33 @@ def test_compare_and_diff_of_two_runs(make_page):
     assert len(page.diff_rows()) > 10  # the rest unfolded
 
 
+def test_a_studys_trials_sit_folded_under_it_not_among_the_runs(make_page, runs_dir):
+    """No grouping (the default): ordinary runs are rows, a sweep's trials one row per
+    study, folded; group by Study lists the ordinary runs under "(no study)"."""
+    page = make_page()
+    small = by_name(page, "small net")
+    for k, lr in enumerate((0.001, 0.01)):
+        target = runs_dir / f"{small.path.name[:-4]}{k + 16:04x}"
+        shutil.copytree(small.path, target)
+        _edit(target, "config.json", lambda c, lr=lr: c.update(lr=lr))
+        tags = {"study": "lr-sweep", "trial": k}
+        _edit(target, "run.json", lambda m, k=k, t=tags: m.update(name=f"trial {k}", tags=t))
+    page.refresh()
+    names = top_names(page)
+    assert sorted(names) == ["small net", "study lr-sweep (2 runs)", "wide net"]
+    row = names.index("study lr-sweep (2 runs)")
+    study = page.runsTable.model().index(row, 0)
+    assert not page.runsTable.isExpanded(study)  # folded: the trials do not bury the runs
+    assert sorted(page.cell(r, "name", study) for r in range(2)) == ["trial 0", "trial 1"]
+    page.select_runs([r.id for r in page.model.runs() if r.name == "trial 1"])
+    assert [r.name for r in page.selected_runs()] == ["trial 1"]  # its study opened
+    assert page.runsTable.isExpanded(study)
+
+    page.groupCombo.setCurrentIndex(page.groupCombo.findData("study"))
+    names = top_names(page)
+    assert names == ["lr-sweep (2 runs)", "(no study) (2 runs)"]
+
+
 def test_seed_sets_are_one_row_with_mean_and_spread_and_a_band(make_page, runs_dir):
     page = make_page()
     small = by_name(page, "small net")
@@ -175,6 +203,11 @@ def test_seed_sets_are_one_row_with_mean_and_spread_and_a_band(make_page, runs_d
     low, high = page.band_data(key)
     assert xs == [1.0, 2.0] and low[0] < ys[0] < high[0]
     assert page.legend_labels() == ["small net (mean of 3 seeds)"]  # the set, not a run of it
+    page.xAxisCombo.setCurrentIndex(page.xAxisCombo.findData("wall"))
+    walls = [page.curve_data()[key][0] for key in page.curve_data()]
+    (xs,) = walls  # the k-th epochs of the runs, at their mean wall time
+    assert len(xs) == 2 and xs == sorted(xs)
+    page.xAxisCombo.setCurrentIndex(page.xAxisCombo.findData("epoch"))
     assert [r[0] for r in page.diff_rows()[1:]] == ["seed"]
     page.seedsCheck.setChecked(False)
     assert len(top_names(page)) == 4

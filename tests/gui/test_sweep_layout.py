@@ -125,6 +125,9 @@ def test_plots_are_readable_at_the_default_window_size(window, qtbot):
     texts = {i.toPlainText() for i in page.parallelPlot.getPlotItem().items
              if isinstance(i, pg.TextItem)}  # fmt: skip
     assert {"0.0001", "0.01", "64,32", "128,64", "256,128"} <= texts
+    # the space samples lr on a log scale: its axis is one, its middle at 0.001 (linear
+    # it would be 0.00505: the values span only two decades)
+    assert "0.001" in texts and "0.00505" not in texts
     assert f"{max(values):.4g}" in texts and f"{min(values):.4g}" in texts
     assert page.colorBar.isVisible()
     assert page.colorBar.levels() == pytest.approx((min(values), max(values)))

@@ -586,9 +586,7 @@ class RunsPage(QWidget):
         ``resize`` fits the columns to their contents (a regroup keeps the widths: fitting
         23 columns of 500 runs took 45 ms of a 100 ms regroup); without ``marks_now`` the
         best marks come on the next turn (500 rows: ~20 ms of an unfold's ~45 ms)."""
-        self.runsTable.setRootIsDecorated(
-            self.model.grouping != "none" or any(n.kind == "set" for n in self.model.items())
-        )
+        self.runsTable.setRootIsDecorated(self.model.has_folds())
         if self.model.grouping != "none":
             self.runsTable.expandToDepth(0)
         if marks_now:
@@ -1033,7 +1031,7 @@ class RunsPage(QWidget):
                 curve.line.setSymbolBrush(color(i))
                 curve.line.setSymbolSize(5)
             if node.kind == "set":
-                xs, mean, low, high = mean_band(series)
+                xs, mean, low, high = mean_band(series, by_position=x_axis == "wall")
                 curve.line.setData(xs, mean)
                 self._band(curve, xs, low, high, color(i))
             else:

@@ -211,8 +211,22 @@ class RunsTreeModel(QAbstractItemModel):
         self.beginResetModel()
         root = Node("root", "", self._runs, {})
         if self.grouping == "none":
-            for item in self._items(self._runs):
+            # a sweep's trials sit folded under their study, not among the ordinary runs
+            # (a 200-trial study would bury them); the other groupings place them as usual
+            studies: dict[str, list[RunInfo]] = {}
+            plain = []
+            for info in self._runs:
+                study = info.tags.get("study")
+                if study in (None, ""):
+                    plain.append(info)
+                else:
+                    studies.setdefault(str(study), []).append(info)
+            for item in self._items(plain):
                 root.add(item)
+            for name, runs in studies.items():
+                group = root.add(Node("group", f"study {name}", runs, {}))
+                for item in self._items(runs):
+                    group.add(item)
         else:
             for label, runs in group_runs(self._runs, self.grouping).items():
                 group = root.add(Node("group", label, runs, {}))
@@ -222,6 +236,12 @@ class RunsTreeModel(QAbstractItemModel):
         self._best = {}  # marks name the old rows; ``mark_best`` marks the new ones
         self._shown_runs = None
         self.endResetModel()
+
+    def has_folds(self) -> bool:
+        """True when a row holds others (a group, a study's trials, a seed set)."""
+        return any(node.kind != "run" for node in self._root.children) or any(
+            n.kind == "set" for n in self.items()
+        )
 
     def runs(self) -> list[RunInfo]:
         """Every listed run."""

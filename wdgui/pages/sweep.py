@@ -872,7 +872,13 @@ class SweepPage(QWidget):
         if not done:
             return
         columns = [[_axis_value(t, n) for t in done] for n in [*names, "objective"]]
-        scales = [_axis_scale(c) for c in columns]
+        from widedeep_core.sweeps.views import log_params
+
+        logs = log_params(summary)  # ":log" in the space, as the slice and contour read it
+        scales = [
+            _axis_scale(c, log=(n in logs) or None)
+            for c, n in zip(columns, [*names, "objective"], strict=True)
+        ]
         values = columns[-1]
         lo, hi = min(values), max(values)
         cmap = pg.colormap.get("viridis")
@@ -1020,16 +1026,21 @@ def _axis_value(trial: dict[str, Any], name: str) -> Any:
     return trial["params"].get(name)
 
 
-def _axis_scale(column: list[Any]) -> tuple[list[float], list[tuple[float, str]]]:
+def _axis_scale(
+    column: list[Any], log: bool | None = None
+) -> tuple[list[float], list[tuple[float, str]]]:
     """One parallel-coordinates axis: the values mapped to 0..1 and the labels to show.
 
-    Numbers map linearly (on a log scale when they span more than two decades) and are
-    labelled at their low, middle and high ends; other values map by their sorted rank
+    Numbers map linearly, or on a log scale when ``log`` (the space samples the parameter
+    on one) or, with ``log`` None, when they span more than two decades; they are
+    labelled at their low, middle and high ends. Other values map by their sorted rank
     and each is labelled.
     """
     if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in column):
         nums = [float(v) for v in column]
-        log = min(nums) > 0 and max(nums) / min(nums) > 100
+        if log is None:
+            log = max(nums) / min(nums) > 100 if min(nums) > 0 else False
+        log = bool(log) and min(nums) > 0
         keys = [math.log10(v) for v in nums] if log else nums
         lo, hi = min(keys), max(keys)
         if hi <= lo:

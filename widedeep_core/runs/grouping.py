@@ -136,16 +136,25 @@ def is_metric_key(key: str) -> bool:
 
 
 def mean_band(
-    curves: Sequence[tuple[Sequence[float], Sequence[float]]],
+    curves: Sequence[tuple[Sequence[float], Sequence[float]]], by_position: bool = False
 ) -> tuple[list[float], list[float], list[float], list[float]]:
-    """(x, mean, min, max) over the x values every curve has (seed runs share their steps)."""
+    """(x, mean, min, max) over the x values every curve has (seed runs share their steps
+    and epochs). ``by_position`` pairs the curves' k-th points instead, at the mean of
+    their x: for wall time, where no two runs log at the same second."""
     if not curves:
         return [], [], [], []
-    maps = [dict(zip(xs, ys, strict=False)) for xs, ys in curves]
-    common = sorted(set(maps[0]).intersection(*maps[1:]))
+    if by_position:
+        n = min(len(xs) for xs, _ in curves)
+        points = [
+            (math.fsum(float(c[0][k]) for c in curves) / len(curves), [c[1][k] for c in curves])
+            for k in range(n)
+        ]
+    else:
+        maps = [dict(zip(xs, ys, strict=False)) for xs, ys in curves]
+        common = sorted(set(maps[0]).intersection(*maps[1:]))
+        points = [(x, [m[x] for m in maps]) for x in common]
     xs, mean, low, high = [], [], [], []
-    for x in common:
-        ys = [m[x] for m in maps]
+    for x, ys in points:
         if not all(math.isfinite(y) for y in ys):
             continue
         xs.append(x)

@@ -60,3 +60,20 @@ def test_contour_surface_interpolates_between_the_trials():
 def test_contour_needs_three_distinct_points():
     c = contour_view(summary(TRIALS[:2]), "lr", "embed_dim", n=4)
     assert np.isnan(c.surface).all() and c.values.tolist() == [0.70, 0.75]
+
+
+def test_importances_are_optunas_on_a_real_study_and_rank_what_matters():
+    """A study whose objective follows x and ignores y: Optuna's importances (no mock)
+    put x first, sum to 1, and say nothing before two trials have finished."""
+    import optuna
+
+    from widedeep_core.sweeps import param_importances
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(lambda t: (t.suggest_float("x", 0, 1), t.suggest_float("y", 0, 1))[0], 1)
+    assert param_importances(study) == {}
+    study.optimize(lambda t: t.suggest_float("x", 0, 1) ** 2 + 0 * t.suggest_float("y", 0, 1), 30)
+    got = param_importances(study)
+    assert set(got) == {"x", "y"} and next(iter(got)) == "x"
+    assert got["x"] > 0.8 and sum(got.values()) == pytest.approx(1.0)

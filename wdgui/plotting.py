@@ -166,3 +166,59 @@ def export_png(widget: pg.PlotWidget, path: str | Path, width: int = 1200) -> Pa
     exporter.parameters()["width"] = width
     exporter.export(str(path))
     return Path(path)
+
+
+class HoverReadout:
+    """A crosshair on ``plot`` and, in ``label``, every named curve's value nearest the
+    mouse's x (the Train and Sweep pages; the Runs page names its curves itself).
+
+    ``hover_at(x)`` is what a mouse move calls, in data coordinates (log x undone).
+    """
+
+    def __init__(self, plot: pg.PlotWidget, label: Any, x_name: str = "x"):
+        self.plot, self.label, self.x_name = plot, label, x_name
+        self.crosshair = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#888", width=1))
+        self.crosshair.setVisible(False)
+        plot.addItem(self.crosshair, ignoreBounds=True)
+        plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
+
+    def _on_mouse_moved(self, pos: Any) -> None:
+        item = self.plot.getPlotItem()
+        vb = item.getViewBox()
+        if not vb.sceneBoundingRect().contains(pos):
+            self.crosshair.setVisible(False)
+            return
+        x = vb.mapSceneToView(pos).x()
+        if item.ctrl.logXCheck.isChecked():
+            x = 10**x
+        self.hover_at(x)
+
+    def curves(self) -> list[tuple[str, Any, Any]]:
+        """(name, xs, ys) of each named curve with data, as drawn (before log axes)."""
+        out = []
+        for curve in self.plot.getPlotItem().listDataItems():
+            name = curve.name() if hasattr(curve, "name") else None
+            xs, ys = getattr(curve, "xData", None), getattr(curve, "yData", None)
+            if name and xs is not None and ys is not None and len(xs):
+                out.append((str(name), xs, ys))
+        return out
+
+    def hover_at(self, x: float) -> str:
+        """Put the crosshair at the point nearest ``x`` and list each curve's value there;
+        returns the text shown ("" when no curve has a point)."""
+        parts, near = [], None
+        for name, xs, ys in self.curves():
+            i = min(range(len(xs)), key=lambda j: abs(float(xs[j]) - x))
+            xi = float(xs[i])
+            near = xi if near is None or abs(xi - x) < abs(near - x) else near
+            parts.append(f"{name}: {float(ys[i]):.4f} at {xi:g}")
+        if near is None:
+            self.crosshair.setVisible(False)
+            self.label.setText("")
+            return ""
+        log_x = self.plot.getPlotItem().ctrl.logXCheck.isChecked()
+        self.crosshair.setPos(math.log10(near) if log_x and near > 0 else near)
+        self.crosshair.setVisible(True)
+        text = f"{self.x_name} {near:g}:  " + ";  ".join(parts)
+        self.label.setText(text)
+        return text

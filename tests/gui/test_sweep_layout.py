@@ -199,3 +199,19 @@ def test_slice_and_contour_show_every_finished_trial(window, qtbot):
     assert page.contourBar.levels() == pytest.approx((min(values), max(values)))
     cx, cy = page.contourScatter.getData()
     assert len(cx) == len(cy) == len(values)
+
+
+def test_hovering_the_progress_plots_names_each_trial(window):
+    page = window.sweep_page
+    window.pages.setCurrentWidget(page)
+    s = summary()
+    page._on_snapshot(s)
+    text = page.hovers[page.intermediatePlot].hover_at(2.1)
+    shown = [t for t in s["trials"] if t["intermediate"]]
+    assert text.startswith("epoch 2:  ")
+    for t in shown:
+        value = dict(t["intermediate"])[2]
+        assert f"trial {t['number']}: {value:.4f} at 2" in text
+    best = page.hovers[page.bestPlot].hover_at(5)
+    assert best.startswith("trial 5:  best so far: ")
+    assert page.hoverLabel.text() == best

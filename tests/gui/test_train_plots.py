@@ -227,3 +227,39 @@ def test_views_move_only_with_new_data_and_end_where_the_data_ends(window, qtbot
     (x0, x1), _ = view(page.lossPlot)
     last = page.steps[-1]
     assert x0 <= page.steps[0] and last <= x1 <= 1.35 * last + 1
+
+
+def test_hovering_a_plot_reads_every_curves_value_at_that_x(window, qtbot):
+    """The Train page's plots answer the mouse as the Runs page's do: a crosshair and, in
+    one line, each curve's value at the nearest point (log x undone)."""
+    from PySide6.QtCore import QPointF
+
+    page = window.train_page
+    window.resize(1280, 820)
+    window.show()
+    window.pages.setCurrentWidget(page)
+    aucs = [0.70, 0.75, 0.78, 0.77]
+    for e, auc in enumerate(aucs, start=1):
+        page._on_epoch(epoch_event(e, auc, math.nan, 3, 0.78, monitor="val_auc"))
+    page._on_batches(batches(range(1, 11), 100, loss=lambda s: 1.0 / s))
+
+    def points(curve):
+        x = curve.getData()[0]
+        return 0 if x is None else len(x)
+
+    qtbot.waitUntil(lambda: points(page.rawLossCurve) == 10)
+    qtbot.waitUntil(lambda: points(page.aucCurve) == 4)
+
+    text = page.hovers[page.aucPlot].hover_at(2.2)
+    assert text == "epoch 2:  val AUC: 0.7500 at 2" and page.hoverLabel.text() == text
+    loss = page.hovers[page.lossPlot].hover_at(4.4)
+    assert loss.startswith("batch 4:  loss: 0.2500 at 4;  smoothed: ")
+
+    # the mouse itself, over the AUC plot at epoch 3, with a log x axis
+    item = page.aucPlot.getPlotItem()
+    item.setLogMode(x=True, y=False)
+    qtbot.waitUntil(lambda: item.getViewBox().sceneBoundingRect().width() > 0)
+    scene_pos = item.getViewBox().mapViewToScene(QPointF(math.log10(3.0), 0.76))
+    page.aucPlot.scene().sigMouseMoved.emit(scene_pos)
+    assert page.hoverLabel.text() == "epoch 3:  val AUC: 0.7800 at 3"
+    item.setLogMode(x=False, y=False)

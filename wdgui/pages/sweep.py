@@ -47,7 +47,7 @@ from widedeep_core.errors import WideDeepError
 from widedeep_core.monitors import config_monitor
 
 from ..models import DataFrameModel
-from ..plotting import color, plot_steps
+from ..plotting import HoverReadout, color, plot_steps
 from ..widgets import Steps, message_label, show_message
 from ..workers import JobRunner, Task, Throttle, Worker, error_text, training_threads
 
@@ -317,7 +317,9 @@ class SweepPage(QWidget):
         )  # fmt: skip
         self.bestScatter = pg.ScatterPlotItem(size=8)
         self.bestPlot.addItem(self.bestScatter)
-        self.bestCurve = self.bestPlot.plot([], [], pen=pg.mkPen(color(0), width=2))
+        self.bestCurve = self.bestPlot.plot(
+            [], [], pen=pg.mkPen(color(0), width=2), name="best so far"
+        )
         yield
         self.parallelPlot = yield from plot_steps(
             "sweepParallelPlot", "Parameters vs objective", "", "", legend=False
@@ -391,10 +393,24 @@ class SweepPage(QWidget):
                     [("Contour x:", self.contourXCombo), ("y:", self.contourYCombo)],
                 )
             self.plotTabs.addTab(tab, title)
+        # the mouse over a progress plot: a crosshair and every curve's value there
+        self.hoverLabel = QLabel("")
+        self.hoverLabel.setObjectName("sweepHoverLabel")
+        self.hoverLabel.setWordWrap(True)
+        self.hoverLabel.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.hovers = {
+            self.bestPlot: HoverReadout(self.bestPlot, self.hoverLabel, "trial"),
+            self.intermediatePlot: HoverReadout(self.intermediatePlot, self.hoverLabel, "epoch"),
+        }
+        plots_box = QWidget()
+        pb = QVBoxLayout(plots_box)
+        pb.setContentsMargins(0, 0, 0, 0)
+        pb.addWidget(self.plotTabs, 1)
+        pb.addWidget(self.hoverLabel)
         lower = QSplitter(Qt.Orientation.Vertical)
         lower.setObjectName("sweepSplitter")
         lower.addWidget(self.trialsTable)
-        lower.addWidget(self.plotTabs)
+        lower.addWidget(plots_box)
         lower.setStretchFactor(0, 1)
         lower.setStretchFactor(1, 3)
         lower.setSizes([150, 450])
@@ -838,7 +854,7 @@ class SweepPage(QWidget):
             if shown == before:
                 continue
             if curve is None:
-                curve = plot.plot([], [])
+                curve = plot.plot([], [], name=f"trial {t['number']}")
             if before is None or before[1] != pruned:
                 curve.setPen(
                     pg.mkPen(

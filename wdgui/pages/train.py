@@ -36,7 +36,7 @@ from widedeep_core.config import Config
 from widedeep_core.errors import WideDeepError
 from widedeep_core.monitors import Monitor, config_monitor, monitor_of
 
-from ..plotting import color, debiased_ema, plot_steps
+from ..plotting import HoverReadout, color, debiased_ema, plot_steps
 from ..widgets import Steps, error_box, format_cell
 from ..workers import JobRunner, TrainWorker, training_threads
 
@@ -235,6 +235,15 @@ class TrainPage(QWidget):
         self.plotSplitter.setObjectName("trainPlotSplitter")
         self.plotSplitter.addWidget(loss_box)
         self.plotSplitter.addWidget(self.validationBox)
+        # the mouse over a plot: a crosshair and every curve's value there, in one line
+        self.hoverLabel = QLabel("")
+        self.hoverLabel.setObjectName("trainHoverLabel")
+        self.hoverLabel.setWordWrap(True)
+        self.hoverLabel.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        lb.addWidget(self.hoverLabel)
+        self.hovers = {self.lossPlot: HoverReadout(self.lossPlot, self.hoverLabel, "batch")}
+        for plot in self._validation_plots():
+            self.hovers[plot] = HoverReadout(plot, self.hoverLabel, "epoch")
 
         self.logView = QPlainTextEdit()
         self.logView.setObjectName("trainLog")
@@ -348,10 +357,13 @@ class TrainPage(QWidget):
             layout.removeWidget(plot)
             plot.setVisible(False)
         shown = self.shown_validation_plots()
+        lines = (self.rankingCurve, self.aucCurve, self.loglossCurve)
+        curves = dict(zip(self._validation_plots(), lines, strict=True))
         for i, plot in enumerate(shown):
             metric = self._plot_metric(plot)
             item = plot.getPlotItem()
             item.setLabel("left", metric.label)
+            curves[plot].opts["name"] = metric.label  # what the hover readout calls it
             item.showLabel("bottom", i == len(shown) - 1)  # "epoch" once, at the bottom
             layout.addWidget(plot, 1)
             plot.setVisible(True)

@@ -215,3 +215,20 @@ def test_hovering_the_progress_plots_names_each_trial(window):
     best = page.hovers[page.bestPlot].hover_at(5)
     assert best.startswith("trial 5:  best so far: ")
     assert page.hoverLabel.text() == best
+
+
+def test_smoothing_the_validation_curves_is_tensorboards_debiased_ema(window):
+    from wdgui.plotting import debiased_ema
+
+    page = window.sweep_page
+    s = summary()
+    page._on_snapshot(s)
+    trial = next(t for t in s["trials"] if len(t["intermediate"]) > 2)
+    raw = [v for _, v in trial["intermediate"]]
+    curve = page.hovers[page.intermediatePlot]
+    page.smoothSpin.setValue(0.6)
+    shown = dict((n, list(ys)) for n, _xs, ys in curve.curves())[f"trial {trial['number']}"]
+    assert shown == pytest.approx(debiased_ema(raw, 0.6)[0])
+    page.smoothSpin.setValue(0.0)
+    shown = dict((n, list(ys)) for n, _xs, ys in curve.curves())[f"trial {trial['number']}"]
+    assert shown == pytest.approx(raw)

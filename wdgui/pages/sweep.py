@@ -47,7 +47,7 @@ from widedeep_core.errors import WideDeepError
 from widedeep_core.monitors import config_monitor
 
 from ..models import DataFrameModel
-from ..plotting import HoverReadout, color, plot_steps
+from ..plotting import HoverReadout, color, debiased_ema, plot_steps
 from ..widgets import Steps, message_label, show_message
 from ..workers import JobRunner, Task, Throttle, Worker, error_text, training_threads
 
@@ -170,6 +170,7 @@ class SweepPage(QWidget):
         self._window: Any = None  # the main window whose data and form this page follows
         self._metric_chosen = False  # the user picked an objective: defaults leave it
         self._intermediate: dict[int, tuple[Any, Any]] = {}  # trial -> curve, what it shows
+        self._raw: dict[int, list[float]] = {}  # trial -> its validation values, unsmoothed
         self._parallel_key: str | None = None  # the finished trials the plot shows
         self.runs_dir: str | Path | None = None  # where the default storage lives (window)
         self.studies: list[dict[str, Any]] = []  # the storage's studies, last listed
@@ -402,11 +403,24 @@ class SweepPage(QWidget):
             self.bestPlot: HoverReadout(self.bestPlot, self.hoverLabel, "trial"),
             self.intermediatePlot: HoverReadout(self.intermediatePlot, self.hoverLabel, "epoch"),
         }
+        self.smoothSpin = QDoubleSpinBox()
+        self.smoothSpin.setObjectName("sweepSmoothSpin")
+        self.smoothSpin.setRange(0.0, 0.99)
+        self.smoothSpin.setSingleStep(0.05)
+        self.smoothSpin.setToolTip(
+            "Smoothing of the validation-per-epoch curves: an EMA weight, debiased at the "
+            "start as TensorBoard's (0 = raw)"
+        )
+        self.smoothSpin.valueChanged.connect(self._on_smooth)
+        hover_row = QHBoxLayout()
+        hover_row.addWidget(QLabel("Smooth:"))
+        hover_row.addWidget(self.smoothSpin)
+        hover_row.addWidget(self.hoverLabel, 1)
         plots_box = QWidget()
         pb = QVBoxLayout(plots_box)
         pb.setContentsMargins(0, 0, 0, 0)
         pb.addWidget(self.plotTabs, 1)
-        pb.addWidget(self.hoverLabel)
+        pb.addLayout(hover_row)
         lower = QSplitter(Qt.Orientation.Vertical)
         lower.setObjectName("sweepSplitter")
         lower.addWidget(self.trialsTable)
@@ -840,6 +854,7 @@ class SweepPage(QWidget):
         for curve, _ in self._intermediate.values():
             plot.removeItem(curve)
         self._intermediate.clear()
+        self._raw.clear()
         self._parallel_key = None
 
     def _draw_intermediate(self, summary: dict[str, Any]) -> None:
@@ -864,8 +879,20 @@ class SweepPage(QWidget):
                     )
                 )
             xs, ys = zip(*t["intermediate"], strict=True)
-            curve.setData(list(xs), list(ys))
+            curve.setData(list(xs), self._smoothed(list(ys)))
             self._intermediate[t["number"]] = (curve, shown)
+            self._raw[t["number"]] = list(ys)
+
+    def _smoothed(self, ys: list[float]) -> list[float]:
+        weight = self.smoothSpin.value()
+        return debiased_ema(ys, weight)[0] if weight > 0 and ys else ys
+
+    def _on_smooth(self) -> None:
+        """Redraw every trial's validation curve with the new smoothing weight."""
+        for number, (curve, _) in self._intermediate.items():
+            xs = curve.xData
+            if xs is not None:
+                curve.setData(list(xs), self._smoothed(self._raw.get(number, [])))
 
     def _draw_parallel(self, summary: dict[str, Any], names: list[str]) -> None:
         """One polyline per finished trial across the parameters' axes and the objective.

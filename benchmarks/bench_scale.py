@@ -222,22 +222,38 @@ def measure(folder: Path, work: Path, args: argparse.Namespace) -> dict[str, Any
     else:
         # A partial epoch is neither validated nor tested: time validation scoring apart.
         train_s = watch.extrapolated_train_seconds()
-        if train_s is None:
+        if train_s is None or watch.first is None:
             raise SystemExit("error: the epoch was too short to extrapolate; raise --max-batches")
-        device = resolve_device(cfg.device)
-        out["val_s"] = _timed(
-            lambda: evaluate_pointwise(result.model, x_val, y_val, cfg.eval_batch_size, device)
-        )[0]
-        out["epoch_s"] = out["steady_epoch_s"] = train_s + out["val_s"]
+        per_batch = train_s / max(watch.n_batches, 1)
+        out["setup_s"] = watch.first[1] - t_fit - per_batch * watch.first[0]
+        if cfg.retrieval != "none":
+            # a two-stage model reads retrieval features that only the trainer's own prep
+            # has: its validation is not timed here (the epoch is training alone)
+            out["val_s"] = None
+            _log("  validation not timed (a capped two-stage run); epoch = training only")
+            out["epoch_s"] = out["steady_epoch_s"] = train_s
+        else:
+            device = resolve_device(cfg.device)
+            out["val_s"] = _timed(
+                lambda: evaluate_pointwise(result.model, x_val, y_val, cfg.eval_batch_size, device)
+            )[0]
+            out["epoch_s"] = out["steady_epoch_s"] = train_s + out["val_s"]
         out["test_s"] = None
         out["batches_run"] = watch.last[0] if watch.last else 0
     out["rss_train"] = peak_rss_mib()
+    _log(f"  setup {out['setup_s']:.1f} s, peak RSS {out['rss_train']:,.0f} MiB")
     _log(f"  epoch {out['epoch_s']:.2f} s ({'extrapolated' if out['capped'] else 'measured'})")
 
     if result.run_dir is not None:
         out["rec_load_s"], rec = _timed(
             lambda: Recommender.from_run(result.run_dir, data, device=args.device)
         )
+    elif cfg.retrieval != "none":
+        # a two-stage recommender reads its run's stored split and retrieval: a capped
+        # run stores none, so its latency is not measured
+        _log("  top-10 latency not measured (a capped two-stage run stores no run)")
+        out["rss_peak"] = peak_rss_mib()
+        return out
     else:
         # Capped: no epoch ended, so no stored weights; latency does not depend on them.
         trained = Trained(cast(Run, None), cfg, data, result.encoder, result.model.eval())

@@ -232,7 +232,8 @@ class PairSets:
 
 # Pairs scored in one ``pair_features`` call: bounds its inputs and output (~100 bytes a
 # pair with every feature); above it a fold's users are taken in ranges, each scored once.
-PAIRS_PER_CALL = 1 << 24
+# 2^22 (~0.4 GB): at 2^24 an ML-25M-size fold (13M pairs) was scored in one 1.3 GB call.
+PAIRS_PER_CALL = 1 << 22
 
 
 def out_of_fold(

@@ -46,6 +46,17 @@ def write_failure(exc: OSError, path: str | Path) -> str:
     return f"cannot write {where} ({exc.strerror or exc})"
 
 
+def file_stamp(path: str | os.PathLike) -> tuple[int, int, int] | None:
+    """(size, mtime in ns, inode) of ``path``, None when it cannot be read: what a cache
+    compares to know a file changed (an append moves size and mtime, an atomic rewrite
+    the inode)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns, st.st_ino)
+
+
 def _fsync_dir(folder: Path) -> None:
     """Persist the rename itself; directories cannot be opened on Windows, so skip there."""
     if os.name == "nt":

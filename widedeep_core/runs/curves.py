@@ -8,14 +8,13 @@ within their epoch by their step.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from widedeep_core.errors import RunError
+from widedeep_core.fileio import file_stamp
 from widedeep_core.runs.schema import BATCHES_JSONL, EPOCHS_JSONL, finite
 
 X_AXES: tuple[tuple[str, str], ...] = (
@@ -120,14 +119,6 @@ _SERIES_MAX = 512
 _SERIES_LOCK = threading.Lock()
 
 
-def _stamp(path: Path) -> tuple[int, int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_size, st.st_mtime_ns, st.st_ino)
-
-
 def read_series(run: Any, source: str, column: str, x_axis: str = "epoch"):
     """``series`` of one run (a ``Run`` or anything with ``path``); the files are read
     again only when their size, mtime or inode changed since the last call."""
@@ -136,8 +127,8 @@ def read_series(run: Any, source: str, column: str, x_axis: str = "epoch"):
     target = run if isinstance(run, Run) else Run(getattr(run, "path", run))
     needs_batches = source == "batches" or x_axis == "step"
     key = (str(target.path), source, column, x_axis)
-    stamp = (_stamp(target.path / EPOCHS_JSONL),
-             _stamp(target.path / BATCHES_JSONL) if needs_batches else None)  # fmt: skip
+    stamp = (file_stamp(target.path / EPOCHS_JSONL),
+             file_stamp(target.path / BATCHES_JSONL) if needs_batches else None)  # fmt: skip
     with _SERIES_LOCK:
         held = _SERIES.get(key)
         if held is not None and held[0] == stamp and None not in stamp[: 1 + needs_batches]:

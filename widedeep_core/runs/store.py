@@ -21,7 +21,7 @@ from typing import Any
 from widedeep_core.config import Config
 from widedeep_core.errors import RunError
 from widedeep_core.faultpoints import checkpoint
-from widedeep_core.fileio import display_path
+from widedeep_core.fileio import display_path, file_stamp
 from widedeep_core.owners import owner_fields, pid_alive
 from widedeep_core.runs.info import RunInfo
 from widedeep_core.runs.run import Run
@@ -324,14 +324,10 @@ def _stamp(folder: str) -> tuple[Any, ...] | None:
     an append the size and mtime."""
     parts: list[Any] = []
     for name in ("", *_INFO_FILES):
-        try:
-            st = os.stat(os.path.join(folder, name) if name else folder)
-        except OSError:
-            if name == RUN_JSON:
-                return None
-            parts.append(None)
-            continue
-        parts.append((st.st_size, st.st_mtime_ns, st.st_ino))
+        stamp = file_stamp(os.path.join(folder, name) if name else folder)
+        if stamp is None and name == RUN_JSON:
+            return None
+        parts.append(stamp)
     return tuple(parts)
 
 

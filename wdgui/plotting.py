@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -169,29 +169,45 @@ def export_png(widget: pg.PlotWidget, path: str | Path, width: int = 1200) -> Pa
 
 
 class HoverReadout:
-    """A crosshair on ``plot`` and, in ``label``, every named curve's value nearest the
-    mouse's x (the Train and Sweep pages; the Runs page names its curves itself).
+    """A crosshair on ``plot`` and, in ``label``, every curve's value nearest the mouse's
+    x, one line for all (the Train, Sweep and Runs pages).
 
-    ``hover_at(x)`` is what a mouse move calls, in data coordinates (log x undone).
+    ``curves()`` gives (name, xs, ys) of what is drawn: by default each named curve of
+    the plot (a page whose curves are unnamed passes its own); ``x_name`` and ``x_text``
+    name and format the x axis (callables where the axis changes). ``hover_at(x)`` is
+    what a mouse move calls, in data coordinates (log x undone).
     """
 
-    def __init__(self, plot: pg.PlotWidget, label: Any, x_name: str = "x"):
-        self.plot, self.label, self.x_name = plot, label, x_name
+    def __init__(
+        self,
+        plot: pg.PlotWidget,
+        label: Any,
+        x_name: str | Callable[[], str] = "x",
+        *,
+        curves: Callable[[], list[tuple[str, Any, Any]]] | None = None,
+        x_text: Callable[[float], str] = lambda x: f"{x:g}",
+    ):
+        self.plot, self.label = plot, label
+        self._x_name = x_name
+        self._x_text = x_text
+        if curves is not None:
+            self.curves = curves  # type: ignore[method-assign]
         self.crosshair = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#888", width=1))
         self.crosshair.setVisible(False)
         plot.addItem(self.crosshair, ignoreBounds=True)
         plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
 
+    def _log_x(self) -> bool:
+        return bool(self.plot.getPlotItem().ctrl.logXCheck.isChecked())
+
     def _on_mouse_moved(self, pos: Any) -> None:
-        item = self.plot.getPlotItem()
-        vb = item.getViewBox()
-        if not vb.sceneBoundingRect().contains(pos):
+        vb = self.plot.getPlotItem().getViewBox()
+        curves = self.curves() if vb.sceneBoundingRect().contains(pos) else []
+        if not curves:  # off the data, or nothing drawn: the last readout stays
             self.crosshair.setVisible(False)
             return
         x = vb.mapSceneToView(pos).x()
-        if item.ctrl.logXCheck.isChecked():
-            x = 10**x
-        self.hover_at(x)
+        self._show(10**x if self._log_x() else x, curves)
 
     def curves(self) -> list[tuple[str, Any, Any]]:
         """(name, xs, ys) of each named curve with data, as drawn (before log axes)."""
@@ -206,19 +222,24 @@ class HoverReadout:
     def hover_at(self, x: float) -> str:
         """Put the crosshair at the point nearest ``x`` and list each curve's value there;
         returns the text shown ("" when no curve has a point)."""
+        return self._show(x, self.curves())
+
+    def _show(self, x: float, curves: list[tuple[str, Any, Any]]) -> str:
         parts, near = [], None
-        for name, xs, ys in self.curves():
+        for name, xs, ys in curves:
+            if not len(xs):
+                continue
             i = min(range(len(xs)), key=lambda j: abs(float(xs[j]) - x))
             xi = float(xs[i])
             near = xi if near is None or abs(xi - x) < abs(near - x) else near
-            parts.append(f"{name}: {float(ys[i]):.4f} at {xi:g}")
+            parts.append(f"{name}: {float(ys[i]):.4f} at {self._x_text(xi)}")
         if near is None:
             self.crosshair.setVisible(False)
             self.label.setText("")
             return ""
-        log_x = self.plot.getPlotItem().ctrl.logXCheck.isChecked()
-        self.crosshair.setPos(math.log10(near) if log_x and near > 0 else near)
+        self.crosshair.setPos((math.log10(near) if near > 0 else 0.0) if self._log_x() else near)
         self.crosshair.setVisible(True)
-        text = f"{self.x_name} {near:g}:  " + ";  ".join(parts)
+        x_name = self._x_name() if callable(self._x_name) else self._x_name
+        text = f"{x_name} {self._x_text(near)}:  " + ";  ".join(parts)
         self.label.setText(text)
         return text

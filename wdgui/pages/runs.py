@@ -24,7 +24,6 @@ from PySide6.QtCore import (
     QItemSelection,
     QItemSelectionModel,
     QModelIndex,
-    QPointF,
     QSettings,
     Qt,
     QTimer,
@@ -69,7 +68,7 @@ from widedeep_core.runs.curves import X_AXES, read_series
 from widedeep_core.runs.grouping import GROUPINGS, mean_band
 from widedeep_core.runs.table import COLUMN_BY_KEY, COLUMNS, DEFAULT_COLUMNS, format_value
 
-from ..plotting import color, debiased_ema, export_png, plot_steps
+from ..plotting import HoverReadout, color, debiased_ema, export_png, plot_steps
 from ..settings import make_settings, read_json, write_json
 from ..widgets import Steps, message_label, show_message
 from .runs_model import KEYS, Derived, Node, RunsProxy, RunsTreeModel, derive
@@ -290,10 +289,6 @@ class RunsPage(QWidget):
         self.runsPlot.getPlotItem().setDownsampling(auto=True, mode="peak")
         self._legend_beside_the_data()
         self.runsPlot.getPlotItem().getViewBox().sigXRangeChanged.connect(self._update_ticks)
-        self.crosshair = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#888", width=1))
-        self.crosshair.setVisible(False)
-        self.runsPlot.addItem(self.crosshair, ignoreBounds=True)
-        self.runsPlot.scene().sigMouseMoved.connect(self._on_mouse_moved)
         yield
 
         plot_box = QWidget()
@@ -325,6 +320,11 @@ class RunsPage(QWidget):
         self.hoverLabel.setWordWrap(True)
         self.hoverLabel.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         pv.addWidget(self.hoverLabel)
+        self.hover = HoverReadout(
+            self.runsPlot, self.hoverLabel, lambda: dict(X_AXES)[self._x_axis],
+            curves=self._hover_curves, x_text=lambda x: _x_text(self._x_axis, x),
+        )  # fmt: skip
+        self.crosshair = self.hover.crosshair
 
         self.errorLabel = message_label("runsError")
         self.filterError = message_label("runsFilterError")
@@ -1125,42 +1125,16 @@ class RunsPage(QWidget):
         return [label.text for _, label in legend.items] if legend is not None else []
 
     # ---------------------------------------------------------------- hover readout
-    @Slot(object)
-    def _on_mouse_moved(self, pos: QPointF) -> None:
-        vb = self.runsPlot.getPlotItem().getViewBox()
-        if not vb.sceneBoundingRect().contains(pos) or not self._curves:
-            self.crosshair.setVisible(False)
-            return
-        x = vb.mapSceneToView(pos).x()
-        if self.logXCheck.isChecked():
-            x = 10**x
-        self.hover_at(x)
+    def _hover_curves(self) -> list[tuple[str, Any, Any]]:
+        """(label, xs, ys) of every drawn row, named past the legend's cap too."""
+        nodes = self.selected_nodes()
+        labels = dict(zip([_node_key(n) for n in nodes], self._labels(nodes), strict=True))
+        return [(labels.get(key, key), xs, ys) for key, (xs, ys) in self.curve_data().items()]
 
     def hover_at(self, x: float) -> str:
         """Move the crosshair to ``x`` and show every curve's value there (the nearest
         point of each); returns the text shown."""
-        lines = []
-        labels = dict(zip([_node_key(n) for n in self.selected_nodes()],
-                          self._labels(self.selected_nodes()), strict=True))  # fmt: skip
-        near_x = None
-        for key, (xs, ys) in self.curve_data().items():
-            if not len(xs):
-                continue
-            i = min(range(len(xs)), key=lambda j: abs(xs[j] - x))
-            near_x = xs[i] if near_x is None or abs(xs[i] - x) < abs(near_x - x) else near_x
-            lines.append(f"{labels.get(key, key)}: {ys[i]:.4f} at {_x_text(self._x_axis, xs[i])}")
-        if near_x is None:
-            self.crosshair.setVisible(False)
-            self.hoverLabel.setText("")
-            return ""
-        shown = near_x if not self.logXCheck.isChecked() else _log10(near_x)
-        self.crosshair.setPos(shown)
-        self.crosshair.setVisible(True)
-        text = f"{dict(X_AXES)[self._x_axis]} {_x_text(self._x_axis, near_x)}:  " + ";  ".join(
-            lines
-        )
-        self.hoverLabel.setText(text)
-        return text
+        return self.hover.hover_at(x)
 
     # ---------------------------------------------------------------- actions
     @Slot()
@@ -1369,12 +1343,6 @@ def _x_text(axis: str, x: float) -> str:
     if axis == "wall":
         return f"{x:.1f} s"
     return f"{x:g}"
-
-
-def _log10(x: float) -> float:
-    import math
-
-    return math.log10(x) if x > 0 else 0.0
 
 
 def _best_in_row(label: str, values: Sequence[Any], protocols: Sequence[str | None]) -> set[int]:
